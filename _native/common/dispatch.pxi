@@ -1,0 +1,105 @@
+# The handler table and the in-place dispatch, shared by every backend's
+# _rpc.pyx (included, so that both compile the very same code).  The backend
+# validates the address first; this part checks the size and runs the handler.
+
+from libc.stdint cimport int64_t, uint32_t
+from cpython.ref cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
+
+cdef extern from "winipc.h" nogil:
+    ctypedef int64_t (*winipc_handler)(void *data, size_t size)
+    int64_t WINIPC_ERROR_RESULT(uint32_t code)
+    bint WINIPC_IS_ERROR(int64_t r)
+    uint32_t WINIPC_ERROR_CODE(int64_t r)
+    int64_t winipc_sample_compare(void *data, size_t size)
+    int64_t winipc_sample_bump(void *data, size_t size)
+    enum:
+        WINIPC_E_INSUFFICIENT_BUFFER
+        WINIPC_E_INVALID_ADDRESS
+        WINIPC_E_UNHANDLED_EXCEPTION
+        WINIPC_E_INVALID_MESSAGE
+        WINIPC_E_NOT_ENOUGH_MEMORY
+        WINIPC_E_INVALID_PARAMETER
+
+cdef enum:
+    MAX_HANDLERS = 256
+
+HANDLER_CAPSULE_NAME = "winipc.handler"
+
+cdef struct Handler:
+    unsigned int msg
+    size_t size          # the handler's struct: wParam must be at least this
+    winipc_handler fn    # a compiled handler, or NULL
+    PyObject *pyfunc     # else pyfunc(address, size) -> int, called with the GIL
+
+cdef class HandlerTable:
+    """Handlers by message.  Filled before serving; read without the GIL."""
+    cdef Handler entries[MAX_HANDLERS]
+    cdef int count
+    cdef list _refs      # keeps the Python handlers alive
+
+    def __cinit__(self):
+        self.count = 0
+        self._refs = []
+
+    def add(self, unsigned int msg, size_t size, pyfunc=None, size_t native=0):
+        cdef int i
+        for i in range(self.count):
+            if self.entries[i].msg == msg:
+                raise ValueError(f"message {msg:#x} already has a handler")
+        if self.count >= MAX_HANDLERS:
+            raise ValueError(f"a server holds at most {MAX_HANDLERS} handlers")
+        if (pyfunc is None) == (native == 0):
+            raise ValueError("give exactly one of a Python handler and a native address")
+        self.entries[self.count].msg = msg
+        self.entries[self.count].size = size
+        self.entries[self.count].fn = <winipc_handler><void *>native
+        self.entries[self.count].pyfunc = <PyObject *>pyfunc if pyfunc is not None else NULL
+        if pyfunc is not None:
+            self._refs.append(pyfunc)
+        self.count += 1
+
+    cdef Handler *find(self, unsigned int msg) noexcept nogil:
+        cdef int i
+        for i in range(self.count):
+            if self.entries[i].msg == msg:
+                return &self.entries[i]
+        return NULL
+
+
+cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) noexcept nogil:
+    """Run ``h`` on ``size`` validated bytes at ``data``; 0 or a Win32 code."""
+    if size < h.size:
+        return WINIPC_E_INSUFFICIENT_BUFFER
+    if h.fn != NULL:
+        result[0] = h.fn(data, size)
+    else:
+        with gil:
+            try:
+                result[0] = (<object>h.pyfunc)(<size_t>data, size)
+            except BaseException:
+                # The facade's wrapper has logged it; the server keeps serving.
+                return WINIPC_E_UNHANDLED_EXCEPTION
+    if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it
+        return WINIPC_E_UNHANDLED_EXCEPTION
+    return 0
+
+
+def handler_address(obj):
+    """The address of a compiled handler given as a PyCapsule named
+    "winipc.handler" or as a ctypes function pointer."""
+    import ctypes
+    if isinstance(obj, ctypes._CFuncPtr):
+        return ctypes.cast(obj, ctypes.c_void_p).value or 0
+    return <size_t>PyCapsule_GetPointer(obj, "winipc.handler")
+
+
+def sample_handlers():
+    """The compiled sample handlers, as PyCapsules: ``compare`` (a struct of
+    two doubles: red, blue = blue + 1, red * 2) and ``bump`` (adds one to
+    every byte, returns the size)."""
+    return {
+        "compare": PyCapsule_New(<void *>winipc_sample_compare, "winipc.handler", NULL),
+        "bump": PyCapsule_New(<void *>winipc_sample_bump, "winipc.handler", NULL),
+    }
+

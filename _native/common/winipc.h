@@ -1,0 +1,58 @@
+/* winipc's wire conventions, shared by both backends and by C peers.
+ *
+ * A handler is  LRESULT handler(void *data, size_t size)  : it computes in
+ * place on `size` bytes at `data` in the server's own memory and returns the
+ * message's result.  It must not block for long: the server serves one
+ * message at a time, as a window thread does.
+ *
+ * A server that refuses a message (no handler, wParam smaller than the
+ * handler's struct, lParam not a committed private read-write buffer of
+ * wParam bytes, the handler failed) returns WINIPC_ERROR_RESULT(code) with a
+ * Win32 error code.  Handler results in that range are reserved.
+ */
+#ifndef WINIPC_H
+#define WINIPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WINIPC_ERROR_BASE   INT64_MIN   /* 0x8000000000000000 */
+#define WINIPC_ERROR_RESULT(code) ((int64_t)(WINIPC_ERROR_BASE + (int64_t)(code)))
+#define WINIPC_IS_ERROR(r)  ((int64_t)(r) >= WINIPC_ERROR_BASE && (int64_t)(r) < WINIPC_ERROR_BASE + 0x10000)
+#define WINIPC_ERROR_CODE(r) ((uint32_t)((int64_t)(r) - WINIPC_ERROR_BASE))
+
+/* Win32 codes the server answers with (winerror.h values on every platform). */
+#define WINIPC_E_INSUFFICIENT_BUFFER   122
+#define WINIPC_E_INVALID_ADDRESS       487
+#define WINIPC_E_UNHANDLED_EXCEPTION   574
+#define WINIPC_E_INVALID_MESSAGE       1002
+#define WINIPC_E_NOT_ENOUGH_MEMORY     8
+#define WINIPC_E_INVALID_PARAMETER     87
+
+typedef int64_t (*winipc_handler)(void *data, size_t size);
+
+/* The sample handlers that the package ships compiled, for the examples,
+ * the tests and the benchmark.  */
+
+/* struct { double red, blue; }: red, blue = blue + 1, red * 2 */
+static int64_t winipc_sample_compare(void *data, size_t size)
+{
+    double *v = (double *)data;
+    double red = v[0], blue = v[1];
+    (void)size;
+    v[0] = blue + 1.0;
+    v[1] = red * 2.0;
+    return 0;
+}
+
+/* Adds one to every byte; returns the number of bytes touched. */
+static int64_t winipc_sample_bump(void *data, size_t size)
+{
+    unsigned char *p = (unsigned char *)data;
+    size_t i;
+    for (i = 0; i < size; i++)
+        p[i] = (unsigned char)(p[i] + 1);
+    return (int64_t)size;
+}
+
+#endif

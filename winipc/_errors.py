@@ -1,0 +1,199 @@
+"""winipc's exceptions, and the one place that turns an error code into one.
+
+Every error is a :class:`WinIPCError` (an :class:`OSError`) that is also the
+matching built-in ``OSError`` subclass, so ``except PermissionError`` and
+``except winipc.AccessDenied`` both work.  Each carries ``winerror`` (the
+Win32 error code; on Linux the code the Windows backend would report) and
+``errno``, and its message names the call that failed.
+
+The native modules never build exceptions themselves: they call
+:func:`raise_winerror` or :func:`raise_errno` with the code they read right
+after the failing call.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = [
+    "WinIPCError", "AccessDenied", "NoSuchProcess", "WindowNotFound",
+    "ObjectNotFound", "CallTimeout", "ServerGone", "WrongObjectType",
+    "AbandonedMutex", "BufferTooSmall", "InvalidAddress", "UnknownMessage",
+    "HandlerFailed", "NotSupported",
+]
+
+# Win32 error codes used by both backends (winerror.h).
+ERROR_FILE_NOT_FOUND = 2
+ERROR_ACCESS_DENIED = 5
+ERROR_INVALID_HANDLE = 6
+ERROR_NOT_ENOUGH_MEMORY = 8
+ERROR_NOT_SUPPORTED = 50
+ERROR_INVALID_PARAMETER = 87
+ERROR_INSUFFICIENT_BUFFER = 122
+ERROR_ALREADY_EXISTS = 183
+ERROR_PARTIAL_COPY = 299
+ERROR_INVALID_ADDRESS = 487
+ERROR_UNHANDLED_EXCEPTION = 574
+ERROR_INVALID_MESSAGE = 1002
+ERROR_INVALID_WINDOW_HANDLE = 1400
+ERROR_TIMEOUT = 1460
+ERROR_PIPE_NOT_CONNECTED = 233
+WAIT_ABANDONED = 0x80
+
+
+class WinIPCError(OSError):
+    """Base class of every winipc error; an :class:`OSError`."""
+
+    winerror: int | None
+
+    def __init__(self, *args, winerror=None, call=None):
+        super().__init__(*args)
+        self.winerror = winerror
+        self.call = call
+
+
+class AccessDenied(WinIPCError, PermissionError):
+    """The process or object refused the requested access."""
+
+
+class NoSuchProcess(WinIPCError, ProcessLookupError):
+    """No process has that id (or it has exited)."""
+
+
+class WindowNotFound(WinIPCError, FileNotFoundError):
+    """No server window (Linux: endpoint) has that title."""
+
+
+class ObjectNotFound(WinIPCError, FileNotFoundError):
+    """No kernel object has that name."""
+
+
+class CallTimeout(WinIPCError, TimeoutError):
+    """The server did not answer within the timeout (or is hung)."""
+
+
+class ServerGone(WinIPCError, ConnectionError):
+    """The server exited or closed its window while a call was pending."""
+
+
+class WrongObjectType(WinIPCError):
+    """The name belongs to a kernel object of another type."""
+
+
+class AbandonedMutex(WinIPCError):
+    """The mutex's previous owner died holding it; the caller now owns it."""
+
+
+class BufferTooSmall(WinIPCError, ValueError):
+    """A buffer or wParam is smaller than the struct it must hold."""
+
+
+class InvalidAddress(WinIPCError, ValueError):
+    """The server refused an address that is not a buffer it may use."""
+
+
+class UnknownMessage(WinIPCError):
+    """The server has no handler for that message."""
+
+
+class HandlerFailed(WinIPCError):
+    """The server's handler raised; the server logged it and kept serving."""
+
+
+class NotSupported(WinIPCError):
+    """This platform cannot do what was asked (the message says why)."""
+
+
+_BY_WINERROR = {
+    ERROR_FILE_NOT_FOUND: ObjectNotFound,
+    ERROR_ACCESS_DENIED: AccessDenied,
+    ERROR_INVALID_HANDLE: WrongObjectType,
+    ERROR_INSUFFICIENT_BUFFER: BufferTooSmall,
+    ERROR_INVALID_ADDRESS: InvalidAddress,
+    ERROR_UNHANDLED_EXCEPTION: HandlerFailed,
+    ERROR_INVALID_MESSAGE: UnknownMessage,
+    ERROR_INVALID_WINDOW_HANDLE: ServerGone,
+    ERROR_PIPE_NOT_CONNECTED: ServerGone,
+    ERROR_TIMEOUT: CallTimeout,
+    ERROR_NOT_SUPPORTED: NotSupported,
+}
+
+_ERRNO_OF_WINERROR = {
+    ERROR_FILE_NOT_FOUND: _errno.ENOENT,
+    ERROR_ACCESS_DENIED: _errno.EACCES,
+    ERROR_INVALID_HANDLE: _errno.EBADF,
+    ERROR_NOT_ENOUGH_MEMORY: _errno.ENOMEM,
+    ERROR_INVALID_PARAMETER: _errno.EINVAL,
+    ERROR_INSUFFICIENT_BUFFER: _errno.ENOBUFS,
+    ERROR_ALREADY_EXISTS: _errno.EEXIST,
+    ERROR_PARTIAL_COPY: _errno.EFAULT,
+    ERROR_INVALID_ADDRESS: _errno.EFAULT,
+    ERROR_INVALID_MESSAGE: _errno.EBADMSG,
+    ERROR_INVALID_WINDOW_HANDLE: _errno.ECONNRESET,
+    ERROR_PIPE_NOT_CONNECTED: _errno.ECONNRESET,
+    ERROR_TIMEOUT: _errno.ETIMEDOUT,
+    ERROR_NOT_SUPPORTED: _errno.EOPNOTSUPP,
+    ERROR_UNHANDLED_EXCEPTION: _errno.EIO,
+}
+
+_BY_ERRNO = {
+    _errno.EACCES: AccessDenied,
+    _errno.EPERM: AccessDenied,
+    _errno.ESRCH: NoSuchProcess,
+    _errno.ENOENT: ObjectNotFound,
+    _errno.ETIMEDOUT: CallTimeout,
+    _errno.ECONNRESET: ServerGone,
+    _errno.EPIPE: ServerGone,
+    _errno.ECONNREFUSED: ServerGone,
+    _errno.ENOTCONN: ServerGone,
+    _errno.EOWNERDEAD: AbandonedMutex,
+    _errno.ENOBUFS: BufferTooSmall,
+    _errno.EFAULT: InvalidAddress,
+    _errno.EBADMSG: UnknownMessage,
+    _errno.EOPNOTSUPP: NotSupported,
+    _errno.EIO: HandlerFailed,
+}
+
+_WIN_DESCRIPTIONS = {
+    ERROR_INVALID_MESSAGE: "the server has no handler for this message",
+    ERROR_INSUFFICIENT_BUFFER: "the buffer is smaller than the handler's struct",
+    ERROR_INVALID_ADDRESS: "the address is not a committed read-write buffer of that size",
+    ERROR_UNHANDLED_EXCEPTION: "the server's handler raised an exception",
+    ERROR_TIMEOUT: "the call timed out",
+    ERROR_INVALID_WINDOW_HANDLE: "the server window is gone",
+}
+
+
+def _describe_winerror(code: int) -> str:
+    if code in _WIN_DESCRIPTIONS:
+        return _WIN_DESCRIPTIONS[code]
+    if os.name == "nt":
+        import ctypes
+        return ctypes.FormatError(code).strip()
+    return os.strerror(_ERRNO_OF_WINERROR.get(code, _errno.EIO))
+
+
+def error_from_winerror(code: int, call: str, detail: str | None = None,
+                        cls: type[WinIPCError] | None = None) -> WinIPCError:
+    """Build the exception for Win32 error ``code`` raised by ``call``."""
+    cls = cls or _BY_WINERROR.get(code, WinIPCError)
+    msg = f"{call} failed: {detail or _describe_winerror(code)} [WinError {code}]"
+    err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=code, call=call)
+    return err
+
+
+def error_from_errno(code: int, call: str, detail: str | None = None,
+                     cls: type[WinIPCError] | None = None) -> WinIPCError:
+    """Build the exception for ``errno`` value ``code`` raised by ``call``."""
+    cls = cls or _BY_ERRNO.get(code, WinIPCError)
+    msg = f"{call} failed: {detail or os.strerror(code)}"
+    return cls(code, msg, winerror=None, call=call)
+
+
+def raise_winerror(code, call, detail=None, cls=None):
+    raise error_from_winerror(code, call, detail, cls)
+
+
+def raise_errno(code, call, detail=None, cls=None):
+    raise error_from_errno(code, call, detail, cls)

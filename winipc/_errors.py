@@ -20,7 +20,7 @@ __all__ = [
     "WinIPCError", "AccessDenied", "NoSuchProcess", "WindowNotFound",
     "ObjectNotFound", "CallTimeout", "ServerGone", "WrongObjectType",
     "AbandonedMutex", "BufferTooSmall", "InvalidAddress", "UnknownMessage",
-    "HandlerFailed", "NotSupported",
+    "HandlerFailed", "NotSupported", "NotOwner", "TooManyPosts", "InvalidHandle",
 ]
 
 # Win32 error codes used by both backends (winerror.h).
@@ -32,6 +32,8 @@ ERROR_NOT_SUPPORTED = 50
 ERROR_INVALID_PARAMETER = 87
 ERROR_INSUFFICIENT_BUFFER = 122
 ERROR_ALREADY_EXISTS = 183
+ERROR_NOT_OWNER = 288
+ERROR_TOO_MANY_POSTS = 298
 ERROR_PARTIAL_COPY = 299
 ERROR_INVALID_ADDRESS = 487
 ERROR_UNHANDLED_EXCEPTION = 574
@@ -105,6 +107,22 @@ class NotSupported(WinIPCError):
     """This platform cannot do what was asked (the message says why)."""
 
 
+class NotOwner(WinIPCError, RuntimeError):
+    """A mutex was released by a thread that does not own it."""
+
+
+class TooManyPosts(WinIPCError, ValueError):
+    """A semaphore release would raise its count past its maximum."""
+
+
+class InvalidHandle(WinIPCError, ValueError):
+    """A handle value (Linux: fd) that is not open in this process.
+
+    Raised with ``cls=`` where it applies: Win32 reports a wrong object type
+    with the same ERROR_INVALID_HANDLE code, which maps to WrongObjectType.
+    """
+
+
 _BY_WINERROR = {
     ERROR_FILE_NOT_FOUND: ObjectNotFound,
     ERROR_ACCESS_DENIED: AccessDenied,
@@ -117,6 +135,8 @@ _BY_WINERROR = {
     ERROR_PIPE_NOT_CONNECTED: ServerGone,
     ERROR_TIMEOUT: CallTimeout,
     ERROR_NOT_SUPPORTED: NotSupported,
+    ERROR_NOT_OWNER: NotOwner,
+    ERROR_TOO_MANY_POSTS: TooManyPosts,
 }
 
 _ERRNO_OF_WINERROR = {
@@ -135,6 +155,8 @@ _ERRNO_OF_WINERROR = {
     ERROR_TIMEOUT: _errno.ETIMEDOUT,
     ERROR_NOT_SUPPORTED: _errno.EOPNOTSUPP,
     ERROR_UNHANDLED_EXCEPTION: _errno.EIO,
+    ERROR_NOT_OWNER: _errno.EPERM,
+    ERROR_TOO_MANY_POSTS: _errno.EOVERFLOW,
 }
 
 _BY_ERRNO = {
@@ -162,6 +184,8 @@ _WIN_DESCRIPTIONS = {
     ERROR_UNHANDLED_EXCEPTION: "the server's handler raised an exception",
     ERROR_TIMEOUT: "the call timed out",
     ERROR_INVALID_WINDOW_HANDLE: "the server window is gone",
+    ERROR_NOT_OWNER: "the calling thread does not own the mutex",
+    ERROR_TOO_MANY_POSTS: "the release would exceed the semaphore's maximum count",
 }
 
 

@@ -1,0 +1,103 @@
+# The Linux calls behind process-memory RPC, grouped by header.  Only what is used.
+
+from posix.uio cimport iovec
+
+cdef extern from "<sys/uio.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/process_vm_readv.2.html
+    ssize_t process_vm_readv(int pid, const iovec *local_iov, unsigned long liovcnt,
+                             const iovec *remote_iov, unsigned long riovcnt,
+                             unsigned long flags)
+    ssize_t process_vm_writev(int pid, const iovec *local_iov, unsigned long liovcnt,
+                              const iovec *remote_iov, unsigned long riovcnt,
+                              unsigned long flags)
+
+cdef extern from "<sys/syscall.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/pidfd_open.2.html (glibc 2.36 has no wrapper
+    # on every distribution, so call it by number)
+    long syscall(long number, ...)
+    enum:
+        SYS_pidfd_open
+        SYS_gettid
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    ctypedef unsigned short sa_family_t
+    struct sockaddr:
+        sa_family_t sa_family
+    struct msghdr:
+        void *msg_name
+        socklen_t msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct cmsghdr:
+        size_t cmsg_len
+        int cmsg_level
+        int cmsg_type
+    struct ucred:
+        int pid
+        unsigned int uid
+        unsigned int gid
+    enum:
+        AF_UNIX
+        SOCK_SEQPACKET
+        SOCK_CLOEXEC
+        SOCK_NONBLOCK
+        SOL_SOCKET
+        SO_PEERCRED
+        SCM_RIGHTS
+        MSG_NOSIGNAL
+        MSG_CMSG_CLOEXEC
+        MSG_DONTWAIT
+    # https://man7.org/linux/man-pages/man2/socket.2.html and the pages it links
+    int socket(int domain, int type, int protocol)
+    int bind(int fd, const sockaddr *addr, socklen_t len)
+    int listen(int fd, int backlog)
+    int accept4(int fd, sockaddr *addr, socklen_t *len, int flags)
+    int connect(int fd, const sockaddr *addr, socklen_t len)
+    ssize_t send(int fd, const void *buf, size_t len, int flags)
+    ssize_t recv(int fd, void *buf, size_t len, int flags)
+    ssize_t sendmsg(int fd, const msghdr *msg, int flags)
+    ssize_t recvmsg(int fd, msghdr *msg, int flags)
+    int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+    # https://man7.org/linux/man-pages/man3/cmsg.3.html
+    cmsghdr *CMSG_FIRSTHDR(msghdr *msg)
+    unsigned char *CMSG_DATA(cmsghdr *c)
+    size_t CMSG_SPACE(size_t length)
+    size_t CMSG_LEN(size_t length)
+
+cdef extern from "<sys/un.h>" nogil:
+    struct sockaddr_un:
+        sa_family_t sun_family
+        char sun_path[108]
+
+cdef extern from "<poll.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/poll.2.html
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    ctypedef unsigned long nfds_t
+    int poll(pollfd *fds, nfds_t nfds, int timeout)
+    enum:
+        POLLIN
+        POLLHUP
+        POLLERR
+        POLLNVAL
+
+cdef extern from "<sys/eventfd.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/eventfd.2.html
+    int eventfd(unsigned int initval, int flags)
+    enum:
+        EFD_CLOEXEC
+        EFD_NONBLOCK
+
+cdef extern from "<sys/prctl.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/PR_SET_PTRACER.2const.html
+    int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
+              unsigned long arg5)
+    enum:
+        PR_SET_PTRACER
+    unsigned long PR_SET_PTRACER_ANY

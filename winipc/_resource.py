@@ -1,0 +1,52 @@
+"""The base of every object that owns an operating-system resource."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+
+class Resource:
+    """Owns one release: ``close()`` performs it once (twice is harmless),
+    ``with`` performs it on exit, and an object collected unclosed performs it
+    with a :class:`ResourceWarning`.  After ``fork()`` the child never releases
+    what the parent owns."""
+
+    _closed = True          # until a subclass's __init__ succeeds
+    _owner_pid = 0
+
+    def _opened(self) -> None:
+        self._closed = False
+        self._owner_pid = os.getpid()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owner_pid == os.getpid():
+            self._release()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"I/O operation on closed {type(self).__name__}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if not self._closed and self._owner_pid == os.getpid():
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
+            try:
+                self.close()
+            except Exception:
+                pass

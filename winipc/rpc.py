@@ -1,0 +1,386 @@
+"""Process-memory RPC: a server computes in place on a struct that a client
+wrote into the server's own memory.
+
+On Windows: FindWindowW, GetWindowThreadProcessId, OpenProcess,
+VirtualAllocEx, WriteProcessMemory, SendMessageTimeoutW, ReadProcessMemory,
+VirtualFreeEx.  On Linux: a named endpoint, pidfd_open, buffers the server
+maps on request, process_vm_writev/readv and a synchronous request served by
+one dispatch thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import logging
+import sys
+import threading
+import time
+from typing import Any, Callable, NamedTuple, Optional, Type, Union
+
+from . import _rpc as _native
+from ._errors import BufferTooSmall, CallTimeout, WindowNotFound
+from ._resource import Resource
+
+__all__ = [
+    "WM_USER", "Access", "Window", "Process", "RemoteBuffer", "Connection", "Server",
+    "connect", "find_window", "open_process", "sample_handlers", "BACKEND",
+]
+
+BACKEND: str = _native.BACKEND
+WM_USER: int = _native.WM_USER
+DEFAULT_TIMEOUT = 5.0
+
+log = logging.getLogger("winipc")
+
+# On Linux the server frees a buffer only after the call that uses it has
+# returned (one dispatch thread serves both); on Windows a buffer whose call
+# timed out may still be written by the server, so it is never freed.
+_FREE_AFTER_TIMEOUT_IS_SAFE = BACKEND == "linux"
+
+
+class Access(enum.IntFlag):
+    """Process access rights (Win32 values)."""
+    VM_OPERATION = _native.PROCESS_VM_OPERATION
+    VM_READ = _native.PROCESS_VM_READ
+    VM_WRITE = _native.PROCESS_VM_WRITE
+    DUP_HANDLE = _native.PROCESS_DUP_HANDLE
+    QUERY_LIMITED_INFORMATION = _native.PROCESS_QUERY_LIMITED_INFORMATION
+    SYNCHRONIZE = _native.SYNCHRONIZE
+
+
+VM_ACCESS = Access.VM_OPERATION | Access.VM_READ | Access.VM_WRITE
+
+StructType = Type[ctypes.Structure]
+
+
+class Window(NamedTuple):
+    """A server window: its handle (on Linux, the dispatch thread's id), the
+    process id and the thread that serves it."""
+    handle: int
+    pid: int
+    tid: int
+
+
+def find_window(title: str) -> Window:
+    """The server window titled ``title``, or :class:`WindowNotFound`."""
+    return Window(*_native.find_window(title))
+
+
+def sample_handlers() -> dict:
+    """Compiled handlers shipped with winipc, as PyCapsules:
+    ``compare`` (two doubles red, blue -> blue + 1, red * 2) and ``bump``
+    (adds one to every byte and returns the size)."""
+    return _native.sample_handlers()
+
+
+def _size_of(what: Union[int, StructType]) -> int:
+    if isinstance(what, int):
+        if what <= 0:
+            raise ValueError("a buffer needs at least one byte")
+        return what
+    return ctypes.sizeof(what)
+
+
+class Process(Resource):
+    """A process opened with ``access`` rights (by default exactly
+    VM_OPERATION | VM_READ | VM_WRITE).  Use :func:`open_process`."""
+
+    def __init__(self, pid: int, access: int = VM_ACCESS, *, window: int = 0):
+        sys.audit("winipc.open_process", pid, int(access))
+        self._native = _native.Process(pid, int(access), window)
+        self.pid = pid
+        self.access = Access(access)
+        self._opened()
+
+    @property
+    def handle(self) -> int:
+        """The process handle (Linux: the pidfd)."""
+        return self._native.handle
+
+    def allocate(self, what: Union[int, StructType]) -> "RemoteBuffer":
+        """A buffer of ``what`` bytes (or the size of a ctypes type) inside the
+        process: VirtualAllocEx (Linux: the server maps it)."""
+        self._check_open()
+        size = _size_of(what)
+        address = self._native.alloc(size)
+        return RemoteBuffer(self, address, size, None if isinstance(what, int) else what)
+
+    def _release(self) -> None:
+        self._native.close()
+
+    def __repr__(self):
+        return f"<winipc.Process pid={self.pid} access={self.access!r}>"
+
+
+def open_process(pid: int, access: int = VM_ACCESS) -> Process:
+    """OpenProcess(``access``, pid) (Linux: pidfd_open)."""
+    return Process(pid, access)
+
+
+class RemoteBuffer(Resource):
+    """A buffer inside another process; it still owes its VirtualFreeEx until
+    closed.  Typed buffers (allocated for a ctypes type) read back that type."""
+
+    def __init__(self, process: Process, address: int, size: int,
+                 type: Optional[StructType] = None):
+        self.process = process
+        self.address = address
+        self.size = size
+        self.type = type
+        self._in_flight = False     # a send on it timed out
+        self._opened()
+
+    def _span(self, length: int, offset: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise BufferTooSmall(0, f"{length} bytes at offset {offset} do not fit the "
+                                    f"remote buffer of {self.size} bytes", call="RemoteBuffer")
+
+    def write(self, data: Any, offset: int = 0) -> None:
+        """WriteProcessMemory (Linux: process_vm_writev) of any bytes-like
+        object or ctypes instance at ``offset``."""
+        self._check_open()
+        view = memoryview(data).cast("B")
+        self._span(len(view), offset)
+        self.process._native.write(self.address + offset, view)
+
+    def read_into(self, buffer: Any, offset: int = 0) -> None:
+        """ReadProcessMemory (Linux: process_vm_readv) into a writable buffer."""
+        self._check_open()
+        view = memoryview(buffer).cast("B")
+        self._span(len(view), offset)
+        self.process._native.read_into(self.address + offset, view)
+
+    def read(self, size: Optional[int] = None, offset: int = 0) -> Any:
+        """The buffer's contents: an instance of its type if it has one and no
+        size is given, else ``bytes``."""
+        if size is None and self.type is not None and offset == 0:
+            out = self.type()
+            self.read_into(out)
+            return out
+        out = bytearray(self.size - offset if size is None else size)
+        self.read_into(out, offset)
+        return bytes(out)
+
+    def _release(self) -> None:
+        if self._in_flight and not _FREE_AFTER_TIMEOUT_IS_SAFE:
+            log.warning("remote buffer %#x left allocated: a call on it timed out and the "
+                        "server may still write to it", self.address)
+            return
+        if not self.process.closed:
+            self.process._native.free(self.address)
+
+    def __repr__(self):
+        return f"<winipc.RemoteBuffer {self.size} bytes at {self.address:#x} in {self.process.pid}>"
+
+
+class Connection(Resource):
+    """A client of one server window: its process opened with the VM rights,
+    and a scratch buffer there for :meth:`call`.  Use :func:`connect`."""
+
+    def __init__(self, title: str, timeout: float = DEFAULT_TIMEOUT, wait: float = 0.0):
+        sys.audit("winipc.connect", title)
+        self.title = title
+        self.timeout = timeout
+        self.last_result: Optional[int] = None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.window = find_window(title)
+                break
+            except WindowNotFound:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+        self.process = Process(self.window.pid, VM_ACCESS, window=self.window.handle)
+        self._scratch: Optional[RemoteBuffer] = None
+        self._lock = threading.Lock()
+        self._opened()
+
+    @property
+    def pid(self) -> int:
+        return self.window.pid
+
+    def _timeout_ms(self, timeout: Optional[float]) -> int:
+        t = self.timeout if timeout is None else timeout
+        if t < 0:
+            raise ValueError("timeout must be >= 0")
+        return int(t * 1000)
+
+    def alloc(self, what: Union[int, StructType]) -> RemoteBuffer:
+        """A buffer in the server for ``what`` (a ctypes type or a size)."""
+        self._check_open()
+        return self.process.allocate(what)
+
+    def send(self, msg: int, buffer: RemoteBuffer, timeout: Optional[float] = None) -> int:
+        """SendMessageTimeout(msg, wParam=buffer.size, lParam=buffer.address):
+        the server's result."""
+        self._check_open()
+        try:
+            return self.send_raw(msg, buffer.size, buffer.address, timeout)
+        except CallTimeout:
+            buffer._in_flight = True
+            raise
+
+    def send_raw(self, msg: int, wparam: int, lparam: int,
+                 timeout: Optional[float] = None) -> int:
+        """Send any wParam and lParam, as any process could."""
+        self._check_open()
+        return self.process._native.send(self.window.handle, msg, wparam, lparam,
+                                         self._timeout_ms(timeout))
+
+    def _scratch_for(self, size: int) -> RemoteBuffer:
+        s = self._scratch
+        if s is None or s.size < size or s.closed:
+            if s is not None:
+                s.close()
+            self._scratch = s = self.process.allocate(max(size, 64))
+        return s
+
+    def call(self, msg: int, struct: Any, timeout: Optional[float] = None) -> Any:
+        """Write ``struct`` into the server, send ``msg``, read the result
+        back: a new object of the same type (bytes-like in, bytearray out).
+        The message's result is left in :attr:`last_result`."""
+        self._check_open()
+        out = type(struct).from_buffer_copy(struct) if isinstance(
+            struct, (ctypes.Structure, ctypes.Union, ctypes.Array)) else bytearray(struct)
+        size = len(memoryview(out).cast("B"))
+        with self._lock:
+            scratch = self._scratch_for(size)
+            try:
+                self.last_result = self.process._native.call(
+                    self.window.handle, msg, scratch.address, out, self._timeout_ms(timeout))
+            except CallTimeout:
+                scratch._in_flight = True
+                self._scratch = None
+                scratch.close()
+                raise
+        return out
+
+    def bench(self, msg: int, struct: Any, n: int, timeout: Optional[float] = None) -> list:
+        """``n`` calls in a compiled loop (no Python between them); each
+        call's duration in nanoseconds."""
+        self._check_open()
+        out = bytearray(memoryview(struct).cast("B"))
+        with self._lock:
+            scratch = self._scratch_for(len(out))
+            return self.process._native.bench(self.window.handle, msg, scratch.address, out, n,
+                                              self._timeout_ms(timeout))
+
+    def _release(self) -> None:
+        if self._scratch is not None:
+            self._scratch.close()
+        self.process.close()
+
+    def __repr__(self):
+        return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
+
+
+def connect(title: str, timeout: float = DEFAULT_TIMEOUT, wait: float = 0.0) -> Connection:
+    """Connect to the server window ``title``; ``timeout`` bounds every call,
+    ``wait`` is how long to wait for the window to appear."""
+    return Connection(title, timeout, wait)
+
+
+def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int, int], int]:
+    def run(address: int, size: int) -> int:
+        try:
+            if struct is None:
+                arg = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
+            else:
+                arg = struct.from_address(address)
+            result = fn(arg)
+            return 0 if result is None else int(result)
+        except BaseException:
+            log.exception("handler %s raised; the sender gets HandlerFailed", fn)
+            raise
+    return run
+
+
+class Server:
+    """A window titled ``title`` (Linux: an endpoint) whose handlers compute
+    in place on structs that clients wrote into this process.
+
+    ``serve_forever()`` serves on the calling thread; ``with server:`` serves
+    on a thread of its own until the block ends.
+    """
+
+    def __init__(self, title: str):
+        self.title = title
+        self._core = _native.ServerCore(title)
+        self._thread: Optional[threading.Thread] = None
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        self.window: Optional[Window] = None
+
+    @property
+    def pid(self) -> int:
+        return self._core.pid
+
+    def handler(self, msg: int, struct: Union[None, int, StructType] = None, *,
+                native: Any = None):
+        """Register the handler of ``msg``.  ``struct`` is the ctypes type the
+        handler works on (wParam must be at least its size), a minimum size,
+        or None for raw bytes.  A Python handler is the decorated function,
+        called with the struct (or a memoryview) in place; a compiled one is
+        ``native=``, a PyCapsule named "winipc.handler" or a ctypes function
+        pointer of type ``int64_t (*)(void *data, size_t size)``."""
+        if self._ready.is_set():
+            raise RuntimeError("register handlers before the server starts serving")
+        size = 0 if struct is None else _size_of(struct)
+        if native is not None:
+            self._core.handlers.add(msg, size, None, _native.handler_address(native))
+            return native
+        ctype = None if struct is None or isinstance(struct, int) else struct
+
+        def register(fn: Callable) -> Callable:
+            self._core.handlers.add(msg, size, _python_handler(fn, ctype), 0)
+            return fn
+        return register
+
+    def _on_ready(self, handle: int, tid: int) -> None:
+        self.window = Window(handle, self.pid, tid)
+        self._ready.set()
+
+    def serve_forever(self) -> None:
+        """Create the window and serve until :meth:`stop`."""
+        try:
+            self._core.run(self._on_ready)
+        finally:
+            self._ready.clear()
+
+    def _serve_thread(self) -> None:
+        try:
+            self.serve_forever()
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+
+    def start(self) -> "Server":
+        """Serve on a new thread; returns once the window exists."""
+        self._thread = threading.Thread(target=self._serve_thread, name=f"winipc {self.title}",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (from any thread); joins the serving thread."""
+        self._core.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+            self._thread = None
+
+    close = stop
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self):
+        return f"<winipc.Server {self.title!r}>"

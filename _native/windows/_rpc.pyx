@@ -72,6 +72,19 @@ cdef int refused(UINT msg, LRESULT result) except -1:
     return -1
 
 
+cdef int get_buffer(obj, Py_buffer *view, bint writable) except -1:
+    """PyObject_GetBuffer, contiguous; a read-only object where a writable
+    one is needed is a TypeError, as for the built-in readinto()."""
+    if not writable:
+        return PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)
+    try:
+        return PyObject_GetBuffer(obj, view, PyBUF_WRITABLE)
+    except BufferError:
+        PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)   # raises if not that either
+        PyBuffer_Release(view)
+    raise TypeError(f"a writable bytes-like object is required, not {type(obj).__name__!r}")
+
+
 cdef wchar_t *wide(str text) except NULL:
     """``text`` as a NUL-terminated UTF-16 string; free with PyMem_Free."""
     return PyUnicode_AsWideCharString(text, NULL)
@@ -170,8 +183,8 @@ def find_window(str title):
             tid = win32.GetWindowThreadProcessId(window, &pid)
     PyMem_Free(wtitle)
     if window == NULL or tid == 0:   # tid 0: the window went away meanwhile
-        fail(win32.ERROR_FILE_NOT_FOUND, "FindWindowW", f"no window titled {title!r}",
-             WindowNotFound)
+        raise_winerror(win32.ERROR_FILE_NOT_FOUND, "FindWindowW",
+                       detail=f"no window has the title {title!r}", cls=WindowNotFound)
     return <size_t>window, pid, tid
 
 
@@ -245,7 +258,7 @@ cdef class Process:
         cdef Py_buffer view
         cdef DWORD err = 0
         self.check_open()
-        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        get_buffer(buffer, &view, False)
         try:
             if view.len:
                 with nogil:
@@ -262,7 +275,7 @@ cdef class Process:
         cdef Py_buffer view
         cdef DWORD err = 0
         self.check_open()
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        get_buffer(buffer, &view, True)
         try:
             if view.len:
                 with nogil:
@@ -299,7 +312,7 @@ cdef class Process:
         cdef Step step = STEP_WRITE
         cdef DWORD err
         self.check_open()
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        get_buffer(buffer, &view, True)
         try:
             with nogil:
                 err = round_trip(self._handle, <HWND>window, msg, address, view.buf,
@@ -329,11 +342,11 @@ cdef class Process:
             raise ValueError("n must not be negative")
         win32.QueryPerformanceFrequency(&freq)
         f = freq.QuadPart
+        get_buffer(buffer, &view, True)
         ticks = <int64_t *>PyMem_Malloc(<size_t>(n if n else 1) * sizeof(int64_t))
-        if ticks == NULL:
-            raise MemoryError()
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
         try:
+            if ticks == NULL:
+                raise MemoryError()
             with nogil:
                 for i in range(n):
                     win32.QueryPerformanceCounter(&t0)
@@ -347,9 +360,8 @@ cdef class Process:
                 round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
             if WINIPC_IS_ERROR(result):
                 refused(msg, result)
-            # ticks -> ns without overflowing for any plausible duration
-            return [(ticks[i] // f) * 1000000000 + (ticks[i] % f) * 1000000000 // f
-                    for i in range(n)]
+            # ticks -> ns in Python ints: exact, whatever the counter's frequency
+            return [<object>ticks[i] * 1000000000 // f for i in range(n)]
         finally:
             PyBuffer_Release(&view)
             PyMem_Free(ticks)
@@ -446,12 +458,14 @@ cdef class ServerCore:
     cdef bint _running
     cdef bint _stop_requested
 
-    def __cinit__(self, str title):
-        self.title = title
+    def __cinit__(self):
         self.handlers = HandlerTable()
         self.state.table = <PyObject *>self.handlers
         self.state.window = NULL
         self.state.serving = False
+
+    def __init__(self, str title):
+        self.title = title
 
     @property
     def pid(self):
@@ -546,7 +560,9 @@ cdef class ServerCore:
             self._running = False
 
     def stop(self):
-        """Ask run() to return: from any thread, also before run() started."""
+        """Ask run() to return: from any thread, also before run() started.
+        A stop() while no run() is in progress makes the next run() return
+        right after its on_ready."""
         self._stop_requested = True
         if self.state.window != NULL:
             win32.PostMessageW(self.state.window, win32.WM_CLOSE, 0, 0)

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, NamedTuple, Optional, Type, Union
 
 from . import _rpc as _native
-from ._errors import BufferTooSmall, CallTimeout, WindowNotFound
+from ._errors import BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone, WindowNotFound
 from ._resource import Resource
 
 __all__ = [
@@ -33,10 +33,6 @@ DEFAULT_TIMEOUT = 5.0
 
 log = logging.getLogger("winipc")
 
-# On Linux the server frees a buffer only after the call that uses it has
-# returned (one dispatch thread serves both); on Windows a buffer whose call
-# timed out may still be written by the server, so it is never freed.
-_FREE_AFTER_TIMEOUT_IS_SAFE = BACKEND == "linux"
 
 
 class Access(enum.IntFlag):
@@ -163,12 +159,20 @@ class RemoteBuffer(Resource):
         return bytes(out)
 
     def _release(self) -> None:
-        if self._in_flight and not _FREE_AFTER_TIMEOUT_IS_SAFE:
-            log.warning("remote buffer %#x left allocated: a call on it timed out and the "
-                        "server may still write to it", self.address)
+        if self._in_flight:
+            # A call on it timed out, so the server may still be using it: never
+            # free it under the server.  On Linux the server frees it when the
+            # process handle closes; on Windows it stays until the server exits.
+            if BACKEND == "windows":
+                log.warning("remote buffer %#x left allocated in process %d: a call on it "
+                            "timed out and the server may still write to it",
+                            self.address, self.process.pid)
             return
         if not self.process.closed:
-            self.process._native.free(self.address)
+            try:
+                self.process._native.free(self.address)
+            except (ServerGone, NoSuchProcess):
+                pass        # the buffer went with its process
 
     def __repr__(self):
         return f"<winipc.RemoteBuffer {self.size} bytes at {self.address:#x} in {self.process.pid}>"

@@ -83,7 +83,7 @@ cdef object raise_failure(Failure *f, detail=None):
     if f.win:
         raise_winerror(f.code, call, detail)
     if f.code == EPERM and call.startswith("process_vm"):
-        detail = _ptrace_hint()
+        detail = _ptrace_hint(_yama_scope())
     raise_errno(f.code, call, detail)
 
 
@@ -94,12 +94,8 @@ cdef inline int fail(Failure *f, int code, bint win, const char *call) noexcept 
     return -1
 
 
-def _ptrace_hint():
-    try:
-        with open("/proc/sys/kernel/yama/ptrace_scope") as fh:
-            scope = int(fh.read())
-    except (OSError, ValueError):
-        scope = None
+def _ptrace_hint(scope):
+    """Why process_vm_* was refused, given the Yama ptrace scope (or None)."""
     if scope is not None and scope >= 2:
         return (f"kernel.yama.ptrace_scope is {scope}, which lets only privileged processes "
                 "read or write another process's memory; set it to 1 "
@@ -700,7 +696,7 @@ cdef class ServerCore:
         if (cm != NULL and cm.cmsg_level == SOL_SOCKET and cm.cmsg_type == SCM_RIGHTS
                 and cm.cmsg_len >= CMSG_LEN(sizeof(int))):
             got_fd = (<int *>CMSG_DATA(cm))[0]
-        if n != sizeof(req):
+        if n != sizeof(req) or mh.msg_flags & MSG_TRUNC:
             # Not our protocol: nothing to answer with a sequence number.
             if got_fd >= 0:
                 close(got_fd)

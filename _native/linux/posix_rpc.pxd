@@ -51,6 +51,7 @@ cdef extern from "<sys/socket.h>" nogil:
         MSG_NOSIGNAL
         MSG_CMSG_CLOEXEC
         MSG_DONTWAIT
+        MSG_TRUNC
     # https://man7.org/linux/man-pages/man2/socket.2.html and the pages it links
     int socket(int domain, int type, int protocol)
     int bind(int fd, const sockaddr *addr, socklen_t len)

@@ -1,0 +1,605 @@
+# Kernel objects on Linux (the contract: _native/README.md; the user's view:
+# docs/kernel-objects.md).
+#
+# A named object is a file in /dev/shm, an unnamed one a memfd.  Each starts
+# with a wipc_header (kernel_sync.h) whose type tag makes a name held by
+# another type fail as Win32 does.  A new object is built complete in an
+# unnamed file (O_TMPFILE) and published with linkat, so nobody ever sees one
+# half made, and two creators cannot both win.
+#
+# Lifetime follows Win32: a name lives while a handle to it is open anywhere.
+# Every open file description holds a shared flock on its file (inherited,
+# dup'ed and SCM_RIGHTS-passed fds share their description and so its lock).
+# Whoever closes the last one (an exclusive flock then succeeds on a fresh
+# descriptor) removes the name; a name whose holders all died without closing
+# is found unlocked by the next create/open and treated as gone.
+#
+# Rights: a handle is the fd, and what it may do is what its open mode allows.
+# A reduced-rights handle is the file reopened O_RDONLY: its header can only be
+# mapped read-only, so it cannot set an event or write a mapping.
+
+# cython: cdivision=True
+
+import errno as _errno
+import fcntl
+import mmap as _mmap
+import os
+import struct as _struct
+from urllib.parse import quote as _quote
+
+from libc.errno cimport errno, ETIMEDOUT, EINTR, EOVERFLOW, EPERM
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memset
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
+from posix.time cimport timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
+from posix.unistd cimport ftruncate
+from cpython.exc cimport PyErr_CheckSignals
+
+from kernel_sync cimport *
+
+from winipc._errors import (raise_errno, raise_winerror, error_from_errno, AccessDenied,
+                            NotSupported, ObjectNotFound, WrongObjectType, InvalidHandle,
+                            NoSuchProcess, ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS)
+
+BACKEND = "linux"
+SHM_DIR = "/dev/shm"
+FILE_PREFIX = "winipc-"
+
+MUTEX = WIPC_MUTEX
+EVENT = WIPC_EVENT
+SEMAPHORE = WIPC_SEMAPHORE
+MAPPING = WIPC_MAPPING
+KIND_NAMES = {WIPC_MUTEX: "Mutex", WIPC_EVENT: "Event", WIPC_SEMAPHORE: "Semaphore",
+              WIPC_MAPPING: "FileMapping"}
+
+# The page a mapping's bytes start at, recorded in each header.
+PAGE = max(_mmap.PAGESIZE, 4096)
+ALLOCATION_GRANULARITY = _mmap.ALLOCATIONGRANULARITY
+
+_HEAD = _struct.Struct("<IIIIQ")      # magic, kind, version, data_offset, size
+
+
+def name_path(str name):
+    """The file that holds the object named `name` (a Win32 object name).
+
+    ``Local\\x`` (and a bare ``x``, as on Windows) is per user: the user id is
+    part of the file name, so two users each have their own ``Local\\x``.
+    ``Global\\x`` is one name for the whole machine.  Either file is mode 0600:
+    as with the default security of a Win32 object, only its creator's user
+    may open it.  The rest of the name is case-sensitive and percent-encoded.
+    """
+    if name.startswith("Global\\"):
+        scope, rest = "global", name[7:]
+    elif name.startswith("Local\\"):
+        scope, rest = f"u{os.geteuid()}", name[6:]
+    else:
+        scope, rest = f"u{os.geteuid()}", name
+    if not rest:
+        raise ValueError(f"object name {name!r} has nothing after its namespace prefix")
+    leaf = f"{FILE_PREFIX}{scope}-{_quote(rest, safe='{}-._~@+=,')}"
+    if len(leaf.encode()) > 255:
+        raise ValueError(f"object name {name!r} is too long for this platform "
+                         "(its file name must fit 255 bytes)")
+    return os.path.join(SHM_DIR, leaf)
+
+
+cdef class KObject:
+    """One handle (an fd) to a kernel object; the facade wraps it."""
+
+    cdef int fd
+    cdef readonly int kind
+    cdef readonly bint writable
+    cdef wipc_header *hdr          # sync objects: the header, mapped
+    cdef object path               # the name's file, removed after the last close
+    cdef object ident              # (st_dev, st_ino) of that file
+    cdef readonly int owned        # mutex: acquisitions here not yet released
+    cdef readonly uint64_t size    # mapping: the user's byte count
+    cdef uint32_t data_offset
+
+    def __cinit__(self):
+        self.fd = -1
+        self.hdr = NULL
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            try:
+                self.close()
+            except BaseException:
+                pass
+
+    cdef _setup(self, int fd, int kind, bint writable, object path, wipc_header *mapped):
+        self.fd = fd
+        self.kind = kind
+        self.writable = writable
+        self.path = path
+        if path is not None:
+            st = os.fstat(fd)
+            self.ident = (st.st_dev, st.st_ino)
+        raw = os.pread(fd, _HEAD.size, 0)
+        _, _, _, self.data_offset, self.size = _HEAD.unpack(raw)
+        if kind == WIPC_MAPPING:
+            return
+        if mapped != NULL:
+            self.hdr = mapped
+            return
+        cdef void *p = mmap(NULL, sizeof(wipc_header),
+                            PROT_READ | (PROT_WRITE if writable else 0), MAP_SHARED, fd, 0)
+        if p == MAP_FAILED:
+            raise_errno(_errno_now(), "mmap")
+        self.hdr = <wipc_header *>p
+
+    @property
+    def handle(self):
+        return self.fd
+
+    @property
+    def closed(self):
+        return self.fd < 0
+
+    cdef int _fd(self) except -1:
+        if self.fd < 0:
+            raise ValueError(f"operation on a closed {KIND_NAMES[self.kind]}")
+        return self.fd
+
+    def close(self):
+        """Closes the fd; after the last handle anywhere, removes the name."""
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        if self.hdr != NULL and self.owned == 0:
+            # An owned mutex stays mapped: the thread's robust list points into
+            # it, and the kernel marks it abandoned there if the thread dies.
+            munmap(self.hdr, sizeof(wipc_header))
+        self.hdr = NULL
+        os.close(fd)
+        if self.path is not None:
+            _remove_if_unused(self.path, self.ident)
+
+    # --- inheritance ---
+
+    @property
+    def inheritable(self):
+        return os.get_inheritable(self._fd())
+
+    @inheritable.setter
+    def inheritable(self, bint value):
+        os.set_inheritable(self._fd(), value)
+
+    def duplicate(self, bint reduced, bint inheritable):
+        """A new fd for this object in this process; `reduced` reopens it read-only."""
+        fd = self._fd()
+        if reduced and self.writable:
+            try:
+                new = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise_errno(e.errno, "open(/proc/self/fd, O_RDONLY)",
+                            "reopening the object read-only for a reduced-rights duplicate")
+            # A new open file description holds the name like every handle does.
+            fcntl.flock(new, fcntl.LOCK_SH)
+        else:
+            new = os.dup(fd)
+        if inheritable:
+            os.set_inheritable(new, True)
+        return new
+
+    # --- mutex ---
+
+    cdef pthread_mutex_t *_mutex(self) except NULL:
+        self._fd()
+        if not self.writable:
+            raise NotSupported(_errno_eopnotsupp(),
+                "pthread_mutex_timedlock failed: on Linux a mutex handle without write "
+                "access maps the mutex read-only and cannot lock it", call="WaitForSingleObject")
+        return &self.hdr.u.mutex
+
+    def mutex_acquire(self, long long ns):
+        """0 acquired, 1 timed out, 2 acquired from an owner that died."""
+        cdef pthread_mutex_t *m = self._mutex()
+        cdef timespec final, part
+        cdef timespec *fp
+        cdef int r
+        if ns == 0:
+            with nogil:
+                r = wipc_mutex_lock(m, NULL)
+        else:
+            fp = wipc_deadline(&final, CLOCK_REALTIME, ns)
+            while True:
+                # Slices of 100 ms, so that a signal (Ctrl+C) is seen while waiting.
+                wipc_deadline(&part, CLOCK_REALTIME, 100000000)
+                if fp != NULL and (part.tv_sec > final.tv_sec or (
+                        part.tv_sec == final.tv_sec and part.tv_nsec > final.tv_nsec)):
+                    part = final
+                with nogil:
+                    r = wipc_mutex_lock(m, &part)
+                if r != ETIMEDOUT or (fp != NULL and wipc_passed(fp, CLOCK_REALTIME)):
+                    break
+                PyErr_CheckSignals()
+        if r == 0:
+            self.owned += 1
+            return 0
+        if r == ETIMEDOUT:
+            return 1
+        if r == WIPC_ABANDONED:
+            self.owned += 1
+            return 2
+        raise_errno(r, "pthread_mutex_timedlock")
+
+    def mutex_release(self):
+        cdef pthread_mutex_t *m = self._mutex()
+        cdef int r = wipc_mutex_unlock(m)
+        if r == EPERM:
+            raise_winerror(ERROR_NOT_OWNER, "ReleaseMutex (pthread_mutex_unlock)")
+        if r:
+            raise_errno(r, "pthread_mutex_unlock")
+        if self.owned > 0:
+            self.owned -= 1
+
+    # --- event ---
+
+    def event_wait(self, long long ns):
+        self._fd()
+        cdef wipc_event *ev = &self.hdr.u.event
+        if not self.writable and not ev.manual:
+            raise NotSupported(_errno_eopnotsupp(),
+                "WaitForSingleObject failed: waiting on an auto-reset event resets it, "
+                "which on Linux needs a handle with EVENT_MODIFY_STATE (this one maps the "
+                "event read-only)", call="WaitForSingleObject")
+        return self._wait(<uint32_t *>ev, 0, ns)
+
+    def event_set(self):
+        self._modify("SetEvent", "EVENT_MODIFY_STATE")
+        cdef int r = wipc_event_set(&self.hdr.u.event)
+        if r:
+            raise_errno(r, "futex(FUTEX_WAKE)")
+
+    def event_reset(self):
+        self._modify("ResetEvent", "EVENT_MODIFY_STATE")
+        wipc_event_reset(&self.hdr.u.event)
+
+    @property
+    def manual_reset(self):
+        self._fd()
+        return bool(self.hdr.u.event.manual)
+
+    # --- semaphore ---
+
+    def semaphore_wait(self, long long ns):
+        self._fd()
+        if not self.writable:
+            raise NotSupported(_errno_eopnotsupp(),
+                "WaitForSingleObject failed: waiting on a semaphore takes a count, which "
+                "on Linux needs a handle with SEMAPHORE_MODIFY_STATE (this one maps the "
+                "semaphore read-only)", call="WaitForSingleObject")
+        return self._wait(<uint32_t *>&self.hdr.u.semaphore, 1, ns)
+
+    def semaphore_release(self, long count):
+        self._modify("ReleaseSemaphore", "SEMAPHORE_MODIFY_STATE")
+        if count < 1:
+            raise ValueError("ReleaseSemaphore: count must be at least 1")
+        cdef uint32_t previous = 0
+        cdef int r = wipc_semaphore_release(&self.hdr.u.semaphore, <uint32_t>count, &previous)
+        if r == EOVERFLOW:
+            raise_winerror(ERROR_TOO_MANY_POSTS, "ReleaseSemaphore")
+        if r:
+            raise_errno(r, "futex(FUTEX_WAKE)")
+        return previous
+
+    @property
+    def maximum(self):
+        self._fd()
+        return self.hdr.u.semaphore.maximum
+
+    cdef _modify(self, str call, str right):
+        self._fd()
+        if not self.writable:
+            raise_errno(_errno_eacces(), call,
+                        f"the handle lacks {right} (its fd is read-only)")
+
+    cdef _wait(self, uint32_t *word, bint semaphore, long long ns):
+        cdef timespec dl
+        cdef timespec *dp = wipc_deadline(&dl, CLOCK_MONOTONIC, ns)
+        cdef int r
+        while True:
+            with nogil:
+                if semaphore:
+                    r = wipc_semaphore_wait(<wipc_semaphore *>word, dp)
+                else:
+                    r = wipc_event_wait(<wipc_event *>word, dp)
+            if r != EINTR:
+                break
+            PyErr_CheckSignals()
+        if r == 0:
+            return True
+        if r == ETIMEDOUT:
+            return False
+        raise_errno(r, "futex(FUTEX_WAIT_BITSET)")
+
+    # --- mapping ---
+
+    def map(self, uint64_t offset, uint64_t length, bint write):
+        """A view (an mmap object) of `length` bytes at `offset`; 0 is to the end."""
+        fd = self._fd()
+        if offset % ALLOCATION_GRANULARITY:
+            raise ValueError(f"MapViewOfFile: offset {offset} is not a multiple of the "
+                             f"allocation granularity ({ALLOCATION_GRANULARITY})")
+        if offset > self.size or (length == 0 and offset == self.size):
+            raise ValueError(f"MapViewOfFile: offset {offset} is past the mapping's "
+                             f"{self.size} bytes")
+        if length == 0:
+            length = self.size - offset
+        if offset + length > self.size:
+            raise ValueError(f"MapViewOfFile: {length} bytes at offset {offset} pass the "
+                             f"mapping's {self.size} bytes")
+        if write and not self.writable:
+            raise_errno(_errno_eacces(), "MapViewOfFile",
+                        "a writable view needs FILE_MAP_WRITE (this handle is read-only)")
+        prot = _mmap.PROT_READ | (_mmap.PROT_WRITE if write else 0)
+        try:
+            return _mmap.mmap(fd, length, _mmap.MAP_SHARED, prot,
+                              offset=self.data_offset + offset)
+        except OSError as e:
+            raise_errno(e.errno, "mmap")
+
+
+cdef inline int _errno_now() noexcept nogil:
+    return errno
+
+cdef inline int _errno_eacces():
+    return _errno.EACCES
+
+cdef inline int _errno_eopnotsupp():
+    return _errno.EOPNOTSUPP
+
+
+# --- names and lifetime ---
+
+def _remove_if_unused(path, ident):
+    """Removes the name if no handle anywhere still holds the file `ident`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != ident:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        # Nobody holds it, and nobody can start to while we hold the lock (an
+        # opener that got in first sees st_nlink == 0 once it has its lock).
+        os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+cdef object _attach(str path, bint writable):
+    """An fd holding the existing object at `path`, or None if there is none."""
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(fd, fcntl.LOCK_SH)     # waits out a closer's brief exclusive lock
+            if os.fstat(fd).st_nlink == 0:     # ... that then removed the name
+                os.close(fd)
+                return None
+            return fd
+        # Unlocked: every holder died without closing.  The object is gone, as
+        # its Win32 counterpart would be; the name goes too.
+        st = os.fstat(fd)
+        try:
+            if os.path.samestat(os.stat(path, follow_symlinks=False), st):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+        return None
+    except BaseException:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        raise
+
+
+def _check_kind(int fd, int kind, str what):
+    """Raises WrongObjectType unless fd's header says `kind`; returns (writable, path)."""
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError as e:
+        raise_errno(e.errno, what, f"{fd} is not an open fd in this process", cls=InvalidHandle)
+    try:
+        raw = os.pread(fd, _HEAD.size, 0)
+    except OSError as e:
+        raise_errno(e.errno, what, f"fd {fd} cannot be read as a winipc object",
+                    cls=WrongObjectType)
+    if len(raw) < _HEAD.size or _HEAD.unpack(raw)[0] != WIPC_MAGIC:
+        raise_errno(_errno_eopnotsupp(), what, f"fd {fd} is not a winipc kernel object",
+                    cls=WrongObjectType)
+    magic, found, version, _, _ = _HEAD.unpack(raw)
+    if found != kind:
+        raise_errno(_errno_eopnotsupp(), what,
+                    f"the object is a {KIND_NAMES.get(found, found)}, not a {KIND_NAMES[kind]}",
+                    cls=WrongObjectType)
+    if version != WIPC_VERSION:
+        raise_errno(_errno_eopnotsupp(), what,
+                    f"the object was made by an incompatible winipc (layout {version})",
+                    cls=WrongObjectType)
+    return (flags & os.O_ACCMODE) == os.O_RDWR
+
+
+def _path_of(int fd):
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    if (target.startswith(os.path.join(SHM_DIR, FILE_PREFIX))
+            and not target.endswith(" (deleted)")):
+        return target
+    return None
+
+
+cdef object _build(int kind, object path, long a, long b, uint64_t size):
+    """A new, complete, unpublished object: (fd, mapped header or 0, owned)."""
+    if path is None:
+        fd = os.memfd_create("winipc-" + KIND_NAMES[kind].lower(), os.MFD_CLOEXEC)
+    else:
+        fd = os.open(SHM_DIR, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    cdef uint64_t total = PAGE + size if kind == WIPC_MAPPING else PAGE
+    cdef wipc_header *h
+    cdef void *p
+    cdef int r
+    cdef int owned = 0
+    try:
+        if ftruncate(fd, total) != 0:
+            raise_errno(_errno_now(), "ftruncate")
+        p = mmap(NULL, sizeof(wipc_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        if p == MAP_FAILED:
+            raise_errno(_errno_now(), "mmap")
+        h = <wipc_header *>p
+        h.kind = kind
+        h.version = WIPC_VERSION
+        h.data_offset = PAGE
+        h.size = size
+        if kind == WIPC_MUTEX:
+            r = wipc_mutex_init(&h.u.mutex)
+            if r:
+                munmap(p, sizeof(wipc_header))
+                raise_errno(r, "pthread_mutex_init")
+            if a:   # initial owner: locked before anyone can see it
+                wipc_mutex_lock(&h.u.mutex, NULL)
+                owned = 1
+        elif kind == WIPC_EVENT:
+            h.u.event.manual = 1 if a else 0
+            h.u.event.state = 1 if b else 0
+        elif kind == WIPC_SEMAPHORE:
+            h.u.semaphore.count = <uint32_t>a
+            h.u.semaphore.maximum = <uint32_t>b
+        h.magic = WIPC_MAGIC
+        if kind == WIPC_MAPPING:
+            munmap(p, sizeof(wipc_header))
+            p = NULL
+        if path is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, <size_t>p, owned
+
+
+cdef KObject _wrap(int fd, int kind, bint writable, object path, size_t mapped, int owned):
+    cdef KObject obj = KObject.__new__(KObject)
+    try:
+        obj._setup(fd, kind, writable, path, <wipc_header *>mapped)
+    except BaseException:
+        obj.fd = -1
+        os.close(fd)
+        raise
+    obj.owned = owned
+    return obj
+
+
+def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0):
+    """(KObject, created): the named object, made if it did not exist.
+
+    a, b: mutex (initial_owner, -); event (manual_reset, initial_state);
+    semaphore (initial, maximum).  size: mapping bytes.
+    """
+    call = "Create" + KIND_NAMES[kind]
+    if not name:
+        fd, mapped, owned = _build(kind, None, a, b, size)
+        obj = _wrap(fd, kind, True, None, mapped, owned)
+        obj.inheritable = inheritable
+        return obj, True
+    path = name_path(name)
+    cdef size_t p
+    for _ in range(1000):
+        try:
+            fd = _attach(path, True)
+        except PermissionError as e:
+            raise_errno(e.errno, call, f"{name!r} ({path}) belongs to another user")
+        if fd is not None:
+            try:
+                _check_kind(fd, kind, call)
+            except BaseException:
+                os.close(fd)
+                raise
+            obj = _wrap(fd, kind, True, path, 0, 0)
+            obj.inheritable = inheritable
+            return obj, False
+        fd, mapped, owned = _build(kind, path, a, b, size)
+        try:
+            os.link(f"/proc/self/fd/{fd}", path)
+        except FileExistsError:
+            # Another creator won; ours was never visible.  Unlock an initial
+            # owner's mutex before it is unmapped (the robust list points to it).
+            p = mapped
+            if owned:
+                wipc_mutex_unlock(&(<wipc_header *>p).u.mutex)
+            if p:
+                munmap(<void *>p, sizeof(wipc_header))
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        obj = _wrap(fd, kind, True, path, mapped, owned)
+        obj.inheritable = inheritable
+        return obj, True
+    raise_errno(_errno_eopnotsupp(), call, f"{path} keeps appearing and vanishing")
+
+
+def open_object(int kind, str name, bint writable, bint inheritable):
+    """The existing named object; ObjectNotFound if there is none."""
+    call = "Open" + KIND_NAMES[kind]
+    path = name_path(name)
+    try:
+        fd = _attach(path, writable)
+    except PermissionError as e:
+        raise_errno(e.errno, call, f"{name!r} ({path}) refuses this access")
+    if fd is None:
+        raise_winerror(2, call, f"no object is named {name!r}")
+    try:
+        _check_kind(fd, kind, call)
+    except BaseException:
+        os.close(fd)
+        raise
+    obj = _wrap(fd, kind, writable, path, 0, 0)
+    obj.inheritable = inheritable
+    return obj
+
+
+def adopt(int fd, int kind):
+    """Takes ownership of `fd` (inherited, received or duplicated) as a `kind`."""
+    writable = _check_kind(fd, kind, f"{KIND_NAMES[kind]}.from_handle")
+    return _wrap(fd, kind, writable, _path_of(fd), 0, 0)
+
+
+def fd_from_process(int pid, int value):
+    """pidfd_getfd: a copy, in this process, of fd `value` of process `pid`."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as e:
+        raise_errno(e.errno, "pidfd_open", f"no process {pid}", cls=NoSuchProcess)
+    cdef long r
+    cdef int err
+    try:
+        r = syscall(SYS_pidfd_getfd, <int>pidfd, value, 0)
+        err = _errno_now()
+    finally:
+        os.close(pidfd)
+    if r < 0:
+        if err == 9:   # EBADF
+            raise_errno(err, "pidfd_getfd", f"process {pid} has no fd {value}",
+                        cls=InvalidHandle)
+        raise_errno(err, "pidfd_getfd",
+                    f"process {pid} refuses (pidfd_getfd needs ptrace access to it)")
+    return <int>r

@@ -1,0 +1,91 @@
+"""A test server process: python server_main.py TITLE.  Prints "ready PID"
+once its window exists, then serves until killed."""
+
+import ctypes
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import winipc  # noqa: E402
+from procstats import stats  # noqa: E402
+from structs import *  # noqa: E402,F403
+
+PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
+HANDLER = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t)
+
+
+def capsule_pointer(capsule):
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get(capsule, b"winipc.handler")
+
+
+def build(title):
+    server = winipc.Server(title)
+    samples = winipc.sample_handlers()
+
+    @server.handler(WM_COMPARE, MyInfo)
+    def compare(info):
+        info.red, info.blue = info.blue + 1, info.red * 2
+        return 1
+
+    server.handler(WM_COMPARE_NATIVE, MyInfo, native=samples["compare"])
+    # A ctypes function pointer to the compiled sample: no Python runs in it.
+    server.handler(WM_COMPARE_CTYPES, MyInfo, native=HANDLER(capsule_pointer(samples["compare"])))
+    server.handler(WM_BUMP, 1, native=samples["bump"])
+
+    @server.handler(WM_PYBUMP)
+    def pybump(view):
+        view[:] = bytes(view).translate(PLUS_ONE)
+        return len(view)
+
+    @server.handler(WM_SMALL, Small)
+    def small(s):
+        s.value *= 3
+        return 3
+
+    @server.handler(WM_MIXED, Mixed)
+    def mixed(m):
+        m.count += 1
+        m.scale *= 0.5
+        m.name = m.name.upper()
+        m.flags |= 0x8000
+        return m.count
+
+    @server.handler(WM_RAISE, Small)
+    def boom(s):
+        raise RuntimeError("handler failure on purpose")
+
+    @server.handler(WM_SLEEP, Small)
+    def sleep(s):
+        time.sleep(s.value / 1000)
+        return 0
+
+    @server.handler(WM_EXIT, Small)
+    def leave(s):
+        os._exit(3)
+
+    @server.handler(WM_STATS, Stats)
+    def report(out):
+        out.handles, out.threads, out.mapped = stats()
+        return 0
+
+    @server.handler(WM_PID, Small)
+    def pid(s):
+        return os.getpid()
+
+    return server
+
+
+def main():
+    server = build(sys.argv[1])
+    with server:
+        print("ready", os.getpid(), flush=True)
+        # Serve until the parent closes our stdin (or kills us).
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

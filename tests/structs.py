@@ -1,0 +1,39 @@
+"""Structs and messages shared by the tests and their server processes."""
+
+import ctypes
+
+import winipc
+
+
+class MyInfo(ctypes.Structure):
+    _fields_ = [("red", ctypes.c_double), ("blue", ctypes.c_double)]
+
+
+class Small(ctypes.Structure):
+    _fields_ = [("value", ctypes.c_uint64)]
+
+
+class Mixed(ctypes.Structure):
+    _fields_ = [("count", ctypes.c_int32), ("scale", ctypes.c_double),
+                ("name", ctypes.c_char * 20), ("flags", ctypes.c_uint16)]
+
+
+class Stats(ctypes.Structure):
+    """What a server process holds: fds or handles, threads, mapped bytes."""
+    _fields_ = [("handles", ctypes.c_int64), ("threads", ctypes.c_int64),
+                ("mapped", ctypes.c_int64)]
+
+
+WM_COMPARE = winipc.WM_USER + 100        # Python handler on MyInfo
+WM_COMPARE_NATIVE = winipc.WM_USER + 101  # compiled handler (capsule) on MyInfo
+WM_COMPARE_CTYPES = winipc.WM_USER + 102  # ctypes function pointer to compiled code
+WM_BUMP = winipc.WM_USER + 103           # compiled: +1 on every byte, returns the size
+WM_PYBUMP = winipc.WM_USER + 104         # Python on raw bytes: +1 on every byte
+WM_SMALL = winipc.WM_USER + 105          # Python on Small: value * 3
+WM_MIXED = winipc.WM_USER + 106          # Python on Mixed
+WM_RAISE = winipc.WM_USER + 107          # Python handler that raises
+WM_SLEEP = winipc.WM_USER + 108          # sleeps Small.value milliseconds
+WM_EXIT = winipc.WM_USER + 109           # the server process exits mid-call
+WM_STATS = winipc.WM_USER + 110          # fills Stats
+WM_PID = winipc.WM_USER + 111            # returns the server's pid
+WM_UNHANDLED = winipc.WM_USER + 999      # nobody handles it

@@ -1,0 +1,328 @@
+"""Process-memory RPC against a real server process, on every backend."""
+
+import ctypes
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+
+import winipc
+from server_main import PLUS_ONE
+from conftest import UNDER_WINE, unique_title
+from structs import (MyInfo, Mixed, Small, WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES,
+                     WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID, WM_PYBUMP, WM_RAISE,
+                     WM_SLEEP, WM_SMALL, WM_UNHANDLED)
+
+
+# ---------------------------------------------------------------- round trips
+
+@pytest.mark.parametrize("msg", [WM_COMPARE, WM_COMPARE_NATIVE, WM_COMPARE_CTYPES],
+                         ids=["python", "capsule", "ctypes"])
+def test_call_computes_in_the_server(server, msg):
+    with winipc.connect(server.title) as conn:
+        out = conn.call(msg, MyInfo(3333, 20.01))
+        assert isinstance(out, MyInfo)
+        assert (out.red, out.blue) == (20.01 + 1, 3333 * 2)
+        assert conn.pid == server.pid
+
+
+def test_call_leaves_the_argument_untouched(server):
+    arg = MyInfo(1.5, 2.5)
+    with winipc.connect(server.title) as conn:
+        out = conn.call(WM_COMPARE, arg)
+    assert (arg.red, arg.blue) == (1.5, 2.5)
+    assert (out.red, out.blue) == (3.5, 3.0)
+
+
+def test_call_reports_the_message_result(server):
+    with winipc.connect(server.title) as conn:
+        conn.call(WM_SMALL, Small(5))
+        assert conn.last_result == 3
+        conn.call(WM_PID, Small(0))
+        assert conn.last_result == server.pid
+
+
+def test_several_struct_types(server):
+    with winipc.connect(server.title) as conn:
+        assert conn.call(WM_SMALL, Small(7)).value == 21
+        m = conn.call(WM_MIXED, Mixed(41, 3.0, b"name", 1))
+        assert (m.count, m.scale, m.name, m.flags) == (42, 1.5, b"NAME", 0x8001)
+        assert conn.last_result == 42
+
+
+@pytest.mark.parametrize("size", [8, 16, 40, 4096, 65536 + 3, 4 << 20])
+@pytest.mark.parametrize("msg", [WM_BUMP, WM_PYBUMP], ids=["compiled", "python"])
+def test_sizes_from_8_bytes_to_mebibytes(server, size, msg):
+    data = bytearray(os.urandom(size))
+    with winipc.connect(server.title, timeout=30) as conn:
+        out = conn.call(msg, data)
+        assert conn.last_result == size
+    assert out == data.translate(PLUS_ONE)
+
+
+def test_explicit_buffer_write_send_read(server):
+    with winipc.connect(server.title) as conn:
+        with conn.alloc(MyInfo) as buf:
+            assert buf.size == ctypes.sizeof(MyInfo)
+            buf.write(MyInfo(1, 2))
+            assert conn.send(WM_COMPARE, buf) == 1
+            res = buf.read()
+            assert isinstance(res, MyInfo) and (res.red, res.blue) == (3.0, 2.0)
+            raw = buf.read(8, offset=8)
+            assert raw == bytes(ctypes.c_double(2.0))
+            into = bytearray(16)
+            buf.read_into(into)
+            assert into == bytes(MyInfo(3, 2))
+
+
+def test_concurrent_clients(server):
+    errors = []
+
+    def client(k):
+        try:
+            with winipc.connect(server.title) as conn:
+                for i in range(50):
+                    v = k * 1000 + i
+                    assert conn.call(WM_SMALL, Small(v)).value == 3 * v
+        except BaseException as e:   # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_concurrent_client_processes(server):
+    code = ("import sys, winipc; sys.path.insert(0, sys.argv[2]); from structs import *;"
+            "c = winipc.connect(sys.argv[1]);"
+            "ok = all(c.call(WM_SMALL, Small(i)).value == 3 * i for i in range(100));"
+            "c.close(); sys.exit(0 if ok else 1)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    procs = [subprocess.Popen([sys.executable, "-c", code, server.title, here],
+                              stdin=subprocess.DEVNULL) for _ in range(3)]
+    assert [p.wait(120) for p in procs] == [0, 0, 0]
+
+
+# --------------------------------------------------------------- the facade
+
+def test_find_window(server):
+    w = winipc.find_window(server.title)
+    assert isinstance(w, winipc.Window)
+    assert w.pid == server.pid and w.handle and w.tid
+
+
+def test_local_server_with_statement():
+    title = unique_title()
+    server = winipc.Server(title)
+
+    @server.handler(WM_SMALL, Small)
+    def triple(s):
+        s.value *= 3
+
+    with server:
+        assert server.window.pid == os.getpid()
+        with winipc.connect(title) as conn:
+            assert conn.call(WM_SMALL, Small(4)).value == 12
+    with pytest.raises(winipc.WindowNotFound):
+        winipc.find_window(title)
+
+
+def test_handlers_are_registered_before_serving():
+    server = winipc.Server(unique_title())
+    with server:
+        with pytest.raises(RuntimeError):
+            server.handler(WM_SMALL, Small)(lambda s: 0)
+
+
+def test_duplicate_handler_is_refused():
+    server = winipc.Server(unique_title())
+    server.handler(WM_SMALL, Small)(lambda s: 0)
+    with pytest.raises(ValueError):
+        server.handler(WM_SMALL, Small)(lambda s: 0)
+
+
+def test_open_process_and_allocate(server):
+    with winipc.open_process(server.pid) as proc:
+        assert proc.access == winipc.Access.VM_OPERATION | winipc.Access.VM_READ \
+            | winipc.Access.VM_WRITE
+        with proc.allocate(64) as rb:
+            rb.write(b"hello", offset=3)
+            assert rb.read(5, offset=3) == b"hello"
+            into = bytearray(8)
+            rb.read_into(into)
+            assert into == b"\0\0\0hello"
+
+
+def test_close_twice_is_harmless(server):
+    conn = winipc.connect(server.title)
+    buf = conn.alloc(16)
+    buf.close()
+    buf.close()
+    conn.close()
+    conn.close()
+    assert conn.closed and buf.closed
+
+
+def test_unclosed_connection_warns(server):
+    conn = winipc.connect(server.title)
+    with pytest.warns(ResourceWarning):
+        del conn
+        import gc
+        gc.collect()
+
+
+def test_audit_hook_sees_open_process(server):
+    seen = []
+
+    def hook(event, args):
+        if event.startswith("winipc."):
+            seen.append((event, args))
+    sys.addaudithook(hook)
+    with winipc.open_process(server.pid):
+        pass
+    assert ("winipc.open_process", (server.pid, int(winipc.Access.VM_OPERATION
+                                                     | winipc.Access.VM_READ
+                                                     | winipc.Access.VM_WRITE))) in seen
+
+
+# ------------------------------------------------------------------- errors
+
+def test_window_not_found():
+    with pytest.raises(winipc.WindowNotFound) as e:
+        winipc.connect(unique_title("absent"))
+    assert isinstance(e.value, FileNotFoundError)
+    assert "failed" in str(e.value)
+
+
+def test_connect_waits_for_the_window(server_process):
+    title = unique_title()
+    result = {}
+
+    def start_later():
+        time.sleep(0.3)
+        result["server"] = server_process(title)
+    t = threading.Thread(target=start_later)
+    t.start()
+    try:
+        with winipc.connect(title, wait=60) as conn:
+            assert conn.call(WM_SMALL, Small(2)).value == 6
+    finally:
+        t.join()
+
+
+def test_no_such_process():
+    # A process that has exited leaves its id unused for a while.
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    with pytest.raises(winipc.NoSuchProcess) as e:
+        winipc.open_process(p.pid)
+    assert isinstance(e.value, ProcessLookupError)
+
+
+def test_read_needs_vm_read(server):
+    with winipc.open_process(server.pid) as full, full.allocate(16) as rb:
+        with winipc.open_process(server.pid, winipc.Access.VM_OPERATION
+                                 | winipc.Access.VM_WRITE) as write_only:
+            write_only._native.write(rb.address, b"12345678")
+            with pytest.raises(winipc.AccessDenied) as e:
+                write_only._native.read_into(rb.address, bytearray(8))
+            assert isinstance(e.value, PermissionError)
+            assert e.value.winerror == 5 or e.value.errno in (1, 13)
+        assert rb.read(8) == b"12345678"
+
+
+def test_unknown_message(server):
+    with winipc.connect(server.title) as conn:
+        with pytest.raises(winipc.UnknownMessage) as e:
+            conn.call(WM_UNHANDLED, Small(1))
+        assert e.value.winerror == 1002
+        assert conn.call(WM_SMALL, Small(1)).value == 3
+
+
+def test_wparam_smaller_than_the_struct_touches_nothing(server):
+    with winipc.connect(server.title) as conn, conn.alloc(MyInfo) as buf:
+        buf.write(MyInfo(1, 2))
+        with pytest.raises(winipc.BufferTooSmall) as e:
+            conn.send_raw(WM_COMPARE, 8, buf.address)
+        assert isinstance(e.value, ValueError) and e.value.winerror == 122
+        res = buf.read()
+        assert (res.red, res.blue) == (1.0, 2.0)
+        with pytest.raises(winipc.BufferTooSmall):
+            conn.call(WM_COMPARE, Small(1))
+
+
+@pytest.mark.parametrize("where", ["null", "low", "freed", "past_end"])
+def test_addresses_the_server_did_not_hand_out(server, where):
+    with winipc.connect(server.title) as conn:
+        buf = conn.alloc(4096)
+        address, size = buf.address, 16
+        if where == "null":
+            address = 0
+        elif where == "low":
+            address = 0x10
+        elif where == "freed":
+            buf.close()
+        elif where == "past_end":
+            address, size = buf.address + 4096 - 8, 16
+        with pytest.raises(winipc.InvalidAddress) as e:
+            conn.send_raw(WM_BUMP, size, address)
+        assert e.value.winerror == 487
+        assert conn.call(WM_SMALL, Small(3)).value == 9
+        buf.close()
+
+
+def test_handler_that_raises(server):
+    with winipc.connect(server.title) as conn:
+        with pytest.raises(winipc.HandlerFailed) as e:
+            conn.call(WM_RAISE, Small(1))
+        assert e.value.winerror == 574
+        assert conn.call(WM_SMALL, Small(4)).value == 12
+
+
+def test_hung_handler_times_out(server):
+    with winipc.connect(server.title, timeout=0.5) as conn:
+        t0 = time.monotonic()
+        with pytest.raises(winipc.CallTimeout) as e:
+            conn.call(WM_SLEEP, Small(3000))
+        assert time.monotonic() - t0 < 2.5
+        assert isinstance(e.value, TimeoutError)
+    # Once the handler returns, the server serves again.
+    with winipc.connect(server.title, timeout=30) as conn:
+        assert conn.call(WM_SMALL, Small(5)).value == 15
+
+
+def test_server_that_dies_mid_call(server):
+    with winipc.connect(server.title, timeout=30) as conn:
+        t0 = time.monotonic()
+        with pytest.raises(winipc.ServerGone):
+            conn.call(WM_EXIT, Small(0))
+        assert time.monotonic() - t0 < 20
+    server.proc.wait(30)
+    with pytest.raises(winipc.WindowNotFound):
+        winipc.connect(server.title)
+
+
+def test_errors_are_oserrors_naming_the_call():
+    err = winipc.CallTimeout(110, "x failed", winerror=1460, call="SendMessageTimeoutW")
+    assert isinstance(err, OSError) and isinstance(err, winipc.WinIPCError)
+    for cls, builtin in [(winipc.AccessDenied, PermissionError),
+                         (winipc.NoSuchProcess, ProcessLookupError),
+                         (winipc.WindowNotFound, FileNotFoundError),
+                         (winipc.CallTimeout, TimeoutError),
+                         (winipc.BufferTooSmall, ValueError)]:
+        assert issubclass(cls, builtin) and issubclass(cls, winipc.WinIPCError)
+
+
+def test_remote_buffer_bounds_are_checked_locally(server):
+    with winipc.connect(server.title) as conn, conn.alloc(16) as buf:
+        with pytest.raises(winipc.BufferTooSmall):
+            buf.write(b"x" * 17)
+        with pytest.raises(winipc.BufferTooSmall):
+            buf.read(8, offset=9)

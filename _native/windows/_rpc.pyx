@@ -136,11 +136,12 @@ cdef DWORD send_to(HWND window, UINT msg, WPARAM wparam, LPARAM lparam, UINT tim
                                  win32.SMTO_ABORTIFHUNG | win32.SMTO_ERRORONEXIT,
                                  timeout_ms, &answer) == 0:
         err = win32.GetLastError()
-        if err == 0 or err == win32.ERROR_TIMEOUT:
-            # Timed out, hung, or (SMTO_ERRORONEXIT) the server thread ended:
-            # only a window that still exists is a timeout.
-            err = win32.ERROR_TIMEOUT if win32.IsWindow(window) else win32.ERROR_INVALID_WINDOW_HANDLE
-        return err
+        if not win32.IsWindow(window):
+            # The server's thread ended before or while it had the message
+            # (SMTO_ERRORONEXIT): the code then varies (Wine answers
+            # ERROR_ACCESS_DENIED), but the window being gone is what happened.
+            return win32.ERROR_INVALID_WINDOW_HANDLE
+        return err if err else win32.ERROR_TIMEOUT
     result[0] = <LRESULT>answer
     return 0
 
@@ -162,11 +163,36 @@ cdef DWORD round_trip(HANDLE process, HWND window, UINT msg, size_t address, voi
     return copy_from(process, address, data, size)
 
 
+cdef bint has_exited(DWORD pid) noexcept nogil:
+    """Whether process ``pid`` has ended.  A handle that someone still holds
+    (ours, a parent's) keeps an ended process's object and id alive, so
+    OpenProcess and the VM calls on it answer ERROR_ACCESS_DENIED or succeed
+    rather than say it is gone; waiting on it tells."""
+    cdef HANDLE probe = win32.OpenProcess(win32.SYNCHRONIZE, win32.FALSE, pid)
+    cdef bint exited
+    if probe == NULL:
+        return win32.GetLastError() == win32.ERROR_INVALID_PARAMETER
+    exited = win32.WaitForSingleObject(probe, 0) == win32.WAIT_OBJECT_0
+    win32.CloseHandle(probe)
+    return exited
+
+
+cdef int vm_failed(DWORD err, str call, str what, DWORD pid) except -1:
+    """Raise for a failed VM call on process ``pid``: NoSuchProcess if it
+    has ended (that, not the code, is what went wrong), else by ``err``."""
+    cdef bint exited
+    with nogil:
+        exited = has_exited(pid)
+    if exited:
+        raise_winerror(err, call, detail=f"process {pid} has exited ({what})", cls=NoSuchProcess)
+    return fail(err, call, f"{what} in process {pid}")
+
+
 cdef int round_trip_failed(DWORD err, Step step, UINT msg, size_t address, size_t size,
                            DWORD pid) except -1:
     if step == STEP_SEND:
         return fail(err, STEP_CALLS[step], f"message {msg:#x} to process {pid}")
-    return fail(err, STEP_CALLS[step], f"{size} bytes at {address:#x} in process {pid}")
+    return vm_failed(err, STEP_CALLS[step], f"{size} bytes at {address:#x}", pid)
 
 
 # --- the client side ---------------------------------------------------------
@@ -199,9 +225,12 @@ cdef class Process:
     def __cinit__(self):
         self._handle = NULL
 
-    def __init__(self, DWORD pid, DWORD access):
+    def __init__(self, DWORD pid, DWORD access, size_t window=0):
+        # ``window`` (the server this handle is for) matters only to the
+        # Linux backend, which connects to it; a process handle needs none.
         cdef HANDLE handle
         cdef DWORD err = 0
+        cdef bint exited
         with nogil:
             handle = win32.OpenProcess(access, win32.FALSE, pid)
             if handle == NULL:
@@ -214,6 +243,12 @@ cdef class Process:
         self._handle = handle
         self.pid = pid
         self.access = access
+        with nogil:
+            exited = has_exited(pid)
+        if exited:
+            self.close()
+            raise_winerror(win32.ERROR_INVALID_PARAMETER, "OpenProcess",
+                           detail=f"process {pid} has exited", cls=NoSuchProcess)
 
     @property
     def handle(self):
@@ -237,7 +272,7 @@ cdef class Process:
             if address == NULL:
                 err = win32.GetLastError()
         if address == NULL:
-            fail(err, "VirtualAllocEx", f"{size} bytes in process {self.pid}")
+            vm_failed(err, "VirtualAllocEx", f"{size} bytes", self.pid)
         return <size_t>address
 
     def free(self, size_t address):
@@ -250,7 +285,7 @@ cdef class Process:
             if not ok:
                 err = win32.GetLastError()
         if not ok:
-            fail(err, "VirtualFreeEx", f"address {address:#x} in process {self.pid}")
+            vm_failed(err, "VirtualFreeEx", f"address {address:#x}", self.pid)
 
     def write(self, size_t address, buffer):
         """WriteProcessMemory of all of ``buffer`` (any buffer-protocol
@@ -264,8 +299,7 @@ cdef class Process:
                 with nogil:
                     err = copy_to(self._handle, address, view.buf, <size_t>view.len)
             if err:
-                fail(err, "WriteProcessMemory",
-                     f"{view.len} bytes at {address:#x} in process {self.pid}")
+                vm_failed(err, "WriteProcessMemory", f"{view.len} bytes at {address:#x}", self.pid)
         finally:
             PyBuffer_Release(&view)
 
@@ -281,8 +315,7 @@ cdef class Process:
                 with nogil:
                     err = copy_from(self._handle, address, view.buf, <size_t>view.len)
             if err:
-                fail(err, "ReadProcessMemory",
-                     f"{view.len} bytes at {address:#x} in process {self.pid}")
+                vm_failed(err, "ReadProcessMemory", f"{view.len} bytes at {address:#x}", self.pid)
         finally:
             PyBuffer_Release(&view)
 

@@ -118,6 +118,11 @@ cdef extern from "windows.h" nogil:
 # --- waiting and timing (synchapi.h, profileapi.h) ---------------------------
 
 cdef extern from "windows.h" nogil:
+    enum:
+        WAIT_OBJECT_0
+
+    # https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-waitforsingleobject
+    DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
     # https://learn.microsoft.com/en-us/windows/win32/api/synchapi/nf-synchapi-sleep
     void Sleep(DWORD dwMilliseconds)
     # https://learn.microsoft.com/en-us/windows/win32/api/profileapi/nf-profileapi-queryperformancecounter

@@ -165,17 +165,27 @@ cdef class KObject:
     def inheritable(self, bint value):
         os.set_inheritable(self._fd(), value)
 
-    def duplicate(self, bint reduced, bint inheritable):
-        """A new fd for this object in this process; `reduced` reopens it read-only."""
+    @property
+    def protect_from_close(self):
+        raise NotSupported(_errno_eopnotsupp(),
+            "GetHandleInformation(HANDLE_FLAG_PROTECT_FROM_CLOSE) failed: Linux has no "
+            "flag that makes close() of an fd fail", call="GetHandleInformation")
+
+    @protect_from_close.setter
+    def protect_from_close(self, value):
+        raise NotSupported(_errno_eopnotsupp(),
+            "SetHandleInformation(HANDLE_FLAG_PROTECT_FROM_CLOSE) failed: Linux has no "
+            "flag that makes close() of an fd fail", call="SetHandleInformation")
+
+    def duplicate(self, long access, bint inheritable):
+        """A new fd for this object in this process (access -1: the same rights)."""
         fd = self._fd()
-        if reduced and self.writable:
-            try:
-                new = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as e:
-                raise_errno(e.errno, "open(/proc/self/fd, O_RDONLY)",
-                            "reopening the object read-only for a reduced-rights duplicate")
-            # A new open file description holds the name like every handle does.
-            fcntl.flock(new, fcntl.LOCK_SH)
+        cdef bint want_write = self.writable if access == -1 else _writable_for(self.kind, access)
+        if want_write and not self.writable:
+            raise_errno(_errno_eacces(), "DuplicateHandle",
+                        "the source handle is read-only; a duplicate cannot have more rights")
+        if self.writable and not want_write:
+            new = _reopen_readonly(fd)
         else:
             new = os.dup(fd)
         if inheritable:
@@ -339,6 +349,24 @@ cdef class KObject:
                               offset=self.data_offset + offset)
         except OSError as e:
             raise_errno(e.errno, "mmap")
+
+
+cdef bint _writable_for(int kind, long access):
+    # A mutex needs its memory writable for any use; the others need the right
+    # that modifies them: EVENT_MODIFY_STATE, SEMAPHORE_MODIFY_STATE and
+    # FILE_MAP_WRITE are all 0x2.
+    return kind == WIPC_MUTEX or bool(access & 0x2)
+
+
+def _reopen_readonly(int fd):
+    try:
+        new = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise_errno(e.errno, "open(/proc/self/fd/N, O_RDONLY)",
+                    "reopening the object read-only for a reduced-rights handle")
+    # A new open file description holds the name like every handle does.
+    fcntl.flock(new, fcntl.LOCK_SH)
+    return new
 
 
 cdef inline int _errno_now() noexcept nogil:
@@ -507,6 +535,16 @@ cdef KObject _wrap(int fd, int kind, bint writable, object path, size_t mapped, 
     return obj
 
 
+cdef _publish(int fd, str path):
+    # linkat(AT_SYMLINK_FOLLOW) of the /proc magic link gives the unnamed file
+    # a name, atomically; EEXIST if the name was taken meanwhile.
+    src = f"/proc/self/fd/{fd}".encode()
+    dst = os.fsencode(path)
+    if linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) != 0:
+        err = _errno_now()
+        raise OSError(err, os.strerror(err), path)
+
+
 def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0):
     """(KObject, created): the named object, made if it did not exist.
 
@@ -537,7 +575,7 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
             return obj, False
         fd, mapped, owned = _build(kind, path, a, b, size)
         try:
-            os.link(f"/proc/self/fd/{fd}", path)
+            _publish(fd, path)
         except FileExistsError:
             # Another creator won; ours was never visible.  Unlock an initial
             # owner's mutex before it is unmapped (the robust list points to it).
@@ -557,9 +595,10 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
     raise_errno(_errno_eopnotsupp(), call, f"{path} keeps appearing and vanishing")
 
 
-def open_object(int kind, str name, bint writable, bint inheritable):
+def open_object(int kind, str name, long access, bint inheritable):
     """The existing named object; ObjectNotFound if there is none."""
     call = "Open" + KIND_NAMES[kind]
+    cdef bint writable = _writable_for(kind, access)
     path = name_path(name)
     try:
         fd = _attach(path, writable)
@@ -603,3 +642,16 @@ def fd_from_process(int pid, int value):
         raise_errno(err, "pidfd_getfd",
                     f"process {pid} refuses (pidfd_getfd needs ptrace access to it)")
     return <int>r
+
+
+def pull(int pid, int value, int kind, long access):
+    """fd `value` of process `pid`, copied here (read-only if `access` is reduced)."""
+    fd = fd_from_process(pid, value)
+    if access == -1 or _writable_for(kind, access):
+        return fd
+    if (fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE) != os.O_RDWR:
+        return fd
+    try:
+        return _reopen_readonly(fd)
+    finally:
+        os.close(fd)

@@ -13,6 +13,13 @@ cdef extern from "<sys/syscall.h>" nogil:
     enum:
         SYS_pidfd_getfd
 
+cdef extern from "<fcntl.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/linkat.2.html (publishes an O_TMPFILE file)
+    int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+    enum:
+        AT_FDCWD
+        AT_SYMLINK_FOLLOW
+
 cdef extern from "<sys/mman.h>" nogil:
     # https://man7.org/linux/man-pages/man2/memfd_create.2.html
     int memfd_create(const char *name, unsigned int flags)

@@ -35,7 +35,7 @@ typedef int64_t (*winipc_handler)(void *data, size_t size);
  * the tests and the benchmark.  */
 
 /* struct { double red, blue; }: red, blue = blue + 1, red * 2 */
-static int64_t winipc_sample_compare(void *data, size_t size)
+static inline int64_t winipc_sample_compare(void *data, size_t size)
 {
     double *v = (double *)data;
     double red = v[0], blue = v[1];
@@ -46,7 +46,7 @@ static int64_t winipc_sample_compare(void *data, size_t size)
 }
 
 /* Adds one to every byte; returns the number of bytes touched. */
-static int64_t winipc_sample_bump(void *data, size_t size)
+static inline int64_t winipc_sample_bump(void *data, size_t size)
 {
     unsigned char *p = (unsigned char *)data;
     size_t i;

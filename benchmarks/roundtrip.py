@@ -5,6 +5,7 @@ process, per struct size; printed as a table of p50 / p99 / mean.
 
 Rows, for each size:
   winipc call    conn.call() from Python: write, send, read, as users call it
+  call in place  conn.call(msg, data, out=data): the result read back into the argument
   compiled loop  the same round trip in a C loop (Connection.bench): the floor
   python handler conn.call() to a handler written in Python
   pipe (peer)    the same bytes there and back over a multiprocessing pipe
@@ -81,6 +82,8 @@ def main(argv=None):
                 conn.bench(WM_BUMP, data, n // 10)                        # warm up
                 rows[("compiled loop", size)] = conn.bench(WM_BUMP, data, n)
                 rows[("winipc call", size)] = timed(lambda: conn.call(WM_BUMP, data), n)
+                rows[("call in place", size)] = timed(
+                    lambda: conn.call(WM_BUMP, data, out=data), n)
                 rows[("python handler", size)] = timed(lambda: conn.call(WM_PYBUMP, data), n)
 
                 def over_pipe():
@@ -92,7 +95,7 @@ def main(argv=None):
         listener.close()
         child.wait(60)
 
-    names = ["winipc call", "compiled loop", "python handler", "pipe (peer)"]
+    names = ["winipc call", "call in place", "compiled loop", "python handler", "pipe (peer)"]
     print(f"winipc {winipc.__version__} round trip, backend {winipc.BACKEND}, "
           f"Python {sys.version.split()[0]}, {args.calls} calls per row (1/10 above 64 KiB)")
     print(f"{'size':>9}  {'path':<15} {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9}  vs compiled")

@@ -38,6 +38,18 @@ def test_call_leaves_the_argument_untouched(server):
     assert (out.red, out.blue) == (3.5, 3.0)
 
 
+def test_call_into_a_given_buffer(server):
+    with winipc.connect(server.title) as conn:
+        arg = MyInfo(1.5, 2.5)
+        assert conn.call(WM_COMPARE, arg, out=arg) is arg
+        assert (arg.red, arg.blue) == (3.5, 3.0)
+        other = MyInfo()
+        assert conn.call(WM_COMPARE, MyInfo(1, 2), out=other) is other
+        assert (other.red, other.blue) == (3.0, 2.0)
+        with pytest.raises(ValueError):
+            conn.call(WM_COMPARE, MyInfo(1, 2), out=Small())
+
+
 def test_call_reports_the_message_result(server):
     with winipc.connect(server.title) as conn:
         conn.call(WM_SMALL, Small(5))

@@ -241,13 +241,19 @@ class Connection(Resource):
             self._scratch = s = self.process.allocate(max(size, 64))
         return s
 
-    def call(self, msg: int, struct: Any, timeout: Optional[float] = None) -> Any:
+    def call(self, msg: int, struct: Any, timeout: Optional[float] = None,
+             out: Any = None) -> Any:
         """Write ``struct`` into the server, send ``msg``, read the result
-        back: a new object of the same type (bytes-like in, bytearray out).
-        The message's result is left in :attr:`last_result`."""
+        back: into ``out`` if given (``struct`` itself for no copy at all),
+        else into a new object of the same type (bytes-like in, bytearray
+        out).  The message's result is left in :attr:`last_result`."""
         self._check_open()
-        out = type(struct).from_buffer_copy(struct) if isinstance(
-            struct, (ctypes.Structure, ctypes.Union, ctypes.Array)) else bytearray(struct)
+        if out is None:
+            out = type(struct).from_buffer_copy(struct) if isinstance(
+                struct, (ctypes.Structure, ctypes.Union, ctypes.Array)) else bytearray(struct)
+        elif out is not struct:
+            view = memoryview(out).cast("B")
+            view[:] = memoryview(struct).cast("B")
         size = len(memoryview(out).cast("B"))
         with self._lock:
             scratch = self._scratch_for(size)

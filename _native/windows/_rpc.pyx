@@ -12,6 +12,7 @@ include "dispatch.pxi"
 from libc.stddef cimport wchar_t
 from libc.stdint cimport int64_t
 from libc.string cimport memset
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.unicode cimport PyUnicode_AsWideCharString
@@ -20,6 +21,7 @@ cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, HWND, LPARAM, LRESULT, UINT, WPARAM
 
 import os
+import threading
 
 from winipc._errors import NoSuchProcess, WindowNotFound, _describe_winerror, raise_winerror
 
@@ -45,6 +47,11 @@ cdef enum:
     # Class names are unique per server; a clash (a class left registered
     # by a server that never unregistered) just moves on to the next name.
     CLASS_NAME_TRIES = 16
+    # A server on the main thread wakes this often to run Python's signal
+    # handlers (Ctrl+C), which nothing else would run while it waits for
+    # messages without the GIL.
+    SIGNAL_TIMER_ID = 1
+    SIGNAL_TIMER_MS = 100
 
 # Which step of a round trip failed, to name the call in the error.
 cdef enum Step:
@@ -565,6 +572,8 @@ cdef class ServerCore:
                 on_ready(<size_t>window, self._tid)
             if self._stop_requested:   # stop() came before the window did
                 win32.PostMessageW(window, win32.WM_CLOSE, 0, 0)
+            if threading.current_thread() is threading.main_thread():
+                win32.SetTimer(window, SIGNAL_TIMER_ID, SIGNAL_TIMER_MS, NULL)
 
             self.state.serving = True
             with nogil:
@@ -575,6 +584,11 @@ cdef class ServerCore:
                     if got == -1:
                         err = win32.GetLastError()
                         break
+                    if (message.message == win32.WM_TIMER and message.hwnd == window
+                            and message.wParam == SIGNAL_TIMER_ID):
+                        with gil:
+                            PyErr_CheckSignals()   # KeyboardInterrupt ends run()
+                        continue
                     win32.TranslateMessage(&message)
                     win32.DispatchMessageW(&message)
             self.state.serving = False

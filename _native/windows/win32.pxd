@@ -148,6 +148,8 @@ cdef extern from "windows.h" nogil:
         WM_CLOSE
         # https://learn.microsoft.com/en-us/windows/win32/winmsg/wm-destroy
         WM_DESTROY
+        # https://learn.microsoft.com/en-us/windows/win32/winmsg/wm-timer
+        WM_TIMER
         # https://learn.microsoft.com/en-us/windows/win32/winmsg/window-styles
         WS_OVERLAPPED
         # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-setwindowlongptrw
@@ -167,7 +169,9 @@ cdef extern from "windows.h" nogil:
 
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/ns-winuser-msg
     ctypedef struct MSG:
-        pass
+        HWND hwnd
+        UINT message
+        WPARAM wParam
 
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-registerclassw
     ATOM RegisterClassW(const WNDCLASSW *lpWndClass)
@@ -202,6 +206,8 @@ cdef extern from "windows.h" nogil:
     BOOL PostMessageW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam)
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-postquitmessage
     void PostQuitMessage(int nExitCode)
+    # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-settimer
+    size_t SetTimer(HWND hWnd, size_t nIDEvent, UINT uElapse, void *lpTimerFunc)
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-sendmessagetimeoutw
     LRESULT SendMessageTimeoutW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam,
                                 UINT fuFlags, UINT uTimeout, DWORD_PTR *lpdwResult)

@@ -5,8 +5,9 @@
 #   - python.org's embeddable CPython 3.13 for Windows (.cache/windows/python),
 #     whose python313._pth adds .cache/windows/site and imports site;
 #   - pytest & co. for Windows in .cache/windows/site;
-#   - a Wine prefix (.cache/windows/prefix) with no graphics driver (windows
-#     work without an X server) and no crash debugger (a crash must not hang).
+#   - a Wine prefix (.cache/windows/prefix) that says it is Windows 10, with
+#     the null graphics driver (windows work without an X server) and no crash
+#     dialog (a crashing process prints a backtrace and ends: it must not hang).
 # Idempotent: each step leaves a stamp in .cache/windows/stamps and is skipped
 # when its stamp matches, so a second run takes a fraction of a second.
 # Needs no terminal and asks nothing (CI=true, no stdin).
@@ -135,7 +136,7 @@ fi
 # --- 5. The Wine prefix -------------------------------------------------------
 wine_version="$("$WINE" --version 2>/dev/null || true)"
 [ -n "$wine_version" ] || die "$WINE --version printed nothing"
-prefix_conf="$wine_version graphics=null aedebug=off"
+prefix_conf="$wine_version win10 graphics=null aedebug=winedbg-auto crashdialog=off"
 if ! stamp_ok prefix "$prefix_conf" || [ ! -f "$WINEPREFIX/system.reg" ]; then
     log "creating the Wine prefix $WINEPREFIX ($wine_version)"
     stamp_del prefix
@@ -145,14 +146,25 @@ if ! stamp_ok prefix "$prefix_conf" || [ ! -f "$WINEPREFIX/system.reg" ]; then
     # No X server: the null graphics driver still gives working windows
     # (CreateWindow, FindWindow, cross-process SendMessage).
     wine_run reg add 'HKCU\Software\Wine\Drivers' /v Graphics /t REG_SZ /d null /f
-    # No crash debugger: a crashing process must end, not wait for winedbg.
+    # CPython 3.13 supports Windows 8.1 and later; a new Wine 8 prefix says 7.
+    wine_run winecfg /v win10
+    # A crash must end the process, never hang the run.  Checked under Wine 8:
+    # with AeDebug Auto=0 and no Debugger, a crashing C program starts
+    # `winedbg --auto` all the same (the built-in default), whose crash dialog
+    # then waits forever; in a Python process, a crashed thread stayed stuck
+    # while the process went on.  What works: Auto=1 with
+    # `winedbg --auto` and no crash dialog (WineDbg ShowCrashDialog=0): the
+    # backtrace goes to the crashing process's stderr and the process ends
+    # within about a second.
     for key in 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' \
                'HKLM\Software\Wow6432Node\Microsoft\Windows NT\CurrentVersion\AeDebug'; do
-        wine_run reg add "$key" /v Auto /t REG_SZ /d 0 /f
-        wine_run reg delete "$key" /v Debugger /f || true   # absent is fine
+        wine_run reg add "$key" /v Auto /t REG_SZ /d 1 /f
+        wine_run reg add "$key" /v Debugger /t REG_SZ /d 'winedbg --auto %ld %ld' /f
     done
+    wine_run reg add 'HKCU\Software\Wine\WineDbg' /v ShowCrashDialog /t REG_DWORD /d 0 /f
     wineserver_stop
     grep -q '"Graphics"="null"' "$WINEPREFIX/user.reg" || die "the Graphics=null setting did not reach user.reg"
+    grep -q '"ShowCrashDialog"=dword:00000000' "$WINEPREFIX/user.reg" || die "ShowCrashDialog=0 did not reach user.reg"
     stamp_set prefix "$prefix_conf"
 fi
 

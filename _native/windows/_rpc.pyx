@@ -40,7 +40,7 @@ cdef enum:
     # while the target's address space is changing under them (psutil sees
     # it reading a starting process, giampaolo/psutil#875), so a copy is
     # tried again a few times.  A buffer that is really gone fails the same
-    # way every time: the bound keeps that answer quick (about 6 ms).
+    # way every time: the bound keeps that answer quick (about 3 ms).
     COPY_TRIES = 4
     # The highest message a window can be sent; WM_USER..this are handlers'.
     LAST_MESSAGE = 0xFFFF
@@ -225,12 +225,16 @@ cdef class Process:
     """A handle to another process opened with OpenProcess(access), to copy
     memory into and out of it and to send its windows messages."""
 
-    cdef HANDLE _handle
+    cdef HANDLE _handle     # until CloseHandle
+    cdef bint _closed       # close() was called: nothing new may start
+    cdef int _busy          # calls using _handle without the GIL
     cdef readonly DWORD pid
     cdef readonly DWORD access
 
     def __cinit__(self):
         self._handle = NULL
+        self._closed = True
+        self._busy = 0
 
     def __init__(self, DWORD pid, DWORD access, size_t window=0):
         # ``window`` (the server this handle is for) matters only to the
@@ -238,18 +242,23 @@ cdef class Process:
         cdef HANDLE handle
         cdef DWORD err = 0
         cdef bint exited
+        if not self._closed:
+            raise RuntimeError("this Process is already open")
+        self.pid = pid
+        self.access = access
         with nogil:
             handle = win32.OpenProcess(access, win32.FALSE, pid)
             if handle == NULL:
                 err = win32.GetLastError()
         if handle == NULL:
-            # OpenProcess answers ERROR_INVALID_PARAMETER, not a "not found"
-            # code, when no process has that id (psutil does the same mapping).
-            fail(err, "OpenProcess", f"process {pid}",
-                 NoSuchProcess if err == win32.ERROR_INVALID_PARAMETER else None)
+            if err == win32.ERROR_INVALID_PARAMETER:
+                # OpenProcess's answer when no process has that id, rather
+                # than a "not found" code (psutil maps it the same way).
+                raise_winerror(err, "OpenProcess", detail=f"no process has the id {pid}",
+                               cls=NoSuchProcess)
+            fail(err, "OpenProcess", f"process {pid}")
         self._handle = handle
-        self.pid = pid
-        self.access = access
+        self._closed = False
         with nogil:
             exited = has_exited(pid)
         if exited:
@@ -260,71 +269,95 @@ cdef class Process:
     @property
     def handle(self):
         """The process HANDLE as an int; 0 once closed."""
-        return <size_t>self._handle
+        return 0 if self._closed else <size_t>self._handle
 
-    cdef int check_open(self) except -1:
-        if self._handle == NULL:
+    # Every use of the handle without the GIL is bracketed by enter/leave, so
+    # that close() from another thread meanwhile never lets the handle value
+    # be reused (for another process) under a copy still in flight.
+    cdef HANDLE enter(self) except NULL:
+        if self._closed:
             raise ValueError(f"the handle to process {self.pid} is closed")
-        return 0
+        self._busy += 1
+        return self._handle
+
+    cdef void leave(self) noexcept:
+        self._busy -= 1
+        if self._closed and self._busy == 0 and self._handle != NULL:
+            win32.CloseHandle(self._handle)
+            self._handle = NULL
 
     def alloc(self, size_t size):
         """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) -> address."""
+        cdef HANDLE handle = self.enter()
         cdef void *address
         cdef DWORD err = 0
-        self.check_open()
-        with nogil:
-            address = win32.VirtualAllocEx(self._handle, NULL, size,
-                                           win32.MEM_COMMIT | win32.MEM_RESERVE,
-                                           win32.PAGE_READWRITE)
+        try:
+            with nogil:
+                address = win32.VirtualAllocEx(handle, NULL, size,
+                                               win32.MEM_COMMIT | win32.MEM_RESERVE,
+                                               win32.PAGE_READWRITE)
+                if address == NULL:
+                    err = win32.GetLastError()
             if address == NULL:
-                err = win32.GetLastError()
-        if address == NULL:
-            vm_failed(err, "VirtualAllocEx", f"{size} bytes", self.pid)
-        return <size_t>address
+                vm_failed(err, "VirtualAllocEx", f"{size} bytes", self.pid)
+            return <size_t>address
+        finally:
+            self.leave()
 
     def free(self, size_t address):
         """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation."""
+        cdef HANDLE handle = self.enter()
         cdef BOOL ok
         cdef DWORD err = 0
-        self.check_open()
-        with nogil:
-            ok = win32.VirtualFreeEx(self._handle, <void *>address, 0, win32.MEM_RELEASE)
+        try:
+            with nogil:
+                ok = win32.VirtualFreeEx(handle, <void *>address, 0, win32.MEM_RELEASE)
+                if not ok:
+                    err = win32.GetLastError()
             if not ok:
-                err = win32.GetLastError()
-        if not ok:
-            vm_failed(err, "VirtualFreeEx", f"address {address:#x}", self.pid)
+                vm_failed(err, "VirtualFreeEx", f"address {address:#x}", self.pid)
+        finally:
+            self.leave()
 
     def write(self, size_t address, buffer):
         """WriteProcessMemory of all of ``buffer`` (any buffer-protocol
         object) to ``address``; raises unless every byte was copied."""
+        cdef HANDLE handle = self.enter()
         cdef Py_buffer view
         cdef DWORD err = 0
-        self.check_open()
-        get_buffer(buffer, &view, False)
         try:
-            if view.len:
-                with nogil:
-                    err = copy_to(self._handle, address, view.buf, <size_t>view.len)
-            if err:
-                vm_failed(err, "WriteProcessMemory", f"{view.len} bytes at {address:#x}", self.pid)
+            get_buffer(buffer, &view, False)
+            try:
+                if view.len:
+                    with nogil:
+                        err = copy_to(handle, address, view.buf, <size_t>view.len)
+                if err:
+                    vm_failed(err, "WriteProcessMemory", f"{view.len} bytes at {address:#x}",
+                              self.pid)
+            finally:
+                PyBuffer_Release(&view)
         finally:
-            PyBuffer_Release(&view)
+            self.leave()
 
     def read_into(self, size_t address, buffer):
         """ReadProcessMemory from ``address`` filling all of ``buffer`` (a
         writable buffer-protocol object); raises unless every byte was copied."""
+        cdef HANDLE handle = self.enter()
         cdef Py_buffer view
         cdef DWORD err = 0
-        self.check_open()
-        get_buffer(buffer, &view, True)
         try:
-            if view.len:
-                with nogil:
-                    err = copy_from(self._handle, address, view.buf, <size_t>view.len)
-            if err:
-                vm_failed(err, "ReadProcessMemory", f"{view.len} bytes at {address:#x}", self.pid)
+            get_buffer(buffer, &view, True)
+            try:
+                if view.len:
+                    with nogil:
+                        err = copy_from(handle, address, view.buf, <size_t>view.len)
+                if err:
+                    vm_failed(err, "ReadProcessMemory", f"{view.len} bytes at {address:#x}",
+                              self.pid)
+            finally:
+                PyBuffer_Release(&view)
         finally:
-            PyBuffer_Release(&view)
+            self.leave()
 
     def send(self, size_t window, UINT msg, WPARAM wparam, LPARAM lparam, UINT timeout_ms):
         """SendMessageTimeoutW(window, msg, wparam, lparam,
@@ -347,71 +380,76 @@ cdef class Process:
         """Write ``buffer`` to ``address``, send ``msg`` with wParam =
         len(buffer) and lParam = address, read the result back into
         ``buffer`` (writable): one block without the GIL.  -> the result."""
+        cdef HANDLE handle = self.enter()
         cdef Py_buffer view
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
         cdef DWORD err
-        self.check_open()
-        get_buffer(buffer, &view, True)
         try:
-            with nogil:
-                err = round_trip(self._handle, <HWND>window, msg, address, view.buf,
-                                 <size_t>view.len, timeout_ms, &result, &step)
-            if err:
-                round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
-            if WINIPC_IS_ERROR(result):
-                refused(msg, result)
+            get_buffer(buffer, &view, True)
+            try:
+                with nogil:
+                    err = round_trip(handle, <HWND>window, msg, address, view.buf,
+                                     <size_t>view.len, timeout_ms, &result, &step)
+                if err:
+                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
+                if WINIPC_IS_ERROR(result):
+                    refused(msg, result)
+                return result
+            finally:
+                PyBuffer_Release(&view)
         finally:
-            PyBuffer_Release(&view)
-        return result
+            self.leave()
 
     def bench(self, size_t window, UINT msg, size_t address, buffer, Py_ssize_t n,
               UINT timeout_ms):
         """``n`` calls as call() does them, timed in C with
         QueryPerformanceCounter -> a list of each one's duration in ns."""
+        cdef HANDLE handle = self.enter()
         cdef Py_buffer view
-        cdef int64_t *ticks
+        cdef int64_t *ticks = NULL
         cdef win32.LARGE_INTEGER freq, t0, t1
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
         cdef DWORD err = 0
         cdef Py_ssize_t i
-        cdef int64_t f
-        self.check_open()
-        if n < 0:
-            raise ValueError("n must not be negative")
-        win32.QueryPerformanceFrequency(&freq)
-        f = freq.QuadPart
-        get_buffer(buffer, &view, True)
-        ticks = <int64_t *>PyMem_Malloc(<size_t>(n if n else 1) * sizeof(int64_t))
         try:
-            if ticks == NULL:
-                raise MemoryError()
-            with nogil:
-                for i in range(n):
-                    win32.QueryPerformanceCounter(&t0)
-                    err = round_trip(self._handle, <HWND>window, msg, address, view.buf,
-                                     <size_t>view.len, timeout_ms, &result, &step)
-                    win32.QueryPerformanceCounter(&t1)
-                    if err or WINIPC_IS_ERROR(result):
-                        break
-                    ticks[i] = t1.QuadPart - t0.QuadPart
-            if err:
-                round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
-            if WINIPC_IS_ERROR(result):
-                refused(msg, result)
-            # ticks -> ns in Python ints: exact, whatever the counter's frequency
-            return [<object>ticks[i] * 1000000000 // f for i in range(n)]
+            if n < 0:
+                raise ValueError("n must not be negative")
+            get_buffer(buffer, &view, True)
+            try:
+                ticks = <int64_t *>PyMem_Malloc(<size_t>(n if n else 1) * sizeof(int64_t))
+                if ticks == NULL:
+                    raise MemoryError()
+                win32.QueryPerformanceFrequency(&freq)
+                with nogil:
+                    for i in range(n):
+                        win32.QueryPerformanceCounter(&t0)
+                        err = round_trip(handle, <HWND>window, msg, address, view.buf,
+                                         <size_t>view.len, timeout_ms, &result, &step)
+                        win32.QueryPerformanceCounter(&t1)
+                        if err or WINIPC_IS_ERROR(result):
+                            break
+                        ticks[i] = t1.QuadPart - t0.QuadPart
+                if err:
+                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
+                if WINIPC_IS_ERROR(result):
+                    refused(msg, result)
+                # ticks -> ns in Python ints: exact, whatever the counter's frequency
+                return [<object>ticks[i] * 1000000000 // freq.QuadPart for i in range(n)]
+            finally:
+                PyBuffer_Release(&view)
+                PyMem_Free(ticks)
         finally:
-            PyBuffer_Release(&view)
-            PyMem_Free(ticks)
+            self.leave()
 
     def close(self):
-        """CloseHandle; harmless when already closed."""
-        cdef HANDLE handle = self._handle
-        self._handle = NULL
-        if handle != NULL:
-            win32.CloseHandle(handle)
+        """CloseHandle (once the calls still using the handle are done);
+        harmless when already closed."""
+        self._closed = True
+        if self._busy == 0 and self._handle != NULL:
+            win32.CloseHandle(self._handle)
+            self._handle = NULL
 
     def __dealloc__(self):
         if self._handle != NULL:
@@ -419,7 +457,7 @@ cdef class Process:
             self._handle = NULL
 
     def __repr__(self):
-        state = f"handle={<size_t>self._handle:#x}" if self._handle != NULL else "closed"
+        state = "closed" if self._closed else f"handle={<size_t>self._handle:#x}"
         return f"<winipc._rpc.Process pid={self.pid} access={self.access:#x} {state}>"
 
 

@@ -4,7 +4,8 @@
 #     scripts/windows/test.sh [pytest args]      e.g.  scripts/windows/test.sh -x -k rpc
 # Steps: setup.sh (a no-op when done), build-wheel.sh (builds and installs the
 # wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
-# build/windows/peers/*.exe; the tests find them through WINIPC_PEERS_DIR, a
+# build/windows/peers/*.exe with MinGW-w64, -I _native/common, -luser32,
+# -municode when it has wmain; the tests find them through WINIPC_PEERS_DIR, a
 # Windows path), then `python -m pytest` on tests/.  The tests import the
 # INSTALLED winipc: python313._pth keeps the repo root off sys.path and pytest
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
@@ -20,10 +21,11 @@ cd "$WINIPC_ROOT"
 
 # --- C test peers -------------------------------------------------------------
 peers="$WIN_BUILD/peers"
+peer_sources="${WIN_PEERS_SRC:-tests/peers}"
 rm -rf "$peers"
 mkdir -p "$peers"
 shopt -s nullglob
-for c in tests/peers/*.c; do
+for c in "$peer_sources"/*.c; do
     exe="$peers/$(basename "${c%.c}").exe"
     flags=()
     grep -qE '\b(wmain|wWinMain)\b' "$c" && flags+=(-municode)

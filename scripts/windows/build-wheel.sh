@@ -34,6 +34,9 @@ else:
 EOF
 )
 
+# Nothing stale stays installed: a failed build leaves no winipc to test.
+rm -rf "$WIN_SITE"/winipc "$WIN_SITE"/winipc-*.dist-info
+
 pyd_dir="$WIN_BUILD/pyd"
 rm -rf "$pyd_dir" "$WIN_BUILD/src"
 mkdir -p "$pyd_dir/winipc"
@@ -62,8 +65,7 @@ rm -f dist/winipc-*-"$TAG".whl
 wheel="$("$HOST_PYTHON" "$here/pack_wheel.py" "$WINIPC_ROOT" "$pyd_dir" "$WIN_BUILD/wheel" "$WINIPC_ROOT/dist" "$TAG")"
 echo "wheel    ${wheel#"$WINIPC_ROOT"/}" >&2
 
-# Install it for the Windows Python, in place of any earlier build.
-rm -rf "$WIN_SITE"/winipc "$WIN_SITE"/winipc-*.dist-info
+# Install it for the Windows Python.
 "$HOST_PYTHON" -m pip install -q --no-deps --upgrade --target "$WIN_SITE" \
     --platform win_amd64 --python-version 3.13 --implementation cp --only-binary=:all: \
     "$wheel" </dev/null

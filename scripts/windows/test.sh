@@ -41,6 +41,8 @@ export WINIPC_PEERS_DIR
 # --- pytest under Wine ----------------------------------------------------------
 stop_wine() { "$WINESERVER" -k 2>/dev/null || true; }
 trap stop_wine EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Test on tests/ unless the arguments name tests themselves (a path or a
 # node id such as tests/test_rpc.py::test_call).

@@ -359,19 +359,21 @@ cdef class Process:
         finally:
             self.leave()
 
-    def send(self, size_t window, UINT msg, WPARAM wparam, LPARAM lparam, UINT timeout_ms):
+    def send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
         """SendMessageTimeoutW(window, msg, wparam, lparam,
         SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result.
+        ``lparam`` is any 64-bit value, signed (LPARAM) or unsigned (an address).
 
         CallTimeout if the server did not answer in time or is hung,
         ServerGone if its window is gone; a refusal raises the server's
         error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
+        cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
         cdef LRESULT result = 0
         cdef DWORD err
         with nogil:
-            err = send_to(<HWND>window, msg, wparam, lparam, timeout_ms, &result)
+            err = send_to(<HWND>window, msg, wparam, lp, timeout_ms, &result)
         if err:
-            round_trip_failed(err, STEP_SEND, msg, <size_t>lparam, wparam, self.pid)
+            round_trip_failed(err, STEP_SEND, msg, <size_t>lp, wparam, self.pid)
         if WINIPC_IS_ERROR(result):
             refused(msg, result)
         return result

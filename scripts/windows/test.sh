@@ -17,6 +17,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$WINIPC_ROOT"
 
 "$here/setup.sh"
+
+# One run at a time per checkout: runs share the prefix and site-packages, and
+# each stops the Wine server when it ends.
+exec 8>"$WIN_CACHE/test.lock"
+if ! flock -n 8; then
+    echo "test.sh: waiting for another test.sh of this checkout to finish" >&2
+    flock -w "${WIN_LOCK_TIMEOUT:-3600}" 8 || { echo "test.sh: gave up waiting" >&2; exit 1; }
+fi
+
 "$here/build-wheel.sh"
 
 # --- C test peers -------------------------------------------------------------

@@ -338,3 +338,17 @@ def test_remote_buffer_bounds_are_checked_locally(server):
             buf.write(b"x" * 17)
         with pytest.raises(winipc.BufferTooSmall):
             buf.read(8, offset=9)
+
+
+def test_handlers_only_for_application_messages():
+    server = winipc.Server(unique_title())
+    for msg in (0x0010, winipc.WM_USER - 1, 0x10000):
+        with pytest.raises(ValueError):
+            server.handler(msg, Small)(lambda s: 0)
+
+
+def test_linux_errors_carry_the_windows_code_too():
+    from winipc._errors import error_from_errno
+    e = error_from_errno(13, "process_vm_readv")
+    assert isinstance(e, winipc.AccessDenied) and e.winerror == 5 and e.errno == 13
+    assert "process_vm_readv failed" in str(e)

@@ -36,6 +36,7 @@ ERROR_NOT_OWNER = 288
 ERROR_TOO_MANY_POSTS = 298
 ERROR_PARTIAL_COPY = 299
 ERROR_INVALID_ADDRESS = 487
+ERROR_NOACCESS = 998
 ERROR_UNHANDLED_EXCEPTION = 574
 ERROR_INVALID_MESSAGE = 1002
 ERROR_INVALID_WINDOW_HANDLE = 1400
@@ -129,6 +130,8 @@ _BY_WINERROR = {
     ERROR_INVALID_HANDLE: WrongObjectType,
     ERROR_INSUFFICIENT_BUFFER: BufferTooSmall,
     ERROR_INVALID_ADDRESS: InvalidAddress,
+    ERROR_PARTIAL_COPY: InvalidAddress,
+    ERROR_NOACCESS: InvalidAddress,
     ERROR_UNHANDLED_EXCEPTION: HandlerFailed,
     ERROR_INVALID_MESSAGE: UnknownMessage,
     ERROR_INVALID_WINDOW_HANDLE: ServerGone,
@@ -177,6 +180,21 @@ _BY_ERRNO = {
     _errno.EIO: HandlerFailed,
 }
 
+# What the Windows backend would report for the errno values Linux gives.
+_WINERROR_OF_ERRNO = {
+    _errno.EACCES: ERROR_ACCESS_DENIED,
+    _errno.EPERM: ERROR_ACCESS_DENIED,
+    _errno.ESRCH: ERROR_INVALID_PARAMETER,      # OpenProcess's answer for no process
+    _errno.ENOENT: ERROR_FILE_NOT_FOUND,
+    _errno.ETIMEDOUT: ERROR_TIMEOUT,
+    _errno.ECONNRESET: ERROR_INVALID_WINDOW_HANDLE,
+    _errno.EPIPE: ERROR_INVALID_WINDOW_HANDLE,
+    _errno.ECONNREFUSED: ERROR_INVALID_WINDOW_HANDLE,
+    _errno.EFAULT: ERROR_PARTIAL_COPY,
+    _errno.ENOMEM: ERROR_NOT_ENOUGH_MEMORY,
+    _errno.EINVAL: ERROR_INVALID_PARAMETER,
+}
+
 _WIN_DESCRIPTIONS = {
     ERROR_INVALID_MESSAGE: "the server has no handler for this message",
     ERROR_INSUFFICIENT_BUFFER: "the buffer is smaller than the handler's struct",
@@ -202,7 +220,9 @@ def error_from_winerror(code: int, call: str, detail: str | None = None,
                         cls: type[WinIPCError] | None = None) -> WinIPCError:
     """Build the exception for Win32 error ``code`` raised by ``call``."""
     cls = cls or _BY_WINERROR.get(code, WinIPCError)
-    msg = f"{call} failed: {detail or _describe_winerror(code)} [WinError {code}]"
+    msg = f"{call} failed: {detail or _describe_winerror(code)}"
+    if os.name != "nt":     # on Windows, OSError itself shows "[WinError N]"
+        msg += f" [WinError {code}]"
     err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=code, call=call)
     return err
 
@@ -212,7 +232,7 @@ def error_from_errno(code: int, call: str, detail: str | None = None,
     """Build the exception for ``errno`` value ``code`` raised by ``call``."""
     cls = cls or _BY_ERRNO.get(code, WinIPCError)
     msg = f"{call} failed: {detail or os.strerror(code)}"
-    return cls(code, msg, winerror=None, call=call)
+    return cls(code, msg, winerror=_WINERROR_OF_ERRNO.get(code), call=call)
 
 
 def raise_winerror(code, call, detail=None, cls=None):

@@ -7,6 +7,8 @@ import uuid
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Child processes run with -P (nothing prepended to sys.path), so that a
+# checkout never shadows the installed winipc.
 sys.path.insert(0, HERE)
 
 # Wine is recognisable by an export of its ntdll.

@@ -47,7 +47,7 @@ def test_buffers_of_a_vanished_client_are_freed(server):
             "sys.stdin.read()")
     with winipc.connect(server.title) as conn:
         before = server_stats(conn)
-        child = subprocess.Popen([sys.executable, "-c", code, server.title],
+        child = subprocess.Popen([sys.executable, "-P", "-c", code, server.title],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "held"
         assert server_stats(conn)[2] >= before[2] + (8 << 20)
@@ -66,7 +66,7 @@ def test_client_that_vanishes_mid_call(server):
             "c = winipc.connect(sys.argv[1], timeout=30); print('calling', flush=True);"
             "c.call(WM_SLEEP, Small(500))")
     here = os.path.dirname(os.path.abspath(__file__))
-    child = subprocess.Popen([sys.executable, "-c", code, server.title, here],
+    child = subprocess.Popen([sys.executable, "-P", "-c", code, server.title, here],
                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     assert child.stdout.readline().strip() == "calling"
     time.sleep(0.2)

@@ -117,7 +117,7 @@ def test_concurrent_client_processes(server):
             "ok = all(c.call(WM_SMALL, Small(i)).value == 3 * i for i in range(100));"
             "c.close(); sys.exit(0 if ok else 1)")
     here = os.path.dirname(os.path.abspath(__file__))
-    procs = [subprocess.Popen([sys.executable, "-c", code, server.title, here],
+    procs = [subprocess.Popen([sys.executable, "-P", "-c", code, server.title, here],
                               stdin=subprocess.DEVNULL) for _ in range(3)]
     assert [p.wait(120) for p in procs] == [0, 0, 0]
 

@@ -14,6 +14,7 @@ one is missed.
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -52,14 +53,9 @@ def timed(fn, n):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=2000, help="round trips per row and size")
-    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
-    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    args = ap.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
-
+@contextlib.contextmanager
+def bench_server():
+    """bench_server.py in a child process: (a winipc connection, the pipe)."""
     title = f"winipc-bench-{uuid.uuid4()}"
     if os.name == "nt":
         address = rf"\\.\pipe\winipc-bench-{uuid.uuid4()}"
@@ -69,31 +65,42 @@ def main(argv=None):
         listener = Listener(address, family="AF_UNIX")
     child = subprocess.Popen([sys.executable, os.path.join(HERE, "bench_server.py"), title,
                               address], stdin=subprocess.DEVNULL)
-    rows = {}
     try:
-        pipe = listener.accept()
-        assert pipe.recv_bytes() == b"ready"
-        with winipc.connect(title, timeout=30, wait=30) as conn:
-            for size in sizes:
-                n = max(50, args.calls if size <= 65536 else args.calls // 10)
-                data = bytearray(os.urandom(size))
-                expect = bytes(data).translate(bytes((i + 1) & 0xFF for i in range(256)))
-                assert conn.call(WM_BUMP, data) == expect, "wrong result"
-                conn.bench(WM_BUMP, data, n // 10)                        # warm up
-                rows[("compiled loop", size)] = conn.bench(WM_BUMP, data, n)
-                rows[("winipc call", size)] = timed(lambda: conn.call(WM_BUMP, data), n)
-                rows[("call in place", size)] = timed(
-                    lambda: conn.call(WM_BUMP, data, out=data), n)
-                rows[("python handler", size)] = timed(lambda: conn.call(WM_PYBUMP, data), n)
-
-                def over_pipe():
-                    pipe.send_bytes(data)
-                    pipe.recv_bytes()
-                rows[("pipe (peer)", size)] = timed(over_pipe, n)
-        pipe.close()
+        with listener.accept() as pipe:
+            assert pipe.recv_bytes() == b"ready"
+            with winipc.connect(title, timeout=30, wait=30) as conn:
+                yield conn, pipe
     finally:
         listener.close()
         child.wait(60)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=2000, help="round trips per row and size")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    rows = {}
+    with bench_server() as (conn, pipe):
+        for size in sizes:
+            n = max(50, args.calls if size <= 65536 else args.calls // 10)
+            data = bytearray(os.urandom(size))
+            expect = bytes(data).translate(bytes((i + 1) & 0xFF for i in range(256)))
+            assert conn.call(WM_BUMP, data) == expect, "wrong result"
+            conn.bench(WM_BUMP, data, n // 10)                        # warm up
+            rows[("compiled loop", size)] = conn.bench(WM_BUMP, data, n)
+            rows[("winipc call", size)] = timed(lambda: conn.call(WM_BUMP, data), n)
+            rows[("call in place", size)] = timed(
+                lambda: conn.call(WM_BUMP, data, out=data), n)
+            rows[("python handler", size)] = timed(lambda: conn.call(WM_PYBUMP, data), n)
+
+            def over_pipe():
+                pipe.send_bytes(data)
+                pipe.recv_bytes()
+            rows[("pipe (peer)", size)] = timed(over_pipe, n)
 
     names = ["winipc call", "call in place", "compiled loop", "python handler", "pipe (peer)"]
     print(f"winipc {winipc.__version__} round trip, backend {winipc.BACKEND}, "

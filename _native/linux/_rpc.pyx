@@ -357,28 +357,23 @@ cdef class Process:
         return <int>self.request(OP_DUP, 0, 0, 0, timeout_ms, fd, "server DUP").value
 
     def write(self, uint64_t address, data):
-        cdef Py_buffer view
-        cdef Failure f
-        cdef int rc
-        self.check(PROCESS_VM_WRITE, "process_vm_writev")
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            with nogil:
-                rc = vm_copy(self.pid, <char *>view.buf, address, view.len, True, &f)
-            if rc < 0:
-                raise_failure(&f)
-        finally:
-            PyBuffer_Release(&view)
+        self.copy(address, data, True)
 
     def read_into(self, uint64_t address, buffer):
+        self.copy(address, buffer, False)
+
+    cdef copy(self, uint64_t address, obj, bint to_remote):
         cdef Py_buffer view
         cdef Failure f
         cdef int rc
-        self.check(PROCESS_VM_READ, "process_vm_readv")
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        if to_remote:
+            self.check(PROCESS_VM_WRITE, "process_vm_writev")
+        else:
+            self.check(PROCESS_VM_READ, "process_vm_readv")
+        PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
         try:
             with nogil:
-                rc = vm_copy(self.pid, <char *>view.buf, address, view.len, False, &f)
+                rc = vm_copy(self.pid, <char *>view.buf, address, view.len, to_remote, &f)
             if rc < 0:
                 raise_failure(&f)
         finally:

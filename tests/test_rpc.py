@@ -352,3 +352,23 @@ def test_linux_errors_carry_the_windows_code_too():
     e = error_from_errno(13, "process_vm_readv")
     assert isinstance(e, winipc.AccessDenied) and e.winerror == 5 and e.errno == 13
     assert "process_vm_readv failed" in str(e)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT, a POSIX signal; on "
+                                                   "Windows Ctrl+C needs a console")
+def test_serve_forever_stops_on_ctrl_c():
+    import signal
+    title = unique_title()
+    code = ("import sys, winipc; s = winipc.Server(sys.argv[1]);"
+            "s.handler(winipc.WM_USER, 8, native=winipc.sample_handlers()['bump']);"
+            "print('serving', flush=True); s.serve_forever()")
+    proc = subprocess.Popen([sys.executable, "-P", "-c", code, title], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "serving"
+    with winipc.connect(title, wait=30) as conn:
+        assert conn.call(winipc.WM_USER, bytes(8)) == b"\1" * 8
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert "KeyboardInterrupt" in err
+    with pytest.raises(winipc.WindowNotFound):
+        winipc.find_window(title)

@@ -24,6 +24,7 @@ from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_AN
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from posix.unistd cimport close, getpid, geteuid, write as c_write
 from posix.uio cimport iovec
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 
 from posix_rpc cimport *
@@ -515,6 +516,7 @@ cdef class ServerCore:
     cdef bint stopping
     cdef Client *clients
     cdef int nclients
+    cdef object pending     # raised by a signal handler while serving
 
     def __cinit__(self):
         self.listen_fd = -1
@@ -571,6 +573,9 @@ cdef class ServerCore:
             on_ready(self.tid, self.tid)
             with nogil:
                 rc = self.loop()
+            if self.pending is not None:
+                pending, self.pending = self.pending, None
+                raise pending
             if rc < 0:
                 raise_errno(-rc, "poll")
         finally:
@@ -631,6 +636,8 @@ cdef class ServerCore:
             r = poll(pfds, n, -1)
             if r < 0:
                 if errno == EINTR:
+                    if self.check_signals() < 0:
+                        break
                     continue
                 result = -errno
                 break
@@ -663,6 +670,16 @@ cdef class ServerCore:
                 self.nclients += 1
         free(pfds)
         return result
+
+    cdef int check_signals(self) noexcept with gil:
+        """Run Python's signal handlers (a server on the main thread must
+        stop on Ctrl+C); -1 when one raised, kept for run() to raise."""
+        try:
+            PyErr_CheckSignals()
+        except BaseException as e:
+            self.pending = e
+            return -1
+        return 0
 
     cdef int serve(self, int index) noexcept nogil:
         """Answer one request of client ``index``; -1 drops the client."""

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import atexit
 import threading
-import warnings
+import weakref
 
 from . import _kernel as _native
 from ._errors import (
@@ -69,6 +70,20 @@ def _ns(timeout: float | None) -> int:
     return int(timeout * 1e9)
 
 
+# Objects still open at exit are closed then, as Windows closes a process's
+# handles when it ends; on Linux that is what removes a name nobody else holds.
+_live: "weakref.WeakSet[_KernelObject]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for obj in list(_live):
+        try:
+            obj.close()
+        except Exception:
+            pass
+
+
 def _handle_of(obj) -> int:
     return obj if isinstance(obj, int) else int(obj.handle)
 
@@ -85,6 +100,7 @@ class _KernelObject(Resource):
         self.name = name
         self.created = created
         self._opened()
+        _live.add(self)
         return self
 
     @classmethod

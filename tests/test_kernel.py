@@ -1,0 +1,626 @@
+"""Kernel objects shared between processes: one behaviour suite for every
+backend (Linux natively; Windows, also under Wine), with real child processes
+(tests/kernel_child.py)."""
+
+import ctypes
+import gc
+from contextlib import closing
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+
+import pytest
+
+import winipc
+import winipc.kernel
+
+k = winipc if hasattr(winipc, "Mutex") else winipc.kernel
+
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_child.py")
+WINDOWS = sys.platform == "win32"
+LINUX = sys.platform.startswith("linux")
+
+
+def under_wine() -> bool:
+    if not WINDOWS:
+        return False
+    try:
+        return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+    except OSError:
+        return False
+
+
+WINE = under_wine()
+TIMEOUT = 120 if WINE else 30
+
+
+def unique(prefix="winipc-test"):
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def run_child(tmp_path, command, *args, **popen):
+    """Runs kernel_child.py COMMAND to completion; what it reported."""
+    result = str(tmp_path / f"{command}-{uuid.uuid4().hex}.json")
+    proc = subprocess.run([sys.executable, CHILD, command, result, *map(str, args)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=TIMEOUT, **popen)
+    assert os.path.exists(result), f"{command} reported nothing:\n{proc.stdout.decode()}"
+    return read_result(result)
+
+
+def read_result(path, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"no result in {path}"
+        time.sleep(0.02)
+    with open(path) as f:
+        return json.load(f)
+
+
+def spawn_child(tmp_path, command, *args, **kw):
+    """Starts kernel_child.py COMMAND with winipc.spawn; (child, result path)."""
+    result = str(tmp_path / f"{command}-{uuid.uuid4().hex}.json")
+    child = k.spawn([sys.executable, CHILD, command, result, *map(str, args)], **kw)
+    return child, result
+
+
+def mapping_with(token: str, **kw):
+    fm = k.FileMapping(4096, **kw)
+    with fm.map() as view:
+        view[:len(token)] = token.encode()
+    return fm
+
+
+# --- names ---------------------------------------------------------------
+
+KINDS = {
+    "Mutex": lambda name: k.Mutex(name),
+    "Event": lambda name: k.Event(name),
+    "Semaphore": lambda name: k.Semaphore(0, 1, name),
+    "FileMapping": lambda name: k.FileMapping(4096, name),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_create_reports_created_then_existing(kind, tmp_path):
+    name = "Local\\" + unique()
+    # closing(): `with` on a Mutex or Semaphore acquires and releases it.
+    with closing(KINDS[kind](name)) as first:
+        assert first.created is True
+        with closing(KINDS[kind](name)) as second:
+            assert second.created is False
+            assert second.handle != first.handle
+        assert run_child(tmp_path, "probe", kind, name) == "ok"
+    # The last handle closed: the object, and its name, are gone.
+    assert run_child(tmp_path, "probe", kind, name) == "ObjectNotFound"
+    with closing(KINDS[kind](name)) as again:
+        assert again.created is True
+
+
+def test_open_missing_raises_file_not_found():
+    name = "Local\\" + unique()
+    for cls in (k.Mutex, k.Event, k.Semaphore, k.FileMapping):
+        with pytest.raises(FileNotFoundError) as info:
+            cls.open(name)
+        assert isinstance(info.value, winipc.ObjectNotFound)
+        assert "Open" in str(info.value)
+
+
+@pytest.mark.parametrize("holder", sorted(KINDS))
+def test_name_of_another_type_is_wrong_object_type(holder, tmp_path):
+    name = "Local\\" + unique()
+    with closing(KINDS[holder](name)):
+        for other in sorted(set(KINDS) - {holder}):
+            with pytest.raises(winipc.WrongObjectType):
+                KINDS[other](name)
+            with pytest.raises(winipc.WrongObjectType):
+                getattr(k, other).open(name)
+            assert run_child(tmp_path, "probe", other, name) == "WrongObjectType"
+
+
+def test_bare_name_is_local_and_global_is_another_namespace(tmp_path):
+    base = unique()
+    with k.Event("Local\\" + base) as local:
+        with k.Event(base) as bare:
+            assert bare.created is False, "a name without prefix is in the Local\\ namespace"
+        with k.Event("Global\\" + base) as glob:
+            assert glob.created is True, "Global\\ is another namespace than Local\\"
+            assert run_child(tmp_path, "probe", "Event", "Global\\" + base) == "ok"
+            glob.set()
+            assert not local.wait(0), "Global\\ and Local\\ objects must be distinct"
+
+
+def test_single_instance_guard(tmp_path):
+    guid = "{" + str(uuid.uuid4()).upper() + "}"
+    with k.single_instance(guid) as inst:
+        assert inst.already_running is False
+        assert run_child(tmp_path, "guard", guid) == {"already_running": True}
+    assert run_child(tmp_path, "guard", guid) == {"already_running": False}
+
+
+# --- mutex ---------------------------------------------------------------
+
+def test_mutex_with_acquires_and_releases_across_processes(tmp_path):
+    name = "Local\\" + unique()
+    m = k.Mutex(name)
+    with m:                        # `with mutex` acquires and releases
+        assert run_child(tmp_path, "try-acquire", name) is False
+    assert run_child(tmp_path, "try-acquire", name) is True
+    m.close()
+    m.close()                      # twice is harmless
+    assert m.closed
+
+
+def test_mutex_is_recursive_and_owned_by_a_thread():
+    m = k.Mutex()
+    try:
+        assert m.acquire(0) and m.acquire(0)
+        got = []
+        t = threading.Thread(target=lambda: got.append(m.acquire(0.05)))
+        t.start()
+        t.join()
+        assert got == [False]
+        errors = []
+
+        def release_elsewhere():
+            try:
+                m.release()
+            except Exception as e:
+                errors.append(e)
+        t = threading.Thread(target=release_elsewhere)
+        t.start()
+        t.join()
+        assert len(errors) == 1 and isinstance(errors[0], winipc.WinIPCError)
+        assert errors[0].winerror == 288          # ERROR_NOT_OWNER
+        m.release()
+        m.release()
+        with pytest.raises(winipc.WinIPCError) as info:
+            m.release()
+        assert info.value.winerror == 288
+    finally:
+        m.close()
+
+
+def test_initial_owner():
+    name = "Local\\" + unique()
+    with closing(k.Mutex(name, initial_owner=True)) as m:
+        got = []
+        t = threading.Thread(target=lambda: got.append(m.acquire(0)))
+        t.start()
+        t.join()
+        assert got == [False]
+        m.release()
+        # initial_owner of an existing mutex is ignored (Win32 semantics)
+        with closing(k.Mutex(name, initial_owner=True)) as again:
+            assert again.created is False
+            t = threading.Thread(target=lambda: got.append(m.acquire(0) and (m.release(), 1)))
+            t.start()
+            t.join()
+            assert got[-1]
+
+
+def test_abandoned_mutex_is_reported_and_owned(tmp_path):
+    name, ready = "Local\\" + unique(), "Local\\" + unique()
+    with closing(k.Mutex(name)) as m, k.Event(ready) as ev:
+        proc = subprocess.Popen([sys.executable, CHILD, "die-holding",
+                                 str(tmp_path / "die.json"), name, ready],
+                                stdin=subprocess.DEVNULL)
+        assert ev.wait(TIMEOUT)
+        assert proc.wait(TIMEOUT) == 3
+        with pytest.raises(winipc.AbandonedMutex) as info:
+            m.acquire(TIMEOUT)
+        assert "WaitForSingleObject" in str(info.value)
+        # The caller owns it now: another process cannot take it...
+        assert run_child(tmp_path, "try-acquire", name) is False
+        m.release()
+        # ...and once released it is an ordinary mutex again.
+        assert m.acquire(0) is True
+        m.release()
+        assert run_child(tmp_path, "try-acquire", name) is True
+
+
+def test_mutex_timeout():
+    m = k.Mutex()
+    try:
+        holder_has_it, done = threading.Event(), threading.Event()
+
+        def hold():
+            with m:
+                holder_has_it.set()
+                done.wait(10)
+        t = threading.Thread(target=hold)
+        t.start()
+        holder_has_it.wait(10)
+        start = time.monotonic()
+        assert m.acquire(0.2) is False
+        assert 0.15 <= time.monotonic() - start < 5
+        done.set()
+        t.join()
+        assert m.acquire(5) is True
+        m.release()
+    finally:
+        m.close()
+
+
+# --- event and semaphore -------------------------------------------------
+
+def test_auto_reset_event_releases_one_wait():
+    with k.Event(initial_state=True) as ev:
+        assert ev.wait(0) is True
+        assert ev.wait(0) is False
+        ev.set()
+        assert ev.wait(0) is True
+        start = time.monotonic()
+        assert ev.wait(0.2) is False
+        assert time.monotonic() - start >= 0.15
+
+
+def test_manual_reset_event_stays_set_until_reset():
+    with k.Event(manual_reset=True) as ev:
+        assert ev.wait(0) is False
+        ev.set()
+        assert ev.wait(0) and ev.wait(0)
+        ev.reset()
+        assert ev.wait(0) is False
+
+
+def test_event_wakes_a_waiter_in_another_process(tmp_path):
+    go, back = "Local\\" + unique(), "Local\\" + unique()
+    with k.Event(go) as ev_go, k.Event(back) as ev_back:
+        result = str(tmp_path / "signal.json")
+        proc = subprocess.Popen([sys.executable, CHILD, "signal", result, go, back],
+                                stdin=subprocess.DEVNULL)
+        try:
+            assert ev_back.wait(0.3) is False
+            ev_go.set()
+            assert ev_back.wait(TIMEOUT) is True
+            assert read_result(result) is True
+        finally:
+            proc.wait(TIMEOUT)
+
+
+def test_event_wait_releases_the_gil():
+    with k.Event() as ev:
+        threading.Timer(0.1, ev.set).start()
+        assert ev.wait(10) is True
+
+
+def test_semaphore_counts():
+    with closing(k.Semaphore(2, 3)) as sem:
+        assert sem.acquire(0) and sem.acquire(0)
+        assert sem.acquire(0.05) is False
+        assert sem.release() == 0
+        assert sem.release(2) == 1
+        with pytest.raises(winipc.TooManyPosts if hasattr(winipc, "TooManyPosts")
+                           else ValueError) as info:
+            sem.release()
+        assert isinstance(info.value, ValueError)
+        assert "ReleaseSemaphore" in str(info.value)
+        # The failed release changed nothing: exactly three counts remain.
+        assert sem.acquire(0) and sem.acquire(0) and sem.acquire(0)
+        assert sem.acquire(0) is False
+        assert sem.release() == 0
+        with sem:                  # takes the count and gives it back
+            assert sem.acquire(0) is False
+        assert sem.acquire(0) is True
+    with pytest.raises(ValueError):
+        k.Semaphore(2, 1)
+
+
+def test_semaphore_wakes_waiters():
+    with closing(k.Semaphore(0, 10)) as sem:
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(sem.acquire(10))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.1)
+        assert sem.release(3) == 0
+        for t in threads:
+            t.join()
+        assert got == [True, True, True]
+
+
+# --- file mapping --------------------------------------------------------
+
+def test_named_mapping_is_shared(tmp_path):
+    name = "Local\\" + unique()
+    with k.FileMapping(10000, name) as fm:
+        assert fm.size == 10000
+        view = fm.map()
+        assert len(view) == 10000
+        view[:5] = b"hello"
+        assert run_child(tmp_path, "mapping-roundtrip", name) == "hello"
+        assert bytes(view[:10]) == b"helloworld"
+        mv = memoryview(view)
+        assert not mv.readonly
+        mv.release()
+    # A view outlives the mapping handle.
+    assert bytes(view[:5]) == b"hello"
+    view.close()
+
+
+def test_existing_mapping_keeps_its_size():
+    name = "Local\\" + unique()
+    with k.FileMapping(8192, name) as a, k.FileMapping(100, name) as b:
+        assert b.created is False and b.size == 8192 == a.size
+
+
+def test_read_only_mapping_handle_cannot_write():
+    with mapping_with("ro") as fm:
+        ro = k.FileMapping.from_handle(fm.duplicate(access=k.FILE_MAP_READ))
+        with ro:
+            with ro.map() as view:
+                assert bytes(view[:2]) == b"ro"
+                assert memoryview(view).readonly
+                with pytest.raises(TypeError):
+                    view[0:1] = b"X"
+            with pytest.raises(PermissionError) as info:
+                ro.map(write=True)
+            assert isinstance(info.value, winipc.AccessDenied)
+            assert "MapViewOfFile" in str(info.value)
+            with pytest.raises(PermissionError):
+                ro.duplicate(access=k.FILE_MAP_ALL_ACCESS) if LINUX else ro.map(write=True)
+
+
+# --- inheritance -----------------------------------------------------------
+
+def test_inheritable_flag_toggles():
+    with k.Event(inheritable=True) as ev:
+        assert ev.inheritable is True
+        ev.inheritable = False
+        assert ev.inheritable is False
+        ev.inheritable = True
+        assert ev.inheritable is True
+    with k.Event() as ev:
+        assert ev.inheritable is False
+
+
+def test_inheritable_flag_decides_plain_inheritance(tmp_path):
+    """A child started by the platform's plain inheriting spawn (subprocess with
+    close_fds=False: bInheritHandles=TRUE / fork+exec) gets exactly the handles
+    marked inheritable."""
+    with mapping_with("yes", inheritable=True) as yes, \
+            mapping_with("no", inheritable=True) as no, \
+            mapping_with("never") as never:
+        no.inheritable = False
+        got = run_child(tmp_path, "values", yes.handle, no.handle, never.handle,
+                        close_fds=False)
+        assert got["tokens"][0] == "yes"
+        assert got["tokens"][1] != "no" and got["tokens"][2] != "never"
+
+
+@pytest.mark.parametrize("mode", ["argv", "env", "message"])
+def test_spawn_inherits_exactly_the_listed_handles(mode, tmp_path):
+    control, go = "Local\\" + unique(), "Local\\" + unique()
+    listed = mapping_with("listed")                       # not even inheritable
+    other = mapping_with("unlisted", inheritable=True)    # inheritable, not listed
+    with k.FileMapping(4096, control) as ctl, k.Event(go, manual_reset=True) as ev_go:
+        child, result = spawn_child(tmp_path, "tokens", control, go, inherit=[listed],
+                                    pass_handles=mode)
+        listed_value = listed.handle
+        listed.close()                                    # right after spawn
+        later = mapping_with("later", inheritable=True)   # created after the spawn
+        with ctl.map() as view:
+            data = json.dumps([other.handle, later.handle]).encode()
+            view[:len(data)] = data
+        ev_go.set()
+        try:
+            got = read_result(result)
+            assert child.wait(TIMEOUT) == 0
+        finally:
+            child.close()
+            other.close()
+            later.close()
+    assert len(got["listed"]) == 1
+    if LINUX:       # pass_fds keeps the number; Windows may pass a duplicate's value
+        assert got["listed"] == [listed_value]
+    assert got["tokens"] == ["listed"], got
+    assert "unlisted" not in got["extra"] and "later" not in got["extra"], got
+
+
+def test_spawn_without_passing_values(tmp_path):
+    with mapping_with("x") as fm:
+        child, result = spawn_child(tmp_path, "tokens", inherit=[fm], pass_handles=None)
+        with child:
+            assert read_result(result)["listed"] == []
+
+
+def test_issue_scenario_child_keeps_inherited_named_mutex_alive(tmp_path):
+    """A parent creates an inheritable named mutex, starts a child that inherits
+    it and exits; a second run finds the name existing, because the child still
+    holds it; once the child exits, a third run creates it anew."""
+    name, stop = "Local\\" + unique(), "Local\\" + unique()
+    hold = str(tmp_path / "hold.json")
+    with k.Event(stop, manual_reset=True) as ev_stop:
+        assert run_child(tmp_path, "scenario", name, stop, hold) == {"created": True}
+        held = read_result(hold)
+        assert "held" in held
+        assert run_child(tmp_path, "scenario", name, stop, hold + "2") == {"created": False}
+        k.Mutex.open(name).close()
+        ev_stop.set()
+        deadline = time.monotonic() + TIMEOUT
+        while True:      # the holder exits on its own; the name goes with its handle
+            try:
+                k.Mutex.open(name).close()
+            except winipc.ObjectNotFound:
+                break
+            assert time.monotonic() < deadline, "the name outlived every handle"
+            time.sleep(0.05)
+    # The third run starts a new holder: stop it again at the end.
+    with k.Event(stop, manual_reset=True) as ev_stop:
+        assert run_child(tmp_path, "scenario", name, stop, hold + "3") == {"created": True}
+        read_result(hold + "3")
+        ev_stop.set()
+
+
+@pytest.mark.skipif(not LINUX, reason="HANDLE_FLAG_PROTECT_FROM_CLOSE exists on Windows; "
+                    "this is the Linux refusal")
+def test_protect_from_close_is_not_supported_on_linux():
+    with k.Event() as ev:
+        with pytest.raises(winipc.NotSupported) as info:
+            ev.protect_from_close = True
+        assert "PROTECT_FROM_CLOSE" in str(info.value)
+        with pytest.raises(winipc.NotSupported):
+            ev.protect_from_close
+
+
+@pytest.mark.skipif(not WINDOWS, reason="Linux has no HANDLE_FLAG_PROTECT_FROM_CLOSE")
+def test_protect_from_close_on_windows():
+    ev = k.Event()
+    assert ev.protect_from_close is False
+    ev.protect_from_close = True
+    assert ev.protect_from_close is True
+    with pytest.raises(OSError):
+        ev.close()
+    ev.protect_from_close = False
+    ev.close()
+    assert ev.closed
+
+
+# --- duplication -----------------------------------------------------------
+
+def test_duplicate_in_this_process_and_close_source():
+    with k.Event(manual_reset=True) as ev:
+        dup = k.Event.from_handle(ev.duplicate())
+        with dup:
+            assert dup.handle != ev.handle
+            dup.set()
+            assert ev.wait(0)
+        moved = ev.duplicate(close_source=True)
+        assert ev.closed
+        with k.Event.from_handle(moved) as ev2:
+            assert ev2.wait(0)
+
+
+def test_from_handle_checks_the_type():
+    with closing(k.Mutex()) as m:
+        with pytest.raises(winipc.WrongObjectType):
+            k.Event.from_handle(m.duplicate())
+
+
+def test_event_synchronize_only_cannot_set():
+    with k.Event(manual_reset=True) as ev:
+        weak = k.Event.from_handle(ev.duplicate(access=k.SYNCHRONIZE))
+        with weak:
+            assert weak.wait(0) is False
+            with pytest.raises(PermissionError) as info:
+                weak.set()
+            assert isinstance(info.value, winipc.AccessDenied)
+            assert "SetEvent" in str(info.value)
+            ev.set()
+            assert weak.wait(1) is True
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux only: a SYNCHRONIZE-only handle there "
+                    "maps the object read-only, which cannot consume a signal")
+def test_linux_reduced_handle_refuses_consuming_waits():
+    with k.Event() as ev, k.Event.from_handle(ev.duplicate(access=k.SYNCHRONIZE)) as weak:
+        with pytest.raises(winipc.NotSupported):
+            weak.wait(0)
+
+
+@pytest.mark.parametrize("what", ["event", "mapping"])
+def test_duplicate_with_reduced_rights_into_another_process(what, tmp_path):
+    """The value reaches the other process through winipc's process-memory RPC."""
+    if not hasattr(winipc, "Server"):
+        pytest.fail("winipc.Server is missing")
+    from kernel_child import DupRequest, WM_DUP
+    title, stop = unique("kernel-dup"), "Local\\" + unique()
+    result = str(tmp_path / "dup.json")
+    ev_stop = k.Event(stop, manual_reset=True)
+    proc = subprocess.Popen([sys.executable, CHILD, "dup-server", result, title, stop],
+                            stdin=subprocess.DEVNULL)
+    try:
+        with winipc.connect(title, timeout=TIMEOUT, wait=TIMEOUT) as conn, \
+                winipc.open_process(conn.pid, winipc.Access.DUP_HANDLE) as target:
+            if what == "event":
+                obj = k.Event(manual_reset=True, initial_state=True)
+                value = obj.duplicate(into=target, access=k.SYNCHRONIZE)
+                req = conn.call(WM_DUP, DupRequest(value, 1))
+                assert json.loads(req.text) == {"wait": True, "set": "AccessDenied"}
+            else:
+                obj = mapping_with("shared-bytes")
+                value = obj.duplicate(into=target, access=k.FILE_MAP_READ)
+                req = conn.call(WM_DUP, DupRequest(value, 2))
+                assert json.loads(req.text) == {"read": "shared-bytes", "write": "TypeError",
+                                                "map_write": "AccessDenied"}
+                with obj.map() as view:
+                    assert bytes(view[:12]) == b"shared-bytes"
+            obj.close()
+        ev_stop.set()
+        assert proc.wait(TIMEOUT) == 0
+        assert len(read_result(result)) == 1
+    finally:
+        ev_stop.set()
+        ev_stop.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_pull_a_handle_from_another_process(tmp_path):
+    stop = "Local\\" + unique()
+    with k.Event(stop, manual_reset=True) as ev_stop:
+        result = str(tmp_path / "serve.json")
+        proc = subprocess.Popen([sys.executable, CHILD, "serve-token", result, "pulled", stop],
+                                stdin=subprocess.DEVNULL)
+        try:
+            info = read_result(result)
+            with k.FileMapping.from_process(info["pid"], info["value"],
+                                            access=k.FILE_MAP_READ) as fm:
+                with fm.map() as view:
+                    assert bytes(view[:6]) == b"pulled"
+                with pytest.raises(PermissionError):
+                    fm.map(write=True)
+        finally:
+            ev_stop.set()
+            assert proc.wait(TIMEOUT) == 0
+
+
+# --- ownership -------------------------------------------------------------
+
+def test_unclosed_object_warns_and_closes():
+    ev = k.Event()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del ev
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+
+
+def test_closed_object_refuses_use():
+    ev = k.Event()
+    ev.close()
+    with pytest.raises(ValueError):
+        ev.set()
+    with pytest.raises(ValueError):
+        ev.handle
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_forked_child_does_not_close_the_parents_object():
+    name = "Local\\" + unique()
+    ev = k.Event(name, manual_reset=True)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                del_ev = ev
+                del_ev.__del__()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not ev.closed
+    ev.set()
+    with k.Event.open(name) as again:
+        assert again.wait(0)
+    ev.close()

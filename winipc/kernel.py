@@ -111,6 +111,15 @@ class _KernelObject(Resource):
     def _release(self) -> None:
         self._native.close()
 
+    def close(self) -> None:
+        """Closes the handle; twice is harmless.  A handle protected from close
+        (Windows ``HANDLE_FLAG_PROTECT_FROM_CLOSE``) raises and stays open."""
+        if self._closed:
+            return
+        if self._owner_pid == os.getpid():
+            self._native.close()
+        self._closed = True
+
     @property
     def handle(self) -> int:
         """The raw handle value (Windows: a HANDLE; Linux: an fd)."""
@@ -399,9 +408,7 @@ class FileMapping(_KernelObject):
         (Linux: an ``mmap.mmap``) supports ``memoryview``, slicing, ``close()``
         and ``with``; a read-only view refuses writes."""
         self._check_open()
-        if write is None:
-            write = self._native.writable
-        return self._native.map(int(offset), int(length), bool(write))
+        return self._native.map(int(offset), int(length), None if write is None else bool(write))
 
 
 class SingleInstance(Resource):
@@ -531,9 +538,8 @@ def spawn(argv, *, inherit=(), pass_handles: str | None = "argv", env=None, cwd=
     env = dict(os.environ if env is None else env)
     env.pop(HANDLES_ENV, None)
     if _WINDOWS:
-        from ._kernel_windows import spawn_windows
-        return spawn_windows(argv, values, pass_handles, env, cwd, (stdin, stdout, stderr),
-                             timeout, Child)
+        return _spawn_windows(argv, values, pass_handles, env, cwd, (stdin, stdout, stderr),
+                              timeout)
     extra = []
     channel = None
     pass_fds = list(values)
@@ -561,6 +567,116 @@ def spawn(argv, *, inherit=(), pass_handles: str | None = "argv", env=None, cwd=
         with channel:
             channel.sendall((",".join(map(str, values)) + "\n").encode())
     return Child(popen.pid, pidfd, _PopenImpl(popen, pidfd))
+
+
+class _WindowsProcessImpl:
+    def __init__(self, handle: int, argv):
+        self.handle, self.argv = handle, argv
+
+    def poll(self):
+        return _native.wait_process(self.handle, 0)
+
+    def wait(self, timeout):
+        code = _native.wait_process(self.handle, _ns(timeout))
+        if code is None:
+            raise subprocess.TimeoutExpired(self.argv, timeout)
+        return code
+
+    def kill(self):
+        _native.terminate_process(self.handle, 1)
+
+    def close(self):
+        _native.close_handle(self.handle)
+
+
+def _std_handle(which: int, spec):
+    """(handle value, needs closing) for a child's stdin/stdout/stderr."""
+    import msvcrt
+    if spec is None:
+        h = _native.std_handle(which)
+        if h:
+            return h, False
+        spec = subprocess.DEVNULL
+    if spec == subprocess.DEVNULL:
+        fd = os.open(os.devnull, os.O_RDWR)
+        try:
+            return _native.inheritable_copy(msvcrt.get_osfhandle(fd)), True
+        finally:
+            os.close(fd)
+    if isinstance(spec, int):
+        return msvcrt.get_osfhandle(spec), False
+    return msvcrt.get_osfhandle(spec.fileno()), False
+
+
+def _spawn_windows(argv, values, pass_handles, env, cwd, std, timeout) -> Child:
+    # Every handle in PROC_THREAD_ATTRIBUTE_HANDLE_LIST must be inheritable; a
+    # listed handle that is not gets an inheritable duplicate for the spawn
+    # (the child is told that duplicate's value), closed right after.
+    temporary: list[int] = []
+    passed: list[int] = []
+    try:
+        for v in values:
+            if _native.handle_flags(v) & 1:
+                passed.append(v)
+            else:
+                dup = _native.inheritable_copy(v)
+                temporary.append(dup)
+                passed.append(dup)
+        std_values = []
+        for which, spec in enumerate(std):
+            h, owned = _std_handle(which, spec)
+            if not _native.handle_flags(h) & 1:
+                h2 = _native.inheritable_copy(h)
+                if owned:
+                    _native.close_handle(h)
+                h, owned = h2, True
+            if owned:
+                temporary.append(h)
+            std_values.append(h)
+        args = list(argv)
+        if pass_handles == "argv":
+            args += [str(v) for v in passed]
+            env[HANDLES_ENV] = f"argv:{len(passed)}"
+        elif pass_handles == "env":
+            env[HANDLES_ENV] = "env:" + ",".join(map(str, passed))
+        elif pass_handles == "message":
+            env[HANDLES_ENV] = f"message:{len(passed)}"
+        block = "".join(f"{k}={v}\0" for k, v in sorted(env.items(), key=lambda kv:
+                                                           kv[0].upper())) + "\0"
+        handle_list = list(dict.fromkeys(passed + std_values))
+        hproc, pid, tid = _native.create_process(subprocess.list2cmdline(args), handle_list,
+                                                 block, cwd, std_values)
+    finally:
+        for h in temporary:
+            _native.close_handle(h)
+    child = Child(pid, hproc, _WindowsProcessImpl(hproc, argv))
+    if pass_handles == "message" and passed:
+        try:
+            _post_values(hproc, tid, passed, timeout)
+        except BaseException:
+            child.kill()
+            child.close()
+            raise
+    return child
+
+
+def _post_values(hproc: int, tid: int, values, timeout: float) -> None:
+    import time
+    # WaitForInputIdle first, as the technique says; a console child has no
+    # input-idle state and answers at once, so posts that find no message
+    # queue yet are retried until the child makes one (inherited_handles()).
+    _native.wait_for_input_idle(hproc, _ns(timeout))
+    deadline = time.monotonic() + timeout
+    for index, value in enumerate(values):
+        while not _native.post_handle_message(tid, index, value):
+            if _native.wait_process(hproc, 0) is not None:
+                raise error_from_winerror(
+                    1444, "PostThreadMessageW", "the child exited before it read the handle "
+                    "values (did it call winipc.inherited_handles()?)")
+            if time.monotonic() >= deadline:
+                raise error_from_winerror(1460, "PostThreadMessageW",
+                                          "the child made no message queue in time")
+            time.sleep(0.01)
 
 
 _received: list[int] | None = None

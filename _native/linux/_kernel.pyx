@@ -326,9 +326,12 @@ cdef class KObject:
 
     # --- mapping ---
 
-    def map(self, uint64_t offset, uint64_t length, bint write):
-        """A view (an mmap object) of `length` bytes at `offset`; 0 is to the end."""
+    def map(self, uint64_t offset, uint64_t length, write):
+        """A view (an mmap object) of `length` bytes at `offset`; 0 is to the end.
+        write None: writable if this handle may write."""
         fd = self._fd()
+        if write is None:
+            write = self.writable
         if offset % ALLOCATION_GRANULARITY:
             raise ValueError(f"MapViewOfFile: offset {offset} is not a multiple of the "
                              f"allocation granularity ({ALLOCATION_GRANULARITY})")

@@ -577,8 +577,13 @@ def close_handle(value):
 
 def std_handle(int which):
     """GetStdHandle(0, 1, 2 for input, output, error); 0 if there is none."""
-    cdef DWORD n = (STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE)[which]
-    cdef HANDLE h = GetStdHandle(n)
+    cdef HANDLE h
+    if which == 0:
+        h = GetStdHandle(<DWORD>STD_INPUT_HANDLE)
+    elif which == 1:
+        h = GetStdHandle(<DWORD>STD_OUTPUT_HANDLE)
+    else:
+        h = GetStdHandle(<DWORD>STD_ERROR_HANDLE)
     if h == INVALID_HANDLE_VALUE:
         return 0
     return <size_t>h

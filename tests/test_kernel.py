@@ -108,6 +108,7 @@ def test_open_missing_raises_file_not_found():
         with pytest.raises(FileNotFoundError) as info:
             cls.open(name)
         assert isinstance(info.value, winipc.ObjectNotFound)
+        assert info.value.winerror == 2             # ERROR_FILE_NOT_FOUND
         assert "Open" in str(info.value)
 
 
@@ -116,8 +117,9 @@ def test_name_of_another_type_is_wrong_object_type(holder, tmp_path):
     name = "Local\\" + unique()
     with closing(KINDS[holder](name)):
         for other in sorted(set(KINDS) - {holder}):
-            with pytest.raises(winipc.WrongObjectType):
+            with pytest.raises(winipc.WrongObjectType) as info:
                 KINDS[other](name)
+            assert info.value.winerror == 6         # ERROR_INVALID_HANDLE, as Win32 says
             with pytest.raises(winipc.WrongObjectType):
                 getattr(k, other).open(name)
             assert run_child(tmp_path, "probe", other, name) == "WrongObjectType"

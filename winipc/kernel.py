@@ -237,12 +237,12 @@ class _KernelObject(Resource):
                 "another process through that process's winipc Server; pass a "
                 "winipc.Process from winipc.open_process(pid, Access.DUP_HANDLE), or let "
                 "the other process pull it with from_process(pid, value)",
-                call="DuplicateHandle")
+                call="DuplicateHandle", winerror=50)
         if inheritable:
             raise NotSupported(
                 95, "DuplicateHandle failed: on Linux the receiving process decides "
                 "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
-                call="DuplicateHandle")
+                call="DuplicateHandle", winerror=50)
         fd = self._native.duplicate(access, False)
         try:
             return push(fd)

@@ -39,7 +39,8 @@ from kernel_sync cimport *
 
 from winipc._errors import (raise_errno, raise_winerror, error_from_errno, AccessDenied,
                             NotSupported, ObjectNotFound, WrongObjectType, InvalidHandle,
-                            NoSuchProcess, ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS)
+                            NoSuchProcess, ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS,
+                            ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_NOT_SUPPORTED)
 
 BACKEND = "linux"
 SHM_DIR = "/dev/shm"
@@ -169,21 +170,21 @@ cdef class KObject:
     def protect_from_close(self):
         raise NotSupported(_errno_eopnotsupp(),
             "GetHandleInformation(HANDLE_FLAG_PROTECT_FROM_CLOSE) failed: Linux has no "
-            "flag that makes close() of an fd fail", call="GetHandleInformation")
+            "flag that makes close() of an fd fail", call="GetHandleInformation", winerror=ERROR_NOT_SUPPORTED)
 
     @protect_from_close.setter
     def protect_from_close(self, value):
         raise NotSupported(_errno_eopnotsupp(),
             "SetHandleInformation(HANDLE_FLAG_PROTECT_FROM_CLOSE) failed: Linux has no "
-            "flag that makes close() of an fd fail", call="SetHandleInformation")
+            "flag that makes close() of an fd fail", call="SetHandleInformation", winerror=ERROR_NOT_SUPPORTED)
 
     def duplicate(self, long access, bint inheritable):
         """A new fd for this object in this process (access -1: the same rights)."""
         fd = self._fd()
         cdef bint want_write = self.writable if access == -1 else _writable_for(self.kind, access)
         if want_write and not self.writable:
-            raise_errno(_errno_eacces(), "DuplicateHandle",
-                        "the source handle is read-only; a duplicate cannot have more rights")
+            raise_winerror(ERROR_ACCESS_DENIED, "DuplicateHandle",
+                           "the source handle is read-only; a duplicate cannot have more rights")
         if self.writable and not want_write:
             new = _reopen_readonly(fd)
         else:
@@ -199,7 +200,7 @@ cdef class KObject:
         if not self.writable:
             raise NotSupported(_errno_eopnotsupp(),
                 "pthread_mutex_timedlock failed: on Linux a mutex handle without write "
-                "access maps the mutex read-only and cannot lock it", call="WaitForSingleObject")
+                "access maps the mutex read-only and cannot lock it", call="WaitForSingleObject", winerror=ERROR_NOT_SUPPORTED)
         return &self.hdr.u.mutex
 
     def mutex_acquire(self, long long ns):
@@ -253,7 +254,7 @@ cdef class KObject:
             raise NotSupported(_errno_eopnotsupp(),
                 "WaitForSingleObject failed: waiting on an auto-reset event resets it, "
                 "which on Linux needs a handle with EVENT_MODIFY_STATE (this one maps the "
-                "event read-only)", call="WaitForSingleObject")
+                "event read-only)", call="WaitForSingleObject", winerror=ERROR_NOT_SUPPORTED)
         return self._wait(<uint32_t *>ev, 0, ns)
 
     def event_set(self):
@@ -279,7 +280,7 @@ cdef class KObject:
             raise NotSupported(_errno_eopnotsupp(),
                 "WaitForSingleObject failed: waiting on a semaphore takes a count, which "
                 "on Linux needs a handle with SEMAPHORE_MODIFY_STATE (this one maps the "
-                "semaphore read-only)", call="WaitForSingleObject")
+                "semaphore read-only)", call="WaitForSingleObject", winerror=ERROR_NOT_SUPPORTED)
         return self._wait(<uint32_t *>&self.hdr.u.semaphore, 1, ns)
 
     def semaphore_release(self, long count):
@@ -302,8 +303,8 @@ cdef class KObject:
     cdef _modify(self, str call, str right):
         self._fd()
         if not self.writable:
-            raise_errno(_errno_eacces(), call,
-                        f"the handle lacks {right} (its fd is read-only)")
+            raise_winerror(ERROR_ACCESS_DENIED, call,
+                           f"the handle lacks {right} (its fd is read-only)")
 
     cdef _wait(self, uint32_t *word, bint semaphore, long long ns):
         cdef timespec dl
@@ -344,8 +345,8 @@ cdef class KObject:
             raise ValueError(f"MapViewOfFile: {length} bytes at offset {offset} pass the "
                              f"mapping's {self.size} bytes")
         if write and not self.writable:
-            raise_errno(_errno_eacces(), "MapViewOfFile",
-                        "a writable view needs FILE_MAP_WRITE (this handle is read-only)")
+            raise_winerror(ERROR_ACCESS_DENIED, "MapViewOfFile",
+                           "a writable view needs FILE_MAP_WRITE (this handle is read-only)")
         prot = _mmap.PROT_READ | (_mmap.PROT_WRITE if write else 0)
         try:
             return _mmap.mmap(fd, length, _mmap.MAP_SHARED, prot,
@@ -370,6 +371,10 @@ def _reopen_readonly(int fd):
     # A new open file description holds the name like every handle does.
     fcntl.flock(new, fcntl.LOCK_SH)
     return new
+
+
+def _a(str noun):
+    return ("an " if noun[0] in "AEIOU" else "a ") + noun
 
 
 cdef inline int _errno_now() noexcept nogil:
@@ -450,20 +455,21 @@ def _check_kind(int fd, int kind, str what):
     try:
         raw = os.pread(fd, _HEAD.size, 0)
     except OSError as e:
-        raise_errno(e.errno, what, f"fd {fd} cannot be read as a winipc object",
-                    cls=WrongObjectType)
+        raise_winerror(ERROR_INVALID_HANDLE, what,
+                       f"fd {fd} cannot be read as a winipc object ({e.strerror})",
+                       cls=WrongObjectType)
     if len(raw) < _HEAD.size or _HEAD.unpack(raw)[0] != WIPC_MAGIC:
-        raise_errno(_errno_eopnotsupp(), what, f"fd {fd} is not a winipc kernel object",
-                    cls=WrongObjectType)
+        raise_winerror(ERROR_INVALID_HANDLE, what, f"fd {fd} is not a winipc kernel object",
+                       cls=WrongObjectType)
     magic, found, version, _, _ = _HEAD.unpack(raw)
     if found != kind:
-        raise_errno(_errno_eopnotsupp(), what,
-                    f"the object is a {KIND_NAMES.get(found, found)}, not a {KIND_NAMES[kind]}",
-                    cls=WrongObjectType)
+        raise_winerror(ERROR_INVALID_HANDLE, what,
+                       f"the object is {_a(KIND_NAMES.get(found, str(found)))}, "
+                       f"not {_a(KIND_NAMES[kind])}", cls=WrongObjectType)
     if version != WIPC_VERSION:
-        raise_errno(_errno_eopnotsupp(), what,
-                    f"the object was made by an incompatible winipc (layout {version})",
-                    cls=WrongObjectType)
+        raise_winerror(ERROR_INVALID_HANDLE, what,
+                       f"the object was made by an incompatible winipc (layout {version})",
+                       cls=WrongObjectType)
     return (flags & os.O_ACCMODE) == os.O_RDWR
 
 

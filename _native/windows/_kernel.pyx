@@ -525,6 +525,10 @@ def object_type(value):
     return _from_wide(buf)
 
 
+def _a(str noun):
+    return ("an " if noun[0] in "AEIOU" else "a ") + noun
+
+
 cdef str _from_wide(wchar_t *w):
     cdef int n = 0
     while w[n]:
@@ -537,8 +541,8 @@ def adopt(value, int kind):
     found = object_type(value)
     if found != _NT_TYPES[kind]:
         raise_winerror(ERROR_INVALID_HANDLE_, f"{KIND_NAMES[kind]}.from_handle",
-                       f"handle {value:#x} is a {_NT_NAMES.get(found, found)}, "
-                       f"not a {KIND_NAMES[kind]}", cls=WrongObjectType)
+                       f"handle {value:#x} is {_a(_NT_NAMES.get(found, found))}, "
+                       f"not {_a(KIND_NAMES[kind])}", cls=WrongObjectType)
     return _wrap(_h(value), kind)
 
 

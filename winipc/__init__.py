@@ -9,20 +9,24 @@ running platform (see ``BACKEND``).
 
 from ._errors import (
     AbandonedMutex, AccessDenied, BufferTooSmall, CallTimeout, HandlerFailed,
-    InvalidAddress, NoSuchProcess, NotSupported, ObjectNotFound, ServerGone,
-    UnknownMessage, WindowNotFound, WinIPCError, WrongObjectType,
+    InvalidAddress, InvalidHandle, NoSuchProcess, NotOwner, NotSupported, ObjectNotFound,
+    ServerGone, TooManyPosts, UnknownMessage, WindowNotFound, WinIPCError, WrongObjectType,
 )
 from .rpc import (
     BACKEND, WM_USER, Access, Connection, Process, RemoteBuffer, Server, Window,
     connect, find_window, open_process, sample_handlers,
 )
+from .kernel import *  # noqa: F401,F403  (Mutex, Event, Semaphore, FileMapping, spawn, ...)
+from .kernel import __all__ as _kernel_all
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AbandonedMutex", "AccessDenied", "BufferTooSmall", "CallTimeout", "HandlerFailed",
-    "InvalidAddress", "NoSuchProcess", "NotSupported", "ObjectNotFound", "ServerGone",
-    "UnknownMessage", "WindowNotFound", "WinIPCError", "WrongObjectType",
+    "InvalidAddress", "InvalidHandle", "NoSuchProcess", "NotOwner", "NotSupported",
+    "ObjectNotFound", "ServerGone", "TooManyPosts", "UnknownMessage", "WindowNotFound",
+    "WinIPCError", "WrongObjectType",
     "BACKEND", "WM_USER", "Access", "Connection", "Process", "RemoteBuffer", "Server",
     "Window", "connect", "find_window", "open_process", "sample_handlers",
+    *_kernel_all,
 ]

@@ -6,8 +6,6 @@ import sys
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
 if sys.platform == "win32":
     PLATFORM, LIBRARIES = "windows", ["user32", "kernel32", "advapi32"]
 elif sys.platform.startswith("linux"):
@@ -22,8 +20,6 @@ def extensions():
     exts = []
     for name in MODULES:
         source = os.path.join("_native", PLATFORM, name + ".pyx")
-        if not os.path.exists(os.path.join(HERE, source)):
-            continue
         exts.append(Extension(
             "winipc." + name, [source],
             include_dirs=[os.path.join("_native", "common"), os.path.join("_native", PLATFORM)],

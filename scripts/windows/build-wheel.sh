@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-builds winipc for 64-bit Windows and installs it for the Windows Python:
-#   1. each _native/windows/<name>.pyx of setup.py's MODULES that exists becomes
+#   1. each _native/windows/<name>.pyx of setup.py's MODULES becomes
 #      the extension winipc.<name> (compile.sh: Cython in limited-API mode +
 #      MinGW-w64, abi3), in build/windows/pyd/winipc/<name>.pyd;
 #   2. with the pure package (winipc/*.py, py.typed, *.pyi) it is packed into
@@ -45,7 +45,8 @@ built=() failed=()
 for name in "${modules[@]}"; do
     source="_native/windows/$name.pyx"
     if [ ! -f "$source" ]; then
-        echo "skip     winipc.$name: no $source yet" >&2
+        echo "missing  $source (setup.py lists winipc.$name)" >&2
+        failed+=("$name")
         continue
     fi
     if "$here/compile.sh" "winipc.$name" "$source" "$pyd_dir/winipc/$name.pyd"; then

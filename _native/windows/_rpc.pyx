@@ -322,38 +322,29 @@ cdef class Process:
     def write(self, size_t address, buffer):
         """WriteProcessMemory of all of ``buffer`` (any buffer-protocol
         object) to ``address``; raises unless every byte was copied."""
-        cdef HANDLE handle = self.enter()
-        cdef Py_buffer view
-        cdef DWORD err = 0
-        try:
-            get_buffer(buffer, &view, False)
-            try:
-                if view.len:
-                    with nogil:
-                        err = copy_to(handle, address, view.buf, <size_t>view.len)
-                if err:
-                    vm_failed(err, "WriteProcessMemory", f"{view.len} bytes at {address:#x}",
-                              self.pid)
-            finally:
-                PyBuffer_Release(&view)
-        finally:
-            self.leave()
+        self.copy(address, buffer, True)
 
     def read_into(self, size_t address, buffer):
         """ReadProcessMemory from ``address`` filling all of ``buffer`` (a
         writable buffer-protocol object); raises unless every byte was copied."""
+        self.copy(address, buffer, False)
+
+    cdef copy(self, size_t address, buffer, bint to_remote):
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view
         cdef DWORD err = 0
         try:
-            get_buffer(buffer, &view, True)
+            get_buffer(buffer, &view, not to_remote)
             try:
                 if view.len:
                     with nogil:
-                        err = copy_from(handle, address, view.buf, <size_t>view.len)
+                        if to_remote:
+                            err = copy_to(handle, address, view.buf, <size_t>view.len)
+                        else:
+                            err = copy_from(handle, address, view.buf, <size_t>view.len)
                 if err:
-                    vm_failed(err, "ReadProcessMemory", f"{view.len} bytes at {address:#x}",
-                              self.pid)
+                    vm_failed(err, "WriteProcessMemory" if to_remote else "ReadProcessMemory",
+                              f"{view.len} bytes at {address:#x}", self.pid)
             finally:
                 PyBuffer_Release(&view)
         finally:

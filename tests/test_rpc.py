@@ -372,3 +372,47 @@ def test_serve_forever_stops_on_ctrl_c():
     assert "KeyboardInterrupt" in err
     with pytest.raises(winipc.WindowNotFound):
         winipc.find_window(title)
+
+
+def test_threads_share_one_connection(server):
+    errors = []
+    with winipc.connect(server.title, timeout=30) as conn:
+        def client(k):
+            try:
+                for i in range(100):
+                    with conn.alloc(Small) as buf:
+                        buf.write(Small(k * 1000 + i))
+                        assert conn.send(WM_SMALL, buf) == 3
+                        assert buf.read().value == 3 * (k * 1000 + i)
+            except BaseException as e:   # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+
+
+def test_close_during_a_call_on_another_thread(server):
+    conn = winipc.connect(server.title, timeout=30)
+    failure = []
+
+    def slow_call():
+        try:
+            conn.call(WM_SLEEP, Small(1000))
+        except Exception as e:
+            failure.append(e)
+    t = threading.Thread(target=slow_call)
+    t.start()
+    time.sleep(0.3)
+    conn.process.close()                   # must not pull the handle from under the call
+    t.join(30)
+    assert not t.is_alive()
+    conn.close()
+    with pytest.raises(ValueError):
+        conn.process._native.alloc(16)
+    # Whatever the call got (its result or an error), the server serves on.
+    assert not failure or isinstance(failure[0], winipc.WinIPCError)
+    with winipc.connect(server.title, timeout=30) as other:
+        assert other.call(WM_SMALL, Small(2)).value == 6

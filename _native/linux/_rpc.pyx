@@ -15,6 +15,7 @@ import os
 import socket as _socket
 import stat as _stat
 import struct as _struct
+import threading
 
 from libc.errno cimport errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET, ETIMEDOUT
 from libc.stdint cimport uint32_t, uint64_t, int64_t
@@ -270,17 +271,25 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t timeout_ms, int pass
 
 cdef class Process:
     """A process opened for memory access: a pidfd, and on first need a
-    connection to its winipc endpoint (allocation and messages go there)."""
+    connection to its winipc endpoint (allocation and messages go there).
+    Threads may share it: requests on the connection take turns."""
     cdef readonly int pid
     cdef readonly unsigned long access
     cdef readonly uint64_t window
     cdef int pidfd
     cdef int sock
     cdef uint64_t seq
+    cdef pthread_mutex_t turn   # one request at a time on the connection
+    cdef int busy               # calls using the fds without the GIL
+    cdef bint closed
+    cdef object connecting      # a lock: one thread connects the endpoint
 
     def __cinit__(self):
+        self.connecting = threading.Lock()
         self.pidfd = -1
         self.sock = -1
+        self.closed = True
+        pthread_mutex_init(&self.turn, NULL)
 
     def __init__(self, int pid, unsigned long access, uint64_t window=0):
         cdef long fd
@@ -290,15 +299,27 @@ cdef class Process:
         if fd < 0:
             raise_errno(errno, "pidfd_open", f"process {pid}: {os.strerror(errno)}")
         self.pidfd = <int>fd
+        self.closed = False
         self.pid = pid
         self.access = access
         self.window = window
 
     @property
     def handle(self):
-        return self.pidfd
+        return -1 if self.closed else self.pidfd
 
     def close(self):
+        """Close now, or, while another thread's call is in flight, wake it
+        (it fails) and close when it is done: an fd number is never reused
+        under a call."""
+        self.closed = True
+        if self.busy:
+            if self.sock >= 0:
+                shutdown(self.sock, SHUT_RDWR)
+        else:
+            self.release()
+
+    cdef void release(self) noexcept:
         if self.sock >= 0:
             close(self.sock)
             self.sock = -1
@@ -307,55 +328,75 @@ cdef class Process:
             self.pidfd = -1
 
     def __dealloc__(self):
-        self.close()
+        self.release()
+        pthread_mutex_destroy(&self.turn)
 
-    cdef check(self, unsigned long right, call):
-        if self.pidfd < 0:
-            raise ValueError("the process handle is closed")
+    cdef enter(self, unsigned long right, call):
+        """Check the handle and its rights; the caller leave()s after."""
+        if self.closed:
+            raise ValueError(f"the handle to process {self.pid} is closed")
         if self.access & right != right:
             raise_winerror(ERROR_ACCESS_DENIED, call,
                            f"the handle was opened without access {right:#x}")
+        self.busy += 1
+
+    cdef void leave(self) noexcept:
+        self.busy -= 1
+        if self.closed and self.busy == 0:
+            self.release()
 
     cdef int endpoint(self) except -1:
         if self.sock < 0:
-            path = _socket_path(self.window) if self.window else _pid_link(self.pid)
-            s, peer = _connect(path, ServerGone if self.window else NoSuchProcess,
-                               f"process {self.pid} runs no winipc server here, and on "
-                               "Linux only a winipc server can hold remote buffers")
-            if peer != self.pid:
-                s.close()
-                raise_errno(3, "connect", f"the endpoint at {path} belongs to process {peer}",
-                            cls=NoSuchProcess)
-            self.sock = s.detach()
+            with self.connecting:       # connect() lets other threads run meanwhile
+                if self.sock < 0:
+                    self.connect()
         return self.sock
 
-    cdef Reply request(self, uint32_t op, uint32_t msg, uint64_t wparam, uint64_t lparam,
-                       int64_t timeout_ms, int pass_fd, const char *call):
+    cdef connect(self):
+        path = _socket_path(self.window) if self.window else _pid_link(self.pid)
+        s, peer = _connect(path, ServerGone if self.window else NoSuchProcess,
+                           f"process {self.pid} runs no winipc server here, and on "
+                           "Linux only a winipc server can hold remote buffers")
+        if peer != self.pid:
+            s.close()
+            raise_errno(3, "connect", f"the endpoint at {path} belongs to process {peer}",
+                        cls=NoSuchProcess)
+        self.sock = s.detach()
+
+    cdef Reply request(self, unsigned long right, uint32_t op, uint32_t msg, uint64_t wparam,
+                       uint64_t lparam, int64_t timeout_ms, int pass_fd, const char *call):
         cdef Request req
         cdef Reply rep
         cdef Failure f
-        cdef int fd = self.endpoint(), rc
-        req.op, req.msg, req.wparam, req.lparam = op, msg, wparam, lparam
-        self.seq += 1
-        req.seq = self.seq
-        with nogil:
-            rc = transact(fd, &req, &rep, timeout_ms, pass_fd, call, &f)
-        if rc < 0:
-            raise_failure(&f)
-        return rep
+        cdef int fd, rc
+        self.enter(right, call.decode())
+        try:
+            fd = self.endpoint()
+            req.op, req.msg, req.wparam, req.lparam = op, msg, wparam, lparam
+            with nogil:
+                pthread_mutex_lock(&self.turn)
+                self.seq += 1
+                req.seq = self.seq
+                rc = transact(fd, &req, &rep, timeout_ms, pass_fd, call, &f)
+                pthread_mutex_unlock(&self.turn)
+            if rc < 0:
+                raise_failure(&f)
+            return rep
+        finally:
+            self.leave()
 
     def alloc(self, size_t size, int64_t timeout_ms=5000):
-        self.check(PROCESS_VM_OPERATION, "VirtualAllocEx")
-        return self.request(OP_ALLOC, 0, size, 0, timeout_ms, -1, "server ALLOC").value
+        return self.request(PROCESS_VM_OPERATION, OP_ALLOC, 0, size, 0, timeout_ms, -1,
+                            "VirtualAllocEx (server ALLOC)").value
 
     def free(self, uint64_t address, int64_t timeout_ms=5000):
-        self.check(PROCESS_VM_OPERATION, "VirtualFreeEx")
-        self.request(OP_FREE, 0, 0, address, timeout_ms, -1, "server FREE")
+        self.request(PROCESS_VM_OPERATION, OP_FREE, 0, 0, address, timeout_ms, -1,
+                     "VirtualFreeEx (server FREE)")
 
     def push_fd(self, int fd, int64_t timeout_ms=5000):
         """Send ``fd`` (SCM_RIGHTS) to the server; the number it has there."""
-        self.check(PROCESS_DUP_HANDLE, "DuplicateHandle")
-        return <int>self.request(OP_DUP, 0, 0, 0, timeout_ms, fd, "server DUP").value
+        return <int>self.request(PROCESS_DUP_HANDLE, OP_DUP, 0, 0, 0, timeout_ms, fd,
+                                 "DuplicateHandle (server DUP)").value
 
     def write(self, uint64_t address, data):
         self.copy(address, data, True)
@@ -368,21 +409,24 @@ cdef class Process:
         cdef Failure f
         cdef int rc
         if to_remote:
-            self.check(PROCESS_VM_WRITE, "process_vm_writev")
+            self.enter(PROCESS_VM_WRITE, "process_vm_writev")
         else:
-            self.check(PROCESS_VM_READ, "process_vm_readv")
-        PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
+            self.enter(PROCESS_VM_READ, "process_vm_readv")
         try:
-            with nogil:
-                rc = vm_copy(self.pid, <char *>view.buf, address, view.len, to_remote, &f)
-            if rc < 0:
-                raise_failure(&f)
+            PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
+            try:
+                with nogil:
+                    rc = vm_copy(self.pid, <char *>view.buf, address, view.len, to_remote, &f)
+                if rc < 0:
+                    raise_failure(&f)
+            finally:
+                PyBuffer_Release(&view)
         finally:
-            PyBuffer_Release(&view)
+            self.leave()
 
     def send(self, uint64_t window, uint32_t msg, uint64_t wparam, uint64_t lparam,
              int64_t timeout_ms):
-        return self.request(OP_SEND, msg, wparam, lparam, timeout_ms, -1,
+        return self.request(0, OP_SEND, msg, wparam, lparam, timeout_ms, -1,
                             "server SEND").result
 
     def call(self, uint64_t window, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
@@ -405,22 +449,27 @@ cdef class Process:
         cdef Py_ssize_t i
         cdef int64_t t0
         cdef int64_t *out
-        self.check(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
-        fd = self.endpoint()
-        out = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
-        if out == NULL:
-            raise MemoryError()
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
+        cdef bint have_view = False
+        out = NULL
         try:
+            fd = self.endpoint()
+            out = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
+            if out == NULL:
+                raise MemoryError()
+            PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+            have_view = True
             req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, view.len, address
             with nogil:
                 for i in range(n):
                     t0 = now_ns()
-                    self.seq += 1
-                    req.seq = self.seq
                     rc = vm_copy(pid, <char *>view.buf, address, view.len, True, &f)
                     if rc == 0:
+                        pthread_mutex_lock(&self.turn)
+                        self.seq += 1
+                        req.seq = self.seq
                         rc = transact(fd, &req, &rep, timeout_ms, -1, "server SEND", &f)
+                        pthread_mutex_unlock(&self.turn)
                     if rc == 0:
                         rc = vm_copy(pid, <char *>view.buf, address, view.len, False, &f)
                     if rc < 0:
@@ -430,8 +479,10 @@ cdef class Process:
                 raise_failure(&f)
             return [out[i] for i in range(n)]
         finally:
-            PyBuffer_Release(&view)
+            if have_view:
+                PyBuffer_Release(&view)
             free(out)
+            self.leave()
 
 
 # ------------------------------------------------------------------ server

@@ -52,6 +52,7 @@ cdef extern from "<sys/socket.h>" nogil:
         MSG_CMSG_CLOEXEC
         MSG_DONTWAIT
         MSG_TRUNC
+        SHUT_RDWR
     # https://man7.org/linux/man-pages/man2/socket.2.html and the pages it links
     int socket(int domain, int type, int protocol)
     int bind(int fd, const sockaddr *addr, socklen_t len)
@@ -63,6 +64,7 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
     int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+    int shutdown(int fd, int how)
     # https://man7.org/linux/man-pages/man3/cmsg.3.html
     cmsghdr *CMSG_FIRSTHDR(msghdr *msg)
     unsigned char *CMSG_DATA(cmsghdr *c)
@@ -102,3 +104,12 @@ cdef extern from "<sys/prctl.h>" nogil:
     enum:
         PR_SET_PTRACER
     unsigned long PR_SET_PTRACER_ANY
+
+cdef extern from "<pthread.h>" nogil:
+    # https://man7.org/linux/man-pages/man3/pthread_mutex_lock.3p.html
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t *m, const void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)

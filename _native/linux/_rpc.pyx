@@ -600,6 +600,7 @@ cdef class ServerCore:
 
     def run(self, on_ready):
         cdef int rc, i
+        cdef bint main
         if self.tid:
             raise RuntimeError("this server is already serving")
         self.tid = <long>syscall(SYS_gettid)
@@ -622,8 +623,9 @@ cdef class ServerCore:
             self._link(links[0], path, replace=True)
             self._link(links[1], path, replace=False)
             on_ready(self.tid, self.tid)
+            main = threading.current_thread() is threading.main_thread()
             with nogil:
-                rc = self.loop()
+                rc = self.loop(main)
             if self.pending is not None:
                 pending, self.pending = self.pending, None
                 raise pending
@@ -665,7 +667,7 @@ cdef class ServerCore:
         os.symlink(os.path.basename(path), tmp)
         os.replace(tmp, link)
 
-    cdef int loop(self) noexcept nogil:
+    cdef int loop(self, bint main_thread) noexcept nogil:
         cdef pollfd *pfds = NULL
         cdef void *p
         cdef int i, n, r, fd
@@ -684,10 +686,12 @@ cdef class ServerCore:
             pfds[1].fd, pfds[1].events, pfds[1].revents = self.listen_fd, POLLIN, 0
             for i in range(self.nclients):
                 pfds[i + 2].fd, pfds[i + 2].events, pfds[i + 2].revents = self.clients[i].fd, POLLIN, 0
-            r = poll(pfds, n, -1)
-            if r < 0:
-                if errno == EINTR:
-                    if self.check_signals() < 0:
+            # On the main thread a signal that lands just before poll() would
+            # not interrupt it: look for Python's signals every 100 ms too.
+            r = poll(pfds, n, 100 if main_thread else -1)
+            if r <= 0:
+                if r == 0 or errno == EINTR:
+                    if main_thread and self.check_signals() < 0:
                         break
                     continue
                 result = -errno

@@ -151,12 +151,12 @@ class RemoteBuffer(Resource):
         """The buffer's contents: an instance of its type if it has one and no
         size is given, else ``bytes``."""
         if size is None and self.type is not None and offset == 0:
-            out = self.type()
-            self.read_into(out)
-            return out
-        out = bytearray(self.size - offset if size is None else size)
-        self.read_into(out, offset)
-        return bytes(out)
+            typed = self.type()
+            self.read_into(typed)
+            return typed
+        raw = bytearray(self.size - offset if size is None else size)
+        self.read_into(raw, offset)
+        return bytes(raw)
 
     def _release(self) -> None:
         if self._in_flight:
@@ -295,6 +295,7 @@ def connect(title: str, timeout: float = DEFAULT_TIMEOUT, wait: float = 0.0) -> 
 def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int, int], int]:
     def run(address: int, size: int) -> int:
         try:
+            arg: Any
             if struct is None:
                 arg = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
             else:

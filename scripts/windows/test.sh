@@ -50,6 +50,16 @@ export WINIPC_PEERS_DIR
 # --- pytest under Wine ----------------------------------------------------------
 stop_wine() { "$WINESERVER" -k 2>/dev/null || true; }
 trap stop_wine EXIT
+
+# Wine starts its desktop process (explorer.exe /desktop) when a process first
+# creates a window, and that process inherits the creator's standard handles
+# and outlives it: a test that reads a child's output to the end would wait
+# forever.  Start the desktop first, with nothing to inherit.
+"$WINE" explorer.exe /desktop </dev/null >/dev/null 2>&1 &
+for _ in $(seq 100); do
+    grep -qsa 'system32.explorer[.]exe' /proc/[0-9]*/cmdline && break
+    sleep 0.1
+done
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

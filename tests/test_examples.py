@@ -1,0 +1,29 @@
+"""The README's runnable examples run, on every backend, and say what they
+should."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["rpc_compare.py"], ["red=21.01 blue=6666.0", "explicit buffer: rc=0 red=3.0 blue=2.0",
+                          "refused:"]),
+    (["kernel_names.py"], ["first created: True second created: False", "wrong type:",
+                           "missing:", "mapping: b'hello'"]),
+    (["kernel_inherit.py", "argv"], ["[argv] child says: written by child"]),
+    (["kernel_inherit.py", "env"], ["[env] child says: written by child"]),
+    (["kernel_inherit.py", "message"], ["[message] child says: written by child"]),
+    (["kernel_duplicate.py"], ["server says: 'shared bytes'; read-only view; event: may not set"]),
+    (["kernel_abandoned.py"], ["abandoned:", "we own it now"]),
+], ids=lambda v: " ".join(v) if isinstance(v, list) and v[0].endswith(".py") else "")
+def test_example(args, expect):
+    out = subprocess.run([sys.executable, "-P", os.path.join(EXAMPLES, args[0]), *args[1:]],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    for text in expect:
+        assert text in out.stdout, out.stdout

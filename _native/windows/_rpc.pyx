@@ -100,29 +100,21 @@ cdef wchar_t *wide(str text) except NULL:
 # --- copies and sends, without the GIL --------------------------------------
 # Each returns 0 or the Win32 error code, read right after the failing call.
 
-cdef DWORD copy_to(HANDLE process, size_t address, const void *data, size_t size) noexcept nogil:
+cdef DWORD copy_memory(HANDLE process, size_t address, void *data, size_t size,
+                      bint to_remote) noexcept nogil:
+    """WriteProcessMemory (``to_remote``) or ReadProcessMemory of all ``size``
+    bytes, ERROR_PARTIAL_COPY tried COPY_TRIES times."""
     cdef win32.SIZE_T done
+    cdef win32.BOOL ok
     cdef DWORD err = 0
     cdef int attempt
     for attempt in range(COPY_TRIES):
         done = 0
-        if win32.WriteProcessMemory(process, <void *>address, data, size, &done):
-            return 0 if done == size else win32.ERROR_PARTIAL_COPY
-        err = win32.GetLastError()
-        if err != win32.ERROR_PARTIAL_COPY:
-            return err
-        if attempt + 1 < COPY_TRIES:
-            win32.Sleep(attempt)
-    return err
-
-
-cdef DWORD copy_from(HANDLE process, size_t address, void *data, size_t size) noexcept nogil:
-    cdef win32.SIZE_T done
-    cdef DWORD err = 0
-    cdef int attempt
-    for attempt in range(COPY_TRIES):
-        done = 0
-        if win32.ReadProcessMemory(process, <const void *>address, data, size, &done):
+        if to_remote:
+            ok = win32.WriteProcessMemory(process, <void *>address, data, size, &done)
+        else:
+            ok = win32.ReadProcessMemory(process, <const void *>address, data, size, &done)
+        if ok:
             return 0 if done == size else win32.ERROR_PARTIAL_COPY
         err = win32.GetLastError()
         if err != win32.ERROR_PARTIAL_COPY:
@@ -159,7 +151,7 @@ cdef DWORD round_trip(HANDLE process, HWND window, UINT msg, size_t address, voi
     result) is not read back: the server touched nothing."""
     cdef DWORD err
     step[0] = STEP_WRITE
-    err = copy_to(process, address, data, size)
+    err = copy_memory(process, address, data, size, True)
     if err:
         return err
     step[0] = STEP_SEND
@@ -167,7 +159,7 @@ cdef DWORD round_trip(HANDLE process, HWND window, UINT msg, size_t address, voi
     if err or WINIPC_IS_ERROR(result[0]):
         return err
     step[0] = STEP_READ
-    return copy_from(process, address, data, size)
+    return copy_memory(process, address, data, size, False)
 
 
 cdef bint has_exited(DWORD pid) noexcept nogil:
@@ -338,10 +330,7 @@ cdef class Process:
             try:
                 if view.len:
                     with nogil:
-                        if to_remote:
-                            err = copy_to(handle, address, view.buf, <size_t>view.len)
-                        else:
-                            err = copy_from(handle, address, view.buf, <size_t>view.len)
+                        err = copy_memory(handle, address, view.buf, <size_t>view.len, to_remote)
                 if err:
                     vm_failed(err, "WriteProcessMemory" if to_remote else "ReadProcessMemory",
                               f"{view.len} bytes at {address:#x}", self.pid)

@@ -190,7 +190,7 @@ def test_unclosed_connection_warns(server):
         gc.collect()
 
 
-def test_audit_hook_sees_open_process(server):
+def test_audit_hook_sees_reaching_into_processes(server):
     seen = []
 
     def hook(event, args):
@@ -202,6 +202,18 @@ def test_audit_hook_sees_open_process(server):
     assert ("winipc.open_process", (server.pid, int(winipc.Access.VM_OPERATION
                                                      | winipc.Access.VM_READ
                                                      | winipc.Access.VM_WRITE))) in seen
+    with winipc.connect(server.title):
+        pass
+    assert ("winipc.connect", (server.title,)) in seen
+    with winipc.Event() as ev:
+        child = winipc.spawn([sys.executable, "-c", "pass"], inherit=[ev], pass_handles=None)
+        child.wait(60)
+        child.close()
+        assert ("winipc.spawn", ([sys.executable, "-c", "pass"], [ev.handle])) in seen
+        with winipc.open_process(os.getpid(), winipc.Access.DUP_HANDLE) as me:
+            copy = ev.duplicate(into=me)
+            assert any(e == "winipc.duplicate_handle" and a[0] == os.getpid() for e, a in seen)
+            winipc.Event.from_handle(copy).close()
 
 
 # ------------------------------------------------------------------- errors

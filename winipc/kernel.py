@@ -164,6 +164,7 @@ class _KernelObject(Resource):
         """
         pid = process if isinstance(process, int) else int(process.pid)
         acc = -1 if access is None else int(access)
+        sys.audit("winipc.pull_handle", pid, int(value), acc)
         return cls._wrap(_native.adopt(_native.pull(pid, int(value), cls._kind, acc),
                                        cls._kind))
 
@@ -216,6 +217,8 @@ class _KernelObject(Resource):
         """
         self._check_open()
         acc = -1 if access is None else int(access)
+        if into is not None:
+            sys.audit("winipc.duplicate_handle", getattr(into, "pid", into), acc)
         if _WINDOWS:
             value = self._native.duplicate_into(_windows_target(into), acc, bool(inheritable),
                                                 bool(close_source))
@@ -226,9 +229,8 @@ class _KernelObject(Resource):
         return value
 
     def _duplicate_linux(self, into, access: int, inheritable: bool) -> int:
-        if into is None or (isinstance(into, int) and into == os.getpid()) or (
-                getattr(into, "pid", None) == os.getpid()
-                and getattr(getattr(into, "_native", None), "push_fd", None) is None):
+        target = into if isinstance(into, int) else getattr(into, "pid", None)
+        if into is None or target == os.getpid():
             return self._native.duplicate(access, inheritable)
         push = getattr(getattr(into, "_native", None), "push_fd", None)
         if push is None:
@@ -535,6 +537,7 @@ def spawn(argv, *, inherit=(), pass_handles: str | None = "argv", env=None, cwd=
         raise ValueError("pass_handles is 'argv', 'env', 'message' or None")
     argv = [os.fspath(a) for a in argv]
     values = [_handle_of(h) for h in inherit]
+    sys.audit("winipc.spawn", argv, values)
     env = dict(os.environ if env is None else env)
     env.pop(HANDLES_ENV, None)
     if _WINDOWS:

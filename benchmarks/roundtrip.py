@@ -105,7 +105,7 @@ def main(argv=None):
     names = ["winipc call", "call in place", "compiled loop", "python handler", "pipe (peer)"]
     print(f"winipc {winipc.__version__} round trip, backend {winipc.BACKEND}, "
           f"Python {sys.version.split()[0]}, {args.calls} calls per row (1/10 above 64 KiB)")
-    print(f"{'size':>9}  {'path':<15} {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9}  vs compiled")
+    print(f"{'size':>9}  {'path':<15} {'p50 us':>9} {'p99 us':>9} {'mean us':>9}  vs compiled")
     for size in sizes:
         floor = summarize(rows[("compiled loop", size)])["p50"]
         for name in names:

@@ -10,7 +10,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import winipc  # noqa: E402
 from procstats import stats  # noqa: E402
-from structs import *  # noqa: E402,F403
+from structs import (  # noqa: E402
+    WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES, WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID,
+    WM_PYBUMP, WM_RAISE, WM_SLEEP, WM_SMALL, WM_STATS, Mixed, MyInfo, Small, Stats,
+)
 
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
 HANDLER = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t)

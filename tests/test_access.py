@@ -3,7 +3,6 @@ process's memory is refused with AccessDenied."""
 
 import ctypes
 import os
-import subprocess
 import sys
 
 import pytest

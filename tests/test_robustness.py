@@ -10,7 +10,7 @@ import pytest
 
 import winipc
 from procstats import stats
-from structs import MyInfo, Small, Stats, WM_COMPARE_NATIVE, WM_SLEEP, WM_SMALL, WM_STATS
+from structs import MyInfo, Small, Stats, WM_COMPARE_NATIVE, WM_SMALL, WM_STATS
 
 LINUX = sys.platform.startswith("linux")
 

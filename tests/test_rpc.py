@@ -6,13 +6,12 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 
 import pytest
 
 import winipc
 from server_main import PLUS_ONE
-from conftest import UNDER_WINE, unique_title
+from conftest import unique_title
 from structs import (MyInfo, Mixed, Small, WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES,
                      WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID, WM_PYBUMP, WM_RAISE,
                      WM_SLEEP, WM_SMALL, WM_UNHANDLED)

@@ -22,7 +22,7 @@ import weakref
 
 from . import _kernel as _native
 from ._errors import (
-    AbandonedMutex, AccessDenied, NotSupported, WinIPCError, error_from_errno,
+    AbandonedMutex, NotSupported, error_from_errno,
     error_from_winerror,
 )
 from ._resource import Resource

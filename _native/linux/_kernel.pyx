@@ -574,14 +574,7 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
         except PermissionError as e:
             raise_errno(e.errno, call, f"{name!r} ({path}) belongs to another user")
         if fd is not None:
-            try:
-                _check_kind(fd, kind, call)
-            except BaseException:
-                os.close(fd)
-                raise
-            obj = _wrap(fd, kind, True, path, 0, 0)
-            obj.inheritable = inheritable
-            return obj, False
+            return _existing(fd, kind, True, path, inheritable, call), False
         fd, mapped, owned = _build(kind, path, a, b, size)
         try:
             _publish(fd, path)
@@ -615,6 +608,11 @@ def open_object(int kind, str name, long access, bint inheritable):
         raise_errno(e.errno, call, f"{name!r} ({path}) refuses this access")
     if fd is None:
         raise_winerror(2, call, f"no object is named {name!r}")
+    return _existing(fd, kind, writable, path, inheritable, call)
+
+
+def _existing(fd, int kind, bint writable, path, bint inheritable, str call):
+    """The object an attached `fd` holds, if it is a `kind` (else `fd` is closed)."""
     try:
         _check_kind(fd, kind, call)
     except BaseException:

@@ -254,7 +254,7 @@ class Connection(Resource):
         elif out is not struct:
             view = memoryview(out).cast("B")
             view[:] = memoryview(struct).cast("B")
-        size = len(memoryview(out).cast("B"))
+        size = memoryview(out).nbytes
         with self._lock:
             scratch = self._scratch_for(size)
             try:

@@ -47,9 +47,10 @@ cdef class HandlerTable:
         for i in range(self.count):
             if self.entries[i].msg == msg:
                 raise ValueError(f"message {msg:#x} already has a handler")
-        if not 0x0400 <= msg <= 0xFFFF:
-            # Below WM_USER are the system's messages; a window never sees more.
-            raise ValueError(f"message {msg:#x} is outside WM_USER..0xFFFF")
+        if not 0x0400 <= msg <= 0xBFFF:
+            # Below WM_USER are the system's messages; from 0xC000 on are
+            # RegisterWindowMessage's, where winipc's own control message lives.
+            raise ValueError(f"message {msg:#x} is outside WM_USER..0xBFFF")
         if self.count >= MAX_HANDLERS:
             raise ValueError(f"a server holds at most {MAX_HANDLERS} handlers")
         if (pyfunc is None) == (native == 0):

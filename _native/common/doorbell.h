@@ -1,0 +1,120 @@
+/* The doorbell: one request slot per connection in memory that the client and
+ * the server both map, so that a round trip needs no kernel wake-up while
+ * both sides are awake.
+ *
+ * Protocol (the same on every platform; "wake" is the platform's kernel
+ * wake-up: a packet on the Linux endpoint, an Event on Windows):
+ *
+ *   client posts:   write msg, wparam, lparam; store-release req = seq;
+ *                   full fence; if exchange(server_asleep, 0) == 1: wake server
+ *   server serves:  seq = load-acquire req; if seq != the last it served:
+ *                   read msg, wparam, lparam ONCE into locals and check them
+ *                   exactly as a message's (the client may change them at any
+ *                   time); run the handler; write error, result;
+ *                   store-release rep = seq; full fence;
+ *                   if exchange(client_asleep, 0) == 1: wake client
+ *   a side sleeps:  store its *_asleep = 1; full fence; look again; sleep in
+ *                   the kernel only if there is still nothing to do.
+ *
+ * The exchange makes every wake-up happen exactly once per sleep: whoever
+ * swaps the flag from 1 to 0 owes (server) or is owed (client) one wake.
+ * The fences make the store of one side and the load of the other
+ * sequentially consistent, so a request or reply is never missed while its
+ * reader goes to sleep (the futex(2) man page's "wake only when the other
+ * side says it sleeps").
+ *
+ * Everything in this page is hostile input to the side that reads it: a
+ * client can only harm its own calls by writing nonsense here.
+ */
+#ifndef WINIPC_DOORBELL_H
+#define WINIPC_DOORBELL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <sched.h>
+#endif
+
+#define WINIPC_BELL_SIZE 4096   /* one page, mapped whole by both sides */
+
+typedef struct winipc_bell {
+    /* the client's cache line: written by the client, read by the server */
+    volatile uint32_t req;            /* sequence number of the posted request */
+    volatile uint32_t client_asleep;  /* 1: the client sleeps; the server wakes it */
+    volatile uint32_t msg;
+    volatile uint32_t flags;          /* reserved, 0 */
+    volatile uint64_t wparam;
+    volatile uint64_t lparam;
+    uint8_t pad0[64 - 32];
+    /* the server's cache line: written by the server, read by the client */
+    volatile uint32_t rep;            /* sequence number of the last answer */
+    volatile uint32_t server_asleep;  /* 1: the server sleeps; the client wakes it */
+    volatile uint32_t error;          /* a Win32 code, 0 when `result` holds the answer */
+    volatile uint32_t pad1;
+    volatile int64_t result;
+    uint8_t pad2[64 - 24];
+} winipc_bell;
+
+/* GCC and Clang (MinGW-w64 included) builtins; MSVC's Interlocked functions
+ * are full barriers, which is what the protocol needs. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#define winipc_load_acquire(p)      (*(volatile uint32_t *)(p))
+#define winipc_store_release(p, v)  (_ReadWriteBarrier(), *(volatile uint32_t *)(p) = (v))
+#define winipc_exchange(p, v)       ((uint32_t)_InterlockedExchange((volatile long *)(p), (long)(v)))
+#define winipc_fence()              MemoryBarrier()
+#define winipc_pause()              YieldProcessor()
+#else
+#define winipc_load_acquire(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define winipc_store_release(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define winipc_exchange(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define winipc_fence()              __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#if defined(__x86_64__) || defined(__i386__)
+#define winipc_pause()              __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define winipc_pause()              __asm__ __volatile__("yield")
+#else
+#define winipc_pause()              ((void)0)
+#endif
+#endif
+
+/* How many CPUs this process may run on: with one, a waiter yields its time
+ * slice instead of spinning, since its peer cannot run while it spins. */
+static inline int winipc_usable_cpus(void)
+{
+#ifdef _WIN32
+    DWORD_PTR mine = 0, system = 0;
+    int n = 0;
+    if (!GetProcessAffinityMask(GetCurrentProcess(), &mine, &system))
+        return 1;
+    for (; mine; mine &= mine - 1)
+        n++;
+    return n ? n : 1;
+#else
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 1;
+    return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+#endif
+}
+
+/* One step of a spinning wait: a pause instruction, or with one usable CPU
+ * a yield of the time slice. */
+static inline void winipc_relax(int usable_cpus)
+{
+    if (usable_cpus > 1) {
+        winipc_pause();
+    } else {
+#ifdef _WIN32
+        SwitchToThread();
+#else
+        sched_yield();
+#endif
+    }
+}
+
+#endif

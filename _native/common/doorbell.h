@@ -36,6 +36,9 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE      /* sched_getaffinity, CPU_COUNT */
+#endif
 #include <sched.h>
 #endif
 
@@ -115,6 +118,99 @@ static inline void winipc_relax(int usable_cpus)
         sched_yield();
 #endif
     }
+}
+
+/* The protocol's steps, for both backends (and C peers).  Fields are read
+ * with the volatile accesses above; the order is what the comment at the top
+ * of this file says. */
+
+/* client: post request `seq`; 1 when the server sleeps and must be woken */
+static inline int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg,
+                                   uint64_t wparam, uint64_t lparam)
+{
+    b->msg = msg;
+    b->flags = 0;
+    b->wparam = wparam;
+    b->lparam = lparam;
+    winipc_store_release(&b->req, seq);
+    winipc_fence();
+    return winipc_exchange(&b->server_asleep, 0) == 1;
+}
+
+/* client: has request `seq` been answered? */
+static inline int winipc_bell_answered(winipc_bell *b, uint32_t seq)
+{
+    return winipc_load_acquire(&b->rep) == seq;
+}
+
+/* client, about to sleep: say so (then look at the reply once more) */
+static inline void winipc_bell_client_sleeps(winipc_bell *b)
+{
+    winipc_store_release(&b->client_asleep, 1);
+    winipc_fence();
+}
+
+/* client, awake again without having been woken: 1 when no wake-up is on
+ * its way (the flag was still ours), 0 when the server took the flag and a
+ * wake-up is coming, which must then be consumed */
+static inline int winipc_bell_client_wakes(winipc_bell *b)
+{
+    return winipc_exchange(&b->client_asleep, 0) == 1;
+}
+
+/* server: the request sequence number posted last */
+static inline uint32_t winipc_bell_pending(winipc_bell *b)
+{
+    return winipc_load_acquire(&b->req);
+}
+
+/* server: the request's words, each read once */
+static inline void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam,
+                                       uint64_t *lparam)
+{
+    *msg = b->msg;
+    *wparam = b->wparam;
+    *lparam = b->lparam;
+}
+
+/* server: answer request `seq`; 1 when the client sleeps and must be woken */
+static inline int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error,
+                                     int64_t result)
+{
+    b->error = error;
+    b->result = result;
+    winipc_store_release(&b->rep, seq);
+    winipc_fence();
+    return winipc_exchange(&b->client_asleep, 0) == 1;
+}
+
+/* server, about to sleep / awake again */
+static inline void winipc_bell_server_sleeps(winipc_bell *b)
+{
+    winipc_store_release(&b->server_asleep, 1);
+}
+
+static inline void winipc_bell_server_wakes(winipc_bell *b)
+{
+    winipc_store_release(&b->server_asleep, 0);
+}
+
+/* A monotonic clock in nanoseconds, for spin budgets. */
+static inline int64_t winipc_now_ns(void)
+{
+#ifdef _WIN32
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER t;
+    if (!freq.QuadPart)
+        QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&t);
+    return (int64_t)(t.QuadPart / freq.QuadPart) * 1000000000
+           + (int64_t)(t.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+#endif
 }
 
 #endif

@@ -29,6 +29,10 @@
 #ifndef WINIPC_DOORBELL_H
 #define WINIPC_DOORBELL_H
 
+#if !defined(_WIN32) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE      /* sched_getaffinity, CPU_COUNT; before any header */
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -36,9 +40,6 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE      /* sched_getaffinity, CPU_COUNT */
-#endif
 #include <sched.h>
 #endif
 

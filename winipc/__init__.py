@@ -10,7 +10,7 @@ running platform (see ``BACKEND``).
 from ._errors import (
     AbandonedMutex, AccessDenied, BufferTooSmall, CallTimeout, HandlerFailed,
     InvalidAddress, InvalidHandle, NoSuchProcess, NotOwner, NotSupported, ObjectNotFound,
-    ServerGone, TooManyPosts, UnknownMessage, WindowNotFound, WinIPCError, WrongObjectType,
+    ServerFull, ServerGone, TooManyPosts, UnknownMessage, WindowNotFound, WinIPCError, WrongObjectType,
 )
 from .rpc import (
     BACKEND, WM_USER, Access, Connection, Process, RemoteBuffer, Server, Window,
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AbandonedMutex", "AccessDenied", "BufferTooSmall", "CallTimeout", "HandlerFailed",
     "InvalidAddress", "InvalidHandle", "NoSuchProcess", "NotOwner", "NotSupported",
-    "ObjectNotFound", "ServerGone", "TooManyPosts", "UnknownMessage", "WindowNotFound",
+    "ObjectNotFound", "ServerFull", "ServerGone", "TooManyPosts", "UnknownMessage", "WindowNotFound",
     "WinIPCError", "WrongObjectType",
     "BACKEND", "WM_USER", "Access", "Connection", "Process", "RemoteBuffer", "Server",
     "Window", "connect", "find_window", "open_process", "sample_handlers",

@@ -21,6 +21,7 @@ __all__ = [
     "ObjectNotFound", "CallTimeout", "ServerGone", "WrongObjectType",
     "AbandonedMutex", "BufferTooSmall", "InvalidAddress", "UnknownMessage",
     "HandlerFailed", "NotSupported", "NotOwner", "TooManyPosts", "InvalidHandle",
+    "ServerFull",
 ]
 
 # Win32 error codes used by both backends (winerror.h).
@@ -42,6 +43,7 @@ ERROR_INVALID_MESSAGE = 1002
 ERROR_INVALID_WINDOW_HANDLE = 1400
 ERROR_TIMEOUT = 1460
 ERROR_PIPE_NOT_CONNECTED = 233
+ERROR_CONNECTION_COUNT_LIMIT = 1238
 WAIT_ABANDONED = 0x80
 
 
@@ -124,7 +126,12 @@ class InvalidHandle(WinIPCError, ValueError):
     """
 
 
+class ServerFull(WinIPCError, ConnectionRefusedError):
+    """The server is alive but serves as many clients as it can hold."""
+
+
 _BY_WINERROR = {
+    ERROR_CONNECTION_COUNT_LIMIT: ServerFull,
     ERROR_FILE_NOT_FOUND: ObjectNotFound,
     ERROR_ACCESS_DENIED: AccessDenied,
     ERROR_INVALID_HANDLE: WrongObjectType,
@@ -143,6 +150,7 @@ _BY_WINERROR = {
 }
 
 _ERRNO_OF_WINERROR = {
+    ERROR_CONNECTION_COUNT_LIMIT: _errno.EUSERS,
     ERROR_FILE_NOT_FOUND: _errno.ENOENT,
     ERROR_ACCESS_DENIED: _errno.EACCES,
     ERROR_INVALID_HANDLE: _errno.EBADF,
@@ -201,6 +209,7 @@ _WIN_DESCRIPTIONS = {
     ERROR_INVALID_ADDRESS: "the address is not a committed read-write buffer of that size",
     ERROR_UNHANDLED_EXCEPTION: "the server's handler raised an exception",
     ERROR_TIMEOUT: "the call timed out",
+    ERROR_CONNECTION_COUNT_LIMIT: "the server is full: it serves as many clients as it can hold",
     ERROR_INVALID_WINDOW_HANDLE: "the server window is gone",
     ERROR_NOT_OWNER: "the calling thread does not own the mutex",
     ERROR_TOO_MANY_POSTS: "the release would exceed the semaphore's maximum count",

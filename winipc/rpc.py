@@ -10,16 +10,19 @@ one dispatch thread.
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import enum
 import logging
+import operator
 import sys
 import threading
 import time
 from typing import Any, Callable, NamedTuple, Optional, Type, Union
 
 from . import _rpc as _native
-from ._errors import BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone, WindowNotFound
+from ._errors import (BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone, WindowNotFound,
+                      WinIPCError)
 from ._resource import Resource
 
 __all__ = [
@@ -30,6 +33,12 @@ __all__ = [
 BACKEND: str = _native.BACKEND
 WM_USER: int = _native.WM_USER
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT_MS = 5000
+# How long a waiting side spins (µs) before it sleeps in the kernel; see the
+# README ("The doorbell") for the measurement behind it.
+DEFAULT_SPIN_US = 50
+# A timeout of None waits this long (ms): the longest both backends take.
+_FOREVER_MS = 0x7FFFFFFF
 
 log = logging.getLogger("winipc")
 
@@ -94,19 +103,40 @@ class Process(Resource):
         """The process handle (Linux: the pidfd)."""
         return self._native.handle
 
-    def allocate(self, what: Union[int, StructType]) -> "RemoteBuffer":
+    def allocate(self, what: Union[int, StructType], *, shared: bool = False,
+                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> "RemoteBuffer":
         """A buffer of ``what`` bytes (or the size of a ctypes type) inside the
-        process: VirtualAllocEx (Linux: the server maps it)."""
+        process: VirtualAllocEx (Linux: the server maps it).
+
+        ``shared=True`` asks the process's winipc server for memory that both
+        processes map (Linux: a sealed memfd; Windows: a section): writes and
+        reads become plain memory copies, and :attr:`RemoteBuffer.view` is
+        the memory itself.  It needs no ptrace access on Linux."""
         self._check_open()
         size = _size_of(what)
-        address = self._native.alloc(size)
-        return RemoteBuffer(self, address, size, None if isinstance(what, int) else what)
+        ms = _timeout_ms(timeout)
+        mapping = None
+        if shared:
+            address, mapping = self._native.alloc_shared(size, ms)
+        else:
+            address = self._native.alloc(size, ms)
+        return RemoteBuffer(self, address, size, None if isinstance(what, int) else what,
+                            mapping=mapping)
 
     def _release(self) -> None:
         self._native.close()
 
     def __repr__(self):
         return f"<winipc.Process pid={self.pid} access={self.access!r}>"
+
+
+def _timeout_ms(timeout: Optional[float]) -> int:
+    """Seconds (None: no end) as the milliseconds the backends take."""
+    if timeout is None:
+        return _FOREVER_MS
+    if timeout != timeout or timeout < 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+    return min(int(timeout * 1000), _FOREVER_MS)
 
 
 def open_process(pid: int, access: int = VM_ACCESS) -> Process:
@@ -119,13 +149,29 @@ class RemoteBuffer(Resource):
     closed.  Typed buffers (allocated for a ctypes type) read back that type."""
 
     def __init__(self, process: Process, address: int, size: int,
-                 type: Optional[StructType] = None):
+                 type: Optional[StructType] = None, *, mapping: Any = None):
         self.process = process
         self.address = address
         self.size = size
         self.type = type
+        self._mapping = mapping     # shared: the same memory, mapped here
         self._in_flight = False     # a send on it timed out
         self._opened()
+
+    @property
+    def shared(self) -> bool:
+        """Whether both processes map this memory (see Process.allocate)."""
+        return self._mapping is not None
+
+    @property
+    def view(self) -> memoryview:
+        """The buffer itself, for a shared buffer: no copy at all (for
+        example ``MyInfo.from_buffer(buf.view)``).  Release every view
+        before the buffer closes."""
+        self._check_open()
+        if self._mapping is None:
+            raise ValueError("only a shared buffer (allocated with shared=True) has a view")
+        return memoryview(self._mapping)
 
     def _span(self, length: int, offset: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -168,11 +214,25 @@ class RemoteBuffer(Resource):
                             "timed out and the server may still write to it",
                             self.address, self.process.pid)
             return
+        if self._mapping is not None:
+            try:
+                self.process._native.free_shared(self.address, DEFAULT_TIMEOUT_MS)
+            except BufferError:
+                self._closed = False     # a view is still held: nothing was freed
+                raise BufferError("release the views of this shared buffer before closing it")
+            except (ServerGone, NoSuchProcess, CallTimeout, ValueError):
+                pass        # unmapped here; the server frees it with the connection
+            return
         if not self.process.closed:
             try:
-                self.process._native.free(self.address)
+                self.process._native.free(self.address, DEFAULT_TIMEOUT_MS)
             except (ServerGone, NoSuchProcess):
                 pass        # the buffer went with its process
+            except CallTimeout:
+                # A hung server: on Linux it frees the buffer with the
+                # connection; on Windows it stays until the server exits.
+                log.warning("freeing remote buffer %#x in process %d timed out",
+                            self.address, self.process.pid)
 
     def __repr__(self):
         return f"<winipc.RemoteBuffer {self.size} bytes at {self.address:#x} in {self.process.pid}>"
@@ -182,11 +242,16 @@ class Connection(Resource):
     """A client of one server window: its process opened with the VM rights,
     and a scratch buffer there for :meth:`call`.  Use :func:`connect`."""
 
-    def __init__(self, title: str, timeout: float = DEFAULT_TIMEOUT, wait: float = 0.0):
+    def __init__(self, title: str, timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 wait: float = 0.0, *, spin: Optional[int] = None, shared: bool = False):
         sys.audit("winipc.connect", title)
         self.title = title
+        self._timeout_ms = _timeout_ms(timeout)
         self.timeout = timeout
+        self.shared = bool(shared)
         self.last_result: Optional[int] = None
+        if spin is not None and (not isinstance(spin, int) or spin < 0):
+            raise ValueError(f"spin is a number of microseconds >= 0, not {spin!r}")
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -197,29 +262,49 @@ class Connection(Resource):
                     raise
                 time.sleep(0.02)
         self.process = Process(self.window.pid, VM_ACCESS, window=self.window.handle)
+        self._native = self.process._native
         self._scratch: Optional[RemoteBuffer] = None
         self._lock = threading.Lock()
+        try:
+            # The doorbell: always on Linux; on Windows only when asked for
+            # (shared buffers, or a spin), the classic SendMessage otherwise.
+            if shared or spin is not None or _native.DOORBELL_BY_DEFAULT:
+                self._native.open_bell(self.window.handle,
+                                       DEFAULT_SPIN_US if spin is None else spin,
+                                       self._timeout_ms)
+        except BaseException:
+            self.process.close()
+            raise
         self._opened()
 
     @property
     def pid(self) -> int:
         return self.window.pid
 
-    def _timeout_ms(self, timeout: Optional[float]) -> int:
-        t = self.timeout if timeout is None else timeout
-        if t < 0:
-            raise ValueError("timeout must be >= 0")
-        return int(t * 1000)
+    @property
+    def spin(self) -> int:
+        """µs a call spins for its reply before it sleeps (0: never spins)."""
+        return self._native.spin_us
 
-    def alloc(self, what: Union[int, StructType]) -> RemoteBuffer:
-        """A buffer in the server for ``what`` (a ctypes type or a size)."""
+    def _ms(self, timeout: Optional[float]) -> int:
+        return self._timeout_ms if timeout is None else _timeout_ms(timeout)
+
+    def alloc(self, what: Union[int, StructType], *,
+              shared: Optional[bool] = None) -> RemoteBuffer:
+        """A buffer in the server for ``what`` (a ctypes type or a size);
+        shared (see :meth:`Process.allocate`) if the connection is, unless
+        ``shared`` says otherwise."""
         self._check_open()
-        return self.process.allocate(what)
+        return self.process.allocate(what, shared=self.shared if shared is None else shared,
+                                     timeout=self.timeout)
 
     def send(self, msg: int, buffer: RemoteBuffer, timeout: Optional[float] = None) -> int:
         """SendMessageTimeout(msg, wParam=buffer.size, lParam=buffer.address):
         the server's result."""
         self._check_open()
+        if not isinstance(buffer, RemoteBuffer):
+            raise TypeError(f"send() takes a message number and a RemoteBuffer, "
+                            f"not {type(buffer).__name__}")
         try:
             return self.send_raw(msg, buffer.size, buffer.address, timeout)
         except CallTimeout:
@@ -230,15 +315,15 @@ class Connection(Resource):
                  timeout: Optional[float] = None) -> int:
         """Send any wParam and lParam, as any process could."""
         self._check_open()
-        return self.process._native.send(self.window.handle, msg, wparam, lparam,
-                                         self._timeout_ms(timeout))
+        return self._native.send(self.window.handle, msg, wparam, lparam, self._ms(timeout))
 
     def _scratch_for(self, size: int) -> RemoteBuffer:
         s = self._scratch
         if s is None or s.size < size or s.closed:
             if s is not None:
                 s.close()
-            self._scratch = s = self.process.allocate(max(size, 64))
+            self._scratch = s = self.process.allocate(max(size, 64), shared=self.shared,
+                                                      timeout=self.timeout)
         return s
 
     def call(self, msg: int, struct: Any, timeout: Optional[float] = None,
@@ -247,19 +332,28 @@ class Connection(Resource):
         back: into ``out`` if given (``struct`` itself for no copy at all),
         else into a new object of the same type (bytes-like in, bytearray
         out).  The message's result is left in :attr:`last_result`."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if out is None:
-            out = type(struct).from_buffer_copy(struct) if isinstance(
-                struct, (ctypes.Structure, ctypes.Union, ctypes.Array)) else bytearray(struct)
+            if isinstance(struct, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+                out = type(struct).from_buffer_copy(struct)
+            elif isinstance(struct, type):
+                raise TypeError(f"call() takes an instance to send, not the type "
+                                f"{struct.__name__}")
+            else:
+                out = bytearray(struct)
         elif out is not struct:
             view = memoryview(out).cast("B")
             view[:] = memoryview(struct).cast("B")
         size = memoryview(out).nbytes
+        ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
         with self._lock:
-            scratch = self._scratch_for(size)
+            scratch = self._scratch
+            if scratch is None or scratch.size < size:
+                scratch = self._scratch_for(size)
             try:
-                self.last_result = self.process._native.call(
-                    self.window.handle, msg, scratch.address, out, self._timeout_ms(timeout))
+                self.last_result = self._native.call(self.window.handle, msg, scratch.address,
+                                                     out, ms)
             except CallTimeout:
                 scratch._in_flight = True
                 self._scratch = None
@@ -274,22 +368,32 @@ class Connection(Resource):
         out = bytearray(memoryview(struct).cast("B"))
         with self._lock:
             scratch = self._scratch_for(len(out))
-            return self.process._native.bench(self.window.handle, msg, scratch.address, out, n,
-                                              self._timeout_ms(timeout))
+            return self._native.bench(self.window.handle, msg, scratch.address, out, n,
+                                      self._ms(timeout))
 
     def _release(self) -> None:
-        if self._scratch is not None:
-            self._scratch.close()
-        self.process.close()
+        try:
+            if self._scratch is not None:
+                self._scratch.close()
+        finally:
+            self.process.close()
 
     def __repr__(self):
         return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
 
 
-def connect(title: str, timeout: float = DEFAULT_TIMEOUT, wait: float = 0.0) -> Connection:
-    """Connect to the server window ``title``; ``timeout`` bounds every call,
-    ``wait`` is how long to wait for the window to appear."""
-    return Connection(title, timeout, wait)
+def connect(title: str, timeout: Optional[float] = DEFAULT_TIMEOUT, wait: float = 0.0, *,
+            spin: Optional[int] = None, shared: bool = False) -> Connection:
+    """Connect to the server window ``title``.
+
+    ``timeout`` (seconds, None for no end) bounds every call; ``wait`` is how
+    long to wait for the window to appear.  ``spin`` is how many µs a call
+    spins for its reply before it sleeps in the kernel (0: never; default
+    DEFAULT_SPIN_US); on Windows giving it turns the doorbell on.
+    ``shared=True`` puts :meth:`Connection.call`'s buffer, and by default
+    every :meth:`Connection.alloc`, in memory both processes map, and rings
+    the doorbell (on Windows too)."""
+    return Connection(title, timeout, wait, spin=spin, shared=shared)
 
 
 def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int, int], int]:
@@ -301,7 +405,18 @@ def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int
             else:
                 arg = struct.from_address(address)
             result = fn(arg)
-            return 0 if result is None else int(result)
+            if result is None:
+                return 0
+            try:
+                return operator.index(result)   # an int (or bool), never "12" or 3.7
+            except TypeError:
+                raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
+                                "result is an int or None") from None
+        except KeyboardInterrupt:
+            # Ctrl+C landed in the handler: the sender gets HandlerFailed and
+            # the interrupt goes on to the main thread, which stops serving.
+            _thread.interrupt_main()
+            raise
         except BaseException:
             log.exception("handler %s raised; the sender gets HandlerFailed", fn)
             raise
@@ -316,9 +431,14 @@ class Server:
     on a thread of its own until the block ends.
     """
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, *, spin: Optional[int] = None):
+        if spin is not None and (not isinstance(spin, int) or spin < 0):
+            raise ValueError(f"spin is a number of microseconds >= 0, not {spin!r}")
         self.title = title
-        self._core = _native.ServerCore(title)
+        # How long the serving thread spins over its doorbells for the next
+        # request after answering one (µs; 0: it sleeps at once).
+        self.spin = DEFAULT_SPIN_US if spin is None else spin
+        self._core = _native.ServerCore(title, self.spin)
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None

@@ -113,3 +113,40 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_mutex_destroy(pthread_mutex_t *m)
     int pthread_mutex_lock(pthread_mutex_t *m)
     int pthread_mutex_unlock(pthread_mutex_t *m)
+
+cdef extern from "<sys/mman.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/memfd_create.2.html
+    int memfd_create(const char *name, unsigned int flags)
+    enum:
+        MFD_CLOEXEC
+        MFD_ALLOW_SEALING
+
+cdef extern from "<fcntl.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/F_ADD_SEALS.2const.html
+    int fcntl(int fd, int cmd, ...)
+    enum:
+        F_ADD_SEALS
+        F_SEAL_SHRINK
+        F_SEAL_GROW
+        F_SEAL_SEAL
+        O_RDONLY
+        O_CLOEXEC
+    int c_open "open"(const char *path, int flags)
+
+cdef extern from "<sys/stat.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/fchmod.2.html
+    int fchmod(int fd, unsigned int mode)
+
+cdef extern from "<unistd.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/ftruncate.2.html
+    int ftruncate(int fd, long length)
+
+cdef extern from "<sys/socket.h>" nogil:
+    cmsghdr *CMSG_NXTHDR(msghdr *msg, cmsghdr *c)
+    enum:
+        MSG_CTRUNC
+
+cdef extern from "<errno.h>" nogil:
+    enum:
+        EMFILE
+        ENFILE

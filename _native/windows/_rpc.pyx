@@ -26,6 +26,8 @@ import threading
 from winipc._errors import NoSuchProcess, WindowNotFound, _describe_winerror, raise_winerror
 
 BACKEND = "windows"
+# The classic write -> SendMessageTimeout -> read is the default here.
+DOORBELL_BY_DEFAULT = False
 
 WM_USER = win32.WM_USER
 PROCESS_VM_OPERATION = win32.PROCESS_VM_OPERATION

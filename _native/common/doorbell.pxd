@@ -1,0 +1,26 @@
+# The doorbell protocol of doorbell.h, for both backends' Cython code.
+
+from libc.stdint cimport uint32_t, uint64_t, int64_t
+
+cdef extern from "doorbell.h" nogil:
+    ctypedef struct winipc_bell:
+        uint32_t error
+        int64_t result
+    enum:
+        WINIPC_BELL_SIZE
+    int winipc_usable_cpus()
+    void winipc_relax(int usable_cpus)
+    int64_t winipc_now_ns()
+    void winipc_fence()
+    # client
+    int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg, uint64_t wparam,
+                         uint64_t lparam)
+    int winipc_bell_answered(winipc_bell *b, uint32_t seq)
+    void winipc_bell_client_sleeps(winipc_bell *b)
+    int winipc_bell_client_wakes(winipc_bell *b)
+    # server
+    uint32_t winipc_bell_pending(winipc_bell *b)
+    void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
+    int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)
+    void winipc_bell_server_sleeps(winipc_bell *b)
+    void winipc_bell_server_wakes(winipc_bell *b)

@@ -1,0 +1,551 @@
+# The client: a process opened for memory access, its requests on the
+# server's endpoint, its copies, and the client half of the doorbell.
+# (Part of _rpc.pyx.)
+
+cdef int vm_copy(int pid, char *local, uint64_t remote, size_t n, bint to_remote,
+                 Failure *f) noexcept nogil:
+    cdef iovec liov, riov
+    cdef ssize_t r
+    cdef size_t done = 0
+    while done < n:
+        liov.iov_base = local + done
+        liov.iov_len = n - done
+        riov.iov_base = <void *>(remote + done)
+        riov.iov_len = n - done
+        if to_remote:
+            r = process_vm_writev(pid, &liov, 1, &riov, 1, 0)
+        else:
+            r = process_vm_readv(pid, &liov, 1, &riov, 1, 0)
+        if r < 0:
+            if errno == EINTR:
+                continue
+            return fail(f, errno, False, "process_vm_writev" if to_remote else "process_vm_readv")
+        if r == 0:
+            return fail(f, EFAULT, False, "process_vm_writev" if to_remote else "process_vm_readv")
+        done += <size_t>r
+    return 0
+
+
+cdef int wait_readable(int fd, int64_t deadline, const char *call, Failure *f) noexcept nogil:
+    """Wait until ``fd`` has input (or hung up) or ``deadline`` passes
+    (ERROR_TIMEOUT, naming ``call``); Ctrl+C interrupts it."""
+    cdef pollfd pfd
+    cdef int64_t left
+    cdef int r
+    pfd.fd = fd
+    pfd.events = POLLIN
+    while True:
+        left = deadline - winipc_now_ns()
+        if left <= 0:
+            return fail(f, ERROR_TIMEOUT, True, call)
+        # In slices: a signal that lands just before poll() does not
+        # interrupt it, so the handlers are run at least every slice.
+        r = poll(&pfd, 1, <int>min((left + 999999) // 1000000, SIGNAL_SLICE_MS))
+        if r > 0:
+            return 0
+        if r < 0 and errno != EINTR:
+            return fail(f, errno, False, "poll")
+        if check_signals(f) < 0:
+            return -1
+
+
+cdef int read_reply(int fd, Reply *rep, int *keep, Failure *f) noexcept nogil:
+    """Receive one reply packet (input is waiting): 1 done, 0 try again, -1
+    failed.  A notice (the server is full) fails with its code."""
+    cdef ssize_t n = recv_packet(fd, rep, sizeof(Reply), keep)
+    if n < 0:
+        if errno == EINTR or errno == EAGAIN:
+            return 0
+        return fail(f, errno, False, "recv")
+    if n == 0:
+        return fail(f, ECONNRESET, False, "recv")
+    if n != sizeof(Reply):
+        if keep != NULL and keep[0] >= 0:
+            close(keep[0])
+        return fail(f, EPROTO, False, "recv")
+    if rep.seq == NOTICE_SEQ:
+        if keep != NULL and keep[0] >= 0:
+            close(keep[0])
+        return fail(f, rep.error if rep.error else ECONNRESET, rep.error != 0, "connect")
+    return 1
+
+
+cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_fd,
+                  int *got_fd, const char *call, Failure *f) noexcept nogil:
+    """Send ``req`` and wait for its reply (and the fd it carries, into
+    ``got_fd`` if not NULL).  Stale replies (of calls that timed out
+    earlier) and doorbell wake-ups are skipped by sequence number."""
+    cdef int r, carried
+    while send_packet(fd, req, sizeof(Request), pass_fd) < 0:
+        if errno == EAGAIN:     # the socket is full of our rings: wait for room
+            if wait_readable(fd, deadline, call, f) < 0:
+                return -1
+        elif errno != EINTR:
+            return fail(f, errno, False, "sendmsg")
+    while True:
+        if wait_readable(fd, deadline, call, f) < 0:
+            return -1
+        r = read_reply(fd, rep, &carried, f)
+        if r < 0:
+            return -1
+        if r == 0:
+            continue
+        if rep.seq != req.seq:
+            if carried >= 0:
+                close(carried)
+            continue
+        if rep.error:
+            if carried >= 0:
+                close(carried)
+            return fail(f, rep.error, True, call)
+        if got_fd != NULL:
+            got_fd[0] = carried
+        elif carried >= 0:
+            close(carried)
+        return 0
+
+
+cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t wparam,
+                   uint64_t lparam, int64_t deadline, int64_t spin_ns, int ncpu,
+                   int64_t *result, const char *call, Failure *f) noexcept nogil:
+    """Post a request in the doorbell page and wait for its answer: spin up
+    to ``spin_ns``, then sleep until the server's wake-up packet."""
+    cdef Request ring
+    cdef Reply wake
+    cdef int64_t start
+    cdef unsigned int i = 0
+    cdef int r
+    cdef uint32_t error
+    if winipc_bell_post(b, seq, msg, wparam, lparam):
+        memset(&ring, 0, sizeof(ring))
+        ring.op = OP_RING
+        ring.seq = seq
+        # EAGAIN: the socket already holds rings the server has not read yet.
+        if send_packet(fd, &ring, sizeof(ring), -1) < 0 and errno != EAGAIN:
+            return fail(f, errno, False, "send (doorbell)")
+    if spin_ns > 0 and not winipc_bell_answered(b, seq):
+        start = winipc_now_ns()
+        while not winipc_bell_answered(b, seq):
+            winipc_relax(ncpu)
+            i += 1
+            if i % 64 == 0 and winipc_now_ns() - start >= spin_ns:
+                break
+    while not winipc_bell_answered(b, seq):
+        winipc_bell_client_sleeps(b)
+        if winipc_bell_answered(b, seq):
+            if not winipc_bell_client_wakes(b):
+                # The server took the flag: its wake-up packet is on its way.
+                # Consume it now, so that packets never pile up.
+                if wait_readable(fd, deadline, call, f) == 0:
+                    read_reply(fd, &wake, NULL, f)
+            break
+        if wait_readable(fd, deadline, call, f) < 0:
+            winipc_bell_client_wakes(b)   # a wake-up after this is a stale packet
+            return -1
+        r = read_reply(fd, &wake, NULL, f)
+        if r < 0:
+            return -1
+        # Our wake-up or a stale one: look at the bell again.
+    error = b.error
+    result[0] = b.result
+    if error:
+        return fail(f, error, True, call)
+    return 0
+
+
+cdef struct Shared:
+    uint64_t address     # in the server
+    uint64_t size
+    void *mapping        # the mmap object (a reference held in Process.mappings)
+
+
+cdef class Process:
+    """A process opened for memory access: a pidfd, and on first need a
+    connection to its winipc endpoint (allocation and messages go there).
+    Threads may share it: requests on the connection take turns."""
+    cdef readonly int pid
+    cdef readonly unsigned long access
+    cdef readonly uint64_t window
+    cdef int pidfd
+    cdef int sock
+    cdef uint64_t seq
+    cdef pthread_mutex_t turn   # one request at a time on the connection
+    cdef int busy               # calls using the fds without the GIL
+    cdef bint closed
+    cdef object connecting      # a lock: one thread connects the endpoint
+    cdef winipc_bell *bell      # the doorbell page, once open_bell() made it
+    cdef int64_t spin_ns
+    cdef int ncpu
+    cdef Shared *shared         # shared buffers mapped here, by server address
+    cdef int nshared
+    cdef list mappings          # their mmap objects
+
+    def __cinit__(self):
+        self.connecting = threading.Lock()
+        self.pidfd = -1
+        self.sock = -1
+        self.closed = True
+        self.mappings = []
+        self.ncpu = winipc_usable_cpus()
+        pthread_mutex_init(&self.turn, NULL)
+
+    def __init__(self, int pid, unsigned long access, uint64_t window=0):
+        cdef long fd
+        if pid <= 0:
+            raise_errno(3, "pidfd_open", f"no process with id {pid}", cls=NoSuchProcess)
+        fd = syscall(SYS_pidfd_open, pid, 0)
+        if fd < 0:
+            raise_errno(errno, "pidfd_open", f"process {pid}: {os.strerror(errno)}")
+        self.pidfd = <int>fd
+        self.closed = False
+        self.pid = pid
+        self.access = access
+        self.window = window
+
+    @property
+    def handle(self):
+        return -1 if self.closed else self.pidfd
+
+    @property
+    def spin_us(self):
+        return self.spin_ns // 1000
+
+    @spin_us.setter
+    def spin_us(self, int64_t value):
+        if value < 0:
+            raise ValueError("spin_us must be >= 0")
+        self.spin_ns = value * 1000
+
+    def close(self):
+        """Close now, or, while another thread's call is in flight, wake it
+        (it fails) and close when it is done: an fd number is never reused
+        under a call."""
+        self.closed = True
+        if self.busy:
+            if self.sock >= 0:
+                shutdown(self.sock, SHUT_RDWR)
+        else:
+            self.release()
+
+    cdef void release(self) noexcept:
+        if self.sock >= 0:
+            close(self.sock)
+            self.sock = -1
+        if self.pidfd >= 0:
+            close(self.pidfd)
+            self.pidfd = -1
+        if self.bell != NULL:
+            munmap(self.bell, WINIPC_BELL_SIZE)
+            self.bell = NULL
+        free(self.shared)
+        self.shared = NULL
+        self.nshared = 0
+        for m in self.mappings:
+            try:
+                m.close()
+            except BufferError:
+                pass        # a view of it is still held: it unmaps when that goes
+        self.mappings = []
+
+    def __dealloc__(self):
+        self.release()
+        pthread_mutex_destroy(&self.turn)
+
+    cdef enter(self, unsigned long right, call):
+        """Check the handle and its rights; the caller leave()s after."""
+        if self.closed:
+            raise ValueError(f"the handle to process {self.pid} is closed")
+        if self.access & right != right:
+            raise_winerror(ERROR_ACCESS_DENIED, call,
+                           f"the handle was opened without access {right:#x}")
+        self.busy += 1
+
+    cdef void leave(self) noexcept:
+        self.busy -= 1
+        if self.closed and self.busy == 0:
+            self.release()
+
+    cdef int endpoint(self) except -1:
+        if self.sock < 0:
+            with self.connecting:       # connect() lets other threads run meanwhile
+                if self.sock < 0:
+                    self.connect()
+        return self.sock
+
+    cdef connect(self):
+        path = _socket_path(self.window) if self.window else _pid_link(self.pid)
+        s, peer = _connect(path, ServerGone if self.window else NoSuchProcess,
+                           f"process {self.pid} runs no winipc server here, and on "
+                           "Linux only a winipc server can hold remote buffers")
+        if peer != self.pid:
+            s.close()
+            raise_errno(3, "connect", f"the endpoint at {path} belongs to process {peer}",
+                        cls=NoSuchProcess)
+        self.sock = s.detach()
+
+    cdef Reply request(self, unsigned long right, uint32_t op, uint32_t msg, uint64_t wparam,
+                       uint64_t lparam, int64_t timeout_ms, int pass_fd, int *got_fd,
+                       const char *call):
+        cdef Request req
+        cdef Reply rep
+        cdef Failure f
+        cdef int fd, rc
+        cdef int64_t deadline = deadline_after(timeout_ms)
+        self.enter(right, call.decode())
+        try:
+            fd = self.endpoint()
+            req.op, req.msg, req.wparam, req.lparam = op, msg, wparam, lparam
+            with nogil:
+                pthread_mutex_lock(&self.turn)
+                self.seq += 1
+                req.seq = self.seq
+                rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, call, &f)
+                pthread_mutex_unlock(&self.turn)
+            if rc < 0:
+                raise_failure(&f)
+            return rep
+        finally:
+            self.leave()
+
+    def alloc(self, size_t size, int64_t timeout_ms=5000):
+        return self.request(PROCESS_VM_OPERATION, OP_ALLOC, ALLOC_PRIVATE, size, 0, timeout_ms,
+                            -1, NULL, "VirtualAllocEx (server ALLOC)").value
+
+    def free(self, uint64_t address, int64_t timeout_ms=5000):
+        self.request(PROCESS_VM_OPERATION, OP_FREE, 0, 0, address, timeout_ms, -1, NULL,
+                     "VirtualFreeEx (server FREE)")
+
+    def open_bell(self, uint64_t window, int64_t spin_us, int64_t timeout_ms=5000):
+        """Have the server make this connection's doorbell page and map it:
+        sends and calls ring it from now on."""
+        cdef int fd = -1
+        cdef void *p
+        self.spin_us = spin_us
+        if self.bell != NULL:
+            return
+        self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
+        if fd < 0:
+            raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
+        p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        close(fd)
+        if p == MAP_FAILED:
+            raise_errno(errno, "mmap (doorbell)")
+        self.bell = <winipc_bell *>p
+
+    def alloc_shared(self, size_t size, int64_t timeout_ms=5000):
+        """A buffer the server maps from a sealed memfd it sends here:
+        (server address, a writable mmap of it)."""
+        cdef int fd = -1
+        cdef Reply rep
+        cdef void *p
+        rep = self.request(PROCESS_VM_OPERATION, OP_ALLOC, ALLOC_SHARED, size, 0, timeout_ms,
+                           -1, &fd, "VirtualAllocEx (server ALLOC shared)")
+        if fd < 0:
+            raise_errno(EPROTO, "VirtualAllocEx (server ALLOC shared)",
+                        "the reply carried no memory")
+        try:
+            mapping = _mmap.mmap(fd, size)
+        finally:
+            close(fd)
+        p = realloc(self.shared, (self.nshared + 1) * sizeof(Shared))
+        if p == NULL:
+            mapping.close()
+            raise MemoryError()
+        self.shared = <Shared *>p
+        self.shared[self.nshared].address = rep.value
+        self.shared[self.nshared].size = size
+        self.shared[self.nshared].mapping = <void *>mapping
+        self.nshared += 1
+        self.mappings.append(mapping)
+        return rep.value, mapping
+
+    def free_shared(self, uint64_t address, int64_t timeout_ms=5000):
+        cdef int i
+        for i in range(self.nshared):
+            if self.shared[i].address == address:
+                mapping = <object>self.shared[i].mapping
+                mapping.close()         # BufferError while a view is exported
+                self.mappings.remove(mapping)
+                self.nshared -= 1
+                self.shared[i] = self.shared[self.nshared]
+                break
+        else:
+            raise_winerror(487, "VirtualFreeEx (shared)",
+                           f"{address:#x} is not a shared buffer of this connection")
+        if not self.closed:
+            self.free(address, timeout_ms)
+
+    cdef object mapping_for(self, uint64_t address, size_t size):
+        """The mmap of the shared buffer holding [address, address+size), or None."""
+        cdef int i
+        for i in range(self.nshared):
+            if (self.shared[i].address <= address
+                    and address - self.shared[i].address <= self.shared[i].size
+                    and size <= self.shared[i].size - (address - self.shared[i].address)):
+                return <object>self.shared[i].mapping
+        return None
+
+    def push_fd(self, int fd, int64_t timeout_ms=5000):
+        """Send ``fd`` (SCM_RIGHTS) to the server; the number it has there."""
+        return <int>self.request(PROCESS_DUP_HANDLE, OP_DUP, 0, 0, 0, timeout_ms, fd, NULL,
+                                 "DuplicateHandle (server DUP)").value
+
+    def write(self, uint64_t address, data):
+        self.copy(address, data, True)
+
+    def read_into(self, uint64_t address, buffer):
+        self.copy(address, buffer, False)
+
+    cdef copy(self, uint64_t address, obj, bint to_remote):
+        cdef Py_buffer view, local
+        cdef Failure f
+        cdef int rc = 0
+        cdef bint have_local = False
+        if to_remote:
+            self.enter(PROCESS_VM_WRITE, "process_vm_writev")
+        else:
+            self.enter(PROCESS_VM_READ, "process_vm_readv")
+        try:
+            PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
+            try:
+                mapping = self.mapping_for(address, view.len)
+                if mapping is not None:
+                    PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
+                    have_local = True
+                with nogil:
+                    if have_local:
+                        shared_copy(&local, self.shared_offset(address), view.buf, view.len,
+                                    to_remote)
+                    else:
+                        rc = vm_copy(self.pid, <char *>view.buf, address, view.len, to_remote, &f)
+                if rc < 0:
+                    raise_failure(&f)
+            finally:
+                if have_local:
+                    PyBuffer_Release(&local)
+                PyBuffer_Release(&view)
+        finally:
+            self.leave()
+
+    cdef inline uint32_t next_bell_seq(self) noexcept nogil:
+        """The next request number (the caller holds ``turn``); never 0,
+        the value of a page no request was posted in."""
+        self.seq += 1
+        if <uint32_t>self.seq == 0:
+            self.seq += 1
+        return <uint32_t>self.seq
+
+    cdef uint64_t shared_offset(self, uint64_t address) noexcept nogil:
+        cdef int i
+        for i in range(self.nshared):
+            if self.shared[i].address <= address < self.shared[i].address + self.shared[i].size:
+                return address - self.shared[i].address
+        return 0
+
+    def send(self, uint64_t window, uint32_t msg, uint64_t wparam, uint64_t lparam,
+             int64_t timeout_ms):
+        cdef Failure f
+        cdef int64_t result = 0
+        cdef int rc, fd
+        cdef int64_t deadline = deadline_after(timeout_ms)
+        if self.bell == NULL:
+            return self.request(0, OP_SEND, msg, wparam, lparam, timeout_ms, -1, NULL,
+                                "server SEND").result
+        self.enter(0, "server SEND")
+        try:
+            fd = self.endpoint()
+            with nogil:
+                pthread_mutex_lock(&self.turn)
+                rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam, deadline,
+                               self.spin_ns, self.ncpu, &result, "server SEND (doorbell)", &f)
+                pthread_mutex_unlock(&self.turn)
+            if rc < 0:
+                raise_failure(&f)
+            return result
+        finally:
+            self.leave()
+
+    def call(self, uint64_t window, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
+        """Write ``buffer`` to ``address``, send, read the result back into it."""
+        return self._loop(msg, address, buffer, 1, timeout_ms, False)[0]
+
+    def bench(self, uint64_t window, uint32_t msg, uint64_t address, buffer, Py_ssize_t n,
+              int64_t timeout_ms):
+        """``n`` calls in C; each one's duration in nanoseconds."""
+        return self._loop(msg, address, buffer, n, timeout_ms, True)
+
+    cdef list _loop(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n,
+                    int64_t timeout_ms, bint timed):
+        cdef Py_buffer view, local
+        cdef Request req
+        cdef Reply rep
+        cdef Failure f
+        cdef int rc = 0, fd, pid = self.pid
+        cdef Py_ssize_t i
+        cdef int64_t t0, result = 0
+        cdef int64_t *out = NULL
+        cdef bint have_view = False, have_local = False
+        cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
+        cdef winipc_bell *bell = self.bell
+        if n < 0:
+            raise ValueError("n must not be negative")
+        self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
+        try:
+            fd = self.endpoint()
+            out = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
+            if out == NULL:
+                raise MemoryError()
+            PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+            have_view = True
+            mapping = self.mapping_for(address, view.len)
+            if mapping is not None:
+                PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
+                have_local = True
+                remote_copy = <char *>local.buf + self.shared_offset(address)
+            req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, view.len, address
+            with nogil:
+                for i in range(n):
+                    t0 = winipc_now_ns()
+                    if remote_copy != NULL:
+                        memcpy(remote_copy, view.buf, view.len)
+                    else:
+                        rc = vm_copy(pid, <char *>view.buf, address, view.len, True, &f)
+                    if rc == 0:
+                        pthread_mutex_lock(&self.turn)
+                        if bell != NULL:
+                            rc = bell_send(bell, fd, self.next_bell_seq(), msg, view.len, address,
+                                           deadline_after(timeout_ms), self.spin_ns, self.ncpu,
+                                           &result, "server SEND (doorbell)", &f)
+                        else:
+                            self.seq += 1
+                            req.seq = self.seq
+                            rc = transact(fd, &req, &rep, deadline_after(timeout_ms), -1, NULL,
+                                          "server SEND", &f)
+                            result = rep.result
+                        pthread_mutex_unlock(&self.turn)
+                    if rc == 0:
+                        if remote_copy != NULL:
+                            memcpy(view.buf, remote_copy, view.len)
+                        else:
+                            rc = vm_copy(pid, <char *>view.buf, address, view.len, False, &f)
+                    if rc < 0:
+                        break
+                    out[i] = winipc_now_ns() - t0 if timed else result
+            if rc < 0:
+                raise_failure(&f)
+            return [out[i] for i in range(n)]
+        finally:
+            if have_local:
+                PyBuffer_Release(&local)
+            if have_view:
+                PyBuffer_Release(&view)
+            free(out)
+            self.leave()
+
+
+cdef void shared_copy(Py_buffer *local, uint64_t offset, void *data, size_t size,
+                      bint to_remote) noexcept nogil:
+    if to_remote:
+        memcpy(<char *>local.buf + offset, data, size)
+    else:
+        memcpy(data, <char *>local.buf + offset, size)

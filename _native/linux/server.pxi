@@ -1,0 +1,503 @@
+# The server: one endpoint and its dispatch thread, the buffers clients hold,
+# and the server half of the doorbell.  (Part of _rpc.pyx.)
+#
+# Everything a client sends or writes into its pages is hostile input: each
+# word is read once into a local and checked, and every resource a client can
+# make the server hold is bounded.
+
+# Bounds on what one client may hold in a server.
+cdef enum:
+    MAX_CLIENTS = 1024
+    MAX_ALLOCS_PER_CLIENT = 4096
+cdef uint64_t MAX_BYTES_PER_CLIENT = (<uint64_t>1) << 32
+
+# While spinning over the doorbells, the sockets (new clients, allocation,
+# hang-ups, stop()) are looked at this often.
+cdef int64_t SOCKET_CHECK_NS = 200000
+
+cdef struct Alloc:
+    uint64_t addr
+    uint64_t size
+
+cdef struct Client:
+    int fd
+    int nallocs
+    uint64_t total
+    Alloc *allocs
+    winipc_bell *bell      # the connection's doorbell page, or NULL
+    uint32_t served        # the last doorbell request answered
+    bint dead              # to be dropped once the scan is over
+
+
+cdef void drop_client(Client *c) noexcept nogil:
+    cdef int i
+    close(c.fd)
+    for i in range(c.nallocs):
+        munmap(<void *>c.allocs[i].addr, c.allocs[i].size)
+    free(c.allocs)
+    c.allocs = NULL
+    c.nallocs = 0
+    if c.bell != NULL:
+        munmap(c.bell, WINIPC_BELL_SIZE)
+        c.bell = NULL
+
+
+cdef int sealed_memfd(uint64_t size) noexcept nogil:
+    """A memfd of ``size`` bytes that nobody can shrink or grow (so a client
+    can never make the server fault on it) and only this user can open; -1
+    with errno set."""
+    cdef int fd = memfd_create("winipc", MFD_CLOEXEC | MFD_ALLOW_SEALING)
+    if fd < 0:
+        return -1
+    if (fchmod(fd, 0o600) < 0 or ftruncate(fd, <long>size) < 0
+            or fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0):
+        close(fd)
+        return -1
+    return fd
+
+
+cdef uint32_t do_alloc(Client *c, uint64_t size, bint shared, uint64_t *addr,
+                       int *fd) noexcept nogil:
+    """Map ``size`` bytes for client ``c``: private, or shared through a
+    sealed memfd returned in ``fd`` (the caller sends and closes it)."""
+    cdef void *p
+    fd[0] = -1
+    if size == 0:
+        return WINIPC_E_INVALID_PARAMETER
+    if (c.nallocs >= MAX_ALLOCS_PER_CLIENT or size > MAX_BYTES_PER_CLIENT
+            or c.total + size > MAX_BYTES_PER_CLIENT):
+        return WINIPC_E_NOT_ENOUGH_MEMORY
+    if c.nallocs % 16 == 0:
+        p = realloc(c.allocs, (c.nallocs + 16) * sizeof(Alloc))
+        if p == NULL:
+            return WINIPC_E_NOT_ENOUGH_MEMORY
+        c.allocs = <Alloc *>p
+    if shared:
+        fd[0] = sealed_memfd(size)
+        if fd[0] < 0:
+            return WINIPC_E_NOT_ENOUGH_MEMORY
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
+    else:
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if p == MAP_FAILED:
+        if fd[0] >= 0:
+            close(fd[0])
+            fd[0] = -1
+        return WINIPC_E_NOT_ENOUGH_MEMORY
+    c.allocs[c.nallocs].addr = <uint64_t>p
+    c.allocs[c.nallocs].size = size
+    c.nallocs += 1
+    c.total += size
+    addr[0] = <uint64_t>p
+    return 0
+
+
+cdef uint32_t do_free(Client *c, uint64_t addr) noexcept nogil:
+    cdef int i
+    for i in range(c.nallocs):
+        if c.allocs[i].addr == addr:
+            munmap(<void *>addr, c.allocs[i].size)
+            c.total -= c.allocs[i].size
+            c.nallocs -= 1
+            c.allocs[i] = c.allocs[c.nallocs]
+            return 0
+    return WINIPC_E_INVALID_ADDRESS
+
+
+cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
+    """The client's doorbell page, mapped here; its memfd in ``fd``."""
+    cdef void *p
+    fd[0] = -1
+    if c.bell != NULL:
+        return WINIPC_E_INVALID_PARAMETER      # one per connection
+    fd[0] = sealed_memfd(WINIPC_BELL_SIZE)
+    if fd[0] < 0:
+        return WINIPC_E_NOT_ENOUGH_MEMORY
+    p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
+    if p == MAP_FAILED:
+        close(fd[0])
+        fd[0] = -1
+        return WINIPC_E_NOT_ENOUGH_MEMORY
+    c.bell = <winipc_bell *>p
+    c.served = 0
+    return 0
+
+
+cdef bint owns_range(Client *c, uint64_t addr, uint64_t size) noexcept nogil:
+    """Is [addr, addr+size) inside one buffer this client was given?"""
+    cdef int i
+    cdef uint64_t start, end
+    if size == 0:
+        return False
+    for i in range(c.nallocs):
+        start = c.allocs[i].addr
+        end = start + c.allocs[i].size
+        if start <= addr < end and size <= end - addr:
+            return True
+    return False
+
+
+cdef int spare_fd() noexcept nogil:
+    """An fd kept in reserve, closed to accept (and turn away) a client when
+    the fd table is full: otherwise the connection stays in the backlog and
+    poll() reports it at once, for ever."""
+    return c_open("/dev/null", O_RDONLY | O_CLOEXEC)
+
+
+cdef class ServerCore:
+    """One endpoint and its dispatch thread (the thread that calls run())."""
+    cdef readonly str title
+    cdef readonly HandlerTable handlers
+    cdef readonly long tid
+    cdef int listen_fd
+    cdef int wake_fd
+    cdef int spare
+    cdef bint stopping
+    cdef Client *clients
+    cdef int nclients
+    cdef int64_t spin_ns
+    cdef int ncpu
+    cdef object pending     # raised by a signal handler while serving
+
+    def __cinit__(self):
+        self.listen_fd = -1
+        self.wake_fd = -1
+        self.spare = -1
+
+    def __init__(self, str title, int64_t spin_us=50):
+        if spin_us < 0:
+            raise ValueError("spin_us must be >= 0")
+        self.title = title
+        self.spin_ns = spin_us * 1000
+        self.ncpu = winipc_usable_cpus()
+        self.handlers = HandlerTable()
+        self.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+        if self.wake_fd < 0:
+            raise_errno(errno, "eventfd")
+
+    @property
+    def pid(self):
+        return getpid()
+
+    @property
+    def window(self):
+        return self.tid
+
+    @property
+    def spin_us(self):
+        return self.spin_ns // 1000
+
+    def stop(self):
+        cdef uint64_t one = 1
+        self.stopping = True
+        if self.wake_fd >= 0:
+            c_write(self.wake_fd, &one, sizeof(one))
+
+    def __dealloc__(self):
+        if self.wake_fd >= 0:
+            close(self.wake_fd)
+
+    def run(self, on_ready):
+        cdef int rc, i
+        cdef bint main
+        if self.tid:
+            raise RuntimeError("this server is already serving")
+        self.tid = <long>syscall(SYS_gettid)
+        self.stopping = False
+        if _yama_scope() == 1:
+            # Scope 1 lets only ancestors attach; clients are not our ancestors.
+            if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
+                raise_errno(errno, "prctl(PR_SET_PTRACER)")
+        path = _socket_path(self.tid)
+        links = [_title_link(self.title), _pid_link(getpid())]
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        try:
+            self.spare = spare_fd()
+            if self.spare < 0:
+                raise_errno(errno, "open(/dev/null)")
+            try:
+                os.unlink(path)          # left by a dead thread with our id
+            except FileNotFoundError:
+                pass
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.listen(128)
+            self.listen_fd = sock.detach()
+            self._link(links[0], path, replace=True)
+            self._link(links[1], path, replace=False)
+            on_ready(self.tid, self.tid)
+            main = threading.current_thread() is threading.main_thread()
+            with nogil:
+                rc = self.loop(main)
+            if self.pending is not None:
+                pending, self.pending = self.pending, None
+                raise pending
+            if rc < 0:
+                raise_errno(-rc, "poll")
+        finally:
+            sock.close()
+            for link in links:
+                try:
+                    if os.readlink(link) == os.path.basename(path):
+                        os.unlink(link)
+                except OSError:
+                    pass
+            if self.listen_fd >= 0:
+                close(self.listen_fd)
+                self.listen_fd = -1
+                os.unlink(path)
+            if self.spare >= 0:
+                close(self.spare)
+                self.spare = -1
+            for i in range(self.nclients):
+                drop_client(&self.clients[i])
+            free(self.clients)
+            self.clients = NULL
+            self.nclients = 0
+            self.tid = 0
+
+    def _link(self, link, path, replace):
+        """Point ``link`` at our socket: atomically, and only over a live
+        endpoint when ``replace``."""
+        if not replace and os.path.lexists(link):
+            try:
+                _connect(link, NoSuchProcess, None)[0].close()
+                return
+            except OSError:
+                pass
+        tmp = f"{link}.{self.tid}.tmp"
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        os.symlink(os.path.basename(path), tmp)
+        os.replace(tmp, link)
+
+    cdef void arm_bells(self, bint asleep) noexcept nogil:
+        cdef int i
+        for i in range(self.nclients):
+            if self.clients[i].bell != NULL:
+                if asleep:
+                    winipc_bell_server_sleeps(self.clients[i].bell)
+                else:
+                    winipc_bell_server_wakes(self.clients[i].bell)
+
+    cdef bint bells_pending(self) noexcept nogil:
+        cdef int i
+        cdef Client *c
+        for i in range(self.nclients):
+            c = &self.clients[i]
+            if c.bell != NULL and winipc_bell_pending(c.bell) != c.served:
+                return True
+        return False
+
+    cdef int loop(self, bint main_thread) noexcept nogil:
+        cdef pollfd *pfds = NULL
+        cdef void *p
+        cdef int i, n, r, wait_ms
+        cdef int result = 0
+        cdef bint armed
+        cdef int64_t now, spin_until = 0, slice_end, next_signals = 0
+        while not self.stopping:
+            n = self.nclients + 2
+            p = realloc(pfds, n * sizeof(pollfd))
+            if p == NULL:
+                result = -12
+                break
+            pfds = <pollfd *>p
+            pfds[0].fd, pfds[0].events, pfds[0].revents = self.wake_fd, POLLIN, 0
+            pfds[1].fd, pfds[1].events, pfds[1].revents = self.listen_fd, POLLIN, 0
+            for i in range(self.nclients):
+                pfds[i + 2].fd, pfds[i + 2].events, pfds[i + 2].revents = self.clients[i].fd, POLLIN, 0
+            # Sleep only when the spin is over and, with every doorbell
+            # saying so, still no request is waiting (doorbell.h).
+            armed = False
+            wait_ms = 0
+            if winipc_now_ns() >= spin_until:
+                armed = True
+                self.arm_bells(True)
+                winipc_fence()
+                if not self.bells_pending():
+                    # On the main thread a signal that lands just before
+                    # poll() would not interrupt it: look every slice too.
+                    wait_ms = SIGNAL_SLICE_MS if main_thread else -1
+            r = poll(pfds, n, wait_ms)
+            if armed:
+                self.arm_bells(False)
+            if r < 0 and errno != EINTR:
+                result = -errno
+                break
+            now = winipc_now_ns()
+            if main_thread and (r < 0 or now >= next_signals):
+                next_signals = now + SIGNAL_SLICE_MS * 1000000
+                if self.check_signals() < 0:
+                    break
+            if r > 0:
+                if pfds[0].revents:
+                    break
+                # Serve the clients polled (the array may shrink as they go).
+                for i in range(n - 3, -1, -1):
+                    if pfds[i + 2].revents and self.serve(i) < 0:
+                        self.clients[i].dead = True
+                self.drop_dead()
+                if pfds[1].revents & POLLIN:
+                    self.accept_client()
+            # The doorbells: serve, and keep spinning while requests come.
+            slice_end = winipc_now_ns() + SOCKET_CHECK_NS
+            while not self.stopping:
+                if self.serve_bells() > 0:
+                    spin_until = winipc_now_ns() + self.spin_ns
+                now = winipc_now_ns()
+                if now >= spin_until or now >= slice_end:
+                    break
+                winipc_relax(self.ncpu)
+        free(pfds)
+        return result
+
+    cdef void drop_dead(self) noexcept nogil:
+        cdef int i
+        for i in range(self.nclients - 1, -1, -1):
+            if self.clients[i].dead:
+                drop_client(&self.clients[i])
+                self.nclients -= 1
+                self.clients[i] = self.clients[self.nclients]
+
+    cdef void accept_client(self) noexcept nogil:
+        cdef int fd
+        cdef void *p
+        cdef uint32_t euid = geteuid()
+        cdef ucred cred
+        cdef socklen_t credlen
+        fd = accept4(self.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
+        if fd < 0 and (errno == EMFILE or errno == ENFILE) and self.spare >= 0:
+            close(self.spare)
+            fd = accept4(self.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
+            if fd >= 0:
+                turn_away(fd)
+            self.spare = spare_fd()
+            return
+        if fd < 0:
+            return
+        credlen = sizeof(cred)
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0
+                or (cred.uid != euid and cred.uid != 0)):
+            close(fd)
+            return
+        if self.nclients >= MAX_CLIENTS:
+            turn_away(fd)
+            return
+        if self.nclients % 16 == 0:
+            p = realloc(self.clients, (self.nclients + 16) * sizeof(Client))
+            if p == NULL:
+                turn_away(fd)
+                return
+            self.clients = <Client *>p
+        memset(&self.clients[self.nclients], 0, sizeof(Client))
+        self.clients[self.nclients].fd = fd
+        self.nclients += 1
+
+    cdef int check_signals(self) noexcept with gil:
+        """Run Python's signal handlers (a server on the main thread must
+        stop on Ctrl+C); -1 when one raised, kept for run() to raise."""
+        try:
+            PyErr_CheckSignals()
+        except BaseException as e:
+            self.pending = e
+            return -1
+        return 0
+
+    cdef uint32_t dispatch(self, Client *c, uint32_t msg, uint64_t wparam, uint64_t lparam,
+                           int64_t *result) noexcept nogil:
+        """Run the handler of ``msg`` on client ``c``'s buffer, every
+        argument checked first."""
+        cdef Handler *h = self.handlers.find(msg)
+        if h == NULL:
+            return WINIPC_E_INVALID_MESSAGE
+        if not owns_range(c, lparam, wparam):
+            return WINIPC_E_INVALID_ADDRESS
+        return run_handler(h, <void *>lparam, wparam, result)
+
+    cdef int serve_bells(self) noexcept nogil:
+        """Answer every request waiting in a doorbell; how many."""
+        cdef int i, count = 0
+        cdef Client *c
+        cdef uint32_t seq, msg, error
+        cdef uint64_t wparam, lparam
+        cdef int64_t result
+        cdef Reply wake
+        for i in range(self.nclients):
+            c = &self.clients[i]
+            if c.bell == NULL or c.dead:
+                continue
+            seq = winipc_bell_pending(c.bell)
+            if seq == c.served:
+                continue
+            c.served = seq
+            winipc_bell_request(c.bell, &msg, &wparam, &lparam)
+            result = 0
+            error = self.dispatch(c, msg, wparam, lparam, &result)
+            count += 1
+            if winipc_bell_answer(c.bell, seq, error, 0 if error else result):
+                memset(&wake, 0, sizeof(wake))
+                wake.seq = seq
+                wake.result = result
+                wake.error = error
+                # A client that does not read its wake-ups is dropped.
+                if send_packet(c.fd, &wake, sizeof(wake), -1) != sizeof(wake):
+                    c.dead = True
+        if count:
+            self.drop_dead()
+        return count
+
+    cdef int serve(self, int index) noexcept nogil:
+        """Answer one request of client ``index`` on its socket; -1 drops
+        the client."""
+        cdef Client *c = &self.clients[index]
+        cdef Request req
+        cdef Reply rep
+        cdef ssize_t n
+        cdef int got_fd = -1, reply_fd = -1
+        memset(&rep, 0, sizeof(rep))
+        n = recv_packet(c.fd, &req, sizeof(req), &got_fd)
+        if n < 0:
+            return 0 if errno == EAGAIN or errno == EINTR else -1
+        if n != sizeof(req):
+            # Not our protocol (or the peer hung up): nothing to answer.
+            if got_fd >= 0:
+                close(got_fd)
+            return -1
+        rep.seq = req.seq
+        if req.op == OP_RING:
+            if got_fd >= 0:
+                close(got_fd)
+            return 0            # only woke us: the doorbells are looked at next
+        if req.op == OP_ALLOC and req.msg <= ALLOC_SHARED:
+            rep.error = do_alloc(c, req.wparam, req.msg == ALLOC_SHARED, &rep.value, &reply_fd)
+        elif req.op == OP_FREE:
+            rep.error = do_free(c, req.lparam)
+        elif req.op == OP_SEND:
+            rep.error = self.dispatch(c, req.msg, req.wparam, req.lparam, &rep.result)
+        elif req.op == OP_BELL:
+            rep.error = do_bell(c, &reply_fd)
+        elif req.op == OP_DUP and got_fd >= 0:
+            rep.value = <uint64_t>got_fd
+            got_fd = -1       # it is ours now; whoever adopts it closes it
+        else:
+            rep.error = WINIPC_E_INVALID_PARAMETER
+        if got_fd >= 0:
+            close(got_fd)
+        # A client that does not read its replies is dropped, never waited for.
+        n = send_packet(c.fd, &rep, sizeof(rep), reply_fd)
+        if reply_fd >= 0:
+            close(reply_fd)    # mapped here and sent; the mapping keeps it
+        return 0 if n == sizeof(rep) else -1
+
+
+cdef void turn_away(int fd) noexcept nogil:
+    """Tell a client the server is full, and close its connection."""
+    cdef Reply notice
+    memset(&notice, 0, sizeof(notice))
+    notice.seq = NOTICE_SEQ
+    notice.error = ERROR_CONNECTION_COUNT_LIMIT
+    send_packet(fd, &notice, sizeof(notice), -1)
+    close(fd)

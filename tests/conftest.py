@@ -40,19 +40,45 @@ def unique_title(prefix="winipc-test"):
     return f"{prefix}-{uuid.uuid4()}"
 
 
-class ServerProcess:
-    """tests/server_main.py in a child process."""
+# The ways a call can ring its server, each a set of connect() arguments:
+# every behaviour test that takes the `server` fixture runs with each.
+if sys.platform == "win32":
+    DOORBELLS = {"classic": {}}
+    import winipc._rpc
+    if hasattr(winipc._rpc.Process, "alloc_shared"):
+        DOORBELLS.update({"shared": {"shared": True}, "shared-sleep": {"shared": True, "spin": 0}})
+else:
+    DOORBELLS = {"socket": {"spin": 0}, "spin": {}, "shared": {"shared": True}}
 
-    def __init__(self, title=None):
+
+@pytest.fixture(params=list(DOORBELLS))
+def doorbell(request):
+    """connect() arguments of one doorbell."""
+    return DOORBELLS[request.param]
+
+
+class ServerProcess:
+    """tests/server_main.py in a child process; connect() connects to it
+    with the doorbell it was started for."""
+
+    def __init__(self, title=None, doorbell=None, env=None):
         self.title = title or unique_title()
+        self.doorbell = dict(doorbell or {})
+        spin = self.doorbell.get("spin")
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "server_main.py"), self.title],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [sys.executable, os.path.join(HERE, "server_main.py"), self.title,
+             "" if spin is None else str(spin)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=None if env is None else {**os.environ, **env})
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "ready":
             self.proc.kill()
             raise RuntimeError(f"the server process did not start: {line!r}")
         self.pid = int(line[1])
+
+    def connect(self, **kwargs):
+        import winipc
+        return winipc.connect(self.title, **{**self.doorbell, **kwargs})
 
     def stop(self):
         if self.proc.poll() is None:
@@ -71,8 +97,8 @@ class ServerProcess:
 def server_process():
     started = []
 
-    def start(title=None):
-        s = ServerProcess(title)
+    def start(title=None, doorbell=None, env=None):
+        s = ServerProcess(title, doorbell, env)
         started.append(s)
         return s
     yield start
@@ -81,6 +107,6 @@ def server_process():
 
 
 @pytest.fixture
-def server(server_process):
-    """A running test server: its ServerProcess."""
-    return server_process()
+def server(server_process, doorbell):
+    """A running test server, for each doorbell: its ServerProcess."""
+    return server_process(doorbell=doorbell)

@@ -1,4 +1,4 @@
-"""A test server process: python server_main.py TITLE.  Prints "ready PID"
+"""A test server process: python server_main.py TITLE [SPIN_US].  Prints "ready PID"
 once its window exists, then serves until killed."""
 
 import ctypes
@@ -12,7 +12,8 @@ import winipc  # noqa: E402
 from procstats import stats  # noqa: E402
 from structs import (  # noqa: E402
     WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES, WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID,
-    WM_PYBUMP, WM_RAISE, WM_SLEEP, WM_SMALL, WM_STATS, Mixed, MyInfo, Small, Stats,
+    WM_PYBUMP, WM_RAISE, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS, RESULTS, Mixed, MyInfo,
+    Small, Stats,
 )
 
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
@@ -25,8 +26,8 @@ def capsule_pointer(capsule):
     return get(capsule, b"winipc.handler")
 
 
-def build(title):
-    server = winipc.Server(title)
+def build(title, spin=None):
+    server = winipc.Server(title, spin=spin)
     samples = winipc.sample_handlers()
 
     @server.handler(WM_COMPARE, MyInfo)
@@ -75,6 +76,10 @@ def build(title):
         out.handles, out.threads, out.mapped = stats()
         return 0
 
+    @server.handler(WM_RESULT_OF, Small)
+    def result_of(s):
+        return RESULTS[s.value]
+
     @server.handler(WM_PID, Small)
     def pid(s):
         return os.getpid()
@@ -83,7 +88,12 @@ def build(title):
 
 
 def main():
-    server = build(sys.argv[1])
+    nofile = os.environ.get("WINIPC_TEST_NOFILE")
+    if nofile:          # a server short of fds, to see it turn clients away
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(nofile), int(nofile)))
+    spin = sys.argv[2] if len(sys.argv) > 2 else ""
+    server = build(sys.argv[1], int(spin) if spin else None)
     with server:
         print("ready", os.getpid(), flush=True)
         # Serve until the parent closes our stdin (or kills us).

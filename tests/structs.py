@@ -36,4 +36,8 @@ WM_SLEEP = winipc.WM_USER + 108          # sleeps Small.value milliseconds
 WM_EXIT = winipc.WM_USER + 109           # the server process exits mid-call
 WM_STATS = winipc.WM_USER + 110          # fills Stats
 WM_PID = winipc.WM_USER + 111            # returns the server's pid
+WM_RESULT_OF = winipc.WM_USER + 112      # returns RESULTS[Small.value]
 WM_UNHANDLED = winipc.WM_USER + 999      # nobody handles it
+
+# What WM_RESULT_OF's handler returns: only None and ints are results.
+RESULTS = [None, 7, True, "12", 3.7, b"1"]      # nobody handles it

@@ -21,14 +21,14 @@ def server_stats(conn):
 
 
 def test_no_leak_over_10000_calls_and_1000_connections(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         for _ in range(200):                     # warm up caches and lazy imports
             conn.call(WM_SMALL, Small(1))
         before_server, before_client = server_stats(conn), stats()
         for i in range(10_000):
             assert conn.call(WM_COMPARE_NATIVE, MyInfo(i, 1)).red == 2.0
         for i in range(1_000):
-            with winipc.connect(server.title) as other, other.alloc(64) as buf:
+            with server.connect() as other, other.alloc(64) as buf:
                 buf.write(b"x" * 64)
         after_server, after_client = server_stats(conn), stats()
     # Equal counts of fds/handles and threads; memory within the allocator's
@@ -45,7 +45,7 @@ def test_buffers_of_a_vanished_client_are_freed(server):
     code = ("import sys, winipc; c = winipc.connect(sys.argv[1]);"
             "bufs = [c.alloc(1 << 20) for _ in range(8)]; print('held', flush=True);"
             "sys.stdin.read()")
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         before = server_stats(conn)
         child = subprocess.Popen([sys.executable, "-P", "-c", code, server.title],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -73,7 +73,7 @@ def test_client_that_vanishes_mid_call(server):
     child.kill()
     child.wait()
     child.stdout.close()
-    with winipc.connect(server.title, timeout=30) as conn:
+    with server.connect(timeout=30) as conn:
         assert conn.call(WM_SMALL, Small(2)).value == 6
 
 
@@ -98,7 +98,7 @@ def test_garbage_on_the_endpoint_is_refused(server):
     seq, result, value, error, pad = struct.unpack("=QqQII", s.recv(64))
     assert (seq, error) == (7, 87)
     s.close()
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         assert conn.call(WM_SMALL, Small(3)).value == 9
 
 

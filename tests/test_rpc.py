@@ -22,7 +22,7 @@ from structs import (MyInfo, Mixed, Small, WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPE
 @pytest.mark.parametrize("msg", [WM_COMPARE, WM_COMPARE_NATIVE, WM_COMPARE_CTYPES],
                          ids=["python", "capsule", "ctypes"])
 def test_call_computes_in_the_server(server, msg):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         out = conn.call(msg, MyInfo(3333, 20.01))
         assert isinstance(out, MyInfo)
         assert (out.red, out.blue) == (20.01 + 1, 3333 * 2)
@@ -31,14 +31,14 @@ def test_call_computes_in_the_server(server, msg):
 
 def test_call_leaves_the_argument_untouched(server):
     arg = MyInfo(1.5, 2.5)
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         out = conn.call(WM_COMPARE, arg)
     assert (arg.red, arg.blue) == (1.5, 2.5)
     assert (out.red, out.blue) == (3.5, 3.0)
 
 
 def test_call_into_a_given_buffer(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         arg = MyInfo(1.5, 2.5)
         assert conn.call(WM_COMPARE, arg, out=arg) is arg
         assert (arg.red, arg.blue) == (3.5, 3.0)
@@ -50,7 +50,7 @@ def test_call_into_a_given_buffer(server):
 
 
 def test_call_reports_the_message_result(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         conn.call(WM_SMALL, Small(5))
         assert conn.last_result == 3
         conn.call(WM_PID, Small(0))
@@ -58,7 +58,7 @@ def test_call_reports_the_message_result(server):
 
 
 def test_several_struct_types(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         assert conn.call(WM_SMALL, Small(7)).value == 21
         m = conn.call(WM_MIXED, Mixed(41, 3.0, b"name", 1))
         assert (m.count, m.scale, m.name, m.flags) == (42, 1.5, b"NAME", 0x8001)
@@ -69,14 +69,14 @@ def test_several_struct_types(server):
 @pytest.mark.parametrize("msg", [WM_BUMP, WM_PYBUMP], ids=["compiled", "python"])
 def test_sizes_from_8_bytes_to_mebibytes(server, size, msg):
     data = bytearray(os.urandom(size))
-    with winipc.connect(server.title, timeout=30) as conn:
+    with server.connect(timeout=30) as conn:
         out = conn.call(msg, data)
         assert conn.last_result == size
     assert out == data.translate(PLUS_ONE)
 
 
 def test_explicit_buffer_write_send_read(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         with conn.alloc(MyInfo) as buf:
             assert buf.size == ctypes.sizeof(MyInfo)
             buf.write(MyInfo(1, 2))
@@ -95,7 +95,7 @@ def test_concurrent_clients(server):
 
     def client(k):
         try:
-            with winipc.connect(server.title) as conn:
+            with server.connect() as conn:
                 for i in range(50):
                     v = k * 1000 + i
                     assert conn.call(WM_SMALL, Small(v)).value == 3 * v
@@ -172,7 +172,7 @@ def test_open_process_and_allocate(server):
 
 
 def test_close_twice_is_harmless(server):
-    conn = winipc.connect(server.title)
+    conn = server.connect()
     buf = conn.alloc(16)
     buf.close()
     buf.close()
@@ -182,7 +182,7 @@ def test_close_twice_is_harmless(server):
 
 
 def test_unclosed_connection_warns(server):
-    conn = winipc.connect(server.title)
+    conn = server.connect()
     with pytest.warns(ResourceWarning):
         del conn
         import gc
@@ -201,7 +201,7 @@ def test_audit_hook_sees_reaching_into_processes(server):
     assert ("winipc.open_process", (server.pid, int(winipc.Access.VM_OPERATION
                                                      | winipc.Access.VM_READ
                                                      | winipc.Access.VM_WRITE))) in seen
-    with winipc.connect(server.title):
+    with server.connect():
         pass
     assert ("winipc.connect", (server.title,)) in seen
     with winipc.Event() as ev:
@@ -262,7 +262,7 @@ def test_read_needs_vm_read(server):
 
 
 def test_unknown_message(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         with pytest.raises(winipc.UnknownMessage) as e:
             conn.call(WM_UNHANDLED, Small(1))
         assert e.value.winerror == 1002
@@ -270,7 +270,7 @@ def test_unknown_message(server):
 
 
 def test_wparam_smaller_than_the_struct_touches_nothing(server):
-    with winipc.connect(server.title) as conn, conn.alloc(MyInfo) as buf:
+    with server.connect() as conn, conn.alloc(MyInfo) as buf:
         buf.write(MyInfo(1, 2))
         with pytest.raises(winipc.BufferTooSmall) as e:
             conn.send_raw(WM_COMPARE, 8, buf.address)
@@ -283,7 +283,7 @@ def test_wparam_smaller_than_the_struct_touches_nothing(server):
 
 @pytest.mark.parametrize("where", ["null", "low", "freed", "past_end"])
 def test_addresses_the_server_did_not_hand_out(server, where):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         buf = conn.alloc(4096)
         address, size = buf.address, 16
         if where == "null":
@@ -302,7 +302,7 @@ def test_addresses_the_server_did_not_hand_out(server, where):
 
 
 def test_handler_that_raises(server):
-    with winipc.connect(server.title) as conn:
+    with server.connect() as conn:
         with pytest.raises(winipc.HandlerFailed) as e:
             conn.call(WM_RAISE, Small(1))
         assert e.value.winerror == 574
@@ -310,26 +310,26 @@ def test_handler_that_raises(server):
 
 
 def test_hung_handler_times_out(server):
-    with winipc.connect(server.title, timeout=0.5) as conn:
+    with server.connect(timeout=0.5) as conn:
         t0 = time.monotonic()
         with pytest.raises(winipc.CallTimeout) as e:
             conn.call(WM_SLEEP, Small(3000))
         assert time.monotonic() - t0 < 2.5
         assert isinstance(e.value, TimeoutError)
     # Once the handler returns, the server serves again.
-    with winipc.connect(server.title, timeout=30) as conn:
+    with server.connect(timeout=30) as conn:
         assert conn.call(WM_SMALL, Small(5)).value == 15
 
 
 def test_server_that_dies_mid_call(server):
-    with winipc.connect(server.title, timeout=30) as conn:
+    with server.connect(timeout=30) as conn:
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
             conn.call(WM_EXIT, Small(0))
         assert time.monotonic() - t0 < 20
     server.proc.wait(30)
     with pytest.raises(winipc.WindowNotFound):
-        winipc.connect(server.title)
+        server.connect()
 
 
 def test_errors_are_oserrors_naming_the_call():
@@ -344,7 +344,7 @@ def test_errors_are_oserrors_naming_the_call():
 
 
 def test_remote_buffer_bounds_are_checked_locally(server):
-    with winipc.connect(server.title) as conn, conn.alloc(16) as buf:
+    with server.connect() as conn, conn.alloc(16) as buf:
         with pytest.raises(winipc.BufferTooSmall):
             buf.write(b"x" * 17)
         with pytest.raises(winipc.BufferTooSmall):
@@ -387,7 +387,7 @@ def test_serve_forever_stops_on_ctrl_c():
 
 def test_threads_share_one_connection(server):
     errors = []
-    with winipc.connect(server.title, timeout=30) as conn:
+    with server.connect(timeout=30) as conn:
         def client(k):
             try:
                 for i in range(100):
@@ -406,7 +406,7 @@ def test_threads_share_one_connection(server):
 
 
 def test_close_during_a_call_on_another_thread(server):
-    conn = winipc.connect(server.title, timeout=30)
+    conn = server.connect(timeout=30)
     failure = []
 
     def slow_call():
@@ -425,5 +425,5 @@ def test_close_during_a_call_on_another_thread(server):
         conn.process._native.alloc(16)
     # Whatever the call got (its result or an error), the server serves on.
     assert not failure or isinstance(failure[0], winipc.WinIPCError)
-    with winipc.connect(server.title, timeout=30) as other:
+    with server.connect(timeout=30) as other:
         assert other.call(WM_SMALL, Small(2)).value == 6

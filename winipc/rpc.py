@@ -10,7 +10,6 @@ one dispatch thread.
 
 from __future__ import annotations
 
-import _thread
 import ctypes
 import enum
 import logging
@@ -121,7 +120,7 @@ class Process(Resource):
         else:
             address = self._native.alloc(size, ms)
         return RemoteBuffer(self, address, size, None if isinstance(what, int) else what,
-                            mapping=mapping)
+                            mapping=mapping, timeout_ms=ms)
 
     def _release(self) -> None:
         self._native.close()
@@ -149,8 +148,10 @@ class RemoteBuffer(Resource):
     closed.  Typed buffers (allocated for a ctypes type) read back that type."""
 
     def __init__(self, process: Process, address: int, size: int,
-                 type: Optional[StructType] = None, *, mapping: Any = None):
+                 type: Optional[StructType] = None, *, mapping: Any = None,
+                 timeout_ms: int = DEFAULT_TIMEOUT_MS):
         self.process = process
+        self._timeout_ms = timeout_ms   # for the free
         self.address = address
         self.size = size
         self.type = type
@@ -209,14 +210,14 @@ class RemoteBuffer(Resource):
             # A call on it timed out, so the server may still be using it: never
             # free it under the server.  On Linux the server frees it when the
             # process handle closes; on Windows it stays until the server exits.
-            if BACKEND == "windows":
+            if not _native.FREES_ON_CLOSE:
                 log.warning("remote buffer %#x left allocated in process %d: a call on it "
                             "timed out and the server may still write to it",
                             self.address, self.process.pid)
             return
         if self._mapping is not None:
             try:
-                self.process._native.free_shared(self.address, DEFAULT_TIMEOUT_MS)
+                self.process._native.free_shared(self.address, self._timeout_ms)
             except BufferError:
                 self._closed = False     # a view is still held: nothing was freed
                 raise BufferError("release the views of this shared buffer before closing it")
@@ -225,7 +226,7 @@ class RemoteBuffer(Resource):
             return
         if not self.process.closed:
             try:
-                self.process._native.free(self.address, DEFAULT_TIMEOUT_MS)
+                self.process._native.free(self.address, self._timeout_ms)
             except (ServerGone, NoSuchProcess):
                 pass        # the buffer went with its process
             except CallTimeout:
@@ -374,6 +375,10 @@ class Connection(Resource):
     def _release(self) -> None:
         try:
             if self._scratch is not None:
+                if _native.FREES_ON_CLOSE:
+                    # The server frees it with the connection: no request
+                    # that a hung server could keep waiting.
+                    self._scratch._in_flight = True
                 self._scratch.close()
         finally:
             self.process.close()
@@ -413,10 +418,7 @@ def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int
                 raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
                                 "result is an int or None") from None
         except KeyboardInterrupt:
-            # Ctrl+C landed in the handler: the sender gets HandlerFailed and
-            # the interrupt goes on to the main thread, which stops serving.
-            _thread.interrupt_main()
-            raise
+            raise           # not a failure to log: the server stops (dispatch.pxi)
         except BaseException:
             log.exception("handler %s raised; the sender gets HandlerFailed", fn)
             raise

@@ -6,6 +6,9 @@ from libc.stdint cimport int64_t, uint32_t
 from cpython.ref cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
+cdef extern from "Python.h":
+    void PyErr_SetInterrupt()
+
 cdef extern from "winipc.h" nogil:
     ctypedef int64_t (*winipc_handler)(void *data, size_t size)
     int64_t WINIPC_ERROR_RESULT(uint32_t code)
@@ -81,6 +84,13 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) 
         with gil:
             try:
                 result[0] = (<object>h.pyfunc)(<size_t>data, size)
+            except KeyboardInterrupt:
+                # Ctrl+C landed in the handler: the sender is told the handler
+                # failed, and the interrupt is raised again for the main
+                # thread, which stops serving at its next look at signals.
+                # (Set here, where no Python code runs before that look.)
+                PyErr_SetInterrupt()
+                return WINIPC_E_UNHANDLED_EXCEPTION
             except BaseException:
                 # The facade's wrapper has logged it; the server keeps serving.
                 return WINIPC_E_UNHANDLED_EXCEPTION

@@ -46,6 +46,8 @@ BACKEND = "linux"
 # Connections ring a doorbell unless told otherwise (connect(spin=0) still
 # uses it, waking the server through the socket every time).
 DOORBELL_BY_DEFAULT = True
+# A closing connection makes the server free every buffer it holds.
+FREES_ON_CLOSE = True
 WM_USER = 0x0400
 PROCESS_VM_OPERATION = 0x0008
 PROCESS_VM_READ = 0x0010

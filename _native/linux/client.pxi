@@ -105,6 +105,10 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
         return 0
 
 
+# A long spin looks at the socket this often, to notice a server that died.
+cdef int64_t SPIN_LIVENESS_NS = 1000000
+
+
 cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t wparam,
                    uint64_t lparam, int64_t deadline, int64_t spin_ns, int ncpu,
                    int64_t *result, const char *call, Failure *f) noexcept nogil:
@@ -112,7 +116,8 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
     to ``spin_ns``, then sleep until the server's wake-up packet."""
     cdef Request ring
     cdef Reply wake
-    cdef int64_t start
+    cdef pollfd pfd
+    cdef int64_t start, now, next_look
     cdef unsigned int i = 0
     cdef int r
     cdef uint32_t error
@@ -125,11 +130,21 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
             return fail(f, errno, False, "send (doorbell)")
     if spin_ns > 0 and not winipc_bell_answered(b, seq):
         start = winipc_now_ns()
+        next_look = start + SPIN_LIVENESS_NS
         while not winipc_bell_answered(b, seq):
             winipc_relax(ncpu)
             i += 1
-            if i % 64 == 0 and winipc_now_ns() - start >= spin_ns:
-                break
+            if i % 64 == 0:
+                now = winipc_now_ns()
+                if now - start >= spin_ns or now >= deadline:
+                    break
+                if now >= next_look:
+                    # However long the spin, a server that is gone (the
+                    # socket hung up) is noticed within this.
+                    next_look = now + SPIN_LIVENESS_NS
+                    pfd.fd, pfd.events, pfd.revents = fd, POLLIN, 0
+                    if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
+                        break
     while not winipc_bell_answered(b, seq):
         winipc_bell_client_sleeps(b)
         if winipc_bell_answered(b, seq):

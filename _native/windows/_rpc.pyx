@@ -28,6 +28,8 @@ from winipc._errors import NoSuchProcess, WindowNotFound, _describe_winerror, ra
 BACKEND = "windows"
 # The classic write -> SendMessageTimeout -> read is the default here.
 DOORBELL_BY_DEFAULT = False
+# VirtualAllocEx memory stays until VirtualFreeEx or the server's exit.
+FREES_ON_CLOSE = False
 
 WM_USER = win32.WM_USER
 PROCESS_VM_OPERATION = win32.PROCESS_VM_OPERATION

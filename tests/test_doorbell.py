@@ -1,0 +1,287 @@
+"""The doorbell and shared buffers: what they promise beyond the behaviour
+tests (which run with every doorbell through the `server` fixture)."""
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import winipc
+from structs import (MyInfo, Small, Stats, RESULTS, WM_BUMP, WM_COMPARE, WM_COMPARE_NATIVE,
+                     WM_EXIT, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS)
+
+LINUX = sys.platform.startswith("linux")
+HERE = os.path.dirname(os.path.abspath(__file__))
+# A spin far longer than any test waits: what happens while a side spins.
+LONG_SPIN = 60_000_000
+
+
+def server_stats(conn):
+    s = conn.call(WM_STATS, Stats())
+    return s.handles, s.threads, s.mapped
+
+
+# ------------------------------------------------------------ shared buffers
+
+def test_shared_buffer_is_memory_both_processes_map(server):
+    with server.connect(shared=True) as conn, conn.alloc(MyInfo) as buf:
+        assert buf.shared
+        info = MyInfo.from_buffer(buf.view)      # the server's memory, here
+        info.red, info.blue = 1.0, 2.0
+        assert conn.send(WM_COMPARE_NATIVE, buf) == 0
+        assert (info.red, info.blue) == (3.0, 2.0)   # no read: it is the same memory
+        assert (buf.read().red, buf.read().blue) == (3.0, 2.0)
+        del info
+        buf.view.release()
+
+
+def test_a_view_keeps_a_shared_buffer_from_closing(server):
+    with server.connect() as conn:
+        buf = conn.alloc(64, shared=True)
+        view = buf.view
+        with pytest.raises(BufferError):
+            buf.close()
+        assert not buf.closed
+        view.release()
+        buf.close()
+        assert buf.closed
+
+
+def test_private_and_shared_buffers_on_one_connection(server):
+    with server.connect() as conn:
+        with conn.alloc(16, shared=True) as a, conn.alloc(16, shared=False) as b:
+            assert a.shared and not b.shared
+            for buf in (a, b):
+                buf.write(bytes(range(16)))
+                assert conn.send(WM_BUMP, buf) == 16
+                assert buf.read() == bytes(range(1, 17))
+            with pytest.raises(ValueError):
+                b.view
+
+
+def as_nobody(run_dir, body):
+    """Fork a child that becomes nobody and runs ``body()``; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.environ["WINIPC_RUNTIME_DIR"] = run_dir
+            os.setgid(65534)
+            os.setuid(65534)        # also leaves the process not dumpable
+            body()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(0)
+    return pid
+
+
+@pytest.mark.skipif(not LINUX, reason="ptrace access (Yama, dumpable) is Linux's")
+@pytest.mark.skipif(LINUX and os.geteuid() != 0,
+                    reason="running both processes as another user needs root")
+def test_shared_buffers_need_no_ptrace_access():
+    """A server nobody may ptrace (not dumpable, as under Yama ptrace_scope
+    2 or 3 for an unprivileged client) still serves shared buffers, while
+    process-memory calls to it are refused."""
+    import shutil
+    import tempfile
+    run_dir = tempfile.mkdtemp(prefix="winipc-test-nobody-")    # 0700; /tmp is open to all
+    os.chown(run_dir, 65534, 65534)
+    title = "winipc-test-noptrace"
+    ready_r, ready_w = os.pipe()
+    stop_r, stop_w = os.pipe()
+
+    def serve():
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)       # PR_SET_DUMPABLE 0
+        s = winipc.Server(title)
+        s.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+        with s:
+            os.write(ready_w, b"r")
+            os.read(stop_r, 1)
+
+    def call():
+        os.close(out_r)
+        answers = []
+        with winipc.connect(title, shared=True) as c:
+            answers.append(bytes(c.call(WM_BUMP, b"abc")).decode())
+        with winipc.connect(title) as c:
+            try:
+                c.call(WM_BUMP, b"abc")
+                answers.append("called")
+            except winipc.AccessDenied as e:
+                answers.append(f"denied {e.errno}")
+        os.write(out_w, " ".join(answers).encode())
+
+    server = as_nobody(run_dir, serve)
+    os.close(ready_w)           # so that a server that failed reads as EOF
+    try:
+        assert os.read(ready_r, 1) == b"r"
+        out_r, out_w = os.pipe()        # after the server's fork: it holds no end
+        client = as_nobody(run_dir, call)
+        os.close(out_w)
+        with os.fdopen(out_r) as fh:
+            answer = fh.read()
+        os.waitpid(client, 0)
+        assert answer == "bcd denied 1"
+    finally:
+        os.write(stop_w, b"s")
+        os.waitpid(server, 0)
+        for fd in (ready_r, stop_r, stop_w):
+            os.close(fd)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# ------------------------------------------------- the spin and its bounds
+
+def test_spin_is_a_knob(server):
+    with server.connect(spin=0) as a, server.connect(spin=123) as b:
+        assert (a.spin, b.spin) == (0, 123)
+        assert a.call(WM_SMALL, Small(2)).value == b.call(WM_SMALL, Small(2)).value == 6
+    with pytest.raises(ValueError):
+        server.connect(spin=-1)
+    with pytest.raises(ValueError):
+        winipc.Server("x", spin=-5)
+
+
+def test_hung_handler_while_the_client_spins(server):
+    with server.connect(spin=LONG_SPIN, timeout=0.5) as conn:
+        t0 = time.monotonic()
+        with pytest.raises(winipc.CallTimeout):
+            conn.call(WM_SLEEP, Small(3000))
+        assert time.monotonic() - t0 < 0.5 + 0.5
+        # The spinning stopped with the call.
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        time.sleep(0.3)
+        assert time.process_time() - cpu0 < 0.1 * (time.monotonic() - wall0)
+
+
+@pytest.mark.parametrize("spin", [0, LONG_SPIN], ids=["sleeping", "spinning"])
+def test_server_killed_while_the_client_waits(server, spin):
+    with server.connect(spin=spin, timeout=30) as conn:
+        t0 = time.monotonic()
+        with pytest.raises(winipc.ServerGone):
+            conn.call(WM_EXIT, Small(0))
+        assert time.monotonic() - t0 < 5
+
+
+def test_timeout_of_no_end_and_huge_timeouts(server):
+    with server.connect(timeout=None) as conn:
+        assert conn.call(WM_SMALL, Small(1)).value == 3
+        assert conn.call(WM_SMALL, Small(2), timeout=1e10).value == 6
+        with pytest.raises(ValueError):
+            conn.call(WM_SMALL, Small(2), timeout=-1)
+
+
+def test_a_timed_out_call_never_answers_a_later_one(server):
+    with server.connect(timeout=5) as conn:
+        with pytest.raises(winipc.CallTimeout):
+            conn.call(WM_SLEEP, Small(600), timeout=0.2)
+        # The late answer of the first call must not be taken for these.
+        values = [conn.call(WM_SMALL, Small(i)).value for i in range(1, 50)]
+        assert values == [3 * i for i in range(1, 50)]
+
+
+# -------------------------------------------------------- results and errors
+
+@pytest.mark.parametrize("index", range(len(RESULTS)), ids=[repr(r) for r in RESULTS])
+def test_only_ints_are_results(server, index):
+    with server.connect() as conn:
+        value = RESULTS[index]
+        if value is None or isinstance(value, int):
+            conn.call(WM_RESULT_OF, Small(index))
+            assert conn.last_result == (0 if value is None else int(value))
+        else:
+            with pytest.raises(winipc.HandlerFailed):
+                conn.call(WM_RESULT_OF, Small(index))
+        assert conn.call(WM_SMALL, Small(1)).value == 3
+
+
+def test_mistaken_arguments_explain_themselves(server):
+    with server.connect() as conn, conn.alloc(Small) as buf:
+        with pytest.raises(TypeError, match="RemoteBuffer"):
+            conn.send(buf, WM_SMALL)
+        with pytest.raises(TypeError, match="instance"):
+            conn.call(WM_SMALL, Small)
+
+
+# ---------------------------------------------------- clients that vanish
+
+@pytest.mark.parametrize("shared", [False, True], ids=["private", "shared"])
+def test_buffers_of_a_killed_client_are_reclaimed(server, shared):
+    if not LINUX:
+        pytest.skip("Windows keeps VirtualAllocEx memory until the server exits and cannot "
+                    "tell which sender a section was made for")
+    code = ("import json, sys, winipc; kw = json.loads(sys.argv[2]);"
+            "c = winipc.connect(sys.argv[1], **kw);"
+            "bufs = [c.alloc(1 << 20) for _ in range(8)]; print('held', flush=True);"
+            "sys.stdin.read()")
+    kw = {**server.doorbell, "shared": shared}
+    with server.connect() as conn:
+        before = server_stats(conn)
+        child = subprocess.Popen([sys.executable, "-P", "-c", code, server.title,
+                                  json.dumps(kw)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "held"
+        assert server_stats(conn)[2] >= before[2] + (8 << 20)
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
+        deadline = time.monotonic() + 10
+        while server_stats(conn)[:3:2] != before[:3:2] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server_stats(conn)[0] <= before[0] and server_stats(conn)[2] <= before[2]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT, a POSIX signal; on "
+                                                   "Windows Ctrl+C needs a console")
+def test_ctrl_c_interrupts_a_client_waiting_for_a_hung_server(server):
+    code = ("import json, sys, winipc; sys.path.insert(0, sys.argv[3]); from structs import *;"
+            "c = winipc.connect(sys.argv[1], timeout=60, **json.loads(sys.argv[2]));"
+            "print('calling', flush=True); c.call(WM_SLEEP, Small(3000))")
+    child = subprocess.Popen([sys.executable, "-P", "-c", code, server.title,
+                              json.dumps(server.doorbell), HERE],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "calling"
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert time.monotonic() - t0 < 1.0, "Ctrl+C waited for the call's end"
+    assert "KeyboardInterrupt" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT, a POSIX signal; on "
+                                                   "Windows Ctrl+C needs a console")
+def test_ctrl_c_in_a_python_handler_stops_the_server(doorbell):
+    title = f"winipc-test-int-{os.getpid()}-{time.monotonic_ns()}"
+    code = ("import sys, time, winipc; s = winipc.Server(sys.argv[1]);\n"
+            "@s.handler(winipc.WM_USER, 8)\n"
+            "def slow(view):\n"
+            "    print('in handler', flush=True); time.sleep(30)\n"
+            "print('serving', flush=True); s.serve_forever()")
+    proc = subprocess.Popen([sys.executable, "-P", "-c", code, title], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "serving"
+    with winipc.connect(title, wait=30, timeout=30, **doorbell) as conn:
+        import threading
+        failure = []
+
+        def call():
+            try:
+                conn.call(winipc.WM_USER, bytes(8))
+            except winipc.WinIPCError as e:
+                failure.append(e)
+        t = threading.Thread(target=call)
+        t.start()
+        assert proc.stdout.readline().strip() == "in handler"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        t.join(30)
+    assert "KeyboardInterrupt" in err
+    assert failure and isinstance(failure[0], (winipc.HandlerFailed, winipc.ServerGone))

@@ -256,3 +256,59 @@ def test_truncated_event_file_is_refused(size):
         with pytest.raises(winipc.WrongObjectType) as info:
             k.Event.open(name).close()
         assert "OpenEvent" in str(info.value)
+
+
+def test_unnamed_objects_cannot_change_size():
+    """memfds are sealed: whoever holds one cannot shrink it under another
+    holder's mapping (nor grow it)."""
+    with k.FileMapping(4096) as fm, k.Event() as ev:
+        for obj in (fm, ev):
+            for size in (0, 64 * 1024):
+                with pytest.raises(PermissionError):
+                    os.ftruncate(obj.handle, size)
+
+
+# --- reduced rights and unnamed objects cannot be widened -------------------
+
+def _widen(kept, values):
+    got = {}
+    for what, fd in values.items():
+        try:
+            os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDWR))
+            got[what] = "widened"
+        except OSError as e:
+            got[what] = f"refused {e.errno}"
+    return got
+
+
+@needs_root
+def test_reduced_duplicates_cannot_be_widened_by_another_user():
+    with k.FileMapping(4096) as fm, k.Event(manual_reset=True) as ev, \
+            k.FileMapping(4096, "Local\\" + unique()) as named:
+        values = {"mapping": fm.duplicate(access=k.FILE_MAP_READ),
+                  "event": ev.duplicate(access=k.SYNCHRONIZE),
+                  "named": named.duplicate(access=k.FILE_MAP_READ)}
+        try:
+            nobody = Nobody(_widen, values)
+            nobody.stop()
+        finally:
+            for fd in values.values():
+                os.close(fd)
+        assert nobody.result == {w: "refused 13" for w in values}, nobody.result
+
+
+def _widen_own(kept):
+    fm = k.FileMapping(4096)
+    ev = k.Event()
+    kept += [fm, ev]
+    return _widen(kept, {"mapping": fm.duplicate(access=k.FILE_MAP_READ),
+                         "event": ev.duplicate(access=k.SYNCHRONIZE)})
+
+
+@needs_root
+def test_reduced_duplicates_of_unnamed_objects_cannot_be_widened_by_their_owner():
+    """No one but root can reopen an unnamed object for writing, so a
+    read-only duplicate stays read-only even in a process of the same user."""
+    nobody = Nobody(_widen_own)
+    nobody.stop()
+    assert nobody.result == {"mapping": "refused 13", "event": "refused 13"}, nobody.result

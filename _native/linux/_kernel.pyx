@@ -16,7 +16,11 @@
 #
 # Rights: a handle is the fd, and what it may do is what its open mode allows.
 # A reduced-rights handle is the file reopened O_RDONLY: its header can only be
-# mapped read-only, so it cannot set an event or write a mapping.
+# mapped read-only, so it cannot set an event or write a mapping.  An fd can be
+# reopened through /proc/self/fd/N, which checks the file's mode like any
+# open(): a named object's file is 0600, an unnamed object's memfd 0444, so
+# nobody but root can turn a read-only handle into a writable one (of a memfd,
+# not even its owner).  memfds are also sealed against any change of size.
 #
 # Trust: /dev/shm is writable by every user, so a file found at a name is
 # hostile until checked.  It is opened O_NOFOLLOW|O_NONBLOCK (a symlink fails,
@@ -601,7 +605,7 @@ cdef object _build(int kind, object path, long a, long b, uint64_t size):
     """A new, complete, unpublished object: (fd, mapped header or 0, owned)."""
     if path is None:
         fd = os.memfd_create("winipc-" + KIND_NAMES[kind].lower(),
-                             os.MFD_CLOEXEC)
+                             os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     else:
         fd = os.open(SHM_DIR, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
     cdef uint64_t total = PAGE + size if kind == WIPC_MAPPING else PAGE
@@ -640,6 +644,12 @@ cdef object _build(int kind, object path, long a, long b, uint64_t size):
             p = NULL
         if path is not None:
             fcntl.flock(fd, fcntl.LOCK_SH)
+        else:
+            # Only root may reopen it for writing (/proc/self/fd/N), and no
+            # holder may change its size under another holder's mapping.
+            os.fchmod(fd, 0o444)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                        fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
     except BaseException:
         os.close(fd)
         raise

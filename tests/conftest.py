@@ -11,6 +11,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # checkout never shadows the installed winipc.
 sys.path.insert(0, HERE)
 
+import children  # noqa: E402  (tests/children.py)
+
 # Wine is recognisable by an export of its ntdll.
 UNDER_WINE = False
 if sys.platform == "win32":
@@ -40,17 +42,25 @@ def unique_title(prefix="winipc-test"):
     return f"{prefix}-{uuid.uuid4()}"
 
 
+# How long a test server may take to start (Wine: each start crosses its server).
+START_TIMEOUT = 120 if UNDER_WINE else 30
+
+
 class ServerProcess:
-    """tests/server_main.py in a child process."""
+    """tests/server_main.py in a child process.  Its "ready" line is read with
+    a deadline, and stopping it waits a bounded time (tests/children.py)."""
 
     def __init__(self, title=None):
         self.title = title or unique_title()
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "server_main.py"), self.title],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().split()
+        try:
+            line = children.read_line(self.proc, self.proc.stdout, START_TIMEOUT).split()
+        except TimeoutError as e:
+            raise RuntimeError(f"the server process did not start: {e}") from None
         if not line or line[0] != "ready":
-            self.proc.kill()
+            children.stop(self.proc)
             raise RuntimeError(f"the server process did not start: {line!r}")
         self.pid = int(line[1])
 
@@ -60,8 +70,7 @@ class ServerProcess:
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                children.stop(self.proc)
         self.proc.stdout.close()
         if not self.proc.stdin.closed:
             self.proc.stdin.close()

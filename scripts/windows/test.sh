@@ -25,7 +25,7 @@ cd "$WINIPC_ROOT"
 bounded() {
     local limit="$1" what="$2" rc=0
     shift 2
-    timeout -k 10 "$limit" "$@" </dev/null || rc=$?
+    timeout -k 10 "$limit" "$@" </dev/null 8>&- || rc=$?
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
         echo "test.sh: $what did not finish within $limit s" >&2
     fi
@@ -73,9 +73,25 @@ export WINIPC_PEERS_DIR
 # explorer.exe's.  It then stays on the desktop for the whole run, because
 # wineserver closes a desktop a second after its last user leaves.
 desktop_pid=
+# The desktop program is stopped by a signal first (its Wine server may not
+# even be up yet), then with everything else in the prefix; each wait bounded.
+gone_within() {     # PID TENTHS: whether PID ends within TENTHS tenths of a second
+    local i
+    for ((i = 0; i < $2; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    ! kill -0 "$1" 2>/dev/null
+}
 stop_wine() {
-    [ -z "$desktop_pid" ] || kill "$desktop_pid" 2>/dev/null || true
+    if [ -n "$desktop_pid" ]; then
+        kill -TERM "$desktop_pid" 2>/dev/null || true
+        gone_within "$desktop_pid" 50 || true
+    fi
     timeout 60 "$WINESERVER" -k 2>/dev/null || true
+    if [ -n "$desktop_pid" ]; then
+        gone_within "$desktop_pid" 50 || kill -KILL "$desktop_pid" 2>/dev/null || true
+    fi
 }
 trap stop_wine EXIT
 
@@ -87,9 +103,14 @@ bounded 300 "compiling scripts/windows/desktop.c" "$MINGW_CC" -O2 -Wall -municod
 rm -f "$desktop_ready"
 desktop_limit="${WIN_DESKTOP_TIMEOUT:-120}"
 desktop_life=$((WIN_TIMEOUT + 120))
-timeout -k 10 "$((desktop_life + 60))" "$WINE" "$desktop_exe" "$(winpath "$desktop_ready")" \
-    "$desktop_life" </dev/null >/dev/null 2>&1 &
+desktop_ready_win="$(winpath "$desktop_ready")"
+# Started without this script's EXIT trap, so that a job stopped before its
+# exec does not run it; $! is `timeout`, which passes a TERM on to desktop.exe.
+trap - EXIT
+timeout -k 10 "$((desktop_life + 60))" "$WINE" "$desktop_exe" "$desktop_ready_win" \
+    "$desktop_life" </dev/null >/dev/null 2>&1 8>&- &
 desktop_pid=$!
+trap stop_wine EXIT
 desktop_t0=$SECONDS
 until [ -s "$desktop_ready" ]; do
     if ! kill -0 "$desktop_pid" 2>/dev/null; then
@@ -127,7 +148,7 @@ done
 
 set +e
 "$here/python" -B -m pytest -p no:cacheprovider --import-mode=importlib --rootdir=. \
-    "${targets[@]}" "$@"
+    "${targets[@]}" "$@" 8>&-
 rc=$?
 set -e
 exit "$rc"

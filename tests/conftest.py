@@ -11,6 +11,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # checkout never shadows the installed winipc.
 sys.path.insert(0, HERE)
 
+import children  # noqa: E402  (tests/children.py)
+
 # Wine is recognisable by an export of its ntdll.
 UNDER_WINE = False
 if sys.platform == "win32":
@@ -40,13 +42,16 @@ def unique_title(prefix="winipc-test"):
     return f"{prefix}-{uuid.uuid4()}"
 
 
+# How long a test server may take to start (Wine: each start crosses its server).
+START_TIMEOUT = 120 if UNDER_WINE else 30
+
 # The ways a call can ring its server, each a set of connect() arguments:
 # every behaviour test that takes the `server` fixture runs with each.
 if sys.platform == "win32":
-    DOORBELLS = {"classic": {}}
-    import winipc._rpc
-    if hasattr(winipc._rpc.Process, "alloc_shared"):
-        DOORBELLS.update({"shared": {"shared": True}, "shared-sleep": {"shared": True, "spin": 0}})
+    # classic: write -> SendMessageTimeout -> read; the others ring a doorbell
+    # in a section, spinning first or sleeping at once.
+    DOORBELLS = {"classic": {}, "shared": {"shared": True},
+                 "shared-sleep": {"shared": True, "spin": 0}}
 else:
     DOORBELLS = {"socket": {"spin": 0}, "spin": {}, "shared": {"shared": True}}
 
@@ -59,7 +64,8 @@ def doorbell(request):
 
 class ServerProcess:
     """tests/server_main.py in a child process; connect() connects to it
-    with the doorbell it was started for."""
+    with the doorbell it was started for.  Its "ready" line is read with a
+    deadline, and stopping it waits a bounded time (tests/children.py)."""
 
     def __init__(self, title=None, doorbell=None, env=None):
         self.title = title or unique_title()
@@ -70,9 +76,12 @@ class ServerProcess:
              "" if spin is None else str(spin)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env=None if env is None else {**os.environ, **env})
-        line = self.proc.stdout.readline().split()
+        try:
+            line = children.read_line(self.proc, self.proc.stdout, START_TIMEOUT).split()
+        except TimeoutError as e:
+            raise RuntimeError(f"the server process did not start: {e}") from None
         if not line or line[0] != "ready":
-            self.proc.kill()
+            children.stop(self.proc)
             raise RuntimeError(f"the server process did not start: {line!r}")
         self.pid = int(line[1])
 
@@ -86,8 +95,7 @@ class ServerProcess:
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                children.stop(self.proc)
         self.proc.stdout.close()
         if not self.proc.stdin.closed:
             self.proc.stdin.close()

@@ -2,10 +2,11 @@
 should."""
 
 import os
-import subprocess
 import sys
 
 import pytest
+
+import children
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
@@ -22,8 +23,8 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
     (["kernel_abandoned.py"], ["abandoned:", "we own it now"]),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) and v[0].endswith(".py") else "")
 def test_example(args, expect):
-    out = subprocess.run([sys.executable, "-P", os.path.join(EXAMPLES, args[0]), *args[1:]],
-                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = children.run([sys.executable, "-P", os.path.join(EXAMPLES, args[0]), *args[1:]],
+                       120, text=True)
     assert out.returncode == 0, out.stderr
     for text in expect:
         assert text in out.stdout, out.stdout

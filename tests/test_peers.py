@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import children
 import winipc
 from structs import MyInfo, Small, WM_COMPARE, WM_COMPARE_NATIVE, WM_SMALL
 
@@ -27,8 +28,7 @@ def peer(name):
 
 
 def run_client(*args):
-    out = subprocess.run([peer("c_client"), *map(str, args)], capture_output=True, text=True,
-                         timeout=60, stdin=subprocess.DEVNULL)
+    out = children.run([peer("c_client"), *map(str, args)], 60, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
@@ -68,12 +68,13 @@ def c_server():
     title = unique_title("c-server")
     proc = subprocess.Popen([peer("c_server"), title, str(WM_COMPARE)], stdout=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline().split()
-    assert line and line[0] == "ready", line
-    yield title, int(line[1])
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
+    try:
+        line = children.read_line(proc, proc.stdout, 60).split()
+        assert line and line[0] == "ready", line
+        yield title, int(line[1])
+    finally:
+        children.stop(proc)
+        proc.stdout.close()
 
 
 def test_winipc_client_gets_results_from_a_c_server(c_server):

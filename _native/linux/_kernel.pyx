@@ -16,7 +16,17 @@
 #
 # Rights: a handle is the fd, and what it may do is what its open mode allows.
 # A reduced-rights handle is the file reopened O_RDONLY: its header can only be
-# mapped read-only, so it cannot set an event or write a mapping.
+# mapped read-only, so it cannot set an event or write a mapping.  An fd can be
+# reopened through /proc/self/fd/N, which checks the file's mode like any
+# open(): a named object's file is 0600, an unnamed object's memfd 0444, so
+# nobody but root can turn a read-only handle into a writable one (of a memfd,
+# not even its owner).  memfds are also sealed against any change of size.
+#
+# Trust: /dev/shm is writable by every user, so a file found at a name is
+# hostile until checked.  It is opened O_NOFOLLOW|O_NONBLOCK (a symlink fails,
+# a FIFO does not block) and accepted only as a regular file with one link,
+# owned by this user (Local\; Global\: this user or root), at least as long as
+# its header says, before anything is locked or mapped (_vet_named, _check_kind).
 
 # cython: cdivision=True
 
@@ -24,6 +34,7 @@ import errno as _errno
 import fcntl
 import mmap as _mmap
 import os
+import stat as _stat
 import struct as _struct
 from urllib.parse import quote as _quote
 
@@ -58,6 +69,11 @@ PAGE = max(_mmap.PAGESIZE, 4096)
 ALLOCATION_GRANULARITY = _mmap.ALLOCATIONGRANULARITY
 
 _HEAD = _struct.Struct("<IIIIQ")      # magic, kind, version, data_offset, size
+
+
+def _scope(str name):
+    """'global' or 'local': the namespace of a Win32 object name."""
+    return "global" if name.startswith("Global\\") else "local"
 
 
 def name_path(str name):
@@ -347,6 +363,17 @@ cdef class KObject:
         if write and not self.writable:
             raise_winerror(ERROR_ACCESS_DENIED, "MapViewOfFile",
                            "a writable view needs FILE_MAP_WRITE (this handle is read-only)")
+        # Whoever may write the file may also have shrunk it; pages past its
+        # end would be SIGBUS at first touch, so look before mapping.
+        need = self.data_offset + offset + length
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            raise_errno(e.errno, "MapViewOfFile (fstat)")
+        if st.st_size < need:
+            raise_winerror(ERROR_INVALID_HANDLE, "MapViewOfFile",
+                           f"the mapping's file was truncated to {st.st_size} bytes; "
+                           f"this view needs {need}", cls=WrongObjectType)
         prot = _mmap.PROT_READ | (_mmap.PROT_WRITE if write else 0)
         try:
             return _mmap.mmap(fd, length, _mmap.MAP_SHARED, prot,
@@ -392,7 +419,7 @@ cdef inline int _errno_eopnotsupp():
 def _remove_if_unused(path, ident):
     """Removes the name if no handle anywhere still holds the file `ident`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return
     try:
@@ -412,21 +439,91 @@ def _remove_if_unused(path, ident):
         os.close(fd)
 
 
-cdef object _attach(str path, bint writable):
-    """An fd holding the existing object at `path`, or None if there is none."""
-    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NOFOLLOW
+def _file_type(st):
+    m = st.st_mode
+    for test, what in ((_stat.S_ISFIFO, "FIFO"), (_stat.S_ISDIR, "directory"),
+                       (_stat.S_ISSOCK, "socket"), (_stat.S_ISCHR, "character device"),
+                       (_stat.S_ISBLK, "block device"), (_stat.S_ISLNK, "symbolic link")):
+        if test(m):
+            return what
+    return "special file"
+
+
+cdef _refuse_open(e, str call, str name, str path):
+    """Raises the winipc error for a failed open() of a name's file."""
+    if e.errno == _errno.ELOOP:
+        raise_winerror(ERROR_INVALID_HANDLE, call,
+                       f"{name!r} ({path}) is a symbolic link, not a winipc object",
+                       cls=WrongObjectType)
+    if e.errno == _errno.EISDIR:
+        raise_winerror(ERROR_INVALID_HANDLE, call,
+                       f"{name!r} ({path}) is a directory, not a winipc object",
+                       cls=WrongObjectType)
+    if e.errno in (_errno.EACCES, _errno.EPERM):
+        raise_errno(e.errno, call,
+                    f"{name!r} ({path}) belongs to another user or refuses this access")
+    raise_errno(e.errno, call, f"open({path}): {e.strerror}")
+
+
+cdef _vet_named(int fd, str call, str name, str path):
+    """Accepts the file at a name only if it can be an object of ours: a regular
+    file with one link, owned by this user (Global\\: or root).  Runs before
+    the file is locked or mapped."""
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        raise_errno(e.errno, call, f"fstat({path})")
+    if not _stat.S_ISREG(st.st_mode):
+        raise_winerror(ERROR_INVALID_HANDLE, call,
+                       f"{name!r} ({path}) is a {_file_type(st)}, not a winipc object",
+                       cls=WrongObjectType)
+    me = os.geteuid()
+    if st.st_uid != me and not (_scope(name) == "global" and st.st_uid == 0):
+        raise_errno(_errno.EACCES, call,
+                    f"{name!r} ({path}) belongs to another user (uid {st.st_uid}); "
+                    + ("a Global\\ object is trusted only if it is this user's or root's"
+                       if _scope(name) == "global" else "a Local\\ name is this user's own"))
+    if st.st_nlink > 1:
+        raise_errno(_errno.EACCES, call,
+                    f"{name!r} ({path}) has {st.st_nlink} links; an object's file has "
+                    "exactly one (another name shares it)")
+
+
+cdef _blocking(int fd):
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    if flags & os.O_NONBLOCK:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+
+
+cdef object _attach(str path, bint writable, str call, str name):
+    """An fd holding the existing object at `path`, or None if there is none.
+
+    Whatever is found there is hostile until checked: it is opened without
+    following a symlink or blocking on a FIFO, and refused with a winipc error
+    unless _vet_named accepts it."""
+    flags = ((os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NOFOLLOW
+             | os.O_NONBLOCK)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        _refuse_open(e, call, name, path)
     try:
+        _vet_named(fd, call, name, path)
+        _blocking(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fcntl.flock(fd, fcntl.LOCK_SH)     # waits out a closer's brief exclusive lock
-            if os.fstat(fd).st_nlink == 0:     # ... that then removed the name
+            nlink = os.fstat(fd).st_nlink
+            if nlink == 0:                     # ... that then removed the name
                 os.close(fd)
                 return None
+            if nlink > 1:
+                raise_errno(_errno.EACCES, call,
+                            f"{name!r} ({path}) has {nlink} links; an object's file has "
+                            "exactly one (another name shares it)")
             return fd
         # Unlocked: every holder died without closing.  The object is gone, as
         # its Win32 counterpart would be; the name goes too.
@@ -453,6 +550,14 @@ def _check_kind(int fd, int kind, str what):
     except OSError as e:
         raise_errno(e.errno, what, f"{fd} is not an open fd in this process", cls=InvalidHandle)
     try:
+        st = os.fstat(fd)
+    except OSError as e:
+        raise_errno(e.errno, what, f"fstat of fd {fd}")
+    if not _stat.S_ISREG(st.st_mode):
+        raise_winerror(ERROR_INVALID_HANDLE, what,
+                       f"fd {fd} is a {_file_type(st)}, not a winipc kernel object",
+                       cls=WrongObjectType)
+    try:
         raw = os.pread(fd, _HEAD.size, 0)
     except OSError as e:
         raise_winerror(ERROR_INVALID_HANDLE, what,
@@ -461,7 +566,7 @@ def _check_kind(int fd, int kind, str what):
     if len(raw) < _HEAD.size or _HEAD.unpack(raw)[0] != WIPC_MAGIC:
         raise_winerror(ERROR_INVALID_HANDLE, what, f"fd {fd} is not a winipc kernel object",
                        cls=WrongObjectType)
-    magic, found, version, _, _ = _HEAD.unpack(raw)
+    magic, found, version, data_offset, size = _HEAD.unpack(raw)
     if found != kind:
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"the object is {_a(KIND_NAMES.get(found, str(found)))}, "
@@ -470,6 +575,18 @@ def _check_kind(int fd, int kind, str what):
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"the object was made by an incompatible winipc (layout {version})",
                        cls=WrongObjectType)
+    # The header is hostile input too: its offset must be a page past the
+    # header, and the file must hold what the header says before any of it is
+    # mapped (a page past the end of a file is SIGBUS at first touch).
+    if data_offset < sizeof(wipc_header) or data_offset % _mmap.PAGESIZE:
+        raise_winerror(ERROR_INVALID_HANDLE, what,
+                       f"the object's header is damaged (data offset {data_offset})",
+                       cls=WrongObjectType)
+    need = data_offset + (size if kind == WIPC_MAPPING else 0)
+    if st.st_size < need:
+        raise_winerror(ERROR_INVALID_HANDLE, what,
+                       f"the object's file is {st.st_size} bytes, shorter than its header "
+                       f"says ({need}): it was truncated", cls=WrongObjectType)
     return (flags & os.O_ACCMODE) == os.O_RDWR
 
 
@@ -487,7 +604,8 @@ def _path_of(int fd):
 cdef object _build(int kind, object path, long a, long b, uint64_t size):
     """A new, complete, unpublished object: (fd, mapped header or 0, owned)."""
     if path is None:
-        fd = os.memfd_create("winipc-" + KIND_NAMES[kind].lower(), os.MFD_CLOEXEC)
+        fd = os.memfd_create("winipc-" + KIND_NAMES[kind].lower(),
+                             os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     else:
         fd = os.open(SHM_DIR, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
     cdef uint64_t total = PAGE + size if kind == WIPC_MAPPING else PAGE
@@ -526,6 +644,12 @@ cdef object _build(int kind, object path, long a, long b, uint64_t size):
             p = NULL
         if path is not None:
             fcntl.flock(fd, fcntl.LOCK_SH)
+        else:
+            # Only root may reopen it for writing (/proc/self/fd/N), and no
+            # holder may change its size under another holder's mapping.
+            os.fchmod(fd, 0o444)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                        fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
     except BaseException:
         os.close(fd)
         raise
@@ -569,10 +693,7 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
     path = name_path(name)
     cdef size_t p
     for _ in range(1000):
-        try:
-            fd = _attach(path, True)
-        except PermissionError as e:
-            raise_errno(e.errno, call, f"{name!r} ({path}) belongs to another user")
+        fd = _attach(path, True, call, name)
         if fd is not None:
             return _existing(fd, kind, True, path, inheritable, call), False
         fd, mapped, owned = _build(kind, path, a, b, size)
@@ -602,10 +723,7 @@ def open_object(int kind, str name, long access, bint inheritable):
     call = "Open" + KIND_NAMES[kind]
     cdef bint writable = _writable_for(kind, access)
     path = name_path(name)
-    try:
-        fd = _attach(path, writable)
-    except PermissionError as e:
-        raise_errno(e.errno, call, f"{name!r} ({path}) refuses this access")
+    fd = _attach(path, writable, call, name)
     if fd is None:
         raise_winerror(2, call, f"no object is named {name!r}")
     return _existing(fd, kind, writable, path, inheritable, call)

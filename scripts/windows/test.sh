@@ -11,12 +11,28 @@
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
 # source tree (-B, -p no:cacheprovider).  The exit code is pytest's.  The Wine
 # server of the prefix is stopped at the end, so nothing lingers.
+#
+# Nothing here can wait forever: every step has a time limit (setup
+# WIN_SETUP_TIMEOUT, build WIN_BUILD_TIMEOUT, the desktop WIN_DESKTOP_TIMEOUT,
+# pytest WIN_TIMEOUT, in seconds), and a step that runs out fails the run
+# with a message that says which.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/env.sh"
 cd "$WINIPC_ROOT"
 
-"$here/setup.sh"
+# Runs a step with a time limit; says which step ran out.
+bounded() {
+    local limit="$1" what="$2" rc=0
+    shift 2
+    timeout -k 10 "$limit" "$@" </dev/null 8>&- || rc=$?
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        echo "test.sh: $what did not finish within $limit s" >&2
+    fi
+    return "$rc"
+}
+
+bounded "${WIN_SETUP_TIMEOUT:-3600}" "setup (scripts/windows/setup.sh)" "$here/setup.sh"
 
 # One run at a time per checkout: runs share the prefix and site-packages, and
 # each stops the Wine server when it ends.
@@ -26,7 +42,7 @@ if ! flock -n 8; then
     flock -w "${WIN_LOCK_TIMEOUT:-3600}" 8 || { echo "test.sh: gave up waiting" >&2; exit 1; }
 fi
 
-"$here/build-wheel.sh"
+bounded "${WIN_BUILD_TIMEOUT:-1800}" "the wheel build (build-wheel.sh)" "$here/build-wheel.sh"
 
 # --- C test peers -------------------------------------------------------------
 peers="$WIN_BUILD/peers"
@@ -39,27 +55,84 @@ for c in "$peer_sources"/*.c; do
     flags=()
     grep -qE '\b(wmain|wWinMain)\b' "$c" && flags+=(-municode)
     echo "peer     $c -> ${exe#"$WINIPC_ROOT"/}" >&2
-    "$MINGW_CC" -O2 -Wall -DUNICODE -D_UNICODE -D_WIN32_WINNT=0x0A00 \
-        -I_native/common "${flags[@]}" -static -s -Wl,--no-insert-timestamp \
-        -o "$exe" "$c" -luser32 -ladvapi32
+    bounded 300 "compiling $c" "$MINGW_CC" -O2 -Wall -DUNICODE -D_UNICODE \
+        -D_WIN32_WINNT=0x0A00 -I_native/common "${flags[@]}" -static -s \
+        -Wl,--no-insert-timestamp -o "$exe" "$c" -luser32 -ladvapi32
 done
 shopt -u nullglob
 WINIPC_PEERS_DIR="$(winpath "$peers")"
 export WINIPC_PEERS_DIR
 
-# --- pytest under Wine ----------------------------------------------------------
-stop_wine() { "$WINESERVER" -k 2>/dev/null || true; }
+# --- the desktop -----------------------------------------------------------------
+# Wine starts its desktop process (explorer.exe /desktop) when a process first
+# needs the desktop, and that process inherits the creator's standard handles
+# and outlives it: a test that reads a child's output to the end would wait
+# forever.  So the desktop is started first by desktop.exe (desktop.c), whose
+# standard handles are /dev/null, and it is verified, not assumed: desktop.exe
+# writes its ready file only once the desktop window exists and is
+# explorer.exe's.  It then stays on the desktop for the whole run, because
+# wineserver closes a desktop a second after its last user leaves.
+desktop_pid=
+# The desktop program is stopped by a signal first (its Wine server may not
+# even be up yet), then with everything else in the prefix; each wait bounded.
+gone_within() {     # PID TENTHS: whether PID ends within TENTHS tenths of a second
+    local i
+    for ((i = 0; i < $2; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    ! kill -0 "$1" 2>/dev/null
+}
+stop_wine() {
+    if [ -n "$desktop_pid" ]; then
+        kill -TERM "$desktop_pid" 2>/dev/null || true
+        gone_within "$desktop_pid" 50 || true
+    fi
+    timeout 60 "$WINESERVER" -k 2>/dev/null || true
+    if [ -n "$desktop_pid" ]; then
+        gone_within "$desktop_pid" 50 || kill -KILL "$desktop_pid" 2>/dev/null || true
+    fi
+}
 trap stop_wine EXIT
 
-# Wine starts its desktop process (explorer.exe /desktop) when a process first
-# creates a window, and that process inherits the creator's standard handles
-# and outlives it: a test that reads a child's output to the end would wait
-# forever.  Start the desktop first, with nothing to inherit.
-"$WINE" explorer.exe /desktop </dev/null >/dev/null 2>&1 &
-for _ in $(seq 100); do
-    grep -qsa 'system32.explorer[.]exe' /proc/[0-9]*/cmdline && break
+desktop_exe="$WIN_BUILD/desktop.exe"
+desktop_ready="$WIN_BUILD/desktop.ready"
+bounded 300 "compiling scripts/windows/desktop.c" "$MINGW_CC" -O2 -Wall -municode \
+    -D_WIN32_WINNT=0x0A00 -static -s -Wl,--no-insert-timestamp \
+    -o "$desktop_exe" "$here/desktop.c" -luser32
+rm -f "$desktop_ready"
+desktop_limit="${WIN_DESKTOP_TIMEOUT:-120}"
+desktop_life=$((WIN_TIMEOUT + 120))
+desktop_ready_win="$(winpath "$desktop_ready")"
+# Started without this script's EXIT trap, so that a job stopped before its
+# exec does not run it; $! is `timeout`, which passes a TERM on to desktop.exe.
+trap - EXIT
+timeout -k 10 "$((desktop_life + 60))" "$WINE" "$desktop_exe" "$desktop_ready_win" \
+    "$desktop_life" </dev/null >/dev/null 2>&1 8>&- &
+desktop_pid=$!
+trap stop_wine EXIT
+desktop_t0=$SECONDS
+until [ -s "$desktop_ready" ]; do
+    if ! kill -0 "$desktop_pid" 2>/dev/null; then
+        rc=0
+        wait "$desktop_pid" || rc=$?
+        case "$rc" in
+            3) why="no desktop window appeared within 60 s" ;;
+            4) why="the desktop window is not explorer.exe's" ;;
+            5) why="it could not write $desktop_ready" ;;
+            *) why="it exited with $rc" ;;
+        esac
+        echo "test.sh: the Wine desktop did not start: $why" >&2
+        exit 1
+    fi
+    if [ $((SECONDS - desktop_t0)) -ge "$desktop_limit" ]; then
+        echo "test.sh: the Wine desktop was not ready within $desktop_limit s" \
+             "(WIN_DESKTOP_TIMEOUT)" >&2
+        exit 1
+    fi
     sleep 0.1
 done
+echo "desktop  $(cat "$desktop_ready") is up (started with its standard handles on /dev/null)" >&2
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -73,10 +146,9 @@ for arg in "$@"; do
     esac
 done
 
-export WIN_TIMEOUT="${WIN_TIMEOUT:-3600}"
 set +e
 "$here/python" -B -m pytest -p no:cacheprovider --import-mode=importlib --rootdir=. \
-    "${targets[@]}" "$@"
+    "${targets[@]}" "$@" 8>&-
 rc=$?
 set -e
 exit "$rc"

@@ -579,8 +579,10 @@ cdef class Process:
         finally:
             self.leave()
 
-    def alloc(self, size_t size):
-        """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) -> address."""
+    def alloc(self, size_t size, timeout_ms=None):
+        """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) ->
+        address.  ``timeout_ms`` is the Linux backend's (its server
+        allocates); VirtualAllocEx never waits for the server."""
         cdef HANDLE handle = self.enter()
         cdef void *address
         cdef DWORD err = 0
@@ -597,8 +599,9 @@ cdef class Process:
         finally:
             self.leave()
 
-    def free(self, size_t address):
-        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation."""
+    def free(self, size_t address, timeout_ms=None):
+        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation
+        (``timeout_ms``: as for alloc)."""
         cdef HANDLE handle = self.enter()
         cdef BOOL ok
         cdef DWORD err = 0

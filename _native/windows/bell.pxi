@@ -84,12 +84,7 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     if seq == 0:
         seq = 1
     cb.seq = seq
-    b.msg = msg
-    b.wparam = wparam
-    b.lparam = <uint64_t>lparam
-    winipc_store_release(&b.req, seq)
-    winipc_fence()
-    if winipc_exchange(&b.server_asleep, 0) == 1:
+    if winipc_bell_post(b, seq, msg, wparam, <uint64_t>lparam):
         synchapi.SetEvent(cb.server_event)
 
     start = ticks_now()
@@ -97,7 +92,7 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     spin_end = start + us_to_ticks(spin_us)
     next_check = start + us_to_ticks(SPIN_CHECK_MS * 1000)
     # Spin: no kernel call while the server answers within spin_us.
-    while winipc_load_acquire(&b.rep) != seq:
+    while not winipc_bell_answered(b, seq):
         now = ticks_now()
         if now >= spin_end or now >= deadline:
             break
@@ -109,32 +104,30 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
                     return BELL_INTERRUPTED
             next_check = ticks_now() + us_to_ticks(SPIN_CHECK_MS * 1000)
         winipc_relax(USABLE_CPUS)
-    # Sleep in slices, saying so first (the protocol's "a side sleeps").
-    while winipc_load_acquire(&b.rep) != seq:
-        winipc_exchange(&b.client_asleep, 1)   # a full barrier, as the store+fence
-        if winipc_load_acquire(&b.rep) == seq:
+    # Sleep in slices, saying so first (the protocol's "a side sleeps").  A
+    # wake-up that comes after we took the flag back (the server had taken
+    # it first) stays pending on the auto-reset Event and only ends a later
+    # slice early: every slice looks at the reply, the window and the clock.
+    while not winipc_bell_answered(b, seq):
+        winipc_bell_client_sleeps(b)
+        if winipc_bell_answered(b, seq):
+            winipc_bell_client_wakes(b)
             break
         now = ticks_now()
         if now >= deadline:
-            winipc_exchange(&b.client_asleep, 0)
+            winipc_bell_client_wakes(b)
             return win32.ERROR_TIMEOUT
         left_ms = ((deadline - now) * 1000 + QPC_FREQUENCY - 1) // QPC_FREQUENCY
         win32.WaitForSingleObject(cb.client_event,
                                   <DWORD>(left_ms if left_ms < BELL_SLICE_MS else BELL_SLICE_MS))
-        if winipc_load_acquire(&b.rep) == seq:
+        winipc_bell_client_wakes(b)
+        if winipc_bell_answered(b, seq):
             break
         if not win32.IsWindow(cb.window):
-            winipc_exchange(&b.client_asleep, 0)
             return win32.ERROR_INVALID_WINDOW_HANDLE
         with gil:
             if check_signals() < 0:
-                winipc_exchange(&b.client_asleep, 0)
                 return BELL_INTERRUPTED
-    # An answer that came while we said we sleep: take the flag back (if the
-    # server took it, its SetEvent stays pending and ends a later wait early,
-    # which only makes that wait look again).
-    if b.client_asleep:
-        winipc_exchange(&b.client_asleep, 0)
     error = b.error
     if error:
         result[0] = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
@@ -150,40 +143,31 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
     that keeps changing its page cannot starve the others) -> how many."""
     cdef int i, served = 0
     cdef ServerBell *sb
-    cdef winipc_bell *b
-    cdef uint32_t seq
-    cdef UINT msg
-    cdef WPARAM wparam
-    cdef LPARAM lparam
+    cdef uint32_t seq, msg
+    cdef uint64_t wparam, lparam
     cdef LRESULT answer
+    cdef bint wake
     for i in range(s.bell_slots):
         sb = &s.bells[i]
         if sb.section == NULL or sb.busy or sb.doomed:
             continue
-        b = sb.bell
-        seq = winipc_load_acquire(&b.req)
+        seq = winipc_bell_pending(sb.bell)
         if seq == sb.last_served:
             continue
         # Read once: the client may change anything at any time.
-        msg = b.msg
-        wparam = <WPARAM>b.wparam
-        lparam = <LPARAM>b.lparam
+        winipc_bell_request(sb.bell, &msg, &wparam, &lparam)
         sb.last_served = seq
         sb.busy = True
-        answer = serve(s, msg, wparam, lparam)
+        answer = serve(s, msg, <WPARAM>wparam, <LPARAM>lparam)
         sb.busy = False
         if sb.doomed:   # closed by a message the handler let in
             release_bell(s, sb)
             continue
         if WINIPC_IS_ERROR(answer):
-            b.result = 0
-            b.error = WINIPC_ERROR_CODE(answer)
+            wake = winipc_bell_answer(sb.bell, seq, WINIPC_ERROR_CODE(answer), 0)
         else:
-            b.error = 0
-            b.result = answer
-        winipc_store_release(&b.rep, seq)
-        winipc_fence()
-        if winipc_exchange(&b.client_asleep, 0) == 1:
+            wake = winipc_bell_answer(sb.bell, seq, 0, answer)
+        if wake:
             synchapi.SetEvent(sb.client_event)
         served += 1
     return served
@@ -193,13 +177,16 @@ cdef bint bells_pending(WindowState *s) noexcept nogil:
     cdef int i
     for i in range(s.bell_slots):
         if (s.bells[i].section != NULL and not s.bells[i].busy
-                and winipc_load_acquire(&s.bells[i].bell.req) != s.bells[i].last_served):
+                and winipc_bell_pending(s.bells[i].bell) != s.bells[i].last_served):
             return True
     return False
 
 
-cdef void set_server_asleep(WindowState *s, uint32_t value) noexcept nogil:
+cdef void set_server_asleep(WindowState *s, bint asleep) noexcept nogil:
     cdef int i
     for i in range(s.bell_slots):
         if s.bells[i].section != NULL:
-            winipc_exchange(&s.bells[i].bell.server_asleep, value)
+            if asleep:
+                winipc_bell_server_sleeps(s.bells[i].bell)
+            else:
+                winipc_bell_server_wakes(s.bells[i].bell)

@@ -70,3 +70,14 @@ cdef extern from "doorbell.h" nogil:
     void winipc_fence()
     int winipc_usable_cpus()
     void winipc_relax(int usable_cpus)
+    # the protocol's steps
+    bint winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg, uint64_t wparam,
+                          uint64_t lparam)
+    bint winipc_bell_answered(winipc_bell *b, uint32_t seq)
+    void winipc_bell_client_sleeps(winipc_bell *b)
+    bint winipc_bell_client_wakes(winipc_bell *b)
+    uint32_t winipc_bell_pending(winipc_bell *b)
+    void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
+    bint winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)
+    void winipc_bell_server_sleeps(winipc_bell *b)
+    void winipc_bell_server_wakes(winipc_bell *b)

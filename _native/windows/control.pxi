@@ -31,8 +31,10 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 cimport bellapi
-from bellapi cimport winipc_bell, winipc_load_acquire, winipc_store_release, \
-    winipc_exchange, winipc_fence, winipc_relax, winipc_usable_cpus
+from bellapi cimport winipc_bell, winipc_fence, winipc_relax, winipc_usable_cpus, \
+    winipc_bell_post, winipc_bell_answered, winipc_bell_client_sleeps, winipc_bell_client_wakes, \
+    winipc_bell_pending, winipc_bell_request, winipc_bell_answer, winipc_bell_server_sleeps, \
+    winipc_bell_server_wakes
 cimport memoryapi
 cimport synchapi
 from handleapi cimport INVALID_HANDLE_VALUE

@@ -350,6 +350,25 @@ def test_hung_handler_times_out_and_resyncs(served, spin):
 
 
 @pytest.mark.parametrize("spin", [0, 1_000_000], ids=["sleeping", "spinning"])
+def test_ctrl_c_ends_a_bell_wait(served, spin):
+    """A wait on the main thread runs Python's signal handlers every slice."""
+    import _thread
+    assert threading.current_thread() is threading.main_thread()
+    p = served.client(bell=spin)
+    try:
+        address = p.alloc(8)
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            p.call(served.window, WM_SLOW, address, bytearray(struct.pack("=Q", 1500)), 20000)
+        assert time.monotonic() - t0 < 0.3 + 0.2
+        buf = bytearray(struct.pack("=Q", 1))
+        assert p.call(served.window, WM_SLOW, address, buf, 10000) == 5
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("spin", [0, 1_000_000], ids=["sleeping", "spinning"])
 def test_server_dies_during_a_bell_call(spin):
     s = Served(50)
     p = s.client(bell=spin)

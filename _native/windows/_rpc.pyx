@@ -216,6 +216,7 @@ cdef int round_trip_failed(DWORD err, Step step, UINT msg, size_t address, size_
 
 include "control.pxi"
 include "bell.pxi"
+include "safecopy.pxi"
 
 
 # --- the client side ---------------------------------------------------------
@@ -815,24 +816,15 @@ cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
     return size <= end - address
 
 
-cdef bint copy_here(void *to, const void *source, size_t size) noexcept nogil:
-    """Copy within this process without faulting: Read/WriteProcessMemory on
-    ourselves fail with an error where a memcpy would fault (memory that
-    another process freed or re-protected meanwhile)."""
-    cdef win32.SIZE_T done = 0
-    if not win32.ReadProcessMemory(bellapi.GetCurrentProcess(), source, to, size, &done):
-        return False
-    return done == size
-
-
 cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,
                           int64_t *result) noexcept nogil:
     """Run ``handler`` on a server-owned copy of a client's private buffer
     and copy the answer back.  The client owns that memory and may free or
     re-protect it (VirtualFreeEx, VirtualProtectEx) at any time, also while
-    the handler runs: it then gets an error, never the server a fault.
-    ERROR_INVALID_ADDRESS if the buffer went away before the handler ran,
-    ERROR_PARTIAL_COPY if it went away while the handler ran."""
+    the handler runs: it then gets an error, never the server a fault (the
+    copies are winipc_safe_copy, see safecopy.pxi).  ERROR_INVALID_ADDRESS
+    if the buffer went away before the handler ran, ERROR_PARTIAL_COPY if it
+    went away while the handler ran."""
     cdef char *copy
     cdef bint kept
     cdef uint32_t code
@@ -856,15 +848,11 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
                                             win32.PAGE_READWRITE)
         if copy == NULL:
             return WINIPC_E_NOT_ENOUGH_MEMORY
-    if not copy_here(copy, <void *>address, size):
+    if not winipc_safe_copy(copy, <void *>address, size):
         code = WINIPC_E_INVALID_ADDRESS
     else:
         code = run_handler(handler, copy, size, result)
-        # Checked again: a write into memory released meanwhile may succeed
-        # (Wine writes through /proc/PID/mem, which ignores protections) and
-        # would then tell the client nothing.
-        if code == 0 and not (owned_buffer(address, size) and win32.WriteProcessMemory(
-                bellapi.GetCurrentProcess(), <void *>address, copy, size, NULL)):
+        if code == 0 and not winipc_safe_copy(<void *>address, copy, size):
             code = win32.ERROR_PARTIAL_COPY
     if kept:
         s.scratch_busy = False

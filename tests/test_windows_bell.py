@@ -445,3 +445,24 @@ def test_buffer_pulled_under_the_handler(served, how):
         assert struct.unpack("=Q", buf)[0] == 7
     finally:
         p.close()
+
+
+def test_a_window_that_is_not_a_winipc_server():
+    from test_peers import peer
+    title = unique_title("winipc-c-server")
+    proc = subprocess.Popen([peer("c_server"), title, str(WM_NATIVE)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc.stdout.readline()
+        window, pid, _ = _rpc.find_window(title)
+        p = _rpc.Process(pid, VM, window)
+        with pytest.raises(winipc.NotSupported):
+            p.open_bell(window, 50, TIMEOUT)
+        with pytest.raises(winipc.NotSupported):
+            p.alloc_shared(16, TIMEOUT)
+        p.close()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stdin.close()

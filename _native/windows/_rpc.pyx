@@ -261,7 +261,7 @@ cdef class Process:
     cdef ClientBell _bell   # _bell.window NULL: none
     cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic)
     cdef int _spin_us
-    cdef Region *_regions
+    cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
 
     def __cinit__(self):
@@ -349,15 +349,16 @@ cdef class Process:
         """What close() owes, once no call uses it: the doorbell, the
         sections (the server is told with a posted message, which never
         waits), the handle."""
-        cdef int i
+        cdef int i, n = self._nregions
+        cdef Region **regions = self._regions
         self.drop_bell()
-        for i in range(self._nregions):
-            win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE,
-                               <LPARAM>self._regions[i].token)
-            self.drop_region(&self._regions[i])
+        self._regions = NULL    # detached first: dropping one may let other threads run
         self._nregions = 0
-        PyMem_Free(self._regions)
-        self._regions = NULL
+        for i in range(n):
+            win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE,
+                               <LPARAM>regions[i].token)
+            self.drop_region(regions[i])
+        PyMem_Free(regions)
         if self._handle != NULL:
             win32.CloseHandle(self._handle)
             self._handle = NULL
@@ -365,7 +366,30 @@ cdef class Process:
     cdef void drop_region(self, Region *r) noexcept:
         PyBuffer_Release(&r.view)
         Py_XDECREF(r.mapping)
-        r.mapping = NULL
+        PyMem_Free(r)
+
+    cdef int add_region(self, Region *r) except -1:
+        cdef Region **regions = <Region **>PyMem_Realloc(
+            self._regions, (self._nregions + 1) * sizeof(Region *))
+        if regions == NULL:
+            raise MemoryError()
+        self._regions = regions
+        self._regions[self._nregions] = r
+        self._nregions += 1
+        return 0
+
+    cdef Region *take_region(self, size_t address) noexcept:
+        """Remove the region that starts at ``address`` from the list -> it,
+        or NULL."""
+        cdef int i
+        cdef Region *r
+        for i in range(self._nregions):
+            r = self._regions[i]
+            if r.address == address:
+                self._nregions -= 1
+                self._regions[i] = self._regions[self._nregions]
+                return r
+        return NULL
 
     cdef void drop_bell(self) noexcept:
         """Close our side of the doorbell and tell the server (posted)."""
@@ -388,7 +412,7 @@ cdef class Process:
         cdef int i
         cdef Region *r
         for i in range(self._nregions):
-            r = &self._regions[i]
+            r = self._regions[i]
             if (address >= r.address and address - r.address < r.size
                     and size <= r.size - (address - r.address)):
                 PyObject_GetBuffer(<object>r.mapping, view, PyBUF_SIMPLE)
@@ -414,7 +438,12 @@ cdef class Process:
             err = send_to(window, msg, op, arg, timeout_ms, &result)
         if err:
             fail(err, "SendMessageTimeoutW", f"{what}: the control message to process {self.pid}")
-        if WINIPC_IS_ERROR(result) or result <= 0:
+        if result == 0:
+            # DefWindowProc's answer: a window that is not a winipc server
+            raise_winerror(bellapi.ERROR_NOT_SUPPORTED, "SendMessageTimeoutW",
+                           detail=f"{what}: window {<size_t>window:#x} does not answer winipc's "
+                                  f"control message (it is not a winipc server)")
+        if WINIPC_IS_ERROR(result) or result < 0:
             code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
             raise_winerror(code, "SendMessageTimeoutW",
                            detail=f"the server refused {what}: {_describe_winerror(code)}")
@@ -499,7 +528,6 @@ cdef class Process:
         cdef LRESULT token, address
         cdef HANDLE section
         cdef wchar_t *name = NULL
-        cdef Region *regions
         cdef Region *r
         cdef DWORD server_pid = 0
         self.enter()
@@ -526,13 +554,10 @@ cdef class Process:
                     mapping = mmap.mmap(-1, size, tagname=tagname)
                 finally:
                     win32.CloseHandle(section)
-                regions = <Region *>PyMem_Realloc(self._regions,
-                                                  (self._nregions + 1) * sizeof(Region))
-                if regions == NULL:
+                r = <Region *>PyMem_Malloc(sizeof(Region))
+                if r == NULL:
                     mapping.close()
                     raise MemoryError()
-                self._regions = regions
-                r = &self._regions[self._nregions]
                 PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
                 r.address = <size_t>address
                 r.size = size
@@ -540,7 +565,11 @@ cdef class Process:
                 r.token = <uint64_t>token
                 r.mapping = <PyObject *>mapping
                 Py_INCREF(mapping)
-                self._nregions += 1
+                try:
+                    self.add_region(r)
+                except BaseException:
+                    self.drop_region(r)
+                    raise
             except BaseException:
                 win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE, token)
                 raise
@@ -553,29 +582,25 @@ cdef class Process:
         """Close our mapping of the shared buffer at ``address`` (BufferError
         while a view of it is exported, and then nothing else happens), then
         have the server unmap it."""
-        cdef int i
-        cdef Region r
+        cdef Region *r
         self.enter()
         try:
-            for i in range(self._nregions):
-                if self._regions[i].address == address:
-                    break
-            else:
+            # Off the list first: closing the mapping lets other threads run.
+            r = self.take_region(address)
+            if r == NULL:
                 raise_winerror(bellapi.ERROR_INVALID_ADDRESS, "free_shared",
                                detail=f"no shared buffer of this process is at {address:#x}")
-            r = self._regions[i]
             mapping = <object>r.mapping
-            PyBuffer_Release(&self._regions[i].view)
+            PyBuffer_Release(&r.view)
             try:
                 mapping.close()
-            except BufferError:
-                PyObject_GetBuffer(mapping, &self._regions[i].view, PyBUF_WRITABLE)
-                self._regions[i].local = <char *>self._regions[i].view.buf
+            except BaseException:
+                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
+                self.add_region(r)
                 raise
-            Py_XDECREF(r.mapping)
-            self._nregions -= 1
-            self._regions[i] = self._regions[self._nregions]
-            self.control(self._window, OP_SHARED_FREE, <LPARAM>r.token, timeout_ms,
+            token = r.token
+            self.drop_region(r)   # its view is released already: a second release is a no-op
+            self.control(self._window, OP_SHARED_FREE, <LPARAM>token, timeout_ms,
                          f"freeing the shared buffer at {address:#x}")
         finally:
             self.leave()

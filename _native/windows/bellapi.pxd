@@ -15,6 +15,7 @@ cdef extern from "windows.h" nogil:
         ERROR_BUSY
         ERROR_NOT_FOUND
         ERROR_INVALID_DATA
+        ERROR_NOT_SUPPORTED
         # https://learn.microsoft.com/en-us/windows/win32/winmsg/wm-null
         WM_NULL
         # https://learn.microsoft.com/en-us/windows/win32/winmsg/wm-quit

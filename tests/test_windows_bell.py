@@ -466,3 +466,55 @@ def test_a_window_that_is_not_a_winipc_server():
         proc.wait()
         proc.stdout.close()
         proc.stdin.close()
+
+
+MAIN_SERVER = r"""
+import _thread, os, sys, threading, winipc
+server = winipc.Server(sys.argv[1])
+server.handler(winipc.WM_USER + 1, 16, native=winipc.sample_handlers()["compare"])
+threading.Timer(float(sys.argv[2]), _thread.interrupt_main).start()
+print("ready", os.getpid(), flush=True)
+try:
+    server.serve_forever()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
+def test_ctrl_c_stops_serve_forever_with_bells_open(busy):
+    """The main thread's signal timer still runs while the server serves
+    doorbells, whether it sleeps or spins from request to request."""
+    title = unique_title("winipc-bell-main")
+    proc = subprocess.Popen([sys.executable, "-c", MAIN_SERVER, title, "1.5"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().split()[0] == "ready"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                window, pid, _ = _rpc.find_window(title)
+                break
+            except winipc.WindowNotFound:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        p = _rpc.Process(pid, VM, window)
+        p.open_bell(window, 50, TIMEOUT)
+        address, m = p.alloc_shared(16, TIMEOUT)
+        t0 = time.monotonic()
+        with pytest.raises(winipc.ServerGone):
+            while time.monotonic() - t0 < 10:
+                p.call(window, WM_NATIVE, address, bytearray(16), TIMEOUT)
+                if not busy:
+                    time.sleep(0.05)
+        assert proc.stdout.readline().strip() == "interrupted"
+        assert proc.wait(10) == 0
+        assert time.monotonic() - t0 < 1.5 + 1.0
+        p.close()     # gives up its hold on the mapping
+        m.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()

@@ -189,6 +189,25 @@ def test_shared_limits_and_hostile_ops(served):
         raw.close()
 
 
+def test_bells_are_bounded(served):
+    raw = served.client()
+    try:
+        tokens = [raw.send(served.window, CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
+                  for _ in range(256)]
+        with pytest.raises(winipc.WinIPCError) as e:
+            raw.send(served.window, CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
+        assert e.value.winerror == 8
+        assert raw.send(served.window, CONTROL, OP_BELL_CLOSE, tokens.pop(), TIMEOUT) == 1
+        legit = served.client(bell=50)      # the freed place is usable
+        address = legit.alloc(16)
+        assert compare(legit, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
+        legit.close()
+        for t in tokens:
+            assert raw.send(served.window, CONTROL, OP_BELL_CLOSE, t, TIMEOUT) == 1
+    finally:
+        raw.close()
+
+
 def test_a_name_the_server_gave_is_its_own(served):
     """The client finds the section the server made under the name it got,
     and mmap would not have to create it."""

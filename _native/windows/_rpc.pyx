@@ -11,15 +11,16 @@ include "dispatch.pxi"
 
 from libc.stddef cimport wchar_t
 from libc.stdint cimport int64_t
-from libc.string cimport memset
-from cpython.exc cimport PyErr_CheckSignals
+from libc.string cimport memcpy, memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsWideCharString
 
 cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, HWND, LPARAM, LRESULT, UINT, WPARAM
 
+import mmap
 import os
 import threading
 
@@ -62,8 +63,10 @@ cdef enum Step:
     STEP_WRITE
     STEP_SEND
     STEP_READ
+    STEP_BELL
 
-cdef tuple STEP_CALLS = ("WriteProcessMemory", "SendMessageTimeoutW", "ReadProcessMemory")
+cdef tuple STEP_CALLS = ("WriteProcessMemory", "SendMessageTimeoutW", "ReadProcessMemory",
+                         "the doorbell")
 
 
 cdef int fail(DWORD code, str call, str what=None, cls=None) except -1:
@@ -149,20 +152,33 @@ cdef DWORD send_to(HWND window, UINT msg, WPARAM wparam, LPARAM lparam, UINT tim
     return 0
 
 
-cdef DWORD round_trip(HANDLE process, HWND window, UINT msg, size_t address, void *data,
-                      size_t size, UINT timeout_ms, LRESULT *result, Step *step) noexcept nogil:
-    """Write ``size`` bytes, send, read them back.  A refusal (an error
+cdef DWORD round_trip(HANDLE process, HWND window, ClientBell *bell, int spin_us, UINT msg,
+                      size_t address, char *local, void *data, size_t size, UINT timeout_ms,
+                      LRESULT *result, Step *step) noexcept nogil:
+    """Write ``size`` bytes, send (or ring ``bell``), read them back.  With
+    ``local`` (the address is in a shared section, mapped here at
+    ``local``) the copies are plain memory copies.  A refusal (an error
     result) is not read back: the server touched nothing."""
     cdef DWORD err
     step[0] = STEP_WRITE
-    err = copy_memory(process, address, data, size, True)
-    if err:
-        return err
-    step[0] = STEP_SEND
-    err = send_to(window, msg, size, <LPARAM>address, timeout_ms, result)
+    if local != NULL:
+        memcpy(local, data, size)
+    else:
+        err = copy_memory(process, address, data, size, True)
+        if err:
+            return err
+    if bell != NULL:
+        step[0] = STEP_BELL
+        err = bell_round_trip(bell, msg, size, <LPARAM>address, timeout_ms, spin_us, result)
+    else:
+        step[0] = STEP_SEND
+        err = send_to(window, msg, size, <LPARAM>address, timeout_ms, result)
     if err or WINIPC_IS_ERROR(result[0]):
         return err
     step[0] = STEP_READ
+    if local != NULL:
+        memcpy(data, local, size)
+        return 0
     return copy_memory(process, address, data, size, False)
 
 
@@ -193,9 +209,16 @@ cdef int vm_failed(DWORD err, str call, str what, DWORD pid) except -1:
 
 cdef int round_trip_failed(DWORD err, Step step, UINT msg, size_t address, size_t size,
                            DWORD pid) except -1:
-    if step == STEP_SEND:
+    if err == BELL_INTERRUPTED:
+        return reraise()
+    if step == STEP_SEND or step == STEP_BELL:
         return fail(err, STEP_CALLS[step], f"message {msg:#x} to process {pid}")
     return vm_failed(err, STEP_CALLS[step], f"{size} bytes at {address:#x}", pid)
+
+
+include "control.pxi"
+include "bell.pxi"
+include "safecopy.pxi"
 
 
 # --- the client side ---------------------------------------------------------
@@ -217,24 +240,44 @@ def find_window(str title):
     return <size_t>window, pid, tid
 
 
+cdef struct Region:
+    size_t address      # the section's address in the server
+    size_t size
+    char *local         # where it is mapped here
+    uint64_t token
+    PyObject *mapping   # the mmap.mmap (a reference of ours)
+    Py_buffer view      # held while registered: nobody can close it under a copy
+
+
 cdef class Process:
     """A handle to another process opened with OpenProcess(access), to copy
-    memory into and out of it and to send its windows messages."""
+    memory into and out of it and to send its windows messages; optionally
+    with a doorbell to one server window and shared sections in it."""
 
     cdef HANDLE _handle     # until CloseHandle
     cdef bint _closed       # close() was called: nothing new may start
     cdef int _busy          # calls using _handle without the GIL
     cdef readonly DWORD pid
     cdef readonly DWORD access
+    cdef HWND _window       # the server window given at creation (for sections)
+    cdef ClientBell _bell   # _bell.window NULL: none
+    cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic)
+    cdef int _spin_us
+    cdef Region **_regions  # each on the heap: the array may move, a region does not
+    cdef int _nregions
 
     def __cinit__(self):
         self._handle = NULL
         self._closed = True
         self._busy = 0
+        memset(&self._bell, 0, sizeof(ClientBell))
+        self._bell_busy = False
+        self._spin_us = 50
+        self._regions = NULL
+        self._nregions = 0
 
     def __init__(self, DWORD pid, DWORD access, size_t window=0):
-        # ``window`` (the server this handle is for) matters only to the
-        # Linux backend, which connects to it; a process handle needs none.
+        # ``window``: the server this handle is for; sections are asked of it.
         cdef HANDLE handle
         cdef DWORD err = 0
         cdef bint exited
@@ -242,6 +285,7 @@ cdef class Process:
             raise RuntimeError("this Process is already open")
         self.pid = pid
         self.access = access
+        self._window = <HWND>window
         with nogil:
             handle = win32.OpenProcess(access, win32.FALSE, pid)
             if handle == NULL:
@@ -267,6 +311,28 @@ cdef class Process:
         """The process HANDLE as an int; 0 once closed."""
         return 0 if self._closed else <size_t>self._handle
 
+    @property
+    def spin_us(self):
+        """How long (µs) a doorbell call spins for its answer before it
+        sleeps in the kernel; 0: never spin."""
+        return self._spin_us
+
+    @spin_us.setter
+    def spin_us(self, int value):
+        if not 0 <= value <= MAX_SPIN_US:
+            raise ValueError(f"spin_us must be within 0..{MAX_SPIN_US}")
+        self._spin_us = value
+
+    @property
+    def bell_window(self):
+        """The window whose doorbell this process rings, 0 if none."""
+        return <size_t>self._bell.window
+
+    @property
+    def bell_token(self):
+        """The doorbell's token (its objects' names: object_name()), 0 if none."""
+        return self._bell.token
+
     # Every use of the handle without the GIL is bracketed by enter/leave, so
     # that close() from another thread meanwhile never lets the handle value
     # be reused (for another process) under a copy still in flight.
@@ -278,12 +344,273 @@ cdef class Process:
 
     cdef void leave(self) noexcept:
         self._busy -= 1
-        if self._closed and self._busy == 0 and self._handle != NULL:
+        if self._closed and self._busy == 0:
+            self.release()
+
+    cdef void release(self) noexcept:
+        """What close() owes, once no call uses it: the doorbell, the
+        sections (the server is told with a posted message, which never
+        waits), the handle."""
+        cdef int i, n = self._nregions
+        cdef Region **regions = self._regions
+        self.drop_bell()
+        self._regions = NULL    # detached first: dropping one may let other threads run
+        self._nregions = 0
+        for i in range(n):
+            win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE,
+                               <LPARAM>regions[i].token)
+            self.drop_region(regions[i])
+        PyMem_Free(regions)
+        if self._handle != NULL:
             win32.CloseHandle(self._handle)
             self._handle = NULL
 
-    def alloc(self, size_t size):
-        """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) -> address."""
+    cdef void drop_region(self, Region *r) noexcept:
+        PyBuffer_Release(&r.view)
+        Py_XDECREF(r.mapping)
+        PyMem_Free(r)
+
+    cdef int add_region(self, Region *r) except -1:
+        cdef Region **regions = <Region **>PyMem_Realloc(
+            self._regions, (self._nregions + 1) * sizeof(Region *))
+        if regions == NULL:
+            raise MemoryError()
+        self._regions = regions
+        self._regions[self._nregions] = r
+        self._nregions += 1
+        return 0
+
+    cdef Region *take_region(self, size_t address) noexcept:
+        """Remove the region that starts at ``address`` from the list -> it,
+        or NULL."""
+        cdef int i
+        cdef Region *r
+        for i in range(self._nregions):
+            r = self._regions[i]
+            if r.address == address:
+                self._nregions -= 1
+                self._regions[i] = self._regions[self._nregions]
+                return r
+        return NULL
+
+    cdef void drop_bell(self) noexcept:
+        """Close our side of the doorbell and tell the server (posted)."""
+        if self._bell.window == NULL:
+            return
+        win32.PostMessageW(self._bell.window, CONTROL_MESSAGE, OP_BELL_CLOSE,
+                           <LPARAM>self._bell.token)
+        if self._bell.bell != NULL:
+            memoryapi.UnmapViewOfFile(self._bell.bell)
+        if self._bell.client_event != NULL:
+            win32.CloseHandle(self._bell.client_event)
+        if self._bell.server_event != NULL:
+            win32.CloseHandle(self._bell.server_event)
+        memset(&self._bell, 0, sizeof(ClientBell))
+
+    cdef char *pin(self, size_t address, size_t size, Py_buffer *view) except? NULL:
+        """Where [address, address + size) of the server is mapped here, if it
+        lies in one of our shared sections, with that mapping pinned in
+        ``view`` (release it after the copy); else NULL."""
+        cdef int i
+        cdef Region *r
+        for i in range(self._nregions):
+            r = self._regions[i]
+            if (address >= r.address and address - r.address < r.size
+                    and size <= r.size - (address - r.address)):
+                PyObject_GetBuffer(<object>r.mapping, view, PyBUF_SIMPLE)
+                return r.local + (address - r.address)
+        return NULL
+
+    cdef ClientBell *take_bell(self, size_t window, UINT msg):
+        """The doorbell, if it rings ``window`` and no other call uses it."""
+        if (self._bell.window == NULL or <size_t>self._bell.window != window
+                or self._bell_busy or msg == CONTROL_MESSAGE):
+            return NULL
+        self._bell_busy = True
+        return &self._bell
+
+    cdef LRESULT control(self, HWND window, WPARAM op, LPARAM arg, UINT timeout_ms,
+                         str what) except? -1:
+        """Send the control message -> its positive answer; raises the
+        server's refusal or the send's failure."""
+        cdef LRESULT result = 0
+        cdef DWORD err
+        cdef UINT msg = control_message()
+        with nogil:
+            err = send_to(window, msg, op, arg, timeout_ms, &result)
+        if err:
+            fail(err, "SendMessageTimeoutW", f"{what}: the control message to process {self.pid}")
+        if result == 0:
+            # DefWindowProc's answer: a window that is not a winipc server
+            raise_winerror(bellapi.ERROR_NOT_SUPPORTED, "SendMessageTimeoutW",
+                           detail=f"{what}: window {<size_t>window:#x} does not answer winipc's "
+                                  f"control message (it is not a winipc server)")
+        if WINIPC_IS_ERROR(result) or result < 0:
+            code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
+            raise_winerror(code, "SendMessageTimeoutW",
+                           detail=f"the server refused {what}: {_describe_winerror(code)}")
+        return result
+
+    def open_bell(self, size_t window, int spin_us, UINT timeout_ms):
+        """Open a doorbell to the server ``window``: from now on send, call
+        and bench to that window post their request in a page both sides
+        map, and wait for the answer spinning ``spin_us`` µs, then sleeping
+        on an Event.  A doorbell already open is closed first."""
+        cdef HWND hwnd = <HWND>window
+        cdef DWORD server_pid = 0
+        cdef HANDLE section = NULL
+        cdef void *view = NULL
+        cdef ClientBell bell
+        cdef uint64_t token, wake
+        cdef wchar_t *name = NULL
+        cdef DWORD err
+        self.enter()
+        try:
+            if self._bell_busy:
+                raise RuntimeError("a call is using the doorbell")
+            self.spin_us = spin_us
+            self.drop_bell()
+            memset(&bell, 0, sizeof(ClientBell))
+            control_message()
+            if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
+                raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
+                               detail=f"window {window:#x} is gone")
+            token = <uint64_t>self.control(hwnd, OP_BELL_OPEN,
+                                           <LPARAM>win32.GetCurrentProcessId(), timeout_ms,
+                                           "a doorbell")
+            bell.window = hwnd
+            bell.token = token
+            try:
+                name = wide(object_name(server_pid, token, "bell"))
+                section = memoryapi.OpenFileMappingW(
+                    memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
+                if section == NULL:
+                    fail(win32.GetLastError(), "OpenFileMappingW", "the doorbell page")
+                view = memoryapi.MapViewOfFile(
+                    section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, 0, 0,
+                    bellapi.WINIPC_BELL_SIZE)
+                err = win32.GetLastError()
+                win32.CloseHandle(section)
+                if view == NULL:
+                    fail(err, "MapViewOfFile", "the doorbell page")
+                bell.bell = <winipc_bell *>view
+                PyMem_Free(name)
+                name = wide(object_name(server_pid, token, "client"))
+                bell.client_event = synchapi.OpenEventW(
+                    win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, win32.FALSE, name)
+                if bell.client_event == NULL:
+                    fail(win32.GetLastError(), "OpenEventW", "the doorbell's client Event")
+                wake = (<uint64_t *>(<char *>view + BELL_WAKE_TOKEN))[0]
+                PyMem_Free(name)
+                name = wide(object_name(server_pid, wake, "wake"))
+                bell.server_event = synchapi.OpenEventW(bellapi.EVENT_MODIFY_STATE, win32.FALSE,
+                                                        name)
+                if bell.server_event == NULL:
+                    fail(win32.GetLastError(), "OpenEventW", "the server's wake Event")
+                bell.seq = bell.bell.req
+            except BaseException:
+                self._bell = bell
+                self.drop_bell()   # tells the server too
+                raise
+            self._bell = bell
+        finally:
+            PyMem_Free(name)
+            self.leave()
+
+    def close_bell(self):
+        """Stop using the doorbell (the server is told); harmless without one."""
+        if self._bell_busy:
+            raise RuntimeError("a call is using the doorbell")
+        self.drop_bell()
+
+    def alloc_shared(self, size_t size, UINT timeout_ms):
+        """A section of ``size`` bytes that the server creates and maps, also
+        mapped here -> (its address in the server, a writable mmap.mmap of
+        it).  write/read_into/call/bench inside it are memory copies."""
+        cdef LRESULT token, address
+        cdef HANDLE section
+        cdef wchar_t *name = NULL
+        cdef Region *r
+        cdef DWORD server_pid = 0
+        self.enter()
+        try:
+            if size == 0:
+                raise ValueError("a shared buffer needs at least one byte")
+            if not win32.GetWindowThreadProcessId(self._window, &server_pid):
+                raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
+                               detail=f"the server window {<size_t>self._window:#x} is gone")
+            token = self.control(self._window, OP_SHARED_ALLOC, <LPARAM>size, timeout_ms,
+                                 f"a shared buffer of {size} bytes")
+            try:
+                address = self.control(self._window, OP_SHARED_ADDRESS, token, timeout_ms,
+                                       "the address of a shared buffer")
+                tagname = object_name(server_pid, token, "shm")
+                # mmap(tagname=) would create the section if it did not exist:
+                # open it first, and hold it while mmap opens it again.
+                name = wide(tagname)
+                section = memoryapi.OpenFileMappingW(
+                    memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
+                if section == NULL:
+                    fail(win32.GetLastError(), "OpenFileMappingW", "a shared buffer")
+                try:
+                    mapping = mmap.mmap(-1, size, tagname=tagname)
+                finally:
+                    win32.CloseHandle(section)
+                r = <Region *>PyMem_Malloc(sizeof(Region))
+                if r == NULL:
+                    mapping.close()
+                    raise MemoryError()
+                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
+                r.address = <size_t>address
+                r.size = size
+                r.local = <char *>r.view.buf
+                r.token = <uint64_t>token
+                r.mapping = <PyObject *>mapping
+                Py_INCREF(mapping)
+                try:
+                    self.add_region(r)
+                except BaseException:
+                    self.drop_region(r)
+                    raise
+            except BaseException:
+                win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE, token)
+                raise
+            return <size_t>address, mapping
+        finally:
+            PyMem_Free(name)
+            self.leave()
+
+    def free_shared(self, size_t address, UINT timeout_ms):
+        """Close our mapping of the shared buffer at ``address`` (BufferError
+        while a view of it is exported, and then nothing else happens), then
+        have the server unmap it."""
+        cdef Region *r
+        self.enter()
+        try:
+            # Off the list first: closing the mapping lets other threads run.
+            r = self.take_region(address)
+            if r == NULL:
+                raise_winerror(bellapi.ERROR_INVALID_ADDRESS, "free_shared",
+                               detail=f"no shared buffer of this process is at {address:#x}")
+            mapping = <object>r.mapping
+            PyBuffer_Release(&r.view)
+            try:
+                mapping.close()
+            except BaseException:
+                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
+                self.add_region(r)
+                raise
+            token = r.token
+            self.drop_region(r)   # its view is released already: a second release is a no-op
+            self.control(self._window, OP_SHARED_FREE, <LPARAM>token, timeout_ms,
+                         f"freeing the shared buffer at {address:#x}")
+        finally:
+            self.leave()
+
+    def alloc(self, size_t size, timeout_ms=None):
+        """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) ->
+        address.  ``timeout_ms`` is the Linux backend's (its server
+        allocates); VirtualAllocEx never waits for the server."""
         cdef HANDLE handle = self.enter()
         cdef void *address
         cdef DWORD err = 0
@@ -300,8 +627,9 @@ cdef class Process:
         finally:
             self.leave()
 
-    def free(self, size_t address):
-        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation."""
+    def free(self, size_t address, timeout_ms=None):
+        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation
+        (``timeout_ms``: as for alloc)."""
         cdef HANDLE handle = self.enter()
         cdef BOOL ok
         cdef DWORD err = 0
@@ -317,22 +645,33 @@ cdef class Process:
 
     def write(self, size_t address, buffer):
         """WriteProcessMemory of all of ``buffer`` (any buffer-protocol
-        object) to ``address``; raises unless every byte was copied."""
+        object) to ``address``; raises unless every byte was copied.  Inside
+        a shared buffer: a memory copy."""
         self.copy(address, buffer, True)
 
     def read_into(self, size_t address, buffer):
         """ReadProcessMemory from ``address`` filling all of ``buffer`` (a
-        writable buffer-protocol object); raises unless every byte was copied."""
+        writable buffer-protocol object); raises unless every byte was
+        copied.  Inside a shared buffer: a memory copy."""
         self.copy(address, buffer, False)
 
     cdef copy(self, size_t address, buffer, bint to_remote):
         cdef HANDLE handle = self.enter()
-        cdef Py_buffer view
+        cdef Py_buffer view, pinned
+        cdef char *local = NULL
         cdef DWORD err = 0
         try:
             get_buffer(buffer, &view, not to_remote)
             try:
                 if view.len:
+                    local = self.pin(address, <size_t>view.len, &pinned)
+                if local != NULL:
+                    if to_remote:
+                        memcpy(local, view.buf, <size_t>view.len)
+                    else:
+                        memcpy(view.buf, local, <size_t>view.len)
+                    PyBuffer_Release(&pinned)
+                elif view.len:
                     with nogil:
                         err = copy_memory(handle, address, view.buf, <size_t>view.len, to_remote)
                 if err:
@@ -345,7 +684,8 @@ cdef class Process:
 
     def send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
         """SendMessageTimeoutW(window, msg, wparam, lparam,
-        SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result.
+        SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result, or
+        the same request through the doorbell to that window.
         ``lparam`` is any 64-bit value, signed (LPARAM) or unsigned (an address).
 
         CallTimeout if the server did not answer in time or is hung,
@@ -354,29 +694,54 @@ cdef class Process:
         cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
         cdef LRESULT result = 0
         cdef DWORD err
-        with nogil:
-            err = send_to(<HWND>window, msg, wparam, lp, timeout_ms, &result)
-        if err:
-            round_trip_failed(err, STEP_SEND, msg, <size_t>lp, wparam, self.pid)
-        if WINIPC_IS_ERROR(result):
-            refused(msg, result)
-        return result
+        cdef ClientBell *bell
+        cdef int spin_us = self._spin_us
+        cdef Step step = STEP_SEND
+        self.enter()
+        bell = self.take_bell(window, msg)
+        try:
+            with nogil:
+                if bell != NULL:
+                    step = STEP_BELL
+                    err = bell_round_trip(bell, msg, wparam, lp, timeout_ms, spin_us, &result)
+                else:
+                    err = send_to(<HWND>window, msg, wparam, lp, timeout_ms, &result)
+            if err:
+                round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid)
+            if WINIPC_IS_ERROR(result):
+                refused(msg, result)
+            return result
+        finally:
+            if bell != NULL:
+                self._bell_busy = False
+            self.leave()
 
     def call(self, size_t window, UINT msg, size_t address, buffer, UINT timeout_ms):
         """Write ``buffer`` to ``address``, send ``msg`` with wParam =
         len(buffer) and lParam = address, read the result back into
         ``buffer`` (writable): one block without the GIL.  -> the result."""
         cdef HANDLE handle = self.enter()
-        cdef Py_buffer view
+        cdef Py_buffer view, pinned
+        cdef char *local = NULL
+        cdef ClientBell *bell = NULL
+        cdef int spin_us = self._spin_us
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
         cdef DWORD err
         try:
             get_buffer(buffer, &view, True)
             try:
-                with nogil:
-                    err = round_trip(handle, <HWND>window, msg, address, view.buf,
-                                     <size_t>view.len, timeout_ms, &result, &step)
+                local = self.pin(address, <size_t>view.len, &pinned)
+                bell = self.take_bell(window, msg)
+                try:
+                    with nogil:
+                        err = round_trip(handle, <HWND>window, bell, spin_us, msg, address, local,
+                                         view.buf, <size_t>view.len, timeout_ms, &result, &step)
+                finally:
+                    if bell != NULL:
+                        self._bell_busy = False
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
                 if err:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
                 if WINIPC_IS_ERROR(result):
@@ -392,7 +757,10 @@ cdef class Process:
         """``n`` calls as call() does them, timed in C with
         QueryPerformanceCounter -> a list of each one's duration in ns."""
         cdef HANDLE handle = self.enter()
-        cdef Py_buffer view
+        cdef Py_buffer view, pinned
+        cdef char *local = NULL
+        cdef ClientBell *bell = NULL
+        cdef int spin_us = self._spin_us
         cdef int64_t *ticks = NULL
         cdef win32.LARGE_INTEGER freq, t0, t1
         cdef LRESULT result = 0
@@ -408,15 +776,24 @@ cdef class Process:
                 if ticks == NULL:
                     raise MemoryError()
                 win32.QueryPerformanceFrequency(&freq)
-                with nogil:
-                    for i in range(n):
-                        win32.QueryPerformanceCounter(&t0)
-                        err = round_trip(handle, <HWND>window, msg, address, view.buf,
-                                         <size_t>view.len, timeout_ms, &result, &step)
-                        win32.QueryPerformanceCounter(&t1)
-                        if err or WINIPC_IS_ERROR(result):
-                            break
-                        ticks[i] = t1.QuadPart - t0.QuadPart
+                local = self.pin(address, <size_t>view.len, &pinned)
+                bell = self.take_bell(window, msg)
+                try:
+                    with nogil:
+                        for i in range(n):
+                            win32.QueryPerformanceCounter(&t0)
+                            err = round_trip(handle, <HWND>window, bell, spin_us, msg, address,
+                                             local, view.buf, <size_t>view.len, timeout_ms,
+                                             &result, &step)
+                            win32.QueryPerformanceCounter(&t1)
+                            if err or WINIPC_IS_ERROR(result):
+                                break
+                            ticks[i] = t1.QuadPart - t0.QuadPart
+                finally:
+                    if bell != NULL:
+                        self._bell_busy = False
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
                 if err:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
                 if WINIPC_IS_ERROR(result):
@@ -430,17 +807,15 @@ cdef class Process:
             self.leave()
 
     def close(self):
-        """CloseHandle (once the calls still using the handle are done);
-        harmless when already closed."""
+        """Close the doorbell and the shared buffers (the server is told) and
+        CloseHandle, once the calls still using them are done; harmless when
+        already closed."""
         self._closed = True
-        if self._busy == 0 and self._handle != NULL:
-            win32.CloseHandle(self._handle)
-            self._handle = NULL
+        if self._busy == 0:
+            self.release()
 
     def __dealloc__(self):
-        if self._handle != NULL:
-            win32.CloseHandle(self._handle)
-            self._handle = NULL
+        self.release()
 
     def __repr__(self):
         state = "closed" if self._closed else f"handle={<size_t>self._handle:#x}"
@@ -448,14 +823,6 @@ cdef class Process:
 
 
 # --- the server side ---------------------------------------------------------
-
-# What the window procedure needs, reached through GWLP_USERDATA.  It lives
-# inside the ServerCore, which outlives its window (run() holds it).
-cdef struct WindowState:
-    PyObject *table     # the HandlerTable, borrowed from the ServerCore
-    HWND window         # NULL when there is no window
-    bint serving        # the message loop runs: WM_DESTROY ends it
-
 
 cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
     """Whether [address, address + size) lies in one region of committed,
@@ -476,15 +843,73 @@ cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
     return size <= end - address
 
 
-cdef LRESULT serve(WindowState *state, UINT msg, WPARAM size, LPARAM lparam) noexcept nogil:
-    cdef Handler *handler = (<HandlerTable>state.table).find(msg)
+cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,
+                          int64_t *result) noexcept nogil:
+    """Run ``handler`` on a server-owned copy of a client's private buffer
+    and copy the answer back.  The client owns that memory and may free or
+    re-protect it (VirtualFreeEx, VirtualProtectEx) at any time, also while
+    the handler runs: it then gets an error, never the server a fault (the
+    copies are winipc_safe_copy, see safecopy.pxi).  ERROR_INVALID_ADDRESS
+    if the buffer went away before the handler ran, ERROR_PARTIAL_COPY if it
+    went away while the handler ran."""
+    cdef char *copy
+    cdef bint kept
+    cdef uint32_t code
+    if size < handler.size:
+        return WINIPC_E_INSUFFICIENT_BUFFER
+    kept = not s.scratch_busy and size <= SCRATCH_KEEP
+    if kept and size > s.scratch_size:
+        if s.scratch != NULL:
+            bellapi.VirtualFree(s.scratch, 0, win32.MEM_RELEASE)
+        s.scratch_size = 0
+        s.scratch = <char *>bellapi.VirtualAlloc(NULL, size, win32.MEM_COMMIT | win32.MEM_RESERVE,
+                                                 win32.PAGE_READWRITE)
+        if s.scratch == NULL:
+            return WINIPC_E_NOT_ENOUGH_MEMORY
+        s.scratch_size = size
+    if kept:
+        copy = s.scratch
+        s.scratch_busy = True   # a handler that lets messages in gets another
+    else:
+        copy = <char *>bellapi.VirtualAlloc(NULL, size, win32.MEM_COMMIT | win32.MEM_RESERVE,
+                                            win32.PAGE_READWRITE)
+        if copy == NULL:
+            return WINIPC_E_NOT_ENOUGH_MEMORY
+    if not winipc_safe_copy(copy, <void *>address, size):
+        code = WINIPC_E_INVALID_ADDRESS
+    else:
+        code = run_handler(handler, copy, size, result)
+        if code == 0 and not winipc_safe_copy(<void *>address, copy, size):
+            code = win32.ERROR_PARTIAL_COPY
+    if kept:
+        s.scratch_busy = False
+    else:
+        bellapi.VirtualFree(copy, 0, win32.MEM_RELEASE)
+    return code
+
+
+cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcept nogil:
+    """One request, from a message or a doorbell: check it, run its handler
+    in place -> the result or WINIPC_ERROR_RESULT(code)."""
+    cdef Handler *handler = (<HandlerTable>s.table).find(msg)
+    cdef Section *section
     cdef int64_t result = 0
     cdef uint32_t code
     if handler == NULL:
         return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_MESSAGE)
-    if not owned_buffer(<size_t>lparam, size):
+    section = find_section(s, <size_t>lparam, size)
+    if section != NULL:
+        # The server's own view: no client can unmap or re-protect it, so
+        # the handler runs on it directly.
+        section.in_use += 1
+        code = run_handler(handler, <void *><size_t>lparam, size, &result)
+        section.in_use -= 1
+        if section.doomed and section.in_use == 0:
+            release_section(s, section)
+    elif owned_buffer(<size_t>lparam, size):
+        code = run_on_copy(s, handler, <size_t>lparam, size, &result)
+    else:
         return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_ADDRESS)
-    code = run_handler(handler, <void *><size_t>lparam, size, &result)
     if code:
         return WINIPC_ERROR_RESULT(code)
     return result
@@ -493,6 +918,8 @@ cdef LRESULT serve(WindowState *state, UINT msg, WPARAM size, LPARAM lparam) noe
 cdef LRESULT __stdcall wndproc(HWND window, UINT msg, WPARAM wparam, LPARAM lparam) noexcept nogil:
     cdef WindowState *state = <WindowState *>win32.GetWindowLongPtrW(window, win32.GWLP_USERDATA)
     if state != NULL:
+        if msg == state.control:
+            return control(state, wparam, lparam)
         if win32.WM_USER <= msg <= LAST_MESSAGE:
             return serve(state, msg, wparam, lparam)
         if msg == win32.WM_CLOSE:
@@ -513,7 +940,10 @@ cdef class ServerCore:
     """A window titled ``title`` whose procedure serves ``handlers``.
 
     run() creates it on the calling thread and pumps its messages without
-    the GIL until stop(); the window is destroyed before run() returns."""
+    the GIL until stop(); the window is destroyed before run() returns.
+    While clients have doorbells open, the same thread also serves those,
+    and after each request it spins ``spin_us`` µs looking for the next one
+    before it sleeps."""
 
     cdef readonly HandlerTable handlers
     cdef readonly str title
@@ -521,15 +951,43 @@ cdef class ServerCore:
     cdef DWORD _tid
     cdef bint _running
     cdef bint _stop_requested
+    cdef int _spin_us
 
     def __cinit__(self):
         self.handlers = HandlerTable()
+        memset(&self.state, 0, sizeof(WindowState))
         self.state.table = <PyObject *>self.handlers
-        self.state.window = NULL
-        self.state.serving = False
+        self.state.pid = win32.GetCurrentProcessId()
+        self.state.sections = <Section *>PyMem_Malloc(MAX_SECTIONS * sizeof(Section))
+        self.state.bells = <ServerBell *>PyMem_Malloc(MAX_BELLS * sizeof(ServerBell))
+        if self.state.sections == NULL or self.state.bells == NULL:
+            raise MemoryError()
+        memset(self.state.sections, 0, MAX_SECTIONS * sizeof(Section))
+        memset(self.state.bells, 0, MAX_BELLS * sizeof(ServerBell))
 
-    def __init__(self, str title):
+    def __init__(self, str title, int spin_us=50):
         self.title = title
+        self.spin_us = spin_us
+
+    def __dealloc__(self):
+        if self.state.sections != NULL and self.state.bells != NULL:
+            release_all(&self.state)
+        PyMem_Free(self.state.sections)
+        PyMem_Free(self.state.bells)
+        self.state.sections = NULL
+        self.state.bells = NULL
+
+    @property
+    def spin_us(self):
+        """How long (µs) the serving thread spins over its doorbells after a
+        request before it sleeps; 0: never."""
+        return self._spin_us
+
+    @spin_us.setter
+    def spin_us(self, int value):
+        if not 0 <= value <= MAX_SPIN_US:
+            raise ValueError(f"spin_us must be within 0..{MAX_SPIN_US}")
+        self._spin_us = value
 
     @property
     def pid(self):
@@ -553,15 +1011,14 @@ cdef class ServerCore:
         cdef win32.WNDCLASSW wc
         cdef win32.HINSTANCE instance = win32.GetModuleHandleW(NULL)
         cdef HWND window = NULL
-        cdef win32.MSG message
         cdef win32.ATOM atom = 0
-        cdef BOOL got = 0
         cdef DWORD err = 0
         cdef int attempt
         if self._running:
             raise RuntimeError("this server is already running")
         self._running = True
         try:
+            self.state.control = control_message()
             wtitle = wide(self.title)
             memset(&wc, 0, sizeof(wc))
             wc.lpfnWndProc = wndproc
@@ -601,28 +1058,18 @@ cdef class ServerCore:
 
             self.state.serving = True
             with nogil:
-                while True:
-                    got = win32.GetMessageW(&message, NULL, 0, 0)
-                    if got == 0:
-                        break
-                    if got == -1:
-                        err = win32.GetLastError()
-                        break
-                    if (message.message == win32.WM_TIMER and message.hwnd == window
-                            and message.wParam == SIGNAL_TIMER_ID):
-                        with gil:
-                            PyErr_CheckSignals()   # KeyboardInterrupt ends run()
-                        continue
-                    win32.TranslateMessage(&message)
-                    win32.DispatchMessageW(&message)
+                err = serve_loop(&self.state, window, self._spin_us)
             self.state.serving = False
-            if got == -1:
-                fail(err, "GetMessageW", f"server {self.title!r}")
+            if err == BELL_INTERRUPTED:
+                reraise()
+            if err:
+                fail(err, "MsgWaitForMultipleObjectsEx", f"server {self.title!r}")
         finally:
             self.state.serving = False   # so destroying now posts no WM_QUIT
             if self.state.window != NULL:
                 win32.DestroyWindow(self.state.window)
             self.state.window = NULL
+            release_all(&self.state)
             if wclass != NULL:
                 win32.UnregisterClassW(wclass, instance)
             PyMem_Free(wclass)
@@ -637,3 +1084,79 @@ cdef class ServerCore:
         self._stop_requested = True
         if self.state.window != NULL:
             win32.PostMessageW(self.state.window, win32.WM_CLOSE, 0, 0)
+
+
+cdef int dispatch(HWND window, win32.MSG *message) noexcept nogil:
+    """One retrieved message -> 1 to go on, 0 on WM_QUIT, -1 when Python's
+    signal handler raised (the signal timer of a server on the main thread)."""
+    if message.message == bellapi.WM_QUIT:
+        return 0
+    if (message.message == win32.WM_TIMER and message.hwnd == window
+            and message.wParam == SIGNAL_TIMER_ID):
+        with gil:
+            if check_signals() < 0:   # KeyboardInterrupt ends run()
+                return -1
+        return 1
+    win32.TranslateMessage(message)
+    win32.DispatchMessageW(message)
+    return 1
+
+
+cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
+    """The window thread's loop until WM_QUIT -> 0, a Win32 code, or
+    BELL_INTERRUPTED.
+
+    With no doorbell open it is the classic GetMessageW loop.  With some, it
+    serves them between messages: after each request it spins spin_us µs
+    over the doorbells (looking at the message queue every QUEUE_CHECK_US),
+    then says it sleeps in every doorbell, looks once more, and waits in
+    MsgWaitForMultipleObjectsEx for its wake Event or a message, so that
+    SendMessage callers are answered by the same thread as before."""
+    cdef win32.MSG message
+    cdef BOOL got
+    cdef int r, served
+    cdef int64_t now, spin_end = 0, next_queue = 0
+    cdef int64_t spin_ticks = us_to_ticks(spin_us)
+    cdef int64_t queue_ticks = us_to_ticks(QUEUE_CHECK_US)
+    cdef DWORD woke
+    while True:
+        if s.bell_count == 0:
+            got = win32.GetMessageW(&message, NULL, 0, 0)
+            if got == 0:
+                return 0
+            if got == -1:
+                return win32.GetLastError()
+            r = dispatch(window, &message)
+            if r <= 0:
+                return 0 if r == 0 else BELL_INTERRUPTED
+            continue
+
+        served = serve_bells(s)
+        now = ticks_now()
+        if served:
+            spin_end = now + spin_ticks
+        if now < spin_end and now < next_queue:
+            winipc_relax(USABLE_CPUS)
+            continue
+        # The message queue: sent messages are answered inside PeekMessageW.
+        while bellapi.PeekMessageW(&message, NULL, 0, 0, bellapi.PM_REMOVE):
+            r = dispatch(window, &message)
+            if r <= 0:
+                return 0 if r == 0 else BELL_INTERRUPTED
+        now = ticks_now()
+        next_queue = now + queue_ticks
+        if now < spin_end or s.bell_count == 0:
+            continue
+        # Sleep: say so in every doorbell, then look once more.
+        set_server_asleep(s, 1)
+        winipc_fence()
+        if bells_pending(s):
+            set_server_asleep(s, 0)
+            continue
+        woke = bellapi.MsgWaitForMultipleObjectsEx(1, &s.wake, SWEEP_MS, bellapi.QS_ALLINPUT,
+                                                   bellapi.MWMO_INPUTAVAILABLE)
+        set_server_asleep(s, 0)
+        if woke == synchapi.WAIT_FAILED:
+            return win32.GetLastError()
+        if woke == synchapi.WAIT_TIMEOUT:
+            sweep_bells(s)

@@ -33,6 +33,13 @@ def run_client(*args):
     return out.stdout.split()
 
 
+@pytest.fixture
+def server(server_process):
+    """A winipc server; the C peers speak the classic messages, whatever the
+    doorbell, so it runs once."""
+    return server_process()
+
+
 @pytest.mark.parametrize("msg", [WM_COMPARE, WM_COMPARE_NATIVE], ids=["python", "compiled"])
 def test_c_client_gets_results_from_a_winipc_server(server, msg):
     red, blue, result = run_client("call", server.title, msg, 3333, 20.01)

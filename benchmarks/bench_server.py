@@ -1,23 +1,26 @@
-"""The benchmark's server process: python bench_server.py TITLE.
+"""The benchmark's server process: python bench_server.py TITLE ADDRESS.
 
-Serves the compiled ``bump`` sample and a Python handler on the same bytes,
-and answers a plain pipe (the peer the round trip is compared with) until
-its stdin closes."""
+Serves the compiled ``bump`` sample and a Python handler on the same bytes
+as two windows: TITLE, whose serving thread spins for the next request
+(the default), and TITLE-nospin, which sleeps at once; it reports its own
+CPU time (WM_CPU), and answers a plain pipe (the peer the round trip is
+compared with) until the pipe closes."""
 
 import os
 import sys
+import time
 from multiprocessing.connection import Client
 
 import winipc
 
 WM_BUMP = winipc.WM_USER + 1          # compiled handler, in place
 WM_PYBUMP = winipc.WM_USER + 2        # Python handler, in place
+WM_CPU = winipc.WM_USER + 3           # the process's CPU time so far, in ns
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
 
 
-def main():
-    title, address = sys.argv[1], sys.argv[2]
-    server = winipc.Server(title)
+def serve(title, spin):
+    server = winipc.Server(title, spin=spin)
     server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
 
     @server.handler(WM_PYBUMP)
@@ -25,7 +28,16 @@ def main():
         view[:] = bytes(view).translate(PLUS_ONE)
         return len(view)
 
-    with server:
+    @server.handler(WM_CPU, 8)
+    def cpu(view):
+        return time.process_time_ns()
+
+    return server
+
+
+def main():
+    title, address = sys.argv[1], sys.argv[2]
+    with serve(title, None), serve(title + "-nospin", 0):
         # The peer: the same request and answer over a multiprocessing pipe.
         with Client(address, family="AF_PIPE" if os.name == "nt" else "AF_UNIX") as pipe:
             pipe.send_bytes(b"ready")

@@ -17,8 +17,9 @@ from structs import (MyInfo, Small, Stats, RESULTS, WM_BUMP, WM_COMPARE, WM_COMP
 
 LINUX = sys.platform.startswith("linux")
 HERE = os.path.dirname(os.path.abspath(__file__))
-# A spin far longer than any test waits: what happens while a side spins.
-LONG_SPIN = 60_000_000
+# The longest spin, longer than the waits of the tests that use it: what
+# happens while a side spins.
+LONG_SPIN = winipc.rpc.MAX_SPIN_US
 
 
 def server_stats(conn):
@@ -144,6 +145,8 @@ def test_spin_is_a_knob(server):
         assert a.call(WM_SMALL, Small(2)).value == b.call(WM_SMALL, Small(2)).value == 6
     with pytest.raises(ValueError):
         server.connect(spin=-1)
+    with pytest.raises(ValueError):
+        server.connect(spin=LONG_SPIN + 1)
     with pytest.raises(ValueError):
         winipc.Server("x", spin=-5)
 

@@ -10,7 +10,7 @@ import pytest
 
 import winipc
 from procstats import stats
-from structs import MyInfo, Small, Stats, WM_COMPARE_NATIVE, WM_SMALL, WM_STATS
+from structs import MyInfo, Small, Stats, WM_COMPARE_NATIVE, WM_SLEEP, WM_SMALL, WM_STATS
 
 LINUX = sys.platform.startswith("linux")
 
@@ -108,3 +108,132 @@ def test_ptrace_scope_hint_says_what_to_change():
     hint = _rpc._ptrace_hint(2)
     assert "ptrace_scope is 2" in hint and "sysctl kernel.yama.ptrace_scope=1" in hint
     assert "ptrace_scope" not in _rpc._ptrace_hint(None)
+
+
+# ------------------------------------------------ what a client can make a server hold
+
+def raw_endpoint(server):
+    from winipc import _rpc
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(_rpc._title_link(server.title))
+    s.settimeout(5)
+    return s
+
+
+REQUEST, REPLY = "=IIQQQ", "=QqQII"
+
+
+@pytest.mark.skipif(not LINUX, reason="fds ride on the Linux endpoint's messages")
+def test_every_fd_a_message_carries_is_closed_or_kept_bounded(server):
+    import struct
+    with server.connect() as conn:
+        before = server_stats(conn)[0]
+        s = raw_endpoint(server)
+        fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(12)]
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("12i", *fds))]
+        try:
+            for op in (99, 1, 2, 3):                    # none of these keeps an fd
+                for seq in range(25):
+                    s.sendmsg([struct.pack(REQUEST, op, 0, seq, 16, 0)], rights)
+                    s.recv(64)
+            s.sendmsg([b"garbage"], rights)             # and a malformed one
+            assert s.recv(64) == b""
+            assert server_stats(conn)[0] == before
+            # DUP keeps the first fd of each message, until adopted, up to a bound.
+            s = raw_endpoint(server)
+            kept = 0
+            for seq in range(100):
+                s.sendmsg([struct.pack(REQUEST, 4, 0, seq, 0, 0)], rights)
+                _, _, value, error, _ = struct.unpack(REPLY, s.recv(64))
+                if error:
+                    assert error == 1816                 # ERROR_NOT_ENOUGH_QUOTA
+                else:
+                    kept += 1
+            assert 0 < kept < 100
+            assert server_stats(conn)[0] == before + 1 + kept
+            s.close()                                    # leaving closes what it pushed
+            deadline = time.monotonic() + 10
+            while server_stats(conn)[0] > before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server_stats(conn)[0] == before
+        finally:
+            for fd in fds:
+                os.close(fd)
+            s.close()
+
+
+@pytest.mark.skipif(not LINUX, reason="a Linux server's clients are connections; a window "
+                                      "has no connections to count")
+def test_a_full_server_says_so_and_does_not_spin(server_process):
+    # A server with 64 fds: the fd table fills long before MAX_CLIENTS.
+    server = server_process(env={"WINIPC_TEST_NOFILE": "64"})
+    with server.connect() as conn:
+        held = []
+        full = None
+        for _ in range(100):
+            try:
+                held.append(server.connect())
+            except winipc.ServerFull as e:
+                full = e
+                break
+        assert full is not None and full.winerror == 1238
+        assert "full" in str(full)
+        # The server neither spins nor stops serving the clients it has.
+        t0 = time.monotonic()
+        cpu0 = _cpu_of(server.pid)
+        time.sleep(0.5)
+        assert _cpu_of(server.pid) - cpu0 < 0.25 * (time.monotonic() - t0)
+        assert conn.call(WM_SMALL, Small(3)).value == 9
+        for c in held:
+            c.close()
+        # Room again: a new client is served.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with server.connect() as again:
+                    assert again.call(WM_SMALL, Small(4)).value == 12
+                break
+            except winipc.ServerFull:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+
+
+def _cpu_of(pid):
+    """Seconds of CPU process ``pid`` has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_alloc_and_close_honour_the_timeout_of_a_hung_server(server):
+    import threading
+    with server.connect(timeout=30) as busy:
+        conn = server.connect(timeout=0.5)
+        t = threading.Thread(target=lambda: busy.call(WM_SLEEP, Small(2500)))
+        t.start()
+        try:
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            try:
+                conn.alloc(16)
+            except winipc.CallTimeout:
+                pass           # Linux: allocation waits for the serving thread
+            assert time.monotonic() - t0 < 0.5 + 0.5
+            t0 = time.monotonic()
+            conn.close()       # never waits for the hung server, never raises
+            assert time.monotonic() - t0 < 0.5 + 0.5
+        finally:
+            t.join(30)
+
+
+@pytest.mark.skipif(not LINUX, reason="title links are Linux endpoint files")
+def test_a_stray_title_link_is_window_not_found():
+    from winipc import _rpc
+    title = f"winipc-test-stray-{os.getpid()}"
+    link = _rpc._title_link(title)
+    os.symlink("not-an-endpoint", link)
+    try:
+        with pytest.raises(winipc.WindowNotFound):
+            winipc.find_window(title)
+    finally:
+        os.unlink(link)

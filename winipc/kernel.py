@@ -21,6 +21,7 @@ import threading
 import weakref
 
 from . import _kernel as _native
+from . import _rpc
 from ._errors import (
     AbandonedMutex, NotSupported, error_from_errno,
     error_from_winerror,
@@ -151,6 +152,10 @@ class _KernelObject(Resource):
         the new object owns it.  Raises :class:`~winipc.WrongObjectType` if it
         is another kind of object, :class:`~winipc.InvalidHandle` if nothing is
         open under that value."""
+        # A handle a client pushed to this process's server becomes this
+        # object's: first taken from its client, whose leaving closes what
+        # it pushed, so that it cannot be closed under the adoption.
+        _rpc.claim_pushed(int(value))
         return cls._wrap(_native.adopt(int(value), cls._kind))
 
     @classmethod

@@ -36,6 +36,8 @@ DEFAULT_TIMEOUT_MS = 5000
 # How long a waiting side spins (µs) before it sleeps in the kernel; see the
 # README ("The doorbell") for the measurement behind it.
 DEFAULT_SPIN_US = 50
+# The longest spin either side may be given: longer is a busy wait, not a spin.
+MAX_SPIN_US = 1_000_000
 # A timeout of None waits this long (ms): the longest both backends take.
 _FOREVER_MS = 0x7FFFFFFF
 
@@ -136,6 +138,12 @@ def _timeout_ms(timeout: Optional[float]) -> int:
     if timeout != timeout or timeout < 0:
         raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
     return min(int(timeout * 1000), _FOREVER_MS)
+
+
+def _check_spin(spin: Optional[int]) -> None:
+    if spin is not None and (not isinstance(spin, int) or not 0 <= spin <= MAX_SPIN_US):
+        raise ValueError(f"spin is a number of microseconds from 0 to {MAX_SPIN_US}, "
+                         f"not {spin!r}")
 
 
 def open_process(pid: int, access: int = VM_ACCESS) -> Process:
@@ -251,8 +259,7 @@ class Connection(Resource):
         self.timeout = timeout
         self.shared = bool(shared)
         self.last_result: Optional[int] = None
-        if spin is not None and (not isinstance(spin, int) or spin < 0):
-            raise ValueError(f"spin is a number of microseconds >= 0, not {spin!r}")
+        _check_spin(spin)
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -434,8 +441,7 @@ class Server:
     """
 
     def __init__(self, title: str, *, spin: Optional[int] = None):
-        if spin is not None and (not isinstance(spin, int) or spin < 0):
-            raise ValueError(f"spin is a number of microseconds >= 0, not {spin!r}")
+        _check_spin(spin)
         self.title = title
         # How long the serving thread spins over its doorbells for the next
         # request after answering one (µs; 0: it sleeps at once).

@@ -9,6 +9,10 @@
 cdef enum:
     MAX_CLIENTS = 1024
     MAX_ALLOCS_PER_CLIENT = 4096
+    # fds pushed (DUP) and not yet adopted: per client, and in this process
+    MAX_PUSHED_PER_CLIENT = 64
+    MAX_PUSHED = 1024
+    ERROR_NOT_ENOUGH_QUOTA = 1816
 cdef uint64_t MAX_BYTES_PER_CLIENT = (<uint64_t>1) << 32
 
 # While spinning over the doorbells, the sockets (new clients, allocation,
@@ -20,6 +24,8 @@ cdef struct Alloc:
     uint64_t size
 
 cdef struct Client:
+    uint64_t serial        # who owns the fds it pushed
+    int npushed
     int fd
     int nallocs
     uint64_t total
@@ -29,8 +35,67 @@ cdef struct Client:
     bint dead              # to be dropped once the scan is over
 
 
+# The fds clients pushed here (OP_DUP) that nobody has adopted yet: they
+# belong to their client until adopt() claims them, and are closed when it
+# leaves.  The serving thread adds and closes; adopting threads claim.
+cdef struct Pushed:
+    int fd
+    uint64_t owner
+cdef Pushed pushed[MAX_PUSHED]
+cdef int npushed = 0
+cdef pthread_mutex_t pushed_lock
+pthread_mutex_init(&pushed_lock, NULL)
+cdef uint64_t client_serial = 0
+
+
+cdef uint32_t keep_pushed(Client *c, int fd) noexcept nogil:
+    global npushed
+    cdef uint32_t error = 0
+    pthread_mutex_lock(&pushed_lock)
+    if c.npushed >= MAX_PUSHED_PER_CLIENT or npushed >= MAX_PUSHED:
+        error = ERROR_NOT_ENOUGH_QUOTA
+    else:
+        pushed[npushed].fd = fd
+        pushed[npushed].owner = c.serial
+        npushed += 1
+        c.npushed += 1
+    pthread_mutex_unlock(&pushed_lock)
+    return error
+
+
+cdef void close_pushed(uint64_t owner) noexcept nogil:
+    global npushed
+    cdef int i
+    pthread_mutex_lock(&pushed_lock)
+    for i in range(npushed - 1, -1, -1):
+        if pushed[i].owner == owner:
+            close(pushed[i].fd)
+            npushed -= 1
+            pushed[i] = pushed[npushed]
+    pthread_mutex_unlock(&pushed_lock)
+
+
+def claim_pushed(int fd):
+    """Take fd ``fd`` off the list of pushed fds not yet adopted (so that
+    its client's leaving no longer closes it); whether it was on it."""
+    global npushed
+    cdef int i
+    cdef bint found = False
+    with nogil:
+        pthread_mutex_lock(&pushed_lock)
+        for i in range(npushed):
+            if pushed[i].fd == fd:
+                npushed -= 1
+                pushed[i] = pushed[npushed]
+                found = True
+                break
+        pthread_mutex_unlock(&pushed_lock)
+    return found
+
+
 cdef void drop_client(Client *c) noexcept nogil:
     cdef int i
+    close_pushed(c.serial)
     close(c.fd)
     for i in range(c.nallocs):
         munmap(<void *>c.allocs[i].addr, c.allocs[i].size)
@@ -112,6 +177,8 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
         return WINIPC_E_INVALID_PARAMETER      # one per connection
     fd[0] = sealed_memfd(WINIPC_BELL_SIZE)
     if fd[0] < 0:
+        if errno == EMFILE or errno == ENFILE:
+            return ERROR_CONNECTION_COUNT_LIMIT   # no fd for one more client
         return WINIPC_E_NOT_ENOUGH_MEMORY
     p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
     if p == MAP_FAILED:
@@ -363,6 +430,7 @@ cdef class ServerCore:
                 self.clients[i] = self.clients[self.nclients]
 
     cdef void accept_client(self) noexcept nogil:
+        global client_serial
         cdef int fd
         cdef void *p
         cdef uint32_t euid = geteuid()
@@ -394,6 +462,8 @@ cdef class ServerCore:
             self.clients = <Client *>p
         memset(&self.clients[self.nclients], 0, sizeof(Client))
         self.clients[self.nclients].fd = fd
+        client_serial += 1
+        self.clients[self.nclients].serial = client_serial
         self.nclients += 1
 
     cdef int check_signals(self) noexcept with gil:
@@ -480,8 +550,10 @@ cdef class ServerCore:
         elif req.op == OP_BELL:
             rep.error = do_bell(c, &reply_fd)
         elif req.op == OP_DUP and got_fd >= 0:
-            rep.value = <uint64_t>got_fd
-            got_fd = -1       # it is ours now; whoever adopts it closes it
+            rep.error = keep_pushed(c, got_fd)
+            if not rep.error:
+                rep.value = <uint64_t>got_fd
+                got_fd = -1   # the client's until adopted (claim_pushed)
         else:
             rep.error = WINIPC_E_INVALID_PARAMETER
         if got_fd >= 0:

@@ -32,6 +32,12 @@ DOORBELL_BY_DEFAULT = False
 # VirtualAllocEx memory stays until VirtualFreeEx or the server's exit.
 FREES_ON_CLOSE = False
 
+
+def claim_pushed(value):
+    """Linux keeps fds that clients pushed until they are adopted; a
+    DuplicateHandle'd handle is the adopter's from the start."""
+    return False
+
 WM_USER = win32.WM_USER
 PROCESS_VM_OPERATION = win32.PROCESS_VM_OPERATION
 PROCESS_VM_READ = win32.PROCESS_VM_READ

@@ -1,11 +1,13 @@
-"""The benchmark's server process: python bench_server.py TITLE ADDRESS.
+"""The benchmark's server process: python bench_server.py TITLE ADDRESS [SPIN...].
 
 Serves the compiled ``bump`` sample and a Python handler on the same bytes
 as two windows: TITLE, whose serving thread spins for the next request
 (the default), and TITLE-nospin, which sleeps at once; it reports its own
-CPU time (WM_CPU), and answers a plain pipe (the peer the round trip is
+CPU time (WM_CPU), and answers; for each SPIN (µs) also TITLE-spinSPIN,
+whose thread spins that long; and it answers a plain pipe (the peer the round trip is
 compared with) until the pipe closes."""
 
+import contextlib
 import os
 import sys
 import time
@@ -37,7 +39,10 @@ def serve(title, spin):
 
 def main():
     title, address = sys.argv[1], sys.argv[2]
-    with serve(title, None), serve(title + "-nospin", 0):
+    extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in sys.argv[3:]]
+    with serve(title, None), serve(title + "-nospin", 0), contextlib.ExitStack() as stack:
+        for server in extra:
+            stack.enter_context(server)
         # The peer: the same request and answer over a multiprocessing pipe.
         with Client(address, family="AF_PIPE" if os.name == "nt" else "AF_UNIX") as pipe:
             pipe.send_bytes(b"ready")

@@ -80,8 +80,9 @@ def timed(fn, n):
 
 
 @contextlib.contextmanager
-def bench_server():
-    """bench_server.py in a child process: (its title, the pipe)."""
+def bench_server(spins=()):
+    """bench_server.py in a child process (with a window for each of
+    ``spins`` too): (its title, the pipe)."""
     title = f"winipc-bench-{uuid.uuid4()}"
     if os.name == "nt":
         address = rf"\\.\pipe\winipc-bench-{uuid.uuid4()}"
@@ -90,7 +91,7 @@ def bench_server():
         address = os.path.join(tempfile.mkdtemp(prefix="winipc-bench-"), "pipe")
         listener = Listener(address, family="AF_UNIX")
     child = subprocess.Popen([sys.executable, os.path.join(HERE, "bench_server.py"), title,
-                              address], stdin=subprocess.DEVNULL)
+                              address, *map(str, spins)], stdin=subprocess.DEVNULL)
     try:
         with listener.accept() as pipe:
             assert pipe.recv_bytes() == b"ready"

@@ -74,6 +74,7 @@ def build(title, spin=None):
     @server.handler(WM_STATS, Stats)
     def report(out):
         out.handles, out.threads, out.mapped = stats()
+        out.held_handles, out.held_bytes = server.held
         return 0
 
     @server.handler(WM_RESULT_OF, Small)

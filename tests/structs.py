@@ -21,7 +21,9 @@ class Mixed(ctypes.Structure):
 class Stats(ctypes.Structure):
     """What a server process holds: fds or handles, threads, mapped bytes."""
     _fields_ = [("handles", ctypes.c_int64), ("threads", ctypes.c_int64),
-                ("mapped", ctypes.c_int64)]
+                ("mapped", ctypes.c_int64),
+                # what the server holds for clients (Server.held), within its bounds
+                ("held_handles", ctypes.c_int64), ("held_bytes", ctypes.c_int64)]
 
 
 WM_COMPARE = winipc.WM_USER + 100        # Python handler on MyInfo

@@ -456,6 +456,12 @@ class Server:
     def pid(self) -> int:
         return self._core.pid
 
+    @property
+    def held(self) -> tuple:
+        """(handles or fds, bytes) the server holds for its clients now:
+        what the bounds in the README limit."""
+        return self._core.held
+
     def handler(self, msg: int, struct: Union[None, int, StructType] = None, *,
                 native: Any = None):
         """Register the handler of ``msg``.  ``struct`` is the ctypes type the

@@ -254,6 +254,20 @@ cdef class ServerCore:
     def spin_us(self):
         return self.spin_ns // 1000
 
+    @property
+    def held(self):
+        """(fds, bytes) this server holds for its clients right now: their
+        connections and the fds they pushed, their buffers and doorbells;
+        all of it goes when they do."""
+        cdef int i
+        cdef long fds = self.nclients + npushed
+        cdef uint64_t size = 0
+        for i in range(self.nclients):
+            size += self.clients[i].total
+            if self.clients[i].bell != NULL:
+                size += WINIPC_BELL_SIZE
+        return fds, size
+
     def stop(self):
         cdef uint64_t one = 1
         self.stopping = True

@@ -1000,6 +1000,22 @@ cdef class ServerCore:
         return win32.GetCurrentProcessId()
 
     @property
+    def held(self):
+        """(handles, bytes) this server holds for clients right now: shared
+        sections and doorbells, each within its bound (control.pxi).  A
+        window cannot tell which process sent it a message, so these stay
+        until freed or the server stops; what else the process holds is not
+        the clients' doing."""
+        cdef int i
+        cdef long handles = self.state.section_count
+        for i in range(self.state.bell_slots):
+            if self.state.bells[i].section != NULL:
+                handles += 2 + (self.state.bells[i].client != NULL)
+        if self.state.wake != NULL:
+            handles += 1
+        return handles, self.state.shared_bytes + <uint64_t>self.state.bell_count * WINIPC_BELL_SIZE
+
+    @property
     def window(self):
         """The window handle as an int while the window exists, else 0."""
         return <size_t>self.state.window

@@ -39,8 +39,11 @@ MEMORY_SLACK = 4 << 20
 
 
 def server_stats(conn):
+    """What the server process holds, less what it holds for clients
+    (Server.held): that is bounded, and on Windows outlives its sender, since
+    a window cannot tell who sent it a message."""
     s = conn.call(WM_STATS, Stats())
-    return s.handles, s.threads, s.mapped
+    return s.handles - s.held_handles, s.threads, s.mapped, s.held_handles, s.held_bytes
 
 
 def attacker(title, seconds, seed, out):
@@ -140,6 +143,7 @@ def main(argv=None):
         server.stdout.close()
 
     growth = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
+    held = after[3:]
     print(f"soak {winipc.BACKEND}: {args.seconds:g} s, seed {args.seed}, "
           f"{args.attackers} attackers")
     print(f"  hostile messages   {messages}")
@@ -148,6 +152,7 @@ def main(argv=None):
     print(f"  server crashed     {f'yes, exit code {server.returncode}' if crashed else 'no'}")
     print(f"  server growth      fds/handles {growth[0]:+d}, threads {growth[1]:+d}, "
           f"mapped {growth[2]:+d} bytes")
+    print(f"  held for clients   {held[0]} handles, {held[1]} bytes (bounded)")
     if any(codes):
         failures.append(f"an attacker failed: exit codes {codes}\n{report[-2000:]}")
     if crashed:

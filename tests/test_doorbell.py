@@ -288,3 +288,38 @@ def test_ctrl_c_in_a_python_handler_stops_the_server(doorbell):
         t.join(30)
     assert "KeyboardInterrupt" in err
     assert failure and isinstance(failure[0], (winipc.HandlerFailed, winipc.ServerGone))
+
+
+@pytest.mark.skipif(not LINUX, reason="speaks the Linux endpoint's wire protocol; Windows "
+                                      "has its own garbage-in-the-doorbell test "
+                                      "(test_windows_bell.py)")
+def test_garbage_in_a_doorbell_harms_only_its_writer(server):
+    import mmap
+    import socket
+    import struct
+    from winipc import _rpc
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(_rpc._title_link(server.title))
+    s.settimeout(5)
+    s.send(struct.pack("=IIQQQ", 5, 0, 1, 0, 0))                 # OP_BELL
+    data, anc, _, _ = s.recvmsg(64, socket.CMSG_SPACE(4))
+    fd = struct.unpack("i", anc[0][2][:4])[0]
+    bell = mmap.mmap(fd, 4096)
+    os.close(fd)
+    with server.connect() as good:
+        rng = __import__("random").Random(5)
+        for seq in range(1, 200):
+            # A plausible request at an address this client was never given...
+            bell[8:32] = struct.pack("=IIQQ", WM_BUMP, 0, 16, rng.getrandbits(64))
+            bell[0:4] = struct.pack("=I", seq)
+            s.send(struct.pack("=IIQQQ", 6, 0, 0, 0, 0))         # OP_RING
+            deadline = time.monotonic() + 5
+            while struct.unpack("=I", bell[64:68])[0] != seq:
+                assert time.monotonic() < deadline
+            assert struct.unpack("=I", bell[72:76])[0] == 487     # ...is refused
+            # ...and random words anywhere do nothing but that.
+            spot = rng.randrange(0, 4088)
+            bell[spot:spot + 8] = os.urandom(8)
+            assert good.call(WM_SMALL, Small(seq)).value == 3 * seq
+    bell.close()
+    s.close()

@@ -427,3 +427,25 @@ def test_close_during_a_call_on_another_thread(server):
     assert not failure or isinstance(failure[0], winipc.WinIPCError)
     with server.connect(timeout=30) as other:
         assert other.call(WM_SMALL, Small(2)).value == 6
+
+
+def test_compiled_handlers_are_checked_and_kept_alive(server_process):
+    import gc
+    title = unique_title()
+    server = winipc.Server(title)
+    with pytest.raises(TypeError, match="handler"):
+        server.handler(WM_SMALL, Small, native=lambda s: 0)          # a Python function
+    with pytest.raises(TypeError, match="int64_t"):
+        server.handler(WM_SMALL, Small, native=ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(
+            lambda x: 0))
+    calls = []
+
+    def triple(data, size):
+        calls.append(size)
+        Small.from_address(data).value *= 3
+        return 7
+    server.handler(WM_SMALL, Small, native=winipc.rpc.NATIVE_HANDLER(triple))
+    gc.collect()              # only the server holds the function pointer now
+    with server, winipc.connect(title) as conn:
+        assert conn.call(WM_SMALL, Small(5)).value == 15
+        assert conn.last_result == 7 and calls == [8]

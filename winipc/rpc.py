@@ -408,6 +408,30 @@ def connect(title: str, timeout: Optional[float] = DEFAULT_TIMEOUT, wait: float 
     return Connection(title, timeout, wait, spin=spin, shared=shared)
 
 
+# The prototype of a compiled handler: int64_t handler(void *data, size_t size).
+NATIVE_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _handler_address(native: Any) -> int:
+    """The address of a compiled handler, checked: a PyCapsule named
+    "winipc.handler", or a ctypes function pointer of NATIVE_HANDLER's type."""
+    if isinstance(native, ctypes._CFuncPtr):
+        if (native.restype not in (ctypes.c_int64, ctypes.c_longlong)
+                or [ctypes.sizeof(t) for t in (native.argtypes or ())] != [
+                    ctypes.sizeof(ctypes.c_void_p), ctypes.sizeof(ctypes.c_size_t)]):
+            raise TypeError("a compiled handler is int64_t handler(void *data, size_t size): "
+                            "make it with winipc.rpc.NATIVE_HANDLER(function)")
+    elif type(native).__name__ != "PyCapsule":
+        raise TypeError(f"native= takes a PyCapsule named 'winipc.handler' or a ctypes "
+                        f"function pointer (winipc.rpc.NATIVE_HANDLER), not "
+                        f"{type(native).__name__}; a Python function is registered with "
+                        f"@server.handler(msg, struct) instead")
+    try:
+        return _native.handler_address(native)
+    except ValueError as e:
+        raise TypeError(f"the capsule is not a winipc handler: {e}") from None
+
+
 def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int, int], int]:
     def run(address: int, size: int) -> int:
         try:
@@ -450,6 +474,7 @@ class Server:
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
+        self._natives: list = []
         self.window: Optional[Window] = None
 
     @property
@@ -474,7 +499,10 @@ class Server:
             raise RuntimeError("register handlers before the server starts serving")
         size = 0 if struct is None else _size_of(struct)
         if native is not None:
-            self._core.handlers.add(msg, size, None, _native.handler_address(native))
+            self._core.handlers.add(msg, size, None, _handler_address(native))
+            # The server calls it for as long as it serves: a ctypes function
+            # pointer collected meanwhile would leave it calling freed code.
+            self._natives.append(native)
             return native
         ctype = None if struct is None or isinstance(struct, int) else struct
 

@@ -30,7 +30,14 @@ def test_no_leak_over_10000_calls_and_1000_connections(server):
         for i in range(1_000):
             with server.connect() as other, other.alloc(64) as buf:
                 buf.write(b"x" * 64)
-        after_server, after_client = server_stats(conn), stats()
+        after_client = stats()
+        # A closing client's doorbell and sections go with messages the server
+        # may not have handled yet (Windows): let it catch up, boundedly.
+        deadline = time.monotonic() + 10
+        after_server = server_stats(conn)
+        while after_server[0] > before_server[0] + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            after_server = server_stats(conn)
     # Equal counts of fds/handles and threads; memory within the allocator's
     # slack, well under the 1,000 pages that one leaked buffer a cycle would be.
     for before, after in [(before_server, after_server), (before_client, after_client)]:

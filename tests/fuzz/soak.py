@@ -33,8 +33,10 @@ from conftest import DOORBELLS, unique_title  # noqa: E402
 from structs import (MyInfo, Small, Stats, WM_COMPARE, WM_COMPARE_NATIVE,  # noqa: E402
                      WM_SMALL, WM_STATS)
 
-# Growth the server may show after the attack: fds/handles and threads
-# exactly; memory within the allocator's slack.
+# Growth the server may show after the attack: threads exactly; fds or
+# handles within what the runtime opens lazily (the same slack as
+# tests/test_robustness.py); memory within the allocator's slack.
+HANDLE_SLACK = 2
 MEMORY_SLACK = 4 << 20
 
 
@@ -129,7 +131,8 @@ def main(argv=None):
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:
                     after = server_stats(probe)
-                    if after[0] <= before[0] and after[2] <= before[2] + MEMORY_SLACK:
+                    if (after[0] <= before[0] + HANDLE_SLACK
+                            and after[2] <= before[2] + MEMORY_SLACK):
                         break
                     time.sleep(0.1)
     finally:
@@ -161,7 +164,7 @@ def main(argv=None):
         failures.append(f"legitimate calls: {counts['wrong']} wrong, errors {errors[:3]}")
     if counts["calls"] == 0 or messages == 0:
         failures.append("nothing was exchanged")
-    if growth[0] > 0 or growth[1] != 0 or growth[2] > MEMORY_SLACK:
+    if growth[0] > HANDLE_SLACK or growth[1] != 0 or growth[2] > MEMORY_SLACK:
         failures.append(f"the server grew: {growth}")
     for f in failures:
         print("FAILED:", f)

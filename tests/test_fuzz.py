@@ -10,9 +10,15 @@ import children
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+# WINIPC_SOAK_SECONDS makes it a long run (its figures print with pytest -s).
+SECONDS = float(os.environ.get("WINIPC_SOAK_SECONDS", "4"))
+
+
 def test_short_soak_under_hostile_traffic():
-    out = children.run([sys.executable, os.path.join(HERE, "fuzz", "soak.py"), "--seconds", "4",
-                        "--seed", "7"], 300, text=True, merge_stderr=True)
+    out = children.run([sys.executable, os.path.join(HERE, "fuzz", "soak.py"), "--seconds",
+                        str(SECONDS), "--seed", "7"], 300 + 2 * SECONDS, text=True,
+                       merge_stderr=True)
+    print(out.stdout)
     assert out.returncode == 0, out.stdout
     assert "server crashed     no" in out.stdout
     assert int(out.stdout.split("hostile messages")[1].split()[0]) > 100, out.stdout

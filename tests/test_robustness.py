@@ -237,10 +237,23 @@ def test_alloc_and_close_honour_the_timeout_of_a_hung_server(server):
 def test_a_stray_title_link_is_window_not_found():
     from winipc import _rpc
     title = f"winipc-test-stray-{os.getpid()}"
-    link = _rpc._title_link(title)
+    link = _rpc._title_prefix(title) + ".1-1"
     os.symlink("not-an-endpoint", link)
     try:
         with pytest.raises(winipc.WindowNotFound):
             winipc.find_window(title)
     finally:
         os.unlink(link)
+
+
+def test_servers_sharing_a_title_the_newest_live_one_answers(server_process):
+    older = server_process()
+    newer = server_process(older.title)
+    assert winipc.find_window(older.title).pid == newer.pid       # as FindWindow would
+    newer.stop()
+    assert winipc.find_window(older.title).pid == older.pid       # the older one is found
+    with older.connect() as conn:
+        assert conn.call(WM_SMALL, Small(2)).value == 6
+    older.stop()
+    with pytest.raises(winipc.WindowNotFound):
+        winipc.find_window(older.title)

@@ -24,6 +24,7 @@ import socket as _socket
 import stat as _stat
 import struct as _struct
 import threading
+import time
 
 from libc.errno cimport errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET
 from libc.stdint cimport uint32_t, uint64_t, int64_t, INT64_MAX

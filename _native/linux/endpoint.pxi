@@ -22,9 +22,31 @@ def endpoint_dir():
     return path
 
 
-def _title_link(title):
+def _title_prefix(title):
+    """Every server titled ``title`` has a link named this plus
+    ".<start time in ns>-<thread id>", to its socket: several may share a
+    title, as windows may, and the newest live one answers."""
     digest = hashlib.sha256(title.encode("utf-8")).hexdigest()[:40]
     return os.path.join(endpoint_dir(), "w-" + digest)
+
+
+def _title_links(title):
+    """The links of the servers titled ``title``, newest first."""
+    prefix = _title_prefix(title)
+    folder, base = os.path.split(prefix)
+    found = []
+    for name in os.listdir(folder):
+        stamp = name[len(base) + 1:]
+        if name.startswith(base + ".") and "-" in stamp:
+            start, _, tid = stamp.partition("-")
+            if start.isdigit() and tid.isdigit():
+                found.append((int(start), os.path.join(folder, name)))
+    return [link for _, link in sorted(found, reverse=True)]
+
+
+def _title_link(title):
+    """The link of the newest live server titled ``title``."""
+    return _find(title)[0]
 
 
 def _pid_link(pid):
@@ -52,23 +74,35 @@ def _connect(path, missing, detail):
     return s, pid
 
 
+def _find(title):
+    """(link, socket name, pid) of the newest live server titled ``title``;
+    links of servers that are gone are removed on the way."""
+    for link in _title_links(title):
+        try:
+            target = os.readlink(link)
+        except FileNotFoundError:
+            continue
+        name = os.path.basename(target)
+        if not (name.startswith("s-") and name.endswith(".sock") and name[2:-5].isdigit()):
+            # Not a link any winipc server made: the folder is this user's
+            # own, so someone of this user put it there.  Pass it by.
+            continue
+        try:
+            s, pid = _connect(link, WindowNotFound, None)
+        except WindowNotFound:
+            try:
+                os.unlink(link)         # its server is gone
+            except OSError:
+                pass
+            continue
+        s.close()
+        return link, name, pid
+    raise_errno(2, "connect", f"no server window titled {title!r}", cls=WindowNotFound)
+
+
 def find_window(title):
-    """(handle, pid, tid) of the server titled ``title``; on Linux the handle
-    is the dispatch thread's id."""
-    link = _title_link(title)
-    try:
-        target = os.readlink(link)
-    except FileNotFoundError:
-        raise_errno(2, "readlink", f"no server window titled {title!r}", cls=WindowNotFound)
-    name = os.path.basename(target)
-    if not (name.startswith("s-") and name.endswith(".sock") and name[2:-5].isdigit()):
-        # Not a link any winipc server made: the folder is this user's own,
-        # so someone of this user put it there.
-        raise_errno(2, "readlink", f"the link of title {title!r} points at {target!r}, "
-                    "which is not a winipc endpoint", cls=WindowNotFound)
-    s, pid = _connect(link, WindowNotFound, f"no server window titled {title!r}")
-    s.close()
+    """(handle, pid, tid) of the newest server titled ``title``; on Linux the
+    handle is the dispatch thread's id."""
+    link, name, pid = _find(title)
     tid = int(name[2:-5])
     return tid, pid, tid
-
-

@@ -290,7 +290,8 @@ cdef class ServerCore:
             if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
                 raise_errno(errno, "prctl(PR_SET_PTRACER)")
         path = _socket_path(self.tid)
-        links = [_title_link(self.title), _pid_link(getpid())]
+        links = [f"{_title_prefix(self.title)}.{time.time_ns()}-{self.tid}",
+                 _pid_link(getpid())]
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         try:
             self.spare = spare_fd()

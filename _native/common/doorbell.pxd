@@ -4,6 +4,16 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 cdef extern from "doorbell.h" nogil:
     ctypedef struct winipc_bell:
+        # Read through the step functions below, except where a side reads
+        # its own words (the page is the other side's hostile input).
+        uint32_t req
+        uint32_t client_asleep
+        uint32_t msg
+        uint32_t flags
+        uint64_t wparam
+        uint64_t lparam
+        uint32_t rep
+        uint32_t server_asleep
         uint32_t error
         int64_t result
     enum:

@@ -494,7 +494,7 @@ cdef class Process:
                     fail(win32.GetLastError(), "OpenFileMappingW", "the doorbell page")
                 view = memoryapi.MapViewOfFile(
                     section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, 0, 0,
-                    bellapi.WINIPC_BELL_SIZE)
+                    WINIPC_BELL_SIZE)
                 err = win32.GetLastError()
                 win32.CloseHandle(section)
                 if view == NULL:
@@ -1013,7 +1013,7 @@ cdef class ServerCore:
                 handles += 2 + (self.state.bells[i].client != NULL)
         if self.state.wake != NULL:
             handles += 1
-        return handles, self.state.shared_bytes + <uint64_t>self.state.bell_count * bellapi.WINIPC_BELL_SIZE
+        return handles, self.state.shared_bytes + <uint64_t>self.state.bell_count * WINIPC_BELL_SIZE
 
     @property
     def window(self):

@@ -1,9 +1,8 @@
 # What the doorbell, the control message and the shared sections need from
-# windows.h (winuser.h, synchapi.h, memoryapi.h, ntsecapi.h), and the
-# doorbell protocol itself (common/doorbell.h).  The basic types come from
+# windows.h (winuser.h, synchapi.h, memoryapi.h, ntsecapi.h); the doorbell
+# protocol itself is common/doorbell.pxd.  The basic types come from
 # win32.pxd; sections and events from memoryapi.pxd and synchapi.pxd.
 
-from libc.stdint cimport int64_t, uint32_t, uint64_t
 from win32 cimport BOOL, DWORD, HANDLE, HWND, LPCWSTR, MSG, UINT
 
 cdef extern from "windows.h" nogil:
@@ -50,35 +49,3 @@ cdef extern from "ntsecapi.h" nogil:
     # https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-rtlgenrandom
     # (advapi32's SystemFunction036; BCryptGenRandom would need bcrypt.dll)
     unsigned char RtlGenRandom(void *RandomBuffer, unsigned long RandomBufferLength)
-
-cdef extern from "doorbell.h" nogil:
-    enum:
-        WINIPC_BELL_SIZE
-    ctypedef struct winipc_bell:
-        uint32_t req
-        uint32_t client_asleep
-        uint32_t msg
-        uint32_t flags
-        uint64_t wparam
-        uint64_t lparam
-        uint32_t rep
-        uint32_t server_asleep
-        uint32_t error
-        int64_t result
-    uint32_t winipc_load_acquire(uint32_t *p)
-    void winipc_store_release(uint32_t *p, uint32_t v)
-    uint32_t winipc_exchange(uint32_t *p, uint32_t v)
-    void winipc_fence()
-    int winipc_usable_cpus()
-    void winipc_relax(int usable_cpus)
-    # the protocol's steps
-    bint winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg, uint64_t wparam,
-                          uint64_t lparam)
-    bint winipc_bell_answered(winipc_bell *b, uint32_t seq)
-    void winipc_bell_client_sleeps(winipc_bell *b)
-    bint winipc_bell_client_wakes(winipc_bell *b)
-    uint32_t winipc_bell_pending(winipc_bell *b)
-    void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
-    bint winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)
-    void winipc_bell_server_sleeps(winipc_bell *b)
-    void winipc_bell_server_wakes(winipc_bell *b)

@@ -31,7 +31,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 cimport bellapi
-from bellapi cimport winipc_bell, winipc_fence, winipc_relax, winipc_usable_cpus, \
+from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_relax, winipc_usable_cpus, \
     winipc_bell_post, winipc_bell_answered, winipc_bell_client_sleeps, winipc_bell_client_wakes, \
     winipc_bell_pending, winipc_bell_request, winipc_bell_answer, winipc_bell_server_sleeps, \
     winipc_bell_server_wakes
@@ -361,7 +361,7 @@ cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
         if s.bells[slot].section == NULL:
             break
     for attempt in range(NAME_TRIES):
-        section = create_section(s.pid, bellapi.WINIPC_BELL_SIZE, b"bell", &token, &err)
+        section = create_section(s.pid, WINIPC_BELL_SIZE, b"bell", &token, &err)
         if section == NULL:
             return error_result(err)
         make_name(name, s.pid, token, b"client")
@@ -378,7 +378,7 @@ cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
     if section == NULL:
         return error_result(bellapi.ERROR_ALREADY_EXISTS)
     view = memoryapi.MapViewOfFile(section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
-                                   0, 0, bellapi.WINIPC_BELL_SIZE)
+                                   0, 0, WINIPC_BELL_SIZE)
     if view == NULL:
         err = win32.GetLastError()
         win32.CloseHandle(event)

@@ -449,3 +449,18 @@ def test_compiled_handlers_are_checked_and_kept_alive(server_process):
     with server, winipc.connect(title) as conn:
         assert conn.call(WM_SMALL, Small(5)).value == 15
         assert conn.last_result == 7 and calls == [8]
+
+
+def test_a_call_waiting_behind_another_threads_keeps_its_timeout(server):
+    with server.connect(timeout=30) as conn:
+        slow = threading.Thread(target=lambda: conn.call(WM_SLEEP, Small(2000)))
+        slow.start()
+        try:
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            with pytest.raises(winipc.CallTimeout):
+                conn.call(WM_SMALL, Small(1), timeout=0.3)
+            assert time.monotonic() - t0 < 0.3 + 0.5
+        finally:
+            slow.join(30)
+        assert conn.call(WM_SMALL, Small(2)).value == 6

@@ -20,8 +20,8 @@ import time
 from typing import Any, Callable, NamedTuple, Optional, Type, Union
 
 from . import _rpc as _native
-from ._errors import (BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone, WindowNotFound,
-                      WinIPCError)
+from ._errors import (ERROR_TIMEOUT, BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone,
+                      WindowNotFound, WinIPCError, error_from_winerror)
 from ._resource import Resource
 
 __all__ = [
@@ -355,7 +355,8 @@ class Connection(Resource):
             view[:] = memoryview(struct).cast("B")
         size = memoryview(out).nbytes
         ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
-        with self._lock:
+        self._take_turn(ms)
+        try:
             scratch = self._scratch
             if scratch is None or scratch.size < size:
                 scratch = self._scratch_for(size)
@@ -367,7 +368,16 @@ class Connection(Resource):
                 self._scratch = None
                 scratch.close()
                 raise
+        finally:
+            self._lock.release()
         return out
+
+    def _take_turn(self, ms: int) -> None:
+        """The connection's scratch buffer, for one call: a call waiting
+        behind another thread's keeps its own timeout."""
+        if not self._lock.acquire(timeout=-1 if ms >= _FOREVER_MS else ms / 1000):
+            raise error_from_winerror(ERROR_TIMEOUT, "call", "another thread's call on "
+                                      "this connection lasted the whole timeout")
 
     def bench(self, msg: int, struct: Any, n: int, timeout: Optional[float] = None) -> list:
         """``n`` calls in a compiled loop (no Python between them); each

@@ -26,7 +26,7 @@ import struct as _struct
 import threading
 import time
 
-from libc.errno cimport errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET
+from libc.errno cimport errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET, ETIMEDOUT
 from libc.stdint cimport uint32_t, uint64_t, int64_t, INT64_MAX
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset, memcpy

@@ -49,6 +49,34 @@ cdef int wait_readable(int fd, int64_t deadline, const char *call, Failure *f) n
             return -1
 
 
+cdef int take_turn(pthread_mutex_t *turn, int64_t deadline, const char *call,
+                   Failure *f) noexcept nogil:
+    """Lock the connection for one request, waiting at most until
+    ``deadline`` (ERROR_TIMEOUT, naming ``call``), Ctrl+C interrupting: a
+    thread whose call waits behind another thread's keeps its own timeout."""
+    cdef timespec until
+    cdef int64_t left
+    cdef int r
+    while True:
+        left = deadline - winipc_now_ns()
+        if left <= 0:
+            if pthread_mutex_trylock(turn) == 0:
+                return 0
+            return fail(f, ERROR_TIMEOUT, True, call)
+        if left > SIGNAL_SLICE_MS * 1000000:
+            left = SIGNAL_SLICE_MS * 1000000
+        clock_gettime(CLOCK_REALTIME, &until)        # timedlock's clock
+        until.tv_sec += (until.tv_nsec + left) // 1000000000
+        until.tv_nsec = (until.tv_nsec + left) % 1000000000
+        r = pthread_mutex_timedlock(turn, &until)
+        if r == 0:
+            return 0
+        if r != ETIMEDOUT:
+            return fail(f, r, False, "pthread_mutex_timedlock")
+        if check_signals(f) < 0:
+            return -1
+
+
 cdef int read_reply(int fd, Reply *rep, int *keep, Failure *f) noexcept nogil:
     """Receive one reply packet (input is waiting): 1 done, 0 try again, -1
     failed.  A notice (the server is full) fails with its code."""
@@ -311,11 +339,12 @@ cdef class Process:
             fd = self.endpoint()
             req.op, req.msg, req.wparam, req.lparam = op, msg, wparam, lparam
             with nogil:
-                pthread_mutex_lock(&self.turn)
-                self.seq += 1
-                req.seq = self.seq
-                rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, call, &f)
-                pthread_mutex_unlock(&self.turn)
+                rc = take_turn(&self.turn, deadline, call, &f)
+                if rc == 0:
+                    self.seq += 1
+                    req.seq = self.seq
+                    rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, call, &f)
+                    pthread_mutex_unlock(&self.turn)
             if rc < 0:
                 raise_failure(&f)
             return rep
@@ -470,10 +499,12 @@ cdef class Process:
         try:
             fd = self.endpoint()
             with nogil:
-                pthread_mutex_lock(&self.turn)
-                rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam, deadline,
-                               self.spin_ns, self.ncpu, &result, "server SEND (doorbell)", &f)
-                pthread_mutex_unlock(&self.turn)
+                rc = take_turn(&self.turn, deadline, "server SEND (doorbell)", &f)
+                if rc == 0:
+                    rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam,
+                                   deadline, self.spin_ns, self.ncpu, &result,
+                                   "server SEND (doorbell)", &f)
+                    pthread_mutex_unlock(&self.turn)
             if rc < 0:
                 raise_failure(&f)
             return result
@@ -497,7 +528,7 @@ cdef class Process:
         cdef Failure f
         cdef int rc = 0, fd, pid = self.pid
         cdef Py_ssize_t i
-        cdef int64_t t0, result = 0
+        cdef int64_t t0, result = 0, deadline
         cdef int64_t *out = NULL
         cdef bint have_view = False, have_local = False
         cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
@@ -526,16 +557,17 @@ cdef class Process:
                     else:
                         rc = vm_copy(pid, <char *>view.buf, address, view.len, True, &f)
                     if rc == 0:
-                        pthread_mutex_lock(&self.turn)
+                        deadline = deadline_after(timeout_ms)
+                        rc = take_turn(&self.turn, deadline, "server SEND", &f)
+                    if rc == 0:
                         if bell != NULL:
                             rc = bell_send(bell, fd, self.next_bell_seq(), msg, view.len, address,
-                                           deadline_after(timeout_ms), self.spin_ns, self.ncpu,
-                                           &result, "server SEND (doorbell)", &f)
+                                           deadline, self.spin_ns, self.ncpu, &result,
+                                           "server SEND (doorbell)", &f)
                         else:
                             self.seq += 1
                             req.seq = self.seq
-                            rc = transact(fd, &req, &rep, deadline_after(timeout_ms), -1, NULL,
-                                          "server SEND", &f)
+                            rc = transact(fd, &req, &rep, deadline, -1, NULL, "server SEND", &f)
                             result = rep.result
                         pthread_mutex_unlock(&self.turn)
                     if rc == 0:

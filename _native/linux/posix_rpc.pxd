@@ -1,6 +1,7 @@
 # The Linux calls behind process-memory RPC, grouped by header.  Only what is used.
 
 from posix.uio cimport iovec
+from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
 
 cdef extern from "<sys/uio.h>" nogil:
     # https://man7.org/linux/man-pages/man2/process_vm_readv.2.html
@@ -113,6 +114,10 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_mutex_destroy(pthread_mutex_t *m)
     int pthread_mutex_lock(pthread_mutex_t *m)
     int pthread_mutex_unlock(pthread_mutex_t *m)
+    # https://man7.org/linux/man-pages/man3/pthread_mutex_timedlock.3p.html
+    int pthread_mutex_timedlock(pthread_mutex_t *m, const timespec *abstime)
+    int pthread_mutex_trylock(pthread_mutex_t *m)
+
 
 cdef extern from "<sys/mman.h>" nogil:
     # https://man7.org/linux/man-pages/man2/memfd_create.2.html

@@ -221,7 +221,7 @@ def test_window_not_found():
     with pytest.raises(winipc.WindowNotFound) as e:
         winipc.connect(unique_title("absent"))
     assert isinstance(e.value, FileNotFoundError)
-    assert "failed" in str(e.value)
+    assert "failed" in str(e.value) and "wait=" in str(e.value)
 
 
 def test_connect_waits_for_the_window(server_process):
@@ -464,3 +464,11 @@ def test_a_call_waiting_behind_another_threads_keeps_its_timeout(server):
         finally:
             slow.join(30)
         assert conn.call(WM_SMALL, Small(2)).value == 6
+
+
+def test_send_on_a_closed_buffer_fails_here(server):
+    with server.connect() as conn:
+        buf = conn.alloc(Small)
+        buf.close()
+        with pytest.raises(ValueError, match="closed"):
+            conn.send(WM_SMALL, buf)

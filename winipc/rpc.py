@@ -265,8 +265,12 @@ class Connection(Resource):
             try:
                 self.window = find_window(title)
                 break
-            except WindowNotFound:
+            except WindowNotFound as e:
                 if time.monotonic() >= deadline:
+                    if wait == 0:
+                        raise WindowNotFound(e.errno, f"{e.strerror}; connect(..., wait=seconds) "
+                                             "waits for a server that is still starting",
+                                             winerror=e.winerror, call=e.call) from None
                     raise
                 time.sleep(0.02)
         self.process = Process(self.window.pid, VM_ACCESS, window=self.window.handle)
@@ -313,6 +317,7 @@ class Connection(Resource):
         if not isinstance(buffer, RemoteBuffer):
             raise TypeError(f"send() takes a message number and a RemoteBuffer, "
                             f"not {type(buffer).__name__}")
+        buffer._check_open()
         try:
             return self.send_raw(msg, buffer.size, buffer.address, timeout)
         except CallTimeout:

@@ -10,6 +10,6 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check "pytest>=7" "pytest-benchmark>=4"
+.venv/bin/python -m pip install -q --disable-pip-version-check "pytest>=7" "pytest-benchmark>=4" build
 # A real install (not editable): the tests import what a user would get.
 .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps .

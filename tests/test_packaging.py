@@ -1,0 +1,100 @@
+"""The source distribution: built from this checkout, it holds the sources of
+every platform, and `pip install` of it alone, in a fresh venv, gives a
+winipc that loads and answers a call."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"),
+                       reason="the sdist is built and installed on Linux (the Windows "
+                              "wheel is cross-built there too); other platforms test wheels"),
+    pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "pyproject.toml")),
+                       reason="no source tree around the tests (pyproject.toml)"),
+]
+
+# What every sdist must hold, beyond these patterns' matches below.
+REQUIRED = [
+    "pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE",
+    "winipc/py.typed", "tests/conftest.py", "benchmarks/roundtrip.py",
+    "examples/rpc_compare.py",
+]
+# Every source file of these kinds in the checkout must be in the sdist.
+SOURCE_DIRS = {
+    "_native/common": (".pyx", ".pxd", ".pxi", ".h"),
+    "_native/linux": (".pyx", ".pxd", ".pxi", ".h"),
+    "_native/windows": (".pyx", ".pxd", ".pxi", ".h"),
+    "winipc": (".py", ".pyi", ".typed"),
+}
+# Generated files that must not be shipped as sources.
+GENERATED = (".so", ".pyd", ".pyc")
+
+
+def _copy_tree(dst):
+    """The checkout's sources, without its venvs, caches and build output, so
+    that building never writes into the checkout."""
+    skip = {".git", ".venv", ".cache", "build", "dist", ".benchmarks", "__pycache__"}
+
+    def ignore(folder, names):
+        return [n for n in names if n in skip or n.endswith((".egg-info",) + GENERATED)
+                or (folder.startswith(os.path.join(ROOT, "_native")) and n.endswith(".c"))]
+
+    shutil.copytree(ROOT, dst, ignore=ignore)
+
+
+def _run(argv, timeout, **kw):
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+    assert r.returncode == 0, f"{argv[:4]} exited with {r.returncode}:\n{r.stdout[-6000:]}"
+    return r.stdout
+
+
+def test_sdist_holds_both_platforms_and_installs(tmp_path):
+    src, dist, venv = tmp_path / "src", tmp_path / "dist", tmp_path / "venv"
+    _copy_tree(src)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    env.pop("PYTHONPATH", None)
+
+    # 1. The sdist, with the `build` frontend (build isolation: setuptools and
+    # Cython come from the package index).
+    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), str(src)],
+         timeout=120, env=env)
+    [sdist] = dist.glob("winipc-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        top = os.path.commonpath(tar.getnames())
+        names = {os.path.relpath(n, top) for n in tar.getnames()}
+    missing = [n for n in REQUIRED if n not in names]
+    for folder, kinds in SOURCE_DIRS.items():
+        for name in sorted(os.listdir(src / folder)):
+            if name.endswith(kinds) and f"{folder}/{name}" not in names:
+                missing.append(f"{folder}/{name}")
+    assert not missing, f"the sdist lacks {missing}"
+    for folder in ("_native/linux", "_native/windows"):
+        assert any(n.startswith(folder + "/") and n.endswith(".pyx") for n in names), \
+            f"no Cython sources of {folder}"
+    shipped = [n for n in names if n.endswith(GENERATED)
+               or (n.startswith("_native/") and n.endswith(".c"))]
+    assert not shipped, f"the sdist ships generated files: {shipped}"
+
+    # 2. A fresh venv, and the sdist installed there by pip: it builds the
+    # wheel from the sdist alone.
+    _run([sys.executable, "-m", "venv", str(venv)], timeout=120, env=env)
+    python = str(venv / "bin" / "python")
+    _run([python, "-m", "pip", "install", "-q", str(sdist)], timeout=240, env=env)
+
+    # 3. The installed winipc (not this checkout: -P, and run from elsewhere)
+    # loads its compiled modules and answers a call from another process.
+    out = _run([python, "-P", "-c", "import winipc, winipc._rpc, winipc._kernel; "
+                "print(winipc.BACKEND, winipc.__file__)"], timeout=60, env=env, cwd=tmp_path)
+    backend, where = out.split()
+    assert backend == "linux" and where.startswith(str(venv)), out
+    out = _run([python, "-P", str(src / "examples" / "rpc_compare.py")],
+               timeout=60, env=env, cwd=tmp_path)
+    assert "red=21.01" in out, out

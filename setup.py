@@ -1,6 +1,7 @@
 """Builds the native backend of the running platform (see _native/README.md):
 the Cython modules of MODULES, from _native/<platform>/<name>.pyx, as the
-extensions winipc.<name>."""
+extensions winipc.<name>, for the stable ABI of CPython 3.11 and later (abi3,
+Cython's limited-API mode), as scripts/windows/compile.sh does for Windows."""
 
 import os
 import sys
@@ -18,15 +19,22 @@ else:
 # The extension modules, winipc.<name>, of every platform.
 MODULES = ["_rpc", "_kernel"]
 
+# The stable ABI built for; the wheels' tag (cp311-abi3) follows from it.
+LIMITED_API = 0x030B0000
+LIMITED_API_TAG = "cp311"
+
 INCLUDE_DIRS = [os.path.join("_native", "common"), os.path.join("_native", PLATFORM)]
 
 
 def extensions():
+    macros = [("Py_LIMITED_API", hex(LIMITED_API)), ("CYTHON_LIMITED_API", "1")]
+    if PLATFORM == "windows":
+        macros += [("UNICODE", None), ("_UNICODE", None)]
     return [
         Extension(
             "winipc." + name, [os.path.join("_native", PLATFORM, name + ".pyx")],
-            include_dirs=INCLUDE_DIRS, libraries=LIBRARIES,
-            define_macros=[("UNICODE", None), ("_UNICODE", None)] if PLATFORM == "windows" else [],
+            include_dirs=INCLUDE_DIRS, libraries=LIBRARIES, define_macros=macros,
+            py_limited_api=True,
         )
         for name in MODULES
     ]
@@ -44,4 +52,9 @@ class BuildExt(build_ext):
             compiler_directives={"language_level": "3"})[0].sources
         super().build_extension(ext)
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_ext": BuildExt},
+    options={"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}},
+)

@@ -1,15 +1,51 @@
 #!/usr/bin/env bash
-# Sets up the native (Linux) environment: a venv in .venv with winipc built
-# from this checkout and installed as a user would have it, plus the test
-# and benchmark tools.  Safe to run again: it rebuilds winipc each time.
+# Sets up the native (Linux) environment: a venv in .venv with the test and
+# benchmark tools, and winipc installed from the wheel that would ship:
+#   1. `python -m build` makes the sdist, then the wheel from that sdist alone
+#      (cp311-abi3), in build/linux/dist;
+#   2. pip installs that wheel into .venv.
+# Safe to run again, and fast then: the wheel is rebuilt only when a file it
+# is made of (setup.py, pyproject.toml, _native/, winipc/, ...) has changed
+# since the last install (a stamp in .venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+tools='pytest>=7 pytest-benchmark>=4 build'
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check "pytest>=7" "pytest-benchmark>=4" build
+if [ "$(cat .venv/.winipc-tools 2>/dev/null)" != "$tools" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    # shellcheck disable=SC2086  # a list of requirements
+    .venv/bin/python -m pip install -q $tools
+    printf '%s\n' "$tools" >.venv/.winipc-tools
+fi
+
+# What the wheel is made of: everything the sdist takes that is not tests,
+# docs or scripts.  Its hash decides whether to build again.
+sources_hash() {
+    find setup.py pyproject.toml MANIFEST.in README.md LICENSE _native winipc -type f \
+        ! -name '*.c' ! -name '*.so' ! -name '*.pyd' ! -name '*.py[co]' \
+        ! -path '*/__pycache__/*' -print0 2>/dev/null \
+        | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
+stamp="$(sources_hash)"
+if [ "$(cat .venv/.winipc-built 2>/dev/null)" = "$stamp" ] \
+        && .venv/bin/python -P -c 'import winipc._rpc, winipc._kernel' 2>/dev/null; then
+    echo "setup.sh: winipc is installed and up to date" >&2
+    exit 0
+fi
+rm -f .venv/.winipc-built
+out=build/linux/dist
+rm -rf "$out"
+mkdir -p "$out"
+# The sdist first, then the wheel built from it (as pip would from an index).
+.venv/bin/python -m build --outdir "$out" . >build/linux/build.log 2>&1 \
+    || { tail -40 build/linux/build.log >&2; echo "setup.sh: the build failed (build/linux/build.log)" >&2; exit 1; }
+wheel="$(ls "$out"/winipc-*.whl)"
 # A real install (not editable): the tests import what a user would get.
-.venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps .
+.venv/bin/python -m pip install -q --force-reinstall --no-deps "$wheel"
+printf '%s\n' "$stamp" >.venv/.winipc-built
+echo "setup.sh: installed ${wheel#"$root"/}" >&2

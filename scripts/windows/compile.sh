@@ -22,8 +22,9 @@ module="$1" source="$2" out="$3"
 shift 3
 extra_includes=("$@")
 
-# The stable ABI version built for; the wheel tag follows from it (cp311).
-LIMITED_API=0x030B0000
+# The stable ABI version built for (setup.py's LIMITED_API, as the Linux build);
+# the wheel tag follows from it (cp311).
+LIMITED_API="$("$HOST_PYTHON" "$WINIPC_ROOT/setup.py" --limited-api)"
 
 includes=(-I"$WINIPC_ROOT/_native/common" -I"$WINIPC_ROOT/_native/windows")
 for d in "${extra_includes[@]}"; do includes+=(-I"$d"); done

@@ -92,9 +92,14 @@ def test_sdist_holds_both_platforms_and_installs(tmp_path):
     # 3. The installed winipc (not this checkout: -P, and run from elsewhere)
     # loads its compiled modules and answers a call from another process.
     out = _run([python, "-P", "-c", "import winipc, winipc._rpc, winipc._kernel; "
-                "print(winipc.BACKEND, winipc.__file__)"], timeout=60, env=env, cwd=tmp_path)
-    backend, where = out.split()
+                "from importlib.metadata import metadata as m; "
+                "print(winipc.BACKEND, winipc.__file__, winipc.__version__, "
+                "m('winipc')['Version'], m('winipc')['License-Expression'])"],
+               timeout=60, env=env, cwd=tmp_path)
+    backend, where, version, dist_version, license = out.split()
     assert backend == "linux" and where.startswith(str(venv)), out
+    assert version == dist_version, "winipc.__version__ is not the distribution's version"
+    assert license == "MIT", out
     out = _run([python, "-P", str(src / "examples" / "rpc_compare.py")],
                timeout=60, env=env, cwd=tmp_path)
     assert "red=21.01" in out, out

@@ -58,6 +58,7 @@ class Access(enum.IntFlag):
 VM_ACCESS = Access.VM_OPERATION | Access.VM_READ | Access.VM_WRITE
 
 StructType = Type[ctypes.Structure]
+_CTYPES_DATA = (ctypes.Structure, ctypes.Union, ctypes.Array)
 
 
 class Window(NamedTuple):
@@ -348,7 +349,7 @@ class Connection(Resource):
         if self._closed:
             self._check_open()
         if out is None:
-            if isinstance(struct, (ctypes.Structure, ctypes.Union, ctypes.Array)):
+            if isinstance(struct, _CTYPES_DATA):
                 out = type(struct).from_buffer_copy(struct)
             elif isinstance(struct, type):
                 raise TypeError(f"call() takes an instance to send, not the type "
@@ -358,9 +359,11 @@ class Connection(Resource):
         elif out is not struct:
             view = memoryview(out).cast("B")
             view[:] = memoryview(struct).cast("B")
-        size = memoryview(out).nbytes
+        size = len(out) if type(out) is bytearray else memoryview(out).nbytes
         ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
-        self._take_turn(ms)
+        lock = self._lock
+        if not lock.acquire(False):     # the usual case costs no timed wait
+            self._take_turn(ms)
         try:
             scratch = self._scratch
             if scratch is None or scratch.size < size:
@@ -374,7 +377,7 @@ class Connection(Resource):
                 scratch.close()
                 raise
         finally:
-            self._lock.release()
+            lock.release()
         return out
 
     def _take_turn(self, ms: int) -> None:

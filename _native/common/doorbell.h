@@ -214,4 +214,14 @@ static inline int64_t winipc_now_ns(void)
 #endif
 }
 
+/* Staged backoff (Agrona's BackoffIdleStrategy): pause for the first
+ * WINIPC_PAUSE_NS of a spin, then yield the time slice at every step, so a
+ * spinner on a busy machine lets a peer that waits for its CPU run (with no
+ * one waiting a yield returns at once).  `spun_ns` is how long it has spun. */
+#define WINIPC_PAUSE_NS 5000
+static inline void winipc_backoff(int usable_cpus, int64_t spun_ns)
+{
+    winipc_relax(spun_ns < WINIPC_PAUSE_NS ? usable_cpus : 1);
+}
+
 #endif

@@ -18,8 +18,10 @@ cdef extern from "doorbell.h" nogil:
         int64_t result
     enum:
         WINIPC_BELL_SIZE
+        WINIPC_PAUSE_NS
     int winipc_usable_cpus()
     void winipc_relax(int usable_cpus)
+    void winipc_backoff(int usable_cpus, int64_t spun_ns)
     int64_t winipc_now_ns()
     void winipc_fence()
     # client

@@ -159,10 +159,11 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
     if spin_ns > 0 and not winipc_bell_answered(b, seq):
         start = winipc_now_ns()
         next_look = start + SPIN_LIVENESS_NS
+        now = start
         while not winipc_bell_answered(b, seq):
-            winipc_relax(ncpu)
+            winipc_backoff(ncpu, now - start)
             i += 1
-            if i % 64 == 0:
+            if i % 64 == 0 or now - start >= WINIPC_PAUSE_NS:
                 now = winipc_now_ns()
                 if now - start >= spin_ns or now >= deadline:
                     break

@@ -432,7 +432,9 @@ cdef class ServerCore:
                 now = winipc_now_ns()
                 if now >= spin_until or now >= slice_end:
                     break
-                winipc_relax(self.ncpu)
+                # How long since the last request: past the first few µs
+                # the spin yields, so that a busy machine's other threads run.
+                winipc_backoff(self.ncpu, now - (spin_until - self.spin_ns))
         free(pfds)
         return result
 

@@ -406,17 +406,31 @@ cdef class Process:
 
     def free_shared(self, uint64_t address, int64_t timeout_ms=5000):
         cdef int i
+        cdef void *p
+        cdef Shared entry
         for i in range(self.nshared):
             if self.shared[i].address == address:
-                mapping = <object>self.shared[i].mapping
-                mapping.close()         # BufferError while a view is exported
-                self.mappings.remove(mapping)
+                # Off the table before anything that may let another thread
+                # run (closing unmaps without the GIL): the table never points
+                # at a mapping that is going.
+                entry = self.shared[i]
                 self.nshared -= 1
                 self.shared[i] = self.shared[self.nshared]
                 break
         else:
             raise_winerror(487, "VirtualFreeEx (shared)",
                            f"{address:#x} is not a shared buffer of this connection")
+        mapping = <object>entry.mapping
+        try:
+            mapping.close()         # BufferError while a view is exported
+        except BaseException:
+            p = realloc(self.shared, (self.nshared + 1) * sizeof(Shared))
+            if p != NULL:           # still in use: back on the table
+                self.shared = <Shared *>p
+                self.shared[self.nshared] = entry
+                self.nshared += 1
+            raise
+        self.mappings.remove(mapping)
         if not self.closed:
             self.free(address, timeout_ms)
 
@@ -446,6 +460,7 @@ cdef class Process:
         cdef Failure f
         cdef int rc = 0
         cdef bint have_local = False
+        cdef uint64_t offset = 0
         if to_remote:
             self.enter(PROCESS_VM_WRITE, "process_vm_writev")
         else:
@@ -457,10 +472,11 @@ cdef class Process:
                 if mapping is not None:
                     PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
                     have_local = True
+                    # With the GIL: another thread may grow the table meanwhile.
+                    offset = self.shared_offset(address)
                 with nogil:
                     if have_local:
-                        shared_copy(&local, self.shared_offset(address), view.buf, view.len,
-                                    to_remote)
+                        shared_copy(&local, offset, view.buf, view.len, to_remote)
                     else:
                         rc = vm_copy(self.pid, <char *>view.buf, address, view.len, to_remote, &f)
                 if rc < 0:
@@ -480,7 +496,9 @@ cdef class Process:
             self.seq += 1
         return <uint32_t>self.seq
 
-    cdef uint64_t shared_offset(self, uint64_t address) noexcept nogil:
+    cdef uint64_t shared_offset(self, uint64_t address) noexcept:
+        """Where ``address`` lies in its shared buffer's mapping here.  Only
+        with the GIL: alloc_shared() and free_shared() change the table."""
         cdef int i
         for i in range(self.nshared):
             if self.shared[i].address <= address < self.shared[i].address + self.shared[i].size:

@@ -434,13 +434,16 @@ cdef class Process:
         if not self.closed:
             self.free(address, timeout_ms)
 
-    cdef object mapping_for(self, uint64_t address, size_t size):
-        """The mmap of the shared buffer holding [address, address+size), or None."""
+    cdef object mapping_for(self, uint64_t address, size_t size, uint64_t *offset):
+        """The mmap of the shared buffer holding [address, address+size), with
+        where ``address`` lies in it in ``offset``; or None.  Only with the
+        GIL: alloc_shared() and free_shared() change the table."""
         cdef int i
+        cdef uint64_t start, length
         for i in range(self.nshared):
-            if (self.shared[i].address <= address
-                    and address - self.shared[i].address <= self.shared[i].size
-                    and size <= self.shared[i].size - (address - self.shared[i].address)):
+            start, length = self.shared[i].address, self.shared[i].size
+            if start <= address and address - start <= length and size <= length - (address - start):
+                offset[0] = address - start
                 return <object>self.shared[i].mapping
         return None
 
@@ -468,12 +471,10 @@ cdef class Process:
         try:
             PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
             try:
-                mapping = self.mapping_for(address, view.len)
+                mapping = self.mapping_for(address, view.len, &offset)
                 if mapping is not None:
                     PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
                     have_local = True
-                    # With the GIL: another thread may grow the table meanwhile.
-                    offset = self.shared_offset(address)
                 with nogil:
                     if have_local:
                         shared_copy(&local, offset, view.buf, view.len, to_remote)
@@ -495,15 +496,6 @@ cdef class Process:
         if <uint32_t>self.seq == 0:
             self.seq += 1
         return <uint32_t>self.seq
-
-    cdef uint64_t shared_offset(self, uint64_t address) noexcept:
-        """Where ``address`` lies in its shared buffer's mapping here.  Only
-        with the GIL: alloc_shared() and free_shared() change the table."""
-        cdef int i
-        for i in range(self.nshared):
-            if self.shared[i].address <= address < self.shared[i].address + self.shared[i].size:
-                return address - self.shared[i].address
-        return 0
 
     def send(self, uint64_t window, uint32_t msg, uint64_t wparam, uint64_t lparam,
              int64_t timeout_ms):
@@ -548,6 +540,7 @@ cdef class Process:
         cdef int rc = 0, fd, pid = self.pid
         cdef Py_ssize_t i
         cdef int64_t t0, result = 0, deadline
+        cdef uint64_t offset = 0
         cdef int64_t *out = NULL
         cdef bint have_view = False, have_local = False
         cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
@@ -562,11 +555,11 @@ cdef class Process:
                 raise MemoryError()
             PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
             have_view = True
-            mapping = self.mapping_for(address, view.len)
+            mapping = self.mapping_for(address, view.len, &offset)
             if mapping is not None:
                 PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
                 have_local = True
-                remote_copy = <char *>local.buf + self.shared_offset(address)
+                remote_copy = <char *>local.buf + offset
             req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, view.len, address
             with nogil:
                 for i in range(n):

@@ -465,18 +465,24 @@ cdef _refuse_open(e, str call, str name, str path):
     raise_errno(e.errno, call, f"open({path}): {e.strerror}")
 
 
+def _regular_file(int fd, str call, str what):
+    """fstat(fd), which must be a regular file (every winipc object is one):
+    else WrongObjectType, saying what it is instead."""
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        raise_errno(e.errno, call, f"fstat of {what}")
+    if not _stat.S_ISREG(st.st_mode):
+        raise_winerror(ERROR_INVALID_HANDLE, call,
+                       f"{what} is a {_file_type(st)}, not a winipc object", cls=WrongObjectType)
+    return st
+
+
 cdef _vet_named(int fd, str call, str name, str path):
     """Accepts the file at a name only if it can be an object of ours: a regular
     file with one link, owned by this user (Global\\: or root).  Runs before
     the file is locked or mapped."""
-    try:
-        st = os.fstat(fd)
-    except OSError as e:
-        raise_errno(e.errno, call, f"fstat({path})")
-    if not _stat.S_ISREG(st.st_mode):
-        raise_winerror(ERROR_INVALID_HANDLE, call,
-                       f"{name!r} ({path}) is a {_file_type(st)}, not a winipc object",
-                       cls=WrongObjectType)
+    st = _regular_file(fd, call, f"{name!r} ({path})")
     me = os.geteuid()
     if st.st_uid != me and not (_scope(name) == "global" and st.st_uid == 0):
         raise_errno(_errno.EACCES, call,
@@ -549,14 +555,7 @@ def _check_kind(int fd, int kind, str what):
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     except OSError as e:
         raise_errno(e.errno, what, f"{fd} is not an open fd in this process", cls=InvalidHandle)
-    try:
-        st = os.fstat(fd)
-    except OSError as e:
-        raise_errno(e.errno, what, f"fstat of fd {fd}")
-    if not _stat.S_ISREG(st.st_mode):
-        raise_winerror(ERROR_INVALID_HANDLE, what,
-                       f"fd {fd} is a {_file_type(st)}, not a winipc kernel object",
-                       cls=WrongObjectType)
+    st = _regular_file(fd, what, f"fd {fd}")
     try:
         raw = os.pread(fd, _HEAD.size, 0)
     except OSError as e:

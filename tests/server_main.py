@@ -65,6 +65,7 @@ def build(title, spin=None):
     @server.handler(WM_SLEEP, Small)
     def sleep(s):
         time.sleep(s.value / 1000)
+        s.value = -s.value          # the buffer is written after the sleep too
         return 0
 
     @server.handler(WM_EXIT, Small)

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -191,7 +192,6 @@ def _cpu_of(pid):
 
 
 def test_alloc_and_close_honour_the_timeout_of_a_hung_server(server):
-    import threading
     with server.connect(timeout=30) as busy:
         conn = server.connect(timeout=0.5)
         t = threading.Thread(target=lambda: busy.call(WM_SLEEP, Small(2500)))
@@ -200,15 +200,65 @@ def test_alloc_and_close_honour_the_timeout_of_a_hung_server(server):
             time.sleep(0.2)
             t0 = time.monotonic()
             try:
-                conn.alloc(16)
+                conn.alloc(16)     # allocation does not wait for a running handler...
             except winipc.CallTimeout:
-                pass           # Linux: allocation waits for the serving thread
+                # ...except a Windows section: the server's window thread,
+                # which runs the handler, makes it.
+                assert not LINUX and conn.shared
             assert time.monotonic() - t0 < 0.5 + 0.5
             t0 = time.monotonic()
             conn.close()       # never waits for the hung server, never raises
             assert time.monotonic() - t0 < 0.5 + 0.5
         finally:
             t.join(30)
+
+
+def test_other_clients_are_served_while_a_handler_runs(server):
+    """A handler that runs long holds the server's dispatch thread: a new
+    client still connects, allocates, writes, reads and frees meanwhile."""
+    with server.connect(timeout=30) as busy:
+        t = threading.Thread(target=lambda: busy.call(WM_SLEEP, Small(2000)))
+        t.start()
+        try:
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            # On Windows a section and a doorbell are made by the server's
+            # window thread, which runs the handler: there only a classic
+            # connection and private buffers are served meanwhile.
+            if LINUX:
+                other, kinds = server.connect(timeout=1.5), (False, True)
+            else:
+                other, kinds = winipc.connect(server.title, timeout=1.5), (False,)
+            with other:
+                for shared in kinds:
+                    buf = other.alloc(Small, shared=shared)
+                    buf.write(Small(41))
+                    assert buf.read().value == 41
+                    buf.close()
+            assert time.monotonic() - t0 < 1.5
+            assert t.is_alive()               # the handler was running all along
+        finally:
+            t.join(30)
+        assert not t.is_alive()
+        assert busy.call(WM_SMALL, Small(2)).value == 6
+
+
+def test_a_buffer_freed_under_its_running_handler_harms_nothing(server):
+    """The handler writes its buffer after sleeping; its client gives up and
+    frees the buffer meanwhile.  The server neither faults nor loses its
+    memory: the buffer goes once the handler is done."""
+    with server.connect(timeout=30) as conn:
+        before = conn.call(WM_STATS, Stats())
+        buf = conn.alloc(Small, shared=False)
+        buf.write(Small(800))
+        with pytest.raises(winipc.CallTimeout):
+            conn.send(WM_SLEEP, buf, timeout=0.2)
+        # The facade never frees a buffer under a call; a raw client may.
+        conn.process._native.free(buf.address, 2000)
+        time.sleep(1.0)                                  # the handler writes, and returns
+        assert conn.call(WM_SMALL, Small(2)).value == 6
+        after = conn.call(WM_STATS, Stats())
+        assert after.held_bytes <= before.held_bytes
 
 
 @pytest.mark.skipif(not LINUX, reason="title links are Linux endpoint files")

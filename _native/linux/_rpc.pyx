@@ -28,11 +28,11 @@ import time
 
 from libc.errno cimport errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET, ETIMEDOUT
 from libc.stdint cimport uint32_t, uint64_t, int64_t, INT64_MAX
-from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memset, memcpy
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memset, memcpy, strncpy
 from posix.mman cimport (mmap, munmap, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
                          MAP_ANONYMOUS, MAP_FAILED)
-from posix.unistd cimport close, getpid, geteuid, write as c_write
+from posix.unistd cimport close, getpid, geteuid, read as c_read, write as c_write
 from posix.uio cimport iovec
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE

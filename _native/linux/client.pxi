@@ -98,12 +98,34 @@ cdef int read_reply(int fd, Reply *rep, int *keep, Failure *f) noexcept nogil:
     return 1
 
 
+# A request that runs no handler kicks the server's standby thread when its
+# reply has not come after this long (a handler may be running), and again
+# every KICK_EVERY_NS.
+cdef int64_t KICK_AFTER_NS = 1000000
+cdef int64_t KICK_EVERY_NS = 5000000
+
+
+cdef void send_kick(const char *path) noexcept nogil:
+    """One datagram to the standby thread at ``path``; nothing is waited for."""
+    cdef sockaddr_un addr
+    cdef int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)
+    if s < 0:
+        return
+    memset(&addr, 0, sizeof(addr))
+    addr.sun_family = AF_UNIX
+    strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1)
+    sendto(s, b"k", 1, MSG_DONTWAIT | MSG_NOSIGNAL, <sockaddr *>&addr, sizeof(addr))
+    close(s)
+
+
 cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_fd,
-                  int *got_fd, const char *call, Failure *f) noexcept nogil:
+                  int *got_fd, const char *kick, const char *call, Failure *f) noexcept nogil:
     """Send ``req`` and wait for its reply (and the fd it carries, into
-    ``got_fd`` if not NULL).  Stale replies (of calls that timed out
-    earlier) and doorbell wake-ups are skipped by sequence number."""
+    ``got_fd`` if not NULL), kicking the standby thread at ``kick`` (if not
+    NULL) while it waits.  Stale replies (of calls that timed out earlier)
+    and doorbell wake-ups are skipped by sequence number."""
     cdef int r, carried
+    cdef int64_t next_kick = winipc_now_ns() + KICK_AFTER_NS if kick != NULL else INT64_MAX
     while send_packet(fd, req, sizeof(Request), pass_fd) < 0:
         if errno == EAGAIN:     # the socket is full of our rings: wait for room
             if wait_readable(fd, deadline, call, f) < 0:
@@ -111,7 +133,11 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
         elif errno != EINTR:
             return fail(f, errno, False, "sendmsg")
     while True:
-        if wait_readable(fd, deadline, call, f) < 0:
+        if wait_readable(fd, min(deadline, next_kick), call, f) < 0:
+            if f.code == ERROR_TIMEOUT and f.win and winipc_now_ns() < deadline:
+                send_kick(kick)
+                next_kick = winipc_now_ns() + KICK_EVERY_NS
+                continue
             return -1
         r = read_reply(fd, rep, &carried, f)
         if r < 0:
@@ -223,6 +249,7 @@ cdef class Process:
     cdef Shared *shared         # shared buffers mapped here, by server address
     cdef int nshared
     cdef list mappings          # their mmap objects
+    cdef bytes kick             # the server's standby thread (transact)
 
     def __cinit__(self):
         self.connecting = threading.Lock()
@@ -325,6 +352,7 @@ cdef class Process:
             s.close()
             raise_errno(3, "connect", f"the endpoint at {path} belongs to process {peer}",
                         cls=NoSuchProcess)
+        self.kick = os.fsencode(_kick_path(os.path.realpath(path)))
         self.sock = s.detach()
 
     cdef Reply request(self, unsigned long right, uint32_t op, uint32_t msg, uint64_t wparam,
@@ -335,16 +363,19 @@ cdef class Process:
         cdef Failure f
         cdef int fd, rc
         cdef int64_t deadline = deadline_after(timeout_ms)
+        cdef const char *kick = NULL
         self.enter(right, call.decode())
         try:
             fd = self.endpoint()
+            if op != OP_SEND:
+                kick = self.kick
             req.op, req.msg, req.wparam, req.lparam = op, msg, wparam, lparam
             with nogil:
                 rc = take_turn(&self.turn, deadline, call, &f)
                 if rc == 0:
                     self.seq += 1
                     req.seq = self.seq
-                    rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, call, &f)
+                    rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, kick, call, &f)
                     pthread_mutex_unlock(&self.turn)
             if rc < 0:
                 raise_failure(&f)
@@ -579,7 +610,8 @@ cdef class Process:
                         else:
                             self.seq += 1
                             req.seq = self.seq
-                            rc = transact(fd, &req, &rep, deadline, -1, NULL, "server SEND", &f)
+                            rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND",
+                                          &f)
                             result = rep.result
                         pthread_mutex_unlock(&self.turn)
                     if rc == 0:

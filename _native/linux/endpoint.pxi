@@ -57,6 +57,13 @@ def _socket_path(tid):
     return os.path.join(endpoint_dir(), f"s-{tid}.sock")
 
 
+def _kick_path(socket_path):
+    """Where a server's standby thread is kicked (a datagram socket beside
+    its endpoint ``s-<tid>.sock``): ``k-<tid>.sock``."""
+    folder, name = os.path.split(socket_path)
+    return os.path.join(folder, "k-" + name[2:])
+
+
 def _connect(path, missing, detail):
     """Connect to the endpoint at ``path``: (socket, peer pid).  A missing or
     dead endpoint raises ``missing`` with ``detail``."""

@@ -1,5 +1,6 @@
 # The Linux calls behind process-memory RPC, grouped by header.  Only what is used.
 
+from libc.stdint cimport uint32_t
 from posix.uio cimport iovec
 from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
 
@@ -44,6 +45,7 @@ cdef extern from "<sys/socket.h>" nogil:
     enum:
         AF_UNIX
         SOCK_SEQPACKET
+        SOCK_DGRAM
         SOCK_CLOEXEC
         SOCK_NONBLOCK
         SOL_SOCKET
@@ -63,6 +65,8 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t send(int fd, const void *buf, size_t len, int flags)
     ssize_t recv(int fd, void *buf, size_t len, int flags)
     ssize_t sendmsg(int fd, const msghdr *msg, int flags)
+    ssize_t sendto(int fd, const void *buf, size_t len, int flags, const sockaddr *addr,
+                   socklen_t addrlen)
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
     int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
     int shutdown(int fd, int how)
@@ -155,3 +159,17 @@ cdef extern from "<errno.h>" nogil:
     enum:
         EMFILE
         ENFILE
+
+cdef extern from "<pthread.h>" nogil:
+    # https://man7.org/linux/man-pages/man3/pthread_create.3.html
+    ctypedef unsigned long pthread_t
+    int pthread_join(pthread_t t, void **retval)
+
+cdef extern from "standby.h" nogil:
+    # The server's baton (standby.h says who holds it when)
+    void winipc_baton_put_down(uint32_t *b)
+    int winipc_baton_pick_up(uint32_t *b)
+    void winipc_baton_wait(uint32_t *b)
+    int winipc_baton_take(uint32_t *b)
+    void winipc_baton_give_back(uint32_t *b)
+    int winipc_start_thread(pthread_t *t, void *(*fn)(void *) noexcept nogil, void *arg)

@@ -1,6 +1,13 @@
 # The server: one endpoint and its dispatch thread, the buffers clients hold,
 # and the server half of the doorbell.  (Part of _rpc.pyx.)
 #
+# The dispatch thread does everything, except while it runs a handler: then
+# a client whose allocation (or free, doorbell or pushed fd) waits kicks the
+# standby thread, which takes the baton (standby.h) and answers such
+# requests until the handler returns.  A call that arrives meanwhile is kept
+# for the dispatch thread, and a buffer freed under the running handler is
+# unmapped only after it.
+#
 # Everything a client sends or writes into its pages is hostile input: each
 # word is read once into a local and checked, and every resource a client can
 # make the server hold is bounded.
@@ -33,6 +40,8 @@ cdef struct Client:
     winipc_bell *bell      # the connection's doorbell page, or NULL
     uint32_t served        # the last doorbell request answered
     bint dead              # to be dropped once the scan is over
+    bint stashed           # a call the standby thread received, kept for dispatch
+    Request stash
 
 
 # The fds clients pushed here (OP_DUP) that nobody has adopted yet: they
@@ -94,17 +103,16 @@ def claim_pushed(int fd):
 
 
 cdef void drop_client(Client *c) noexcept nogil:
+    """Close, unmap and free all that client ``c`` holds, and ``c``."""
     cdef int i
     close_pushed(c.serial)
     close(c.fd)
     for i in range(c.nallocs):
         munmap(<void *>c.allocs[i].addr, c.allocs[i].size)
     free(c.allocs)
-    c.allocs = NULL
-    c.nallocs = 0
     if c.bell != NULL:
         munmap(c.bell, WINIPC_BELL_SIZE)
-        c.bell = NULL
+    free(c)
 
 
 cdef int sealed_memfd(uint64_t size) noexcept nogil:
@@ -157,11 +165,17 @@ cdef uint32_t do_alloc(Client *c, uint64_t size, bint shared, uint64_t *addr,
     return 0
 
 
-cdef uint32_t do_free(Client *c, uint64_t addr) noexcept nogil:
+cdef uint32_t do_free(Client *c, uint64_t addr, Alloc *keep) noexcept nogil:
+    """Free client ``c``'s buffer at ``addr``; when ``keep.addr`` is that
+    buffer (a handler runs on it), leave it mapped and say so in ``keep.size``
+    (the caller unmaps it once the handler is done)."""
     cdef int i
     for i in range(c.nallocs):
         if c.allocs[i].addr == addr:
-            munmap(<void *>addr, c.allocs[i].size)
+            if keep != NULL and keep.addr == addr:
+                keep.size = c.allocs[i].size
+            else:
+                munmap(<void *>addr, c.allocs[i].size)
             c.total -= c.allocs[i].size
             c.nallocs -= 1
             c.allocs[i] = c.allocs[c.nallocs]
@@ -190,18 +204,19 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
     return 0
 
 
-cdef bint owns_range(Client *c, uint64_t addr, uint64_t size) noexcept nogil:
-    """Is [addr, addr+size) inside one buffer this client was given?"""
+cdef uint64_t owner_buffer(Client *c, uint64_t addr, uint64_t size) noexcept nogil:
+    """The start of the buffer this client was given that holds all of
+    [addr, addr+size), or 0 if none does."""
     cdef int i
     cdef uint64_t start, end
     if size == 0:
-        return False
+        return 0
     for i in range(c.nallocs):
         start = c.allocs[i].addr
         end = start + c.allocs[i].size
         if start <= addr < end and size <= end - addr:
-            return True
-    return False
+            return start
+    return 0
 
 
 cdef int spare_fd() noexcept nogil:
@@ -212,7 +227,8 @@ cdef int spare_fd() noexcept nogil:
 
 
 cdef class ServerCore:
-    """One endpoint and its dispatch thread (the thread that calls run())."""
+    """One endpoint and its dispatch thread (the thread that calls run()),
+    with a standby thread for requests that wait while a handler runs."""
     cdef readonly str title
     cdef readonly HandlerTable handlers
     cdef readonly long tid
@@ -220,16 +236,29 @@ cdef class ServerCore:
     cdef int wake_fd
     cdef int spare
     cdef bint stopping
-    cdef Client *clients
+    cdef Client **clients
     cdef int nclients
+    cdef pthread_mutex_t table_lock   # the clients array, against held's reads
     cdef int64_t spin_ns
     cdef int ncpu
     cdef object pending     # raised by a signal handler while serving
+    # The standby thread and what it shares with the dispatch thread.
+    cdef uint32_t baton     # standby.h
+    cdef int standby_fd     # eventfd: give the baton back (or stop)
+    cdef int kick_fd        # datagram socket clients kick
+    cdef pthread_t standby
+    cdef bint standby_started
+    cdef Client *busy       # whose buffer the running handler has
+    cdef Alloc busy_buffer  # .size set when its client freed it meanwhile
+    cdef bint stashes       # the standby thread kept calls for dispatch
 
     def __cinit__(self):
         self.listen_fd = -1
         self.wake_fd = -1
+        self.standby_fd = -1
+        self.kick_fd = -1
         self.spare = -1
+        pthread_mutex_init(&self.table_lock, NULL)
 
     def __init__(self, str title, int64_t spin_us=50):
         if spin_us < 0:
@@ -240,6 +269,9 @@ cdef class ServerCore:
         self.handlers = HandlerTable()
         self.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
         if self.wake_fd < 0:
+            raise_errno(errno, "eventfd")
+        self.standby_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+        if self.standby_fd < 0:
             raise_errno(errno, "eventfd")
 
     @property
@@ -260,12 +292,16 @@ cdef class ServerCore:
         connections and the fds they pushed, their buffers and doorbells;
         all of it goes when they do."""
         cdef int i
-        cdef long fds = self.nclients + npushed
+        cdef long fds
         cdef uint64_t size = 0
-        for i in range(self.nclients):
-            size += self.clients[i].total
-            if self.clients[i].bell != NULL:
-                size += WINIPC_BELL_SIZE
+        with nogil:
+            pthread_mutex_lock(&self.table_lock)
+            fds = self.nclients + npushed
+            for i in range(self.nclients):
+                size += self.clients[i].total
+                if self.clients[i].bell != NULL:
+                    size += WINIPC_BELL_SIZE
+            pthread_mutex_unlock(&self.table_lock)
         return fds, size
 
     def stop(self):
@@ -273,14 +309,20 @@ cdef class ServerCore:
         self.stopping = True
         if self.wake_fd >= 0:
             c_write(self.wake_fd, &one, sizeof(one))
+        if self.standby_fd >= 0:
+            c_write(self.standby_fd, &one, sizeof(one))
 
     def __dealloc__(self):
         if self.wake_fd >= 0:
             close(self.wake_fd)
+        if self.standby_fd >= 0:
+            close(self.standby_fd)
+        pthread_mutex_destroy(&self.table_lock)
 
     def run(self, on_ready):
         cdef int rc, i
         cdef bint main
+        cdef uint64_t one = 1
         if self.tid:
             raise RuntimeError("this server is already serving")
         self.tid = <long>syscall(SYS_gettid)
@@ -290,21 +332,32 @@ cdef class ServerCore:
             if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
                 raise_errno(errno, "prctl(PR_SET_PTRACER)")
         path = _socket_path(self.tid)
+        kick_path = _kick_path(path)
         links = [f"{_title_prefix(self.title)}.{time.time_ns()}-{self.tid}",
                  _pid_link(getpid())]
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        kick = _socket.socket(_socket.AF_UNIX,
+                              _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
         try:
             self.spare = spare_fd()
             if self.spare < 0:
                 raise_errno(errno, "open(/dev/null)")
-            try:
-                os.unlink(path)          # left by a dead thread with our id
-            except FileNotFoundError:
-                pass
+            for old in (path, kick_path):
+                try:
+                    os.unlink(old)          # left by a dead thread with our id
+                except FileNotFoundError:
+                    pass
+            kick.bind(kick_path)
+            os.chmod(kick_path, 0o600)
+            self.kick_fd = kick.fileno()
             sock.bind(path)
             os.chmod(path, 0o600)
             sock.listen(128)
             self.listen_fd = sock.detach()
+            rc = winipc_start_thread(&self.standby, standby_main, <void *>self)
+            if rc != 0:
+                raise_errno(rc, "pthread_create")
+            self.standby_started = True
             self._link(links[0], path, replace=True)
             self._link(links[1], path, replace=False)
             on_ready(self.tid, self.tid)
@@ -317,6 +370,14 @@ cdef class ServerCore:
             if rc < 0:
                 raise_errno(-rc, "poll")
         finally:
+            if self.standby_started:
+                self.stopping = True
+                c_write(self.standby_fd, &one, sizeof(one))
+                with nogil:
+                    pthread_join(self.standby, NULL)
+                self.standby_started = False
+            self.kick_fd = -1
+            kick.close()
             sock.close()
             for link in links:
                 try:
@@ -324,18 +385,25 @@ cdef class ServerCore:
                         os.unlink(link)
                 except OSError:
                     pass
+            for old in (path, kick_path):
+                try:
+                    os.unlink(old)
+                except OSError:
+                    pass
             if self.listen_fd >= 0:
                 close(self.listen_fd)
                 self.listen_fd = -1
-                os.unlink(path)
             if self.spare >= 0:
                 close(self.spare)
                 self.spare = -1
-            for i in range(self.nclients):
-                drop_client(&self.clients[i])
-            free(self.clients)
-            self.clients = NULL
-            self.nclients = 0
+            with nogil:
+                pthread_mutex_lock(&self.table_lock)
+                for i in range(self.nclients):
+                    drop_client(self.clients[i])
+                free(self.clients)
+                self.clients = NULL
+                self.nclients = 0
+                pthread_mutex_unlock(&self.table_lock)
             self.tid = 0
 
     def _link(self, link, path, replace):
@@ -368,7 +436,7 @@ cdef class ServerCore:
         cdef int i
         cdef Client *c
         for i in range(self.nclients):
-            c = &self.clients[i]
+            c = self.clients[i]
             if c.bell != NULL and winipc_bell_pending(c.bell) != c.served:
                 return True
         return False
@@ -381,6 +449,8 @@ cdef class ServerCore:
         cdef bint armed
         cdef int64_t now, spin_until = 0, slice_end, next_signals = 0
         while not self.stopping:
+            if self.stashes:
+                self.serve_stashed()
             n = self.nclients + 2
             p = realloc(pfds, n * sizeof(pollfd))
             if p == NULL:
@@ -395,7 +465,7 @@ cdef class ServerCore:
             # saying so, still no request is waiting (doorbell.h).
             armed = False
             wait_ms = 0
-            if winipc_now_ns() >= spin_until:
+            if winipc_now_ns() >= spin_until and not self.stashes:
                 armed = True
                 self.arm_bells(True)
                 winipc_fence()
@@ -417,9 +487,10 @@ cdef class ServerCore:
             if r > 0:
                 if pfds[0].revents:
                     break
-                # Serve the clients polled (the array may shrink as they go).
+                # Serve the clients polled.  (Clients the standby thread
+                # accepts meanwhile go after them, so the indices hold.)
                 for i in range(n - 3, -1, -1):
-                    if pfds[i + 2].revents and self.serve(i) < 0:
+                    if pfds[i + 2].revents and self.serve(self.clients[i]) < 0:
                         self.clients[i].dead = True
                 self.drop_dead()
                 if pfds[1].revents & POLLIN:
@@ -440,16 +511,21 @@ cdef class ServerCore:
 
     cdef void drop_dead(self) noexcept nogil:
         cdef int i
+        cdef Client *c
         for i in range(self.nclients - 1, -1, -1):
-            if self.clients[i].dead:
-                drop_client(&self.clients[i])
+            c = self.clients[i]
+            if c.dead:
+                pthread_mutex_lock(&self.table_lock)
                 self.nclients -= 1
                 self.clients[i] = self.clients[self.nclients]
+                pthread_mutex_unlock(&self.table_lock)
+                drop_client(c)
 
     cdef void accept_client(self) noexcept nogil:
         global client_serial
         cdef int fd
         cdef void *p
+        cdef Client *c
         cdef uint32_t euid = geteuid()
         cdef ucred cred
         cdef socklen_t credlen
@@ -471,17 +547,27 @@ cdef class ServerCore:
         if self.nclients >= MAX_CLIENTS:
             turn_away(fd)
             return
+        c = <Client *>calloc(1, sizeof(Client))
+        if c == NULL:
+            turn_away(fd)
+            return
         if self.nclients % 16 == 0:
-            p = realloc(self.clients, (self.nclients + 16) * sizeof(Client))
+            pthread_mutex_lock(&self.table_lock)
+            p = realloc(self.clients, (self.nclients + 16) * sizeof(Client *))
+            if p != NULL:
+                self.clients = <Client **>p
+            pthread_mutex_unlock(&self.table_lock)
             if p == NULL:
+                free(c)
                 turn_away(fd)
                 return
-            self.clients = <Client *>p
-        memset(&self.clients[self.nclients], 0, sizeof(Client))
-        self.clients[self.nclients].fd = fd
+        c.fd = fd
         client_serial += 1
-        self.clients[self.nclients].serial = client_serial
+        c.serial = client_serial
+        pthread_mutex_lock(&self.table_lock)
+        self.clients[self.nclients] = c
         self.nclients += 1
+        pthread_mutex_unlock(&self.table_lock)
 
     cdef int check_signals(self) noexcept with gil:
         """Run Python's signal handlers (a server on the main thread must
@@ -496,13 +582,29 @@ cdef class ServerCore:
     cdef uint32_t dispatch(self, Client *c, uint32_t msg, uint64_t wparam, uint64_t lparam,
                            int64_t *result) noexcept nogil:
         """Run the handler of ``msg`` on client ``c``'s buffer, every
-        argument checked first."""
+        argument checked first.  The baton is put down while it runs."""
         cdef Handler *h = self.handlers.find(msg)
+        cdef uint32_t error
+        cdef uint64_t one = 1
         if h == NULL:
             return WINIPC_E_INVALID_MESSAGE
-        if not owns_range(c, lparam, wparam):
+        self.busy_buffer.addr = owner_buffer(c, lparam, wparam)
+        if self.busy_buffer.addr == 0:
             return WINIPC_E_INVALID_ADDRESS
-        return run_handler(h, <void *>lparam, wparam, result)
+        self.busy_buffer.size = 0
+        self.busy = c
+        winipc_baton_put_down(&self.baton)
+        error = run_handler(h, <void *>lparam, wparam, result)
+        if not winipc_baton_pick_up(&self.baton):
+            # The standby thread answered requests meanwhile: ask for the
+            # baton back; calls it received wait in their clients' stash.
+            c_write(self.standby_fd, &one, sizeof(one))
+            winipc_baton_wait(&self.baton)
+            self.stashes = True
+        if self.busy_buffer.size:       # its client freed it under the handler
+            munmap(<void *>self.busy_buffer.addr, self.busy_buffer.size)
+        self.busy = NULL
+        return error
 
     cdef int serve_bells(self) noexcept nogil:
         """Answer every request waiting in a doorbell; how many."""
@@ -513,7 +615,7 @@ cdef class ServerCore:
         cdef int64_t result
         cdef Reply wake
         for i in range(self.nclients):
-            c = &self.clients[i]
+            c = self.clients[i]
             if c.bell == NULL or c.dead:
                 continue
             seq = winipc_bell_pending(c.bell)
@@ -536,23 +638,45 @@ cdef class ServerCore:
             self.drop_dead()
         return count
 
-    cdef int serve(self, int index) noexcept nogil:
-        """Answer one request of client ``index`` on its socket; -1 drops
-        the client."""
-        cdef Client *c = &self.clients[index]
+    cdef void serve_stashed(self) noexcept nogil:
+        """Answer the calls the standby thread kept."""
+        cdef int i
+        self.stashes = False
+        for i in range(self.nclients):
+            if self.clients[i].stashed and self.serve(self.clients[i]) < 0:
+                self.clients[i].dead = True
+        self.drop_dead()
+
+    cdef int serve(self, Client *c) noexcept nogil:
+        """Answer one request of client ``c`` (its stashed call, or the next
+        on its socket); -1 drops the client."""
         cdef Request req
         cdef Reply rep
-        cdef ssize_t n
-        cdef int got_fd = -1, reply_fd = -1
-        memset(&rep, 0, sizeof(rep))
-        n = recv_packet(c.fd, &req, sizeof(req), &got_fd)
-        if n < 0:
-            return 0 if errno == EAGAIN or errno == EINTR else -1
-        if n != sizeof(req):
-            # Not our protocol (or the peer hung up): nothing to answer.
+        cdef int r, got_fd = -1
+        if c.stashed:
+            req = c.stash
+            c.stashed = False
+        else:
+            r = take_request(c, &req, &got_fd)
+            if r <= 0:
+                return r
+        if req.op == OP_SEND:
+            memset(&rep, 0, sizeof(rep))
+            rep.seq = req.seq
+            rep.error = self.dispatch(c, req.msg, req.wparam, req.lparam, &rep.result)
             if got_fd >= 0:
                 close(got_fd)
-            return -1
+            # A client that does not read its replies is dropped, never waited for.
+            return 0 if send_packet(c.fd, &rep, sizeof(rep), -1) == sizeof(rep) else -1
+        return self.answer(c, &req, got_fd)
+
+    cdef int answer(self, Client *c, Request *req, int got_fd) noexcept nogil:
+        """Answer a request that runs no handler (it closes ``got_fd``
+        unless it keeps it); -1 drops the client."""
+        cdef Reply rep
+        cdef ssize_t n
+        cdef int reply_fd = -1
+        memset(&rep, 0, sizeof(rep))
         rep.seq = req.seq
         if req.op == OP_RING:
             if got_fd >= 0:
@@ -561,9 +685,7 @@ cdef class ServerCore:
         if req.op == OP_ALLOC and req.msg <= ALLOC_SHARED:
             rep.error = do_alloc(c, req.wparam, req.msg == ALLOC_SHARED, &rep.value, &reply_fd)
         elif req.op == OP_FREE:
-            rep.error = do_free(c, req.lparam)
-        elif req.op == OP_SEND:
-            rep.error = self.dispatch(c, req.msg, req.wparam, req.lparam, &rep.result)
+            rep.error = do_free(c, req.lparam, &self.busy_buffer if c == self.busy else NULL)
         elif req.op == OP_BELL:
             rep.error = do_bell(c, &reply_fd)
         elif req.op == OP_DUP and got_fd >= 0:
@@ -580,6 +702,101 @@ cdef class ServerCore:
         if reply_fd >= 0:
             close(reply_fd)    # mapped here and sent; the mapping keeps it
         return 0 if n == sizeof(rep) else -1
+
+    # The standby thread.
+
+    cdef void standby_loop(self) noexcept nogil:
+        """Sleep until a client kicks; then, if a handler is running, take
+        the baton and answer requests until the dispatch thread asks."""
+        cdef pollfd pf[2]
+        cdef char byte
+        cdef uint64_t count
+        while not self.stopping:
+            pf[0].fd, pf[0].events, pf[0].revents = self.standby_fd, POLLIN, 0
+            pf[1].fd, pf[1].events, pf[1].revents = self.kick_fd, POLLIN, 0
+            if poll(pf, 2, -1) < 0:
+                if errno == EINTR:
+                    continue
+                return
+            if pf[0].revents:
+                c_read(self.standby_fd, &count, sizeof(count))   # stop, or a late ask
+            if pf[1].revents:
+                while recv(self.kick_fd, &byte, 1, MSG_DONTWAIT) >= 0:
+                    pass
+                if not self.stopping and winipc_baton_take(&self.baton):
+                    self.standby_serve()
+                    winipc_baton_give_back(&self.baton)
+
+    cdef void standby_serve(self) noexcept nogil:
+        """Holding the baton: answer what runs no handler, keep calls for the
+        dispatch thread, accept clients, until asked for the baton back."""
+        cdef pollfd *pfds = NULL
+        cdef void *p
+        cdef int i, n, r, got_fd
+        cdef uint64_t count
+        cdef Client *c
+        cdef Request req
+        while not self.stopping:
+            n = self.nclients + 2
+            p = realloc(pfds, n * sizeof(pollfd))
+            if p == NULL:
+                break
+            pfds = <pollfd *>p
+            pfds[0].fd, pfds[0].events, pfds[0].revents = self.standby_fd, POLLIN, 0
+            pfds[1].fd, pfds[1].events, pfds[1].revents = self.listen_fd, POLLIN, 0
+            for i in range(self.nclients):
+                c = self.clients[i]
+                # A negative fd is not polled: a client with a kept call
+                # waits for the dispatch thread.
+                pfds[i + 2].fd = -1 if c.dead or c.stashed else c.fd
+                pfds[i + 2].events, pfds[i + 2].revents = POLLIN, 0
+            r = poll(pfds, n, -1)
+            if r < 0:
+                if errno == EINTR:
+                    continue
+                break
+            if pfds[0].revents:
+                c_read(self.standby_fd, &count, sizeof(count))
+                break
+            for i in range(n - 2):
+                if not pfds[i + 2].revents:
+                    continue
+                c = self.clients[i]
+                got_fd = -1
+                r = take_request(c, &req, &got_fd)
+                if r > 0 and req.op == OP_SEND:
+                    if got_fd >= 0:
+                        close(got_fd)
+                    c.stash = req
+                    c.stashed = True
+                elif r > 0:
+                    r = self.answer(c, &req, got_fd)
+                if r < 0:
+                    c.dead = True       # dropped by the dispatch thread
+            if pfds[1].revents & POLLIN:
+                self.accept_client()
+        free(pfds)
+
+
+cdef void *standby_main(void *arg) noexcept with gil:
+    cdef ServerCore core = <ServerCore>arg
+    with nogil:
+        core.standby_loop()
+    return NULL
+
+
+cdef int take_request(Client *c, Request *req, int *got_fd) noexcept nogil:
+    """Receive client ``c``'s next request: 1, 0 if none is waiting, -1 if
+    the client must be dropped (hung up, or not our protocol)."""
+    cdef ssize_t n = recv_packet(c.fd, req, sizeof(Request), got_fd)
+    if n < 0:
+        return 0 if errno == EAGAIN or errno == EINTR else -1
+    if n != sizeof(Request):
+        if got_fd[0] >= 0:
+            close(got_fd[0])
+            got_fd[0] = -1
+        return -1
+    return 1
 
 
 cdef void turn_away(int fd) noexcept nogil:

@@ -241,6 +241,36 @@ def test_buffers_of_a_killed_client_are_reclaimed(server, shared):
         assert server_stats(conn)[0] <= before[0] and server_stats(conn)[2] <= before[2]
 
 
+@pytest.mark.parametrize("what", ["send", "call", "bench"])
+def test_an_interrupt_ends_a_wait_for_a_busy_server(server, what):
+    """Ctrl+C on the main thread ends a call that waits for a busy server
+    within its signal slice, on every backend and doorbell.  The interrupt
+    is _thread.interrupt_main(), which acts as Ctrl+C does on the main
+    thread without a console (which the Windows test run has not)."""
+    code = ("import _thread, json, sys, threading, time, winipc\n"
+            "sys.path.insert(0, sys.argv[3])\n"
+            "from structs import *\n"
+            "c = winipc.connect(sys.argv[1], timeout=60, **json.loads(sys.argv[2]))\n"
+            "buf = c.alloc(Small); buf.write(Small(2000))\n"
+            "run = {'send': lambda: c.send(WM_SLEEP, buf), 'call': lambda: c.call(WM_SLEEP, "
+            "Small(2000)), 'bench': lambda: c.bench(WM_SLEEP, Small(2000), 1)}[sys.argv[4]]\n"
+            "threading.Timer(0.5, _thread.interrupt_main).start()\n"
+            "t0 = time.monotonic()\n"
+            "try:\n"
+            "    run()\n"
+            "except KeyboardInterrupt:\n"
+            "    print(f'interrupted {time.monotonic() - t0 - 0.5:.3f}', flush=True)\n")
+    child = subprocess.run([sys.executable, "-P", "-c", code, server.title,
+                            json.dumps(server.doorbell), HERE, what],
+                           capture_output=True, text=True, timeout=60)
+    words = child.stdout.split()
+    assert words[:1] == ["interrupted"], child.stdout + child.stderr
+    # The slice is 50 ms (Windows) or 100 ms (Linux); Wine adds its own delays.
+    assert float(words[1]) < 0.5, f"the interrupt waited {words[1]} s for the call"
+    with server.connect() as conn:         # and the server serves on
+        assert conn.call(WM_SMALL, Small(2)).value == 6
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT, a POSIX signal; on "
                                                    "Windows Ctrl+C needs a console")
 def test_ctrl_c_interrupts_a_client_waiting_for_a_hung_server(server):

@@ -321,8 +321,9 @@ class Connection(Resource):
         buffer._check_open()
         try:
             return self.send_raw(msg, buffer.size, buffer.address, timeout)
-        except CallTimeout:
-            buffer._in_flight = True
+        except BaseException as e:
+            if _may_be_in_flight(e):
+                buffer._in_flight = True
             raise
 
     def send_raw(self, msg: int, wparam: int, lparam: int,
@@ -371,10 +372,9 @@ class Connection(Resource):
             try:
                 self.last_result = self._native.call(self.window.handle, msg, scratch.address,
                                                      out, ms)
-            except CallTimeout:
-                scratch._in_flight = True
-                self._scratch = None
-                scratch.close()
+            except BaseException as e:
+                if _may_be_in_flight(e):
+                    self._abandon(scratch)
                 raise
         finally:
             lock.release()
@@ -394,8 +394,20 @@ class Connection(Resource):
         out = bytearray(memoryview(struct).cast("B"))
         with self._lock:
             scratch = self._scratch_for(len(out))
-            return self._native.bench(self.window.handle, msg, scratch.address, out, n,
-                                      self._ms(timeout))
+            try:
+                return self._native.bench(self.window.handle, msg, scratch.address, out, n,
+                                          self._ms(timeout))
+            except BaseException as e:
+                if _may_be_in_flight(e):
+                    self._abandon(scratch)
+                raise
+
+    def _abandon(self, scratch: RemoteBuffer) -> None:
+        """A call on the scratch buffer may still run in the server: never
+        free it under the server, and use a new one from now on."""
+        scratch._in_flight = True
+        self._scratch = None
+        scratch.close()
 
     def _release(self) -> None:
         try:
@@ -410,6 +422,13 @@ class Connection(Resource):
 
     def __repr__(self):
         return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
+
+
+def _may_be_in_flight(error: BaseException) -> bool:
+    """Whether the server may still be running the request that raised
+    ``error``: it timed out, or a signal handler (Ctrl+C) raised while the
+    call waited.  The server's own refusals mean it is done."""
+    return isinstance(error, CallTimeout) or not isinstance(error, OSError)
 
 
 def connect(title: str, timeout: Optional[float] = DEFAULT_TIMEOUT, wait: float = 0.0, *,

@@ -139,8 +139,14 @@ cdef DWORD copy_memory(HANDLE process, size_t address, void *data, size_t size,
 
 cdef DWORD send_to(HWND window, UINT msg, WPARAM wparam, LPARAM lparam, UINT timeout_ms,
                    LRESULT *result) noexcept nogil:
+    """SendMessageTimeoutW(SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT): 0 and the
+    answer in ``result``, or a Win32 code.  On the main thread, when the
+    wait may be long, Ctrl+C interrupts it (BELL_INTERRUPTED)."""
     cdef win32.DWORD_PTR answer = 0
     cdef DWORD err
+    if (timeout_ms > BELL_SLICE_MS and msg >= win32.WM_USER
+            and win32.GetCurrentThreadId() == MAIN_THREAD):
+        return send_interruptibly(window, msg, wparam, lparam, timeout_ms, result)
     # A hung receiver makes SendMessageTimeoutW return 0 without always
     # setting an error: clear it first so that a stale code is never read.
     win32.SetLastError(0)
@@ -224,6 +230,7 @@ cdef int round_trip_failed(DWORD err, Step step, UINT msg, size_t address, size_
 
 include "control.pxi"
 include "bell.pxi"
+include "send.pxi"
 include "safecopy.pxi"
 
 
@@ -444,6 +451,8 @@ cdef class Process:
         cdef UINT msg = control_message()
         with nogil:
             err = send_to(window, msg, op, arg, timeout_ms, &result)
+        if err == BELL_INTERRUPTED:
+            reraise()
         if err:
             fail(err, "SendMessageTimeoutW", f"{what}: the control message to process {self.pid}")
         if result == 0:

@@ -21,8 +21,11 @@ cdef extern from "windows.h" nogil:
         WM_QUIT
         # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-peekmessagew
         PM_REMOVE
+        PM_NOREMOVE
+        PM_QS_SENDMESSAGE
         # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-msgwaitformultipleobjectsex
         QS_ALLINPUT
+        QS_SENDMESSAGE
         MWMO_INPUTAVAILABLE
         # https://learn.microsoft.com/en-us/windows/win32/sync/synchronization-object-security-and-access-rights
         EVENT_MODIFY_STATE

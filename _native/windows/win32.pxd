@@ -15,6 +15,7 @@ cdef extern from "windows.h" nogil:
     ctypedef unsigned long DWORD
     ctypedef size_t SIZE_T
     ctypedef size_t DWORD_PTR
+    ctypedef size_t ULONG_PTR
     ctypedef Py_ssize_t LONG_PTR
     ctypedef void *HANDLE
     ctypedef void *HWND
@@ -209,3 +210,10 @@ cdef extern from "windows.h" nogil:
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-sendmessagetimeoutw
     LRESULT SendMessageTimeoutW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam,
                                 UINT fuFlags, UINT uTimeout, DWORD_PTR *lpdwResult)
+    # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nc-winuser-sendasyncproc
+    ctypedef void (__stdcall *SENDASYNCPROC)(HWND, UINT, ULONG_PTR, LRESULT) noexcept nogil
+    # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-sendmessagecallbackw
+    BOOL SendMessageCallbackW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam,
+                              SENDASYNCPROC lpResultCallBack, ULONG_PTR dwData)
+    # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-ishungappwindow
+    BOOL IsHungAppWindow(HWND hwnd)

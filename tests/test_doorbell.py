@@ -241,7 +241,7 @@ def test_buffers_of_a_killed_client_are_reclaimed(server, shared):
         assert server_stats(conn)[0] <= before[0] and server_stats(conn)[2] <= before[2]
 
 
-@pytest.mark.parametrize("what", ["send", "call", "bench"])
+@pytest.mark.parametrize("what", ["send", "call", "bench", "turn"])
 def test_an_interrupt_ends_a_wait_for_a_busy_server(server, what):
     """Ctrl+C on the main thread ends a call that waits for a busy server
     within its signal slice, on every backend and doorbell.  The interrupt
@@ -252,8 +252,12 @@ def test_an_interrupt_ends_a_wait_for_a_busy_server(server, what):
             "from structs import *\n"
             "c = winipc.connect(sys.argv[1], timeout=60, **json.loads(sys.argv[2]))\n"
             "buf = c.alloc(Small); buf.write(Small(2000))\n"
+            "def turn():\n"      # wait for another thread's call on the connection
+            "    threading.Thread(target=c.call, args=(WM_SLEEP, Small(2000))).start()\n"
+            "    time.sleep(0.2); c.call(WM_SMALL, Small(1))\n"
             "run = {'send': lambda: c.send(WM_SLEEP, buf), 'call': lambda: c.call(WM_SLEEP, "
-            "Small(2000)), 'bench': lambda: c.bench(WM_SLEEP, Small(2000), 1)}[sys.argv[4]]\n"
+            "Small(2000)), 'bench': lambda: c.bench(WM_SLEEP, Small(2000), 1), "
+            "'turn': turn}[sys.argv[4]]\n"
             "threading.Timer(0.5, _thread.interrupt_main).start()\n"
             "t0 = time.monotonic()\n"
             "try:\n"

@@ -40,6 +40,8 @@ DEFAULT_SPIN_US = 50
 MAX_SPIN_US = 1_000_000
 # A timeout of None waits this long (ms): the longest both backends take.
 _FOREVER_MS = 0x7FFFFFFF
+# A call waiting for another thread's to end looks at signals this often (s).
+_TURN_SLICE = 0.05
 
 log = logging.getLogger("winipc")
 
@@ -382,25 +384,35 @@ class Connection(Resource):
 
     def _take_turn(self, ms: int) -> None:
         """The connection's scratch buffer, for one call: a call waiting
-        behind another thread's keeps its own timeout."""
-        if not self._lock.acquire(timeout=-1 if ms >= _FOREVER_MS else ms / 1000):
-            raise error_from_winerror(ERROR_TIMEOUT, "call", "another thread's call on "
-                                      "this connection lasted the whole timeout")
+        behind another thread's keeps its own timeout.  The lock is waited
+        for in slices: on Windows a lock's wait does not end for Ctrl+C,
+        and between slices Python runs its signal handlers."""
+        deadline = None if ms >= _FOREVER_MS else time.monotonic() + ms / 1000
+        while True:
+            left = _TURN_SLICE if deadline is None else deadline - time.monotonic()
+            if self._lock.acquire(timeout=min(max(left, 0.0), _TURN_SLICE)):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise error_from_winerror(ERROR_TIMEOUT, "call", "another thread's call on "
+                                          "this connection lasted the whole timeout")
 
     def bench(self, msg: int, struct: Any, n: int, timeout: Optional[float] = None) -> list:
         """``n`` calls in a compiled loop (no Python between them); each
         call's duration in nanoseconds."""
         self._check_open()
         out = bytearray(memoryview(struct).cast("B"))
-        with self._lock:
+        ms = self._ms(timeout)
+        self._take_turn(ms)
+        try:
             scratch = self._scratch_for(len(out))
             try:
-                return self._native.bench(self.window.handle, msg, scratch.address, out, n,
-                                          self._ms(timeout))
+                return self._native.bench(self.window.handle, msg, scratch.address, out, n, ms)
             except BaseException as e:
                 if _may_be_in_flight(e):
                     self._abandon(scratch)
                 raise
+        finally:
+            self._lock.release()
 
     def _abandon(self, scratch: RemoteBuffer) -> None:
         """A call on the scratch buffer may still run in the server: never

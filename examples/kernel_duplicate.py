@@ -24,7 +24,7 @@ def server(title: str, stop: str) -> None:
     srv = winipc.Server(title)
 
     @srv.handler(WM_TAKE, Take)
-    def take(req):
+    def take(req: Take) -> None:
         with winipc.FileMapping.from_handle(req.mapping) as fm, fm.map() as view, \
                 winipc.Event.from_handle(req.event) as ev:
             text = bytes(view).split(b"\0")[0].decode()

@@ -21,8 +21,10 @@ with winipc.single_instance(GUID) as inst:
             closing(winipc.Mutex("Local\\winipc-example-mutex")) as m2:
         print("first created:", m1.created, "second created:", m2.created)
         with m1:                                  # acquire ... release
-            print("m1 owns the mutex; m2 could take it:", m2.acquire(timeout=0) and
-                  (m2.release() or True))         # the same thread: mutexes are recursive
+            took = m2.acquire(timeout=0)          # the same thread: mutexes are recursive
+            if took:
+                m2.release()
+            print("m1 owns the mutex; m2 could take it:", took)
 
     # A name held by another type of object.
     with winipc.Event("Local\\winipc-example-event") as ev:

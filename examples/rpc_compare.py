@@ -24,7 +24,7 @@ def server(title: str) -> None:
     srv = winipc.Server(title)
 
     @srv.handler(WM_COMPARE, MyInfo)       # wParam must cover MyInfo
-    def compare(info):                     # in place, in this process's memory
+    def compare(info: MyInfo) -> int:      # in place, in this process's memory
         info.red, info.blue = info.blue + 1, info.red * 2
         return 0
 
@@ -58,6 +58,7 @@ if __name__ == "__main__":
         title = f"CompareServer-{uuid.uuid4()}"
         child = subprocess.Popen([sys.executable, __file__, "server", title],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert child.stdin is not None and child.stdout is not None    # both are pipes
         assert child.stdout.readline().strip() == "ready"
         try:
             client(title)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Self
 
 
 class Resource:
@@ -37,13 +38,13 @@ class Resource:
         if self._closed:
             raise ValueError(f"I/O operation on closed {type(self).__name__}")
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if not self._closed and self._owner_pid == os.getpid():
             warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
             try:

@@ -19,6 +19,7 @@ import sys
 import atexit
 import threading
 import weakref
+from typing import TYPE_CHECKING, Any, Self
 
 from . import _kernel as _native
 from . import _rpc
@@ -27,6 +28,17 @@ from ._errors import (
     error_from_winerror,
 )
 from ._resource import Resource
+
+if TYPE_CHECKING:
+    # What FileMapping.map() returns: mmap.mmap on Linux, a MappedView on Windows.
+    from typing import Protocol
+
+    from ._kernel import KObject, _View
+
+    class _HasPid(Protocol):
+        """A process by its id: a winipc.Process or a Child."""
+        @property
+        def pid(self) -> int: ...
 
 __all__ = [
     "Mutex", "Event", "Semaphore", "FileMapping", "SingleInstance", "single_instance",
@@ -96,7 +108,7 @@ class _KernelObject(Resource):
     _kind: int
     _all_access: int
 
-    def _adopt(self, native, name=None, created=True):
+    def _adopt(self, native: KObject, name: str | None = None, created: bool = True) -> Self:
         self._native = native
         self.name = name
         self.created = created
@@ -105,7 +117,7 @@ class _KernelObject(Resource):
         return self
 
     @classmethod
-    def _wrap(cls, native, name=None, created=True):
+    def _wrap(cls, native: KObject, name: str | None = None, created: bool = True) -> Self:
         self = cls.__new__(cls)
         return self._adopt(native, name, created)
 
@@ -138,7 +150,7 @@ class _KernelObject(Resource):
     # --- opening ---
 
     @classmethod
-    def open(cls, name: str, access: int | None = None, inheritable: bool = False):
+    def open(cls, name: str, access: int | None = None, inheritable: bool = False) -> Self:
         """The existing object named ``name`` (``OpenMutex`` and friends);
         :class:`~winipc.ObjectNotFound` (a ``FileNotFoundError``) if there is
         none, :class:`~winipc.WrongObjectType` if the name is another type's."""
@@ -147,7 +159,7 @@ class _KernelObject(Resource):
                          name, False)
 
     @classmethod
-    def from_handle(cls, value: int):
+    def from_handle(cls, value: int) -> Self:
         """Adopts a handle value this process got by inheritance or duplication;
         the new object owns it.  Raises :class:`~winipc.WrongObjectType` if it
         is another kind of object, :class:`~winipc.InvalidHandle` if nothing is
@@ -159,7 +171,8 @@ class _KernelObject(Resource):
         return cls._wrap(_native.adopt(int(value), cls._kind))
 
     @classmethod
-    def from_process(cls, process, value: int, access: int | None = None):
+    def from_process(cls, process: int | _HasPid, value: int,
+                     access: int | None = None) -> Self:
         """Pulls handle ``value`` of another process into this one and adopts it.
 
         ``process`` is a pid or a :class:`winipc.Process`.  Windows:
@@ -307,7 +320,7 @@ class Mutex(_KernelObject):
         self._check_open()
         self._native.mutex_release()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         try:
             self.acquire()
         except AbandonedMutex:
@@ -317,7 +330,7 @@ class Mutex(_KernelObject):
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -380,11 +393,11 @@ class Semaphore(_KernelObject):
         self._check_open()
         return self._native.semaphore_release(int(count))
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -408,7 +421,7 @@ class FileMapping(_KernelObject):
         self._check_open()
         return self._native.size
 
-    def map(self, offset: int = 0, length: int = 0, write: bool | None = None):
+    def map(self, offset: int = 0, length: int = 0, write: bool | None = None) -> _View:
         """``MapViewOfFile``: a view of ``length`` bytes at ``offset`` (``0``: to
         the end).  ``offset`` is a multiple of the allocation granularity.
         ``write=None`` maps writable if the handle allows it.  The view
@@ -487,7 +500,7 @@ class Child(Resource):
     def _release(self) -> None:
         self._impl.close()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         try:
             if exc[0] is not None:
                 self.kill()

@@ -17,12 +17,18 @@ import operator
 import sys
 import threading
 import time
-from typing import Any, Callable, NamedTuple, Optional, Type, Union
+from typing import (TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, Optional, Self,
+                    SupportsIndex, Type, TypeVar, Union, overload)
 
 from . import _rpc as _native
 from ._errors import (ERROR_TIMEOUT, BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone,
                       WindowNotFound, WinIPCError, error_from_winerror)
 from ._resource import Resource
+
+if TYPE_CHECKING:
+    from ctypes import _CData
+
+    from typing_extensions import Buffer
 
 __all__ = [
     "WM_USER", "Access", "Window", "Process", "RemoteBuffer", "Connection", "Server",
@@ -60,6 +66,16 @@ class Access(enum.IntFlag):
 VM_ACCESS = Access.VM_OPERATION | Access.VM_READ | Access.VM_WRITE
 
 StructType = Type[ctypes.Structure]
+
+# What a RemoteBuffer reads back: an instance of its ctypes type, or bytes.
+_T = TypeVar("_T")
+# A ctypes instance (a Structure, Union, Array or simple type) and its type.
+_CT = TypeVar("_CT", bound="_CData")
+# A buffer that call() fills in place (out=).
+_B = TypeVar("_B", bound="Buffer")
+# What a handler may return: the message's result (None is 0).
+_R = TypeVar("_R", bound=Optional[SupportsIndex])
+_N = TypeVar("_N")
 _CTYPES_DATA = (ctypes.Structure, ctypes.Union, ctypes.Array)
 
 
@@ -76,14 +92,14 @@ def find_window(title: str) -> Window:
     return Window(*_native.find_window(title))
 
 
-def sample_handlers() -> dict:
+def sample_handlers() -> dict[str, object]:
     """Compiled handlers shipped with winipc, as PyCapsules:
     ``compare`` (two doubles red, blue -> blue + 1, red * 2) and ``bump``
     (adds one to every byte and returns the size)."""
     return _native.sample_handlers()
 
 
-def _size_of(what: Union[int, StructType]) -> int:
+def _size_of(what: Union[int, type[_CData]]) -> int:
     if isinstance(what, int):
         if what <= 0:
             raise ValueError("a buffer needs at least one byte")
@@ -107,8 +123,15 @@ class Process(Resource):
         """The process handle (Linux: the pidfd)."""
         return self._native.handle
 
-    def allocate(self, what: Union[int, StructType], *, shared: bool = False,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> "RemoteBuffer":
+    @overload
+    def allocate(self, what: type[_CT], *, shared: bool = False,
+                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> RemoteBuffer[_CT]: ...
+    @overload
+    def allocate(self, what: int, *, shared: bool = False,
+                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> RemoteBuffer[bytes]: ...
+
+    def allocate(self, what: Union[int, type[_CData]], *, shared: bool = False,
+                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> RemoteBuffer[Any]:
         """A buffer of ``what`` bytes (or the size of a ctypes type) inside the
         process: VirtualAllocEx (Linux: the server maps it).
 
@@ -154,12 +177,13 @@ def open_process(pid: int, access: int = VM_ACCESS) -> Process:
     return Process(pid, access)
 
 
-class RemoteBuffer(Resource):
+class RemoteBuffer(Resource, Generic[_T]):
     """A buffer inside another process; it still owes its VirtualFreeEx until
-    closed.  Typed buffers (allocated for a ctypes type) read back that type."""
+    closed.  Typed buffers (allocated for a ctypes type) read back that type:
+    ``RemoteBuffer[MyInfo]``; untyped ones read bytes (``RemoteBuffer[bytes]``)."""
 
     def __init__(self, process: Process, address: int, size: int,
-                 type: Optional[StructType] = None, *, mapping: Any = None,
+                 type: Optional[Type[_T]] = None, *, mapping: Any = None,
                  timeout_ms: int = DEFAULT_TIMEOUT_MS):
         self.process = process
         self._timeout_ms = timeout_ms   # for the free
@@ -190,7 +214,7 @@ class RemoteBuffer(Resource):
             raise BufferTooSmall(0, f"{length} bytes at offset {offset} do not fit the "
                                     f"remote buffer of {self.size} bytes", call="RemoteBuffer")
 
-    def write(self, data: Any, offset: int = 0) -> None:
+    def write(self, data: Buffer, offset: int = 0) -> None:
         """WriteProcessMemory (Linux: process_vm_writev) of any bytes-like
         object or ctypes instance at ``offset``."""
         self._check_open()
@@ -198,18 +222,25 @@ class RemoteBuffer(Resource):
         self._span(len(view), offset)
         self.process._native.write(self.address + offset, view)
 
-    def read_into(self, buffer: Any, offset: int = 0) -> None:
+    def read_into(self, buffer: Buffer, offset: int = 0) -> None:
         """ReadProcessMemory (Linux: process_vm_readv) into a writable buffer."""
         self._check_open()
         view = memoryview(buffer).cast("B")
         self._span(len(view), offset)
         self.process._native.read_into(self.address + offset, view)
 
+    @overload
+    def read(self, size: None = None, offset: Literal[0] = 0) -> _T: ...
+    @overload
+    def read(self, size: int, offset: int = 0) -> bytes: ...
+    @overload
+    def read(self, size: None = None, offset: int = 0) -> _T | bytes: ...
+
     def read(self, size: Optional[int] = None, offset: int = 0) -> Any:
         """The buffer's contents: an instance of its type if it has one and no
         size is given, else ``bytes``."""
         if size is None and self.type is not None and offset == 0:
-            typed = self.type()
+            typed: Any = self.type()
             self.read_into(typed)
             return typed
         raw = bytearray(self.size - offset if size is None else size)
@@ -278,7 +309,7 @@ class Connection(Resource):
                 time.sleep(0.02)
         self.process = Process(self.window.pid, VM_ACCESS, window=self.window.handle)
         self._native = self.process._native
-        self._scratch: Optional[RemoteBuffer] = None
+        self._scratch: Optional[RemoteBuffer[bytes]] = None
         self._lock = threading.Lock()
         try:
             # The doorbell: always on Linux; on Windows only when asked for
@@ -304,8 +335,13 @@ class Connection(Resource):
     def _ms(self, timeout: Optional[float]) -> int:
         return self._timeout_ms if timeout is None else _timeout_ms(timeout)
 
-    def alloc(self, what: Union[int, StructType], *,
-              shared: Optional[bool] = None) -> RemoteBuffer:
+    @overload
+    def alloc(self, what: type[_CT], *, shared: Optional[bool] = None) -> RemoteBuffer[_CT]: ...
+    @overload
+    def alloc(self, what: int, *, shared: Optional[bool] = None) -> RemoteBuffer[bytes]: ...
+
+    def alloc(self, what: Union[int, type[_CData]], *,
+              shared: Optional[bool] = None) -> RemoteBuffer[Any]:
         """A buffer in the server for ``what`` (a ctypes type or a size);
         shared (see :meth:`Process.allocate`) if the connection is, unless
         ``shared`` says otherwise."""
@@ -313,7 +349,7 @@ class Connection(Resource):
         return self.process.allocate(what, shared=self.shared if shared is None else shared,
                                      timeout=self.timeout)
 
-    def send(self, msg: int, buffer: RemoteBuffer, timeout: Optional[float] = None) -> int:
+    def send(self, msg: int, buffer: RemoteBuffer[Any], timeout: Optional[float] = None) -> int:
         """SendMessageTimeout(msg, wParam=buffer.size, lParam=buffer.address):
         the server's result."""
         self._check_open()
@@ -334,7 +370,7 @@ class Connection(Resource):
         self._check_open()
         return self._native.send(self.window.handle, msg, wparam, lparam, self._ms(timeout))
 
-    def _scratch_for(self, size: int) -> RemoteBuffer:
+    def _scratch_for(self, size: int) -> RemoteBuffer[bytes]:
         s = self._scratch
         if s is None or s.size < size or s.closed:
             if s is not None:
@@ -342,6 +378,18 @@ class Connection(Resource):
             self._scratch = s = self.process.allocate(max(size, 64), shared=self.shared,
                                                       timeout=self.timeout)
         return s
+
+    @overload
+    def call(self, msg: int, struct: _CT, timeout: Optional[float] = None,  # type: ignore[overload-overlap]
+             out: None = None) -> _CT: ...
+    @overload
+    def call(self, msg: int, struct: Buffer, timeout: Optional[float] = None,
+             out: None = None) -> bytearray: ...
+    @overload
+    def call(self, msg: int, struct: Buffer, timeout: Optional[float] = None, *,
+             out: _B) -> _B: ...
+    @overload
+    def call(self, msg: int, struct: Buffer, timeout: Optional[float], out: _B) -> _B: ...
 
     def call(self, msg: int, struct: Any, timeout: Optional[float] = None,
              out: Any = None) -> Any:
@@ -396,7 +444,8 @@ class Connection(Resource):
                 raise error_from_winerror(ERROR_TIMEOUT, "call", "another thread's call on "
                                           "this connection lasted the whole timeout")
 
-    def bench(self, msg: int, struct: Any, n: int, timeout: Optional[float] = None) -> list:
+    def bench(self, msg: int, struct: Buffer, n: int,
+              timeout: Optional[float] = None) -> list[int]:
         """``n`` calls in a compiled loop (no Python between them); each
         call's duration in nanoseconds."""
         self._check_open()
@@ -464,7 +513,7 @@ NATIVE_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_size
 def _handler_address(native: Any) -> int:
     """The address of a compiled handler, checked: a PyCapsule named
     "winipc.handler", or a ctypes function pointer of NATIVE_HANDLER's type."""
-    if isinstance(native, ctypes._CFuncPtr):
+    if isinstance(native, ctypes._CFuncPtr):  # type: ignore[attr-defined]
         if (native.restype not in (ctypes.c_int64, ctypes.c_longlong)
                 or [ctypes.sizeof(t) for t in (native.argtypes or ())] != [
                     ctypes.sizeof(ctypes.c_void_p), ctypes.sizeof(ctypes.c_size_t)]):
@@ -481,7 +530,7 @@ def _handler_address(native: Any) -> int:
         raise TypeError(f"the capsule is not a winipc handler: {e}") from None
 
 
-def _python_handler(fn: Callable, struct: Optional[StructType]) -> Callable[[int, int], int]:
+def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int, int], int]:
     def run(address: int, size: int) -> int:
         try:
             arg: Any
@@ -536,8 +585,18 @@ class Server:
         what the bounds in the README limit."""
         return self._core.held
 
-    def handler(self, msg: int, struct: Union[None, int, StructType] = None, *,
-                native: Any = None):
+    @overload
+    def handler(self, msg: int, struct: Union[None, int, type[_CData]] = None, *,
+                native: _N) -> _N: ...
+    @overload
+    def handler(self, msg: int, struct: type[_CT], *, native: None = None
+                ) -> Callable[[Callable[[_CT], _R]], Callable[[_CT], _R]]: ...
+    @overload
+    def handler(self, msg: int, struct: Optional[int] = None, *, native: None = None
+                ) -> Callable[[Callable[[memoryview], _R]], Callable[[memoryview], _R]]: ...
+
+    def handler(self, msg: int, struct: Union[None, int, type[_CData]] = None, *,
+                native: Any = None) -> Any:
         """Register the handler of ``msg``.  ``struct`` is the ctypes type the
         handler works on (wParam must be at least its size), a minimum size,
         or None for raw bytes.  A Python handler is the decorated function,
@@ -578,7 +637,7 @@ class Server:
             self._error = e
             self._ready.set()
 
-    def start(self) -> "Server":
+    def start(self) -> Self:
         """Serve on a new thread; returns once the window exists."""
         self._thread = threading.Thread(target=self._serve_thread, name=f"winipc {self.title}",
                                         daemon=True)
@@ -598,10 +657,10 @@ class Server:
 
     close = stop
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def __repr__(self):

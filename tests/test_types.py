@@ -1,0 +1,53 @@
+"""The types users get: the stubs of the compiled modules (winipc/_rpc.pyi,
+winipc/_kernel.pyi) match the built modules (mypy.stubtest), and the examples
+type-check with ``mypy --strict`` against the installed package, with the
+Linux and with the Windows view of the stubs and the facade (``--platform``
+picks the branches of their ``sys.platform`` checks).  On every platform:
+each one checks its own build of the modules.  mypy is in the test extra."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import UNDER_WINE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALLOWLIST = os.path.join(ROOT, "tests", "stubtest_allowlist.txt")
+EXAMPLES = os.path.join(ROOT, "examples")
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(EXAMPLES),
+                                reason="no source tree around the tests (examples/)")
+
+
+def _mypy(args, tmp_path):
+    """``python -m <args>`` from a scratch folder, so that `winipc` is the
+    installed package, not this checkout's sources: (exit code, output)."""
+    try:
+        import mypy  # noqa: F401
+    except ImportError:
+        pytest.fail("no mypy: it is in the test extra (pip install 'winipc[test]')")
+    config = tmp_path / "mypy.ini"
+    # mypy's native parser is a Rust extension that imports
+    # bcryptprimitives.dll and api-ms-win-core-synch-l1-2-0.dll, which Wine 8
+    # does not have: under Wine mypy parses with its Python parser instead.
+    config.write_text("[mypy]\n" + ("native_parser = False\n" if UNDER_WINE else ""))
+    option = "--mypy-config-file" if args[0] == "mypy.stubtest" else "--config-file"
+    r = subprocess.run([sys.executable, "-m", args[0], option, str(config), *args[1:]],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=600, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    return r.returncode, r.stdout
+
+
+def test_stubs_match_the_built_modules(tmp_path):
+    rc, out = _mypy(["mypy.stubtest", "--allowlist", ALLOWLIST,
+                     "winipc._rpc", "winipc._kernel"], tmp_path)
+    assert rc == 0, f"stubtest found differences between the stubs and the modules:\n{out}"
+
+
+@pytest.mark.parametrize("platform", ["linux", "win32"])
+def test_examples_type_check_strictly(tmp_path, platform):
+    rc, out = _mypy(["mypy", "--strict", "--platform", platform,
+                     "--cache-dir", str(tmp_path / "cache"), EXAMPLES], tmp_path)
+    assert rc == 0, f"mypy --strict --platform {platform} examples/ failed:\n{out}"

@@ -277,8 +277,12 @@ def test_wparam_smaller_than_the_struct_touches_nothing(server):
         assert isinstance(e.value, ValueError) and e.value.winerror == 122
         res = buf.read()
         assert (res.red, res.blue) == (1.0, 2.0)
-        with pytest.raises(winipc.BufferTooSmall):
+        with pytest.raises(winipc.BufferTooSmall) as e:
             conn.call(WM_COMPARE, Small(1))
+        assert "needs more than the 8 bytes sent" in str(e.value)
+        with pytest.raises(winipc.BufferTooSmall) as e:
+            buf.write(bytes(17))
+        assert e.value.winerror == 122 and "17 bytes" in str(e.value)
 
 
 @pytest.mark.parametrize("where", ["null", "low", "freed", "past_end"])
@@ -307,6 +311,42 @@ def test_handler_that_raises(server):
             conn.call(WM_RAISE, Small(1))
         assert e.value.winerror == 574
         assert conn.call(WM_SMALL, Small(4)).value == 12
+
+
+@pytest.mark.parametrize("how", ["call", "send"])
+def test_handler_failed_says_what_the_handler_raised(server, how):
+    with server.connect() as conn:
+        with pytest.raises(winipc.HandlerFailed) as e:
+            if how == "call":
+                conn.call(WM_RAISE, bytearray(64))
+            else:
+                with conn.alloc(64) as buf:
+                    conn.send(WM_RAISE, buf)
+        assert e.value.winerror == 574
+        assert e.value.handler_error == "RuntimeError: handler failure on purpose"
+        assert "RuntimeError: handler failure on purpose" in str(e.value)
+        # A struct too small to hold the text: the error says no more.
+        with pytest.raises(winipc.HandlerFailed) as e:
+            conn.call(WM_RAISE, Small(1))
+        assert not e.value.handler_error
+        assert conn.call(WM_SMALL, Small(4)).value == 12
+
+
+def test_a_result_in_the_reserved_range_is_refused_loudly(server_process, caplog):
+    title = unique_title()
+    server = winipc.Server(title)
+    reserved = -2**63 + 3
+    server.handler(WM_SMALL, Small, native=winipc.rpc.NATIVE_HANDLER(lambda data, size: reserved))
+
+    @server.handler(WM_BUMP, Small)
+    def python(s):
+        return reserved
+    with server, winipc.connect(title) as conn:
+        for msg, who in ((WM_SMALL, "compiled handler"), (WM_BUMP, "handler")):
+            with pytest.raises(winipc.HandlerFailed) as e:
+                conn.call(msg, bytearray(160))
+            assert who in e.value.handler_error and "reserved" in e.value.handler_error
+    assert "reserved" in caplog.text           # the server logs it too
 
 
 def test_hung_handler_times_out(server):

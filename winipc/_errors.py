@@ -103,7 +103,11 @@ class UnknownMessage(WinIPCError):
 
 
 class HandlerFailed(WinIPCError):
-    """The server's handler raised; the server logged it and kept serving."""
+    """The server's handler raised; the server logged it and kept serving.
+    ``handler_error`` is what it raised ("ValueError: ..."), as far as the
+    buffer could hold it, or None."""
+
+    handler_error: str | None = None
 
 
 class NotSupported(WinIPCError):

@@ -21,8 +21,9 @@ from typing import (TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, 
                     SupportsIndex, Type, TypeVar, Union, overload)
 
 from . import _rpc as _native
-from ._errors import (ERROR_TIMEOUT, BufferTooSmall, CallTimeout, NoSuchProcess, ServerGone,
-                      WindowNotFound, WinIPCError, error_from_winerror)
+from ._errors import (ERROR_INSUFFICIENT_BUFFER, ERROR_TIMEOUT, BufferTooSmall, CallTimeout,
+                      HandlerFailed, NoSuchProcess, ServerGone, WindowNotFound, WinIPCError,
+                      error_from_winerror)
 from ._resource import Resource
 
 if TYPE_CHECKING:
@@ -211,8 +212,10 @@ class RemoteBuffer(Resource, Generic[_T]):
 
     def _span(self, length: int, offset: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
-            raise BufferTooSmall(0, f"{length} bytes at offset {offset} do not fit the "
-                                    f"remote buffer of {self.size} bytes", call="RemoteBuffer")
+            raise error_from_winerror(
+                ERROR_INSUFFICIENT_BUFFER, "RemoteBuffer",
+                f"{length} bytes at offset {offset} do not fit the remote buffer of "
+                f"{self.size} bytes", cls=BufferTooSmall)
 
     def write(self, data: Buffer, offset: int = 0) -> None:
         """WriteProcessMemory (Linux: process_vm_writev) of any bytes-like
@@ -359,6 +362,8 @@ class Connection(Resource):
         buffer._check_open()
         try:
             return self.send_raw(msg, buffer.size, buffer.address, timeout)
+        except (HandlerFailed, BufferTooSmall) as e:
+            raise _explained(e, msg, buffer, buffer.size) from None
         except BaseException as e:
             if _may_be_in_flight(e):
                 buffer._in_flight = True
@@ -422,6 +427,8 @@ class Connection(Resource):
             try:
                 self.last_result = self._native.call(self.window.handle, msg, scratch.address,
                                                      out, ms)
+            except (HandlerFailed, BufferTooSmall) as e:
+                raise _explained(e, msg, scratch, size) from None
             except BaseException as e:
                 if _may_be_in_flight(e):
                     self._abandon(scratch)
@@ -530,6 +537,53 @@ def _handler_address(native: Any) -> int:
         raise TypeError(f"the capsule is not a winipc handler: {e}") from None
 
 
+# A failed handler's buffer starts with _NOTE and a UTF-8 text saying why,
+# NUL-terminated, at most _NOTE_MAX bytes in all (as _native/common/dispatch.pxi
+# writes for compiled handlers): the sender's HandlerFailed shows it.
+_NOTE = b"winipc!"
+_NOTE_MAX = 256
+# Results the protocol keeps for errors (common/winipc.h).
+_RESERVED = range(-2**63, -2**63 + 0x10000)
+
+
+def _write_note(address: int, size: int, text: str) -> None:
+    room = min(size, _NOTE_MAX) - len(_NOTE) - 1
+    if room >= 0:
+        data = _NOTE + text.encode("utf-8", "replace")[:room] + b"\0"
+        ctypes.memmove(address, data, len(data))
+
+
+def _read_note(buffer: "RemoteBuffer[Any]", size: int) -> Optional[str]:
+    """The failure note at the start of ``buffer`` (``size`` bytes sent), if any."""
+    try:
+        raw = buffer.read(min(size, _NOTE_MAX))
+    except (OSError, ValueError):
+        return None
+    if not raw.startswith(_NOTE):
+        return None
+    return raw[len(_NOTE):].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _explained(error: WinIPCError, msg: int, buffer: "RemoteBuffer[Any]", size: int
+               ) -> WinIPCError:
+    """``error`` (the server refused message ``msg`` on ``size`` bytes of
+    ``buffer``) with what the client can say about it."""
+    if isinstance(error, HandlerFailed):
+        note = _read_note(buffer, size)
+        if note is None:
+            return error
+        detail = f"the handler of message {msg:#x} failed: {note}"
+    elif isinstance(error, BufferTooSmall):
+        detail = (f"the handler of message {msg:#x} needs more than the {size} bytes "
+                  f"sent (wParam {size})")
+    else:
+        return error
+    new = error_from_winerror(error.winerror or 0, error.call or "SendMessageTimeoutW", detail)
+    if isinstance(new, HandlerFailed):
+        new.handler_error = note
+    return new
+
+
 def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int, int], int]:
     def run(address: int, size: int) -> int:
         try:
@@ -542,14 +596,19 @@ def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int,
             if result is None:
                 return 0
             try:
-                return operator.index(result)   # an int (or bool), never "12" or 3.7
+                value = operator.index(result)   # an int (or bool), never "12" or 3.7
             except TypeError:
                 raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
                                 "result is an int or None") from None
+            if value in _RESERVED:
+                raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
+                                 "the range winipc keeps for errors (-2**63 to -2**63 + 0xFFFF)")
+            return value
         except KeyboardInterrupt:
             raise           # not a failure to log: the server stops (dispatch.pxi)
-        except BaseException:
+        except BaseException as e:
             log.exception("handler %s raised; the sender gets HandlerFailed", fn)
+            _write_note(address, size, f"{type(e).__name__}: {e}")
             raise
     return run
 

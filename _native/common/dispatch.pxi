@@ -3,6 +3,7 @@
 # validates the address first; this part checks the size and runs the handler.
 
 from libc.stdint cimport int64_t, uint32_t
+from libc.string cimport memcpy
 from cpython.ref cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
@@ -94,9 +95,36 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) 
             except BaseException:
                 # The facade's wrapper has logged it; the server keeps serving.
                 return WINIPC_E_UNHANDLED_EXCEPTION
-    if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it
+    if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it, and say why
+        write_note(data, size, b"a compiled handler returned a value in winipc's reserved "
+                               b"error range (-2**63 to -2**63 + 0xFFFF)")
         return WINIPC_E_UNHANDLED_EXCEPTION
     return 0
+
+
+# A failed handler's buffer starts with this and a UTF-8 text saying why
+# (NUL-terminated, at most NOTE_MAX bytes in all); the sender reads it back
+# for HandlerFailed's message.  The facade's Python handlers write the same
+# (winipc/rpc.py).
+cdef const char *NOTE_MAGIC = b"winipc!"
+cdef enum:
+    NOTE_MAGIC_LEN = 7
+    NOTE_MAX = 256
+
+
+cdef void write_note(void *data, size_t size, const char *text) noexcept nogil:
+    cdef size_t n = 0, room
+    cdef char *out = <char *>data
+    if size > NOTE_MAX:
+        size = NOTE_MAX
+    if size < NOTE_MAGIC_LEN + 1:
+        return
+    room = size - NOTE_MAGIC_LEN - 1
+    memcpy(out, NOTE_MAGIC, NOTE_MAGIC_LEN)
+    while n < room and text[n] != 0:
+        out[NOTE_MAGIC_LEN + n] = text[n]
+        n += 1
+    out[NOTE_MAGIC_LEN + n] = 0
 
 
 def handler_address(obj):

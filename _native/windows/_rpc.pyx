@@ -894,7 +894,9 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
         code = WINIPC_E_INVALID_ADDRESS
     else:
         code = run_handler(handler, copy, size, result)
-        if code == 0 and not winipc_safe_copy(<void *>address, copy, size):
+        # A failed handler's buffer goes back too: it says why (dispatch.pxi).
+        if ((code == 0 or code == WINIPC_E_UNHANDLED_EXCEPTION)
+                and not winipc_safe_copy(<void *>address, copy, size)):
             code = win32.ERROR_PARTIAL_COPY
     if kept:
         s.scratch_busy = False

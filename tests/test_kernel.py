@@ -145,6 +145,14 @@ def test_single_instance_guard(tmp_path):
     assert run_child(tmp_path, "guard", guid) == {"already_running": False}
 
 
+def test_the_one_line_guard_keeps_guarding(tmp_path):
+    guid = "{" + str(uuid.uuid4()).upper() + "}"
+    if k.single_instance(guid).already_running:     # the object is dropped at once
+        pytest.fail("no other instance runs")
+    gc.collect()
+    assert run_child(tmp_path, "guard", guid) == {"already_running": True}
+
+
 # --- mutex ---------------------------------------------------------------
 
 def test_mutex_with_acquires_and_releases_across_processes(tmp_path):
@@ -570,6 +578,22 @@ def test_duplicate_with_reduced_rights_into_another_process(what, tmp_path):
         ev_stop.set()
         ev_stop.close()
         children.stop(proc)
+
+
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="Windows DuplicateHandle pushes into any process it may open")
+def test_a_push_into_a_linux_process_without_a_server_names_the_way_that_works():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with winipc.open_process(child.pid, winipc.Access.DUP_HANDLE) as target, \
+                k.Event() as ev:
+            with pytest.raises(winipc.NotSupported) as e:
+                ev.duplicate(into=target)
+            assert e.value.winerror == 50
+            assert "runs no winipc Server" in str(e.value)
+            assert f"Event.from_process({os.getpid()}, " in str(e.value)
+    finally:
+        children.stop(child)
 
 
 def test_pull_a_handle_from_another_process(tmp_path):

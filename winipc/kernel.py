@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 from . import _kernel as _native
 from . import _rpc
 from ._errors import (
-    AbandonedMutex, NotSupported, error_from_errno,
+    AbandonedMutex, NoSuchProcess, NotSupported, error_from_errno,
     error_from_winerror,
 )
 from ._resource import Resource
@@ -266,8 +266,27 @@ class _KernelObject(Resource):
         fd = self._native.duplicate(access, False)
         try:
             return push(fd)
+        except NoSuchProcess as e:
+            if not _process_exists(int(into.pid)):
+                raise
+            raise NotSupported(
+                95, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
+                "on Linux a handle can only be pushed into a process through its Server; "
+                f"let that process pull it instead with {type(self).__name__}.from_process("
+                f"{os.getpid()}, {self.handle}) (pidfd_getfd), or serve a winipc.Server there",
+                call="DuplicateHandle", winerror=50) from e
         finally:
             os.close(fd)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _windows_target(into) -> object:
@@ -444,13 +463,22 @@ class SingleInstance(Resource):
         self.name = name
         self.already_running = not self.mutex.created
         self._opened()
+        # A guard guards until it is closed or the process exits, however it
+        # is written: ``if single_instance(x).already_running: ...`` drops
+        # the object at once, and collecting it must not let a second
+        # instance in.
+        _LIVE_GUARDS.add(self)
 
     def _release(self) -> None:
+        _LIVE_GUARDS.discard(self)
         self.mutex.close()
 
     def __repr__(self) -> str:
         return (f"<winipc.SingleInstance {self.name!r} "
                 f"already_running={self.already_running}>")
+
+
+_LIVE_GUARDS: set[SingleInstance] = set()
 
 
 def single_instance(name: str, scope: str = "local") -> SingleInstance:

@@ -311,7 +311,7 @@ cdef class Process:
         free(self.shared)
         self.shared = NULL
         self.nshared = 0
-        for m in self.mappings:
+        for m in self.mappings or ():     # None once the GC cleared it
             try:
                 m.close()
             except BufferError:

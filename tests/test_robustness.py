@@ -274,6 +274,26 @@ def test_a_stray_title_link_is_window_not_found():
         os.unlink(link)
 
 
+@pytest.mark.skipif(not LINUX, reason="endpoint files are the Linux backend's")
+def test_the_entries_of_a_killed_server_are_swept(server_process):
+    from winipc import _rpc
+    dead = server_process()
+    tid = winipc.find_window(dead.title).handle
+    folder = _rpc.endpoint_dir()
+
+    def entries():
+        return sorted(n for n in os.listdir(folder)
+                      if n in (f"s-{tid}.sock", f"k-{tid}.sock", f"p-{dead.pid}")
+                      or (n.startswith(os.path.basename(_rpc._title_prefix(dead.title)))))
+    dead.proc.kill()
+    dead.proc.wait()
+    assert len(entries()) == 4, entries()        # a killed server cleans up nothing
+    alive = server_process()                     # the next server to start sweeps
+    assert entries() == []
+    with alive.connect() as conn:
+        assert conn.call(WM_SMALL, Small(2)).value == 6
+
+
 def test_servers_sharing_a_title_the_newest_live_one_answers(server_process):
     older = server_process()
     newer = server_process(older.title)

@@ -57,6 +57,48 @@ def _socket_path(tid):
     return os.path.join(endpoint_dir(), f"s-{tid}.sock")
 
 
+def _sweep():
+    """Remove the endpoint entries of servers that are gone (a server ended
+    by a signal leaves its socket, kick socket and links behind): a socket
+    whose thread no longer exists and that refuses connections, then every
+    link left dangling.  Best effort; another user's folder is never ours."""
+    folder = endpoint_dir()
+    names = os.listdir(folder)
+    for name in names:
+        if not (name.startswith("s-") and name.endswith(".sock") and name[2:-5].isdigit()):
+            continue
+        if os.path.exists(f"/proc/{name[2:-5]}"):
+            continue
+        path = os.path.join(folder, name)
+        probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        try:
+            probe.connect(path)
+            continue                    # it answers: alive after all
+        except (ConnectionRefusedError, FileNotFoundError):
+            pass
+        except OSError:
+            continue
+        finally:
+            probe.close()
+        for stale in (path, _kick_path(path)):
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
+    for name in names:
+        if name.startswith(("p-", "w-", "k-")):
+            path = os.path.join(folder, name)
+            try:
+                if name.startswith("k-"):
+                    gone = not os.path.exists(os.path.join(folder, "s-" + name[2:]))
+                else:
+                    gone = os.path.islink(path) and not os.path.exists(path)
+                if gone:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
 def _kick_path(socket_path):
     """Where a server's standby thread is kicked (a datagram socket beside
     its endpoint ``s-<tid>.sock``): ``k-<tid>.sock``."""

@@ -331,6 +331,10 @@ cdef class ServerCore:
             # Scope 1 lets only ancestors attach; clients are not our ancestors.
             if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
                 raise_errno(errno, "prctl(PR_SET_PTRACER)")
+        try:
+            _sweep()
+        except OSError:
+            pass        # only tidying: the endpoint folder is checked below
         path = _socket_path(self.tid)
         kick_path = _kick_path(path)
         links = [f"{_title_prefix(self.title)}.{time.time_ns()}-{self.tid}",
@@ -347,13 +351,13 @@ cdef class ServerCore:
                     os.unlink(old)          # left by a dead thread with our id
                 except FileNotFoundError:
                     pass
-            kick.bind(kick_path)
-            os.chmod(kick_path, 0o600)
-            self.kick_fd = kick.fileno()
             sock.bind(path)
             os.chmod(path, 0o600)
             sock.listen(128)
             self.listen_fd = sock.detach()
+            kick.bind(kick_path)        # after its twin: _sweep() keeps it then
+            os.chmod(kick_path, 0o600)
+            self.kick_fd = kick.fileno()
             rc = winipc_start_thread(&self.standby, standby_main, <void *>self)
             if rc != 0:
                 raise_errno(rc, "pthread_create")

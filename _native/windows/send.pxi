@@ -47,6 +47,10 @@ cdef DWORD send_interruptibly(HWND window, UINT msg, WPARAM wparam, LPARAM lpara
         # this thread's windows, as SendMessageTimeoutW would).
         bellapi.PeekMessageW(&m, NULL, 0, 0, bellapi.PM_NOREMOVE | bellapi.PM_QS_SENDMESSAGE)
         if awaited.done:
+            # A receiver whose thread ends without answering still "answers",
+            # with 0 (as Wine does): the window being gone is what happened.
+            if awaited.result == 0 and not win32.IsWindow(window):
+                return win32.ERROR_INVALID_WINDOW_HANDLE
             result[0] = awaited.result
             return 0
         now = ticks_now()

@@ -372,6 +372,34 @@ def test_server_that_dies_mid_call(server):
         server.connect()
 
 
+@pytest.mark.parametrize("call", ["OpenProcess", "DuplicateHandle", "SendMessageTimeoutW"])
+def test_access_denied_says_when_elevation_may_be_why(call):
+    """Integrity levels are Windows'; Wine does not enforce them, so this
+    checks the message only."""
+    from winipc._errors import error_from_winerror
+    err = error_from_winerror(5, call, "process 4")
+    assert isinstance(err, winipc.AccessDenied)
+    if sys.platform == "win32":
+        assert "integrity level" in str(err)
+    else:
+        assert "integrity" not in str(err)       # Linux says why with its own words
+
+
+def test_a_server_may_allow_lower_integrity_senders(server_process):
+    """Windows: ChangeWindowMessageFilterEx for each of its messages (Wine
+    accepts the call but has no integrity levels to show its effect);
+    Linux: no integrity levels, the flag changes nothing."""
+    title = unique_title()
+    server = winipc.Server(title, allow_lower_integrity=True)
+
+    @server.handler(WM_SMALL, Small)
+    def small(s):
+        s.value *= 3
+    with server, winipc.connect(title) as conn:
+        assert conn.call(WM_SMALL, Small(2)).value == 6
+    assert server._core.allow_lower_integrity is True
+
+
 def test_errors_are_oserrors_naming_the_call():
     err = winipc.CallTimeout(110, "x failed", winerror=1460, call="SendMessageTimeoutW")
     assert isinstance(err, OSError) and isinstance(err, winipc.WinIPCError)

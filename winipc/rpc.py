@@ -621,13 +621,23 @@ class Server:
     on a thread of its own until the block ends.
     """
 
-    def __init__(self, title: str, *, spin: Optional[int] = None):
+    def __init__(self, title: str, *, spin: Optional[int] = None,
+                 allow_lower_integrity: bool = False):
+        """``allow_lower_integrity=True`` (Windows) lets processes of a lower
+        integrity level send this server its messages: when the server runs
+        elevated, User Interface Privilege Isolation otherwise drops the
+        messages of every process that does not
+        (ChangeWindowMessageFilterEx).  It opens the server to every such
+        process of the session, so use it only for a server meant to be
+        driven from there.  Linux has no integrity levels: any process of
+        the same user may connect, and the flag changes nothing."""
         _check_spin(spin)
         self.title = title
         # How long the serving thread spins over its doorbells for the next
         # request after answering one (µs; 0: it sleeps at once).
         self.spin = DEFAULT_SPIN_US if spin is None else spin
         self._core = _native.ServerCore(title, self.spin)
+        self._core.allow_lower_integrity = bool(allow_lower_integrity)
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None

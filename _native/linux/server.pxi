@@ -242,6 +242,10 @@ cdef class ServerCore:
     cdef int64_t spin_ns
     cdef int ncpu
     cdef object pending     # raised by a signal handler while serving
+    # Windows' opt-in for senders of a lower integrity level.  Linux has no
+    # integrity levels: every process of this user (and root) may connect
+    # to the endpoint, as if it were set, and setting it changes nothing.
+    cdef public bint allow_lower_integrity
     # The standby thread and what it shares with the dispatch thread.
     cdef uint32_t baton     # standby.h
     cdef int standby_fd     # eventfd: give the baton back (or stop)

@@ -969,6 +969,10 @@ cdef class ServerCore:
     cdef bint _running
     cdef bint _stop_requested
     cdef int _spin_us
+    # Let processes of a lower integrity level (not elevated, when this one
+    # is) send this window its messages: User Interface Privilege Isolation
+    # drops them otherwise.  Set before run().
+    cdef public bint allow_lower_integrity
 
     def __cinit__(self):
         self.handlers = HandlerTable()
@@ -981,6 +985,20 @@ cdef class ServerCore:
             raise MemoryError()
         memset(self.state.sections, 0, MAX_SECTIONS * sizeof(Section))
         memset(self.state.bells, 0, MAX_BELLS * sizeof(ServerBell))
+
+    cdef _allow_lower_integrity(self, HWND window):
+        """ChangeWindowMessageFilterEx(MSGFLT_ALLOW) for every message this
+        window serves: its handlers' and the control message."""
+        cdef int i
+        cdef UINT msg
+        for i in range(self.handlers.count + 1):
+            msg = self.handlers.entries[i].msg if i < self.handlers.count else control_message()
+            if not win32.ChangeWindowMessageFilterEx(window, msg, win32.MSGFLT_ALLOW, NULL):
+                err = win32.GetLastError()
+                win32.DestroyWindow(window)
+                self.state.window = NULL
+                fail(err, "ChangeWindowMessageFilterEx",
+                     f"server {self.title!r}, message {msg:#x}")
 
     def __init__(self, str title, int spin_us=50):
         self.title = title
@@ -1079,6 +1097,8 @@ cdef class ServerCore:
             if window == NULL:
                 fail(win32.GetLastError(), "CreateWindowExW", f"server {self.title!r}")
             win32.SetWindowLongPtrW(window, win32.GWLP_USERDATA, <win32.LONG_PTR>&self.state)
+            if self.allow_lower_integrity:
+                self._allow_lower_integrity(window)
             self.state.window = window
             self._tid = win32.GetCurrentThreadId()
 

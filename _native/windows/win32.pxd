@@ -217,3 +217,7 @@ cdef extern from "windows.h" nogil:
                               SENDASYNCPROC lpResultCallBack, ULONG_PTR dwData)
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-ishungappwindow
     BOOL IsHungAppWindow(HWND hwnd)
+    # https://learn.microsoft.com/en-us/windows/win32/api/winuser/nf-winuser-changewindowmessagefilterex
+    BOOL ChangeWindowMessageFilterEx(HWND hwnd, UINT message, DWORD action, void *pChangeFilterStruct)
+    enum:
+        MSGFLT_ALLOW

@@ -19,7 +19,7 @@ if sys.argv[1:] == ["--child"]:
     winipc.Event.open(NAME + "-ready").set()
     os._exit(1)                      # dies owning it: no release, no close
 
-with closing(winipc.Mutex(NAME)) as m, winipc.Event(NAME + "-ready") as ready:
+with closing(winipc.Mutex(NAME)) as m, closing(winipc.Event(NAME + "-ready")) as ready:
     subprocess.run([sys.executable, __file__, "--child"])
     ready.wait(30)
     try:

@@ -5,6 +5,7 @@ it may wait on (SYNCHRONIZE) but not set.
     python examples/kernel_duplicate.py
 """
 
+from contextlib import closing
 import ctypes
 import subprocess
 import sys
@@ -25,8 +26,9 @@ def server(title: str, stop: str) -> None:
 
     @srv.handler(WM_TAKE, Take)
     def take(req: Take) -> None:
-        with winipc.FileMapping.from_handle(req.mapping) as fm, fm.map() as view, \
-                winipc.Event.from_handle(req.event) as ev:
+        with closing(winipc.FileMapping.from_handle(req.mapping)) as fm, \
+                fm.map() as view, \
+                closing(winipc.Event.from_handle(req.event)) as ev:
             text = bytes(view).split(b"\0")[0].decode()
             try:
                 view[0:1] = b"X"
@@ -46,11 +48,12 @@ def server(title: str, stop: str) -> None:
 
 def client() -> None:
     title, stop = f"kernel-dup-{uuid.uuid4()}", f"Local\\kernel-dup-stop-{uuid.uuid4()}"
-    with winipc.Event(stop, manual_reset=True) as ev_stop:
+    with closing(winipc.Event(stop, manual_reset=True)) as ev_stop:
         proc = subprocess.Popen([sys.executable, __file__, "--server", title, stop])
         with winipc.connect(title, wait=30) as conn, \
                 winipc.open_process(conn.pid, winipc.Access.DUP_HANDLE) as target, \
-                winipc.FileMapping(4096) as fm, winipc.Event(manual_reset=True) as ev:
+                closing(winipc.FileMapping(size=4096)) as fm, \
+                closing(winipc.Event(manual_reset=True)) as ev:
             with fm.map() as view:
                 view[:13] = b"shared bytes\0"
             req = Take(fm.duplicate(into=target, access=winipc.FILE_MAP_READ),

@@ -5,6 +5,7 @@ tells the child the values by argv, env or message.
     python examples/kernel_inherit.py [argv|env|message]
 """
 
+from contextlib import closing
 import sys
 
 import winipc
@@ -12,15 +13,16 @@ import winipc
 
 def child() -> None:
     ev_value, map_value = winipc.inherited_handles()      # argv, env or message
-    with winipc.Event.from_handle(ev_value) as ev, \
-            winipc.FileMapping.from_handle(map_value) as fm, fm.map() as view:
+    with closing(winipc.Event.from_handle(ev_value)) as ev, \
+            closing(winipc.FileMapping.from_handle(map_value)) as fm, \
+            fm.map() as view:
         view[:17] = b"written by child\0"
         ev.set()
 
 
 def parent(mode: str) -> None:
     ev = winipc.Event()                       # not inheritable: spawn lists it anyway
-    fm = winipc.FileMapping(4096)
+    fm = winipc.FileMapping(size=4096)
     stray = winipc.Event(inheritable=True)    # inheritable, but not listed: not inherited
     proc = winipc.spawn([sys.executable, __file__, "--child"], inherit=[ev, fm],
                         pass_handles=mode)

@@ -27,9 +27,9 @@ with winipc.single_instance(GUID) as inst:
             print("m1 owns the mutex; m2 could take it:", took)
 
     # A name held by another type of object.
-    with winipc.Event("Local\\winipc-example-event") as ev:
+    with closing(winipc.Event("Local\\winipc-example-event")) as ev:
         try:
-            winipc.Semaphore(0, 1, "Local\\winipc-example-event")
+            winipc.Semaphore("Local\\winipc-example-event", initial=0, maximum=1)
         except winipc.WrongObjectType as e:
             print("wrong type:", e)
 
@@ -40,7 +40,8 @@ with winipc.single_instance(GUID) as inst:
         print("missing:", e)
 
     # Named shared memory.
-    with winipc.FileMapping(4096, "Local\\winipc-example-map") as fm, fm.map() as view:
+    with closing(winipc.FileMapping("Local\\winipc-example-map", size=4096)) as fm, \
+            fm.map() as view:
         view[:5] = b"hello"
         print("mapping:", bytes(view[:5]), "size", fm.size)
 

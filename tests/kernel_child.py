@@ -6,6 +6,7 @@ Each command writes what it saw as JSON to RESULT_FILE (written to a temporary
 name, then renamed, so the test never reads half a result) and exits 0.
 """
 
+from contextlib import closing
 import ctypes
 import json
 import os
@@ -33,7 +34,7 @@ def token_of(value):
         fm = k.FileMapping.from_handle(int(value))
     except Exception as e:
         return type(e).__name__
-    with fm, fm.map(0, 64, write=False) as view:
+    with closing(fm), fm.map(0, 64, write=False) as view:
         return bytes(view).split(b"\0")[0].decode()
 
 
@@ -44,7 +45,7 @@ def cmd_tokens(result, control=None, go=None):
     extra = []
     if control:
         k.Event.open(go).wait(WAIT)
-        with k.FileMapping.open(control) as fm, fm.map(0, 256, write=False) as view:
+        with closing(k.FileMapping.open(control)) as fm, fm.map(0, 256, write=False) as view:
             extra = json.loads(bytes(view).split(b"\0")[0].decode())
     report(result, {"listed": listed, "tokens": [token_of(v) for v in listed],
                     "extra": [token_of(v) for v in extra]})
@@ -110,7 +111,7 @@ def cmd_try_acquire(result, name):
 
 
 def cmd_mapping_roundtrip(result, name):
-    with k.FileMapping.open(name) as fm, fm.map() as view:
+    with closing(k.FileMapping.open(name)) as fm, fm.map() as view:
         seen = bytes(view[:5]).decode()
         view[5:10] = b"world"
     report(result, seen)
@@ -125,7 +126,7 @@ def cmd_signal(result, wait_name, set_name):
 
 def cmd_serve_token(result, token, stop):
     """Holds an unnamed mapping with TOKEN and reports its handle value."""
-    fm = k.FileMapping(4096)
+    fm = k.FileMapping(size=4096)
     with fm.map() as view:
         view[:len(token)] = token.encode()
     report(result, {"pid": os.getpid(), "value": fm.handle})
@@ -145,7 +146,7 @@ def check_duplicate(req):
     """What a reduced-rights duplicate lets this process do."""
     seen = {}
     if req.kind == 1:
-        with k.Event.from_handle(req.value) as ev:
+        with closing(k.Event.from_handle(req.value)) as ev:
             seen["wait"] = ev.wait(10)
             try:
                 ev.set()
@@ -153,7 +154,7 @@ def check_duplicate(req):
             except Exception as e:
                 seen["set"] = type(e).__name__
     else:
-        with k.FileMapping.from_handle(req.value) as fm:
+        with closing(k.FileMapping.from_handle(req.value)) as fm:
             with fm.map(0, 64) as view:
                 seen["read"] = bytes(view).split(b"\0")[0].decode()
                 try:

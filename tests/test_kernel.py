@@ -70,7 +70,7 @@ def spawn_child(tmp_path, command, *args, **kw):
 
 
 def mapping_with(token: str, **kw):
-    fm = k.FileMapping(4096, **kw)
+    fm = k.FileMapping(size=4096, **kw)
     with fm.map() as view:
         view[:len(token)] = token.encode()
     return fm
@@ -81,8 +81,8 @@ def mapping_with(token: str, **kw):
 KINDS = {
     "Mutex": lambda name: k.Mutex(name),
     "Event": lambda name: k.Event(name),
-    "Semaphore": lambda name: k.Semaphore(0, 1, name),
-    "FileMapping": lambda name: k.FileMapping(4096, name),
+    "Semaphore": lambda name: k.Semaphore(name, initial=0, maximum=1),
+    "FileMapping": lambda name: k.FileMapping(name, size=4096),
 }
 
 
@@ -127,10 +127,10 @@ def test_name_of_another_type_is_wrong_object_type(holder, tmp_path):
 
 def test_bare_name_is_local_and_global_is_another_namespace(tmp_path):
     base = unique()
-    with k.Event("Local\\" + base) as local:
-        with k.Event(base) as bare:
+    with closing(k.Event("Local\\" + base)) as local:
+        with closing(k.Event(base)) as bare:
             assert bare.created is False, "a name without prefix is in the Local\\ namespace"
-        with k.Event("Global\\" + base) as glob:
+        with closing(k.Event("Global\\" + base)) as glob:
             assert glob.created is True, "Global\\ is another namespace than Local\\"
             assert run_child(tmp_path, "probe", "Event", "Global\\" + base) == "ok"
             glob.set()
@@ -143,6 +143,42 @@ def test_single_instance_guard(tmp_path):
         assert inst.already_running is False
         assert run_child(tmp_path, "guard", guid) == {"already_running": True}
     assert run_child(tmp_path, "guard", guid) == {"already_running": False}
+
+
+def test_objects_share_one_shape_and_wrong_arguments_say_which():
+    # `with` takes a kernel object: only a Mutex or a Semaphore can be taken.
+    for make in (lambda: k.Event(), lambda: k.FileMapping(size=4096)):
+        obj = make()
+        with pytest.raises(TypeError, match="closing"):
+            with obj:
+                pass
+        assert not obj.closed
+        obj.close()
+    # The name comes first everywhere; the numbers are keyword arguments.
+    with pytest.raises(TypeError, match="name is a str or None, not int.*keyword"):
+        k.Semaphore(2)
+    with pytest.raises(TypeError, match="positional"):
+        k.Semaphore(2, 3)
+    with pytest.raises(TypeError, match="size"):
+        k.FileMapping(4096)
+    with pytest.raises(TypeError, match="name is a str or None, not int"):
+        k.FileMapping(4096, size=4096)
+    with pytest.raises(TypeError, match="initial is an int, not str"):
+        k.Semaphore(initial="1")
+    with pytest.raises(TypeError, match="size is an int, not float"):
+        k.FileMapping(size=4096.0)
+    with pytest.raises(TypeError, match="name is a str or None, not bytes"):
+        k.Event(b"Local\\x")
+
+
+def test_a_named_mapping_smaller_than_asked_is_refused():
+    name = "Local\\" + unique()
+    with closing(k.FileMapping(name, size=100)):
+        with pytest.raises(winipc.BufferTooSmall) as e:
+            k.FileMapping(name, size=1 << 20)
+        assert "1048576" in str(e.value) and e.value.winerror == 122
+        with closing(k.FileMapping.open(name)) as same:      # as it is
+            assert same.size >= 100
 
 
 def test_the_one_line_guard_keeps_guarding(tmp_path):
@@ -216,7 +252,7 @@ def test_initial_owner():
 
 def test_abandoned_mutex_is_reported_and_owned(tmp_path):
     name, ready = "Local\\" + unique(), "Local\\" + unique()
-    with closing(k.Mutex(name)) as m, k.Event(ready) as ev:
+    with closing(k.Mutex(name)) as m, closing(k.Event(ready)) as ev:
         proc = subprocess.Popen([sys.executable, CHILD, "die-holding",
                                  str(tmp_path / "die.json"), name, ready],
                                 stdin=subprocess.DEVNULL)
@@ -263,7 +299,7 @@ def test_mutex_timeout():
 # --- event and semaphore -------------------------------------------------
 
 def test_auto_reset_event_releases_one_wait():
-    with k.Event(initial_state=True) as ev:
+    with closing(k.Event(initial_state=True)) as ev:
         assert ev.wait(0) is True
         assert ev.wait(0) is False
         ev.set()
@@ -274,7 +310,7 @@ def test_auto_reset_event_releases_one_wait():
 
 
 def test_manual_reset_event_stays_set_until_reset():
-    with k.Event(manual_reset=True) as ev:
+    with closing(k.Event(manual_reset=True)) as ev:
         assert ev.wait(0) is False
         ev.set()
         assert ev.wait(0) and ev.wait(0)
@@ -284,7 +320,7 @@ def test_manual_reset_event_stays_set_until_reset():
 
 def test_event_wakes_a_waiter_in_another_process(tmp_path):
     go, back = "Local\\" + unique(), "Local\\" + unique()
-    with k.Event(go) as ev_go, k.Event(back) as ev_back:
+    with closing(k.Event(go)) as ev_go, closing(k.Event(back)) as ev_back:
         result = str(tmp_path / "signal.json")
         proc = subprocess.Popen([sys.executable, CHILD, "signal", result, go, back],
                                 stdin=subprocess.DEVNULL)
@@ -299,13 +335,13 @@ def test_event_wakes_a_waiter_in_another_process(tmp_path):
 
 
 def test_event_wait_releases_the_gil():
-    with k.Event() as ev:
+    with closing(k.Event()) as ev:
         threading.Timer(0.1, ev.set).start()
         assert ev.wait(10) is True
 
 
 def test_semaphore_counts():
-    with closing(k.Semaphore(2, 3)) as sem:
+    with closing(k.Semaphore(initial=2, maximum=3)) as sem:
         assert sem.acquire(0) and sem.acquire(0)
         assert sem.acquire(0.05) is False
         assert sem.release() == 0
@@ -323,11 +359,11 @@ def test_semaphore_counts():
             assert sem.acquire(0) is False
         assert sem.acquire(0) is True
     with pytest.raises(ValueError):
-        k.Semaphore(2, 1)
+        k.Semaphore(initial=2, maximum=1)
 
 
 def test_semaphore_wakes_waiters():
-    with closing(k.Semaphore(0, 10)) as sem:
+    with closing(k.Semaphore(initial=0, maximum=10)) as sem:
         got = []
         threads = [threading.Thread(target=lambda: got.append(sem.acquire(10))) for _ in range(3)]
         for t in threads:
@@ -343,7 +379,7 @@ def test_semaphore_wakes_waiters():
 
 def test_named_mapping_is_shared(tmp_path):
     name = "Local\\" + unique()
-    with k.FileMapping(10000, name) as fm:
+    with closing(k.FileMapping(name, size=10000)) as fm:
         assert fm.size == 10000
         view = fm.map()
         assert len(view) == 10000
@@ -360,14 +396,14 @@ def test_named_mapping_is_shared(tmp_path):
 
 def test_existing_mapping_keeps_its_size():
     name = "Local\\" + unique()
-    with k.FileMapping(8192, name) as a, k.FileMapping(100, name) as b:
+    with closing(k.FileMapping(name, size=8192)) as a, closing(k.FileMapping(name, size=100)) as b:
         assert b.created is False and b.size == 8192 == a.size
 
 
 def test_read_only_mapping_handle_cannot_write():
-    with mapping_with("ro") as fm:
+    with closing(mapping_with("ro")) as fm:
         ro = k.FileMapping.from_handle(fm.duplicate(access=k.FILE_MAP_READ))
-        with ro:
+        with closing(ro):
             with ro.map() as view:
                 assert bytes(view[:2]) == b"ro"
                 assert memoryview(view).readonly
@@ -384,13 +420,13 @@ def test_read_only_mapping_handle_cannot_write():
 # --- inheritance -----------------------------------------------------------
 
 def test_inheritable_flag_toggles():
-    with k.Event(inheritable=True) as ev:
+    with closing(k.Event(inheritable=True)) as ev:
         assert ev.inheritable is True
         ev.inheritable = False
         assert ev.inheritable is False
         ev.inheritable = True
         assert ev.inheritable is True
-    with k.Event() as ev:
+    with closing(k.Event()) as ev:
         assert ev.inheritable is False
 
 
@@ -398,9 +434,9 @@ def test_inheritable_flag_decides_plain_inheritance(tmp_path):
     """A child started by the platform's plain inheriting spawn (subprocess with
     close_fds=False: bInheritHandles=TRUE / fork+exec) gets exactly the handles
     marked inheritable."""
-    with mapping_with("yes", inheritable=True) as yes, \
-            mapping_with("no", inheritable=True) as no, \
-            mapping_with("never") as never:
+    with closing(mapping_with("yes", inheritable=True)) as yes, \
+            closing(mapping_with("no", inheritable=True)) as no, \
+            closing(mapping_with("never")) as never:
         no.inheritable = False
         got = run_child(tmp_path, "values", yes.handle, no.handle, never.handle,
                         close_fds=False)
@@ -413,7 +449,8 @@ def test_spawn_inherits_exactly_the_listed_handles(mode, tmp_path):
     control, go = "Local\\" + unique(), "Local\\" + unique()
     listed = mapping_with("listed")                       # not even inheritable
     other = mapping_with("unlisted", inheritable=True)    # inheritable, not listed
-    with k.FileMapping(4096, control) as ctl, k.Event(go, manual_reset=True) as ev_go:
+    with closing(k.FileMapping(control, size=4096)) as ctl, \
+            closing(k.Event(go, manual_reset=True)) as ev_go:
         child, result = spawn_child(tmp_path, "tokens", control, go, inherit=[listed],
                                     pass_handles=mode)
         listed_value = listed.handle
@@ -439,7 +476,7 @@ def test_spawn_inherits_exactly_the_listed_handles(mode, tmp_path):
 
 
 def test_spawn_without_passing_values(tmp_path):
-    with mapping_with("x") as fm:
+    with closing(mapping_with("x")) as fm:
         child, result = spawn_child(tmp_path, "tokens", inherit=[fm], pass_handles=None)
         try:
             assert read_result(result)["listed"] == []
@@ -455,7 +492,7 @@ def test_issue_scenario_child_keeps_inherited_named_mutex_alive(tmp_path):
     holds it; once the child exits, a third run creates it anew."""
     name, stop = "Local\\" + unique(), "Local\\" + unique()
     hold = str(tmp_path / "hold.json")
-    with k.Event(stop, manual_reset=True) as ev_stop:
+    with closing(k.Event(stop, manual_reset=True)) as ev_stop:
         assert run_child(tmp_path, "scenario", name, stop, hold) == {"created": True}
         held = read_result(hold)
         assert "held" in held
@@ -471,7 +508,7 @@ def test_issue_scenario_child_keeps_inherited_named_mutex_alive(tmp_path):
             assert time.monotonic() < deadline, "the name outlived every handle"
             time.sleep(0.05)
     # The third run starts a new holder: stop it again at the end.
-    with k.Event(stop, manual_reset=True) as ev_stop:
+    with closing(k.Event(stop, manual_reset=True)) as ev_stop:
         assert run_child(tmp_path, "scenario", name, stop, hold + "3") == {"created": True}
         read_result(hold + "3")
         ev_stop.set()
@@ -480,7 +517,7 @@ def test_issue_scenario_child_keeps_inherited_named_mutex_alive(tmp_path):
 @pytest.mark.skipif(not LINUX, reason="HANDLE_FLAG_PROTECT_FROM_CLOSE exists on Windows; "
                     "this is the Linux refusal")
 def test_protect_from_close_is_not_supported_on_linux():
-    with k.Event() as ev:
+    with closing(k.Event()) as ev:
         with pytest.raises(winipc.NotSupported) as info:
             ev.protect_from_close = True
         assert "PROTECT_FROM_CLOSE" in str(info.value)
@@ -504,15 +541,15 @@ def test_protect_from_close_on_windows():
 # --- duplication -----------------------------------------------------------
 
 def test_duplicate_in_this_process_and_close_source():
-    with k.Event(manual_reset=True) as ev:
+    with closing(k.Event(manual_reset=True)) as ev:
         dup = k.Event.from_handle(ev.duplicate())
-        with dup:
+        with closing(dup):
             assert dup.handle != ev.handle
             dup.set()
             assert ev.wait(0)
         moved = ev.duplicate(close_source=True)
         assert ev.closed
-        with k.Event.from_handle(moved) as ev2:
+        with closing(k.Event.from_handle(moved)) as ev2:
             assert ev2.wait(0)
 
 
@@ -523,9 +560,9 @@ def test_from_handle_checks_the_type():
 
 
 def test_event_synchronize_only_cannot_set():
-    with k.Event(manual_reset=True) as ev:
+    with closing(k.Event(manual_reset=True)) as ev:
         weak = k.Event.from_handle(ev.duplicate(access=k.SYNCHRONIZE))
-        with weak:
+        with closing(weak):
             assert weak.wait(0) is False
             with pytest.raises(PermissionError) as info:
                 weak.set()
@@ -538,7 +575,8 @@ def test_event_synchronize_only_cannot_set():
 @pytest.mark.skipif(not LINUX, reason="Linux only: a SYNCHRONIZE-only handle there "
                     "maps the object read-only, which cannot consume a signal")
 def test_linux_reduced_handle_refuses_consuming_waits():
-    with k.Event() as ev, k.Event.from_handle(ev.duplicate(access=k.SYNCHRONIZE)) as weak:
+    with closing(k.Event()) as ev, \
+            closing(k.Event.from_handle(ev.duplicate(access=k.SYNCHRONIZE))) as weak:
         with pytest.raises(winipc.NotSupported):
             weak.wait(0)
 
@@ -586,7 +624,7 @@ def test_a_push_into_a_linux_process_without_a_server_names_the_way_that_works()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         with winipc.open_process(child.pid, winipc.Access.DUP_HANDLE) as target, \
-                k.Event() as ev:
+                closing(k.Event()) as ev:
             with pytest.raises(winipc.NotSupported) as e:
                 ev.duplicate(into=target)
             assert e.value.winerror == 50
@@ -598,14 +636,14 @@ def test_a_push_into_a_linux_process_without_a_server_names_the_way_that_works()
 
 def test_pull_a_handle_from_another_process(tmp_path):
     stop = "Local\\" + unique()
-    with k.Event(stop, manual_reset=True) as ev_stop:
+    with closing(k.Event(stop, manual_reset=True)) as ev_stop:
         result = str(tmp_path / "serve.json")
         proc = subprocess.Popen([sys.executable, CHILD, "serve-token", result, "pulled", stop],
                                 stdin=subprocess.DEVNULL)
         try:
             info = read_result(result)
-            with k.FileMapping.from_process(info["pid"], info["value"],
-                                            access=k.FILE_MAP_READ) as fm:
+            with closing(k.FileMapping.from_process(info["pid"], info["value"],
+                                            access=k.FILE_MAP_READ)) as fm:
                 with fm.map() as view:
                     assert bytes(view[:6]) == b"pulled"
                 with pytest.raises(PermissionError):
@@ -657,7 +695,7 @@ def test_forked_child_does_not_close_the_parents_object():
     assert os.waitstatus_to_exitcode(status) == 0
     assert not ev.closed
     ev.set()
-    with k.Event.open(name) as again:
+    with closing(k.Event.open(name)) as again:
         assert again.wait(0)
     ev.close()
 

@@ -7,6 +7,7 @@ as tests/test_access.py does) or a same-user process that damages a file,
 and check that winipc refuses with its own errors instead of sharing state,
 hanging or dying of SIGBUS."""
 
+from contextlib import closing
 import json
 import os
 import sys
@@ -142,7 +143,7 @@ def test_global_name_of_another_user_is_refused():
 
 def test_hard_linked_object_file_is_refused():
     name, other = "Local\\" + unique(), "Local\\" + unique()
-    with k.Event(name) as ev:
+    with closing(k.Event(name)) as ev:
         os.link(native.name_path(name), native.name_path(other))
         try:
             with pytest.raises(winipc.AccessDenied) as info:
@@ -157,7 +158,7 @@ def test_hard_linked_object_file_is_refused():
 
 def test_symlink_at_a_name_is_refused():
     name, target = "Local\\" + unique(), "Local\\" + unique()
-    with k.Event(target):
+    with closing(k.Event(target)):
         os.symlink(native.name_path(target), native.name_path(name))
         try:
             with pytest.raises(winipc.WrongObjectType) as info:
@@ -238,7 +239,7 @@ def test_fifo_at_a_name_is_not_an_object():
 
 def test_truncated_mapping_file_is_refused_on_open_and_map():
     name = "Local\\" + unique()
-    with k.FileMapping(3 * native.PAGE, name) as fm:
+    with closing(k.FileMapping(name, size=3 * native.PAGE)) as fm:
         os.truncate(native.name_path(name), native.PAGE)     # the header stays
         with pytest.raises(winipc.WrongObjectType) as info:
             k.FileMapping.open(name).close()
@@ -251,7 +252,7 @@ def test_truncated_mapping_file_is_refused_on_open_and_map():
 @pytest.mark.parametrize("size", [0, 100])
 def test_truncated_event_file_is_refused(size):
     name = "Local\\" + unique()
-    with k.Event(name):
+    with closing(k.Event(name)):
         os.truncate(native.name_path(name), size)
         with pytest.raises(winipc.WrongObjectType) as info:
             k.Event.open(name).close()
@@ -261,7 +262,7 @@ def test_truncated_event_file_is_refused(size):
 def test_unnamed_objects_cannot_change_size():
     """memfds are sealed: whoever holds one cannot shrink it under another
     holder's mapping (nor grow it)."""
-    with k.FileMapping(4096) as fm, k.Event() as ev:
+    with closing(k.FileMapping(size=4096)) as fm, closing(k.Event()) as ev:
         for obj in (fm, ev):
             for size in (0, 64 * 1024):
                 with pytest.raises(PermissionError):
@@ -283,8 +284,9 @@ def _widen(kept, values):
 
 @needs_root
 def test_reduced_duplicates_cannot_be_widened_by_another_user():
-    with k.FileMapping(4096) as fm, k.Event(manual_reset=True) as ev, \
-            k.FileMapping(4096, "Local\\" + unique()) as named:
+    with closing(k.FileMapping(size=4096)) as fm, \
+            closing(k.Event(manual_reset=True)) as ev, \
+            closing(k.FileMapping("Local\\" + unique(), size=4096)) as named:
         values = {"mapping": fm.duplicate(access=k.FILE_MAP_READ),
                   "event": ev.duplicate(access=k.SYNCHRONIZE),
                   "named": named.duplicate(access=k.FILE_MAP_READ)}
@@ -298,7 +300,7 @@ def test_reduced_duplicates_cannot_be_widened_by_another_user():
 
 
 def _widen_own(kept):
-    fm = k.FileMapping(4096)
+    fm = k.FileMapping(size=4096)
     ev = k.Event()
     kept += [fm, ev]
     return _widen(kept, {"mapping": fm.duplicate(access=k.FILE_MAP_READ),

@@ -1,5 +1,6 @@
 """Process-memory RPC against a real server process, on every backend."""
 
+from contextlib import closing
 import ctypes
 import os
 import subprocess
@@ -204,7 +205,7 @@ def test_audit_hook_sees_reaching_into_processes(server):
     with server.connect():
         pass
     assert ("winipc.connect", (server.title,)) in seen
-    with winipc.Event() as ev:
+    with closing(winipc.Event()) as ev:
         child = winipc.spawn([sys.executable, "-c", "pass"], inherit=[ev], pass_handles=None)
         child.wait(60)
         child.close()

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Self
 from . import _kernel as _native
 from . import _rpc
 from ._errors import (
-    AbandonedMutex, NoSuchProcess, NotSupported, error_from_errno,
-    error_from_winerror,
+    ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall, NoSuchProcess, NotSupported,
+    error_from_errno, error_from_winerror,
 )
 from ._resource import Resource
 
@@ -97,6 +97,19 @@ def _close_at_exit() -> None:
             pass
 
 
+def _check_name(name: object, signature: str) -> None:
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{signature}: name is a str or None, not {type(name).__name__}"
+                        + (" (the numbers are keyword arguments)"
+                           if isinstance(name, int) else ""))
+
+
+def _check_int(value: object, cls: str, param: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{cls}: {param} is an int, not {type(value).__name__}")
+    return value
+
+
 def _handle_of(obj) -> int:
     return obj if isinstance(obj, int) else int(obj.handle)
 
@@ -123,6 +136,15 @@ class _KernelObject(Resource):
 
     def _release(self) -> None:
         self._native.close()
+
+    def __enter__(self) -> Self:
+        # ``with`` on a kernel object takes it (a Mutex's ownership, a
+        # Semaphore's count); nothing else can be taken, and closing is
+        # spelled close() or contextlib.closing() for every kernel object.
+        raise TypeError(
+            f"a {type(self).__name__} is not a context manager: `with` on a winipc kernel "
+            "object takes it, and only a Mutex or a Semaphore can be taken; close it with "
+            f"close(), or with contextlib.closing({type(self).__name__.lower()})")
 
     def close(self) -> None:
         """Closes the handle; twice is harmless.  A handle protected from close
@@ -312,6 +334,7 @@ class Mutex(_KernelObject):
 
     def __init__(self, name: str | None = None, *, initial_owner: bool = False,
                  inheritable: bool = False):
+        _check_name(name, "Mutex(name, *, initial_owner=False)")
         native, created = _native.create(self._kind, name, bool(inheritable),
                                          1 if initial_owner else 0, 0, 0)
         self._adopt(native, name, created)
@@ -362,6 +385,7 @@ class Event(_KernelObject):
 
     def __init__(self, name: str | None = None, *, manual_reset: bool = False,
                  initial_state: bool = False, inheritable: bool = False):
+        _check_name(name, "Event(name, *, manual_reset=False, initial_state=False)")
         native, created = _native.create(self._kind, name, bool(inheritable),
                                          1 if manual_reset else 0, 1 if initial_state else 0, 0)
         self._adopt(native, name, created)
@@ -389,8 +413,11 @@ class Semaphore(_KernelObject):
     _kind = _native.SEMAPHORE
     _all_access = SEMAPHORE_ALL_ACCESS
 
-    def __init__(self, initial: int = 0, maximum: int = 1, name: str | None = None, *,
+    def __init__(self, name: str | None = None, *, initial: int = 0, maximum: int = 1,
                  inheritable: bool = False):
+        _check_name(name, "Semaphore(name, *, initial=0, maximum=1)")
+        initial = _check_int(initial, "Semaphore", "initial")
+        maximum = _check_int(maximum, "Semaphore", "maximum")
         if not 0 < maximum <= 0x7FFFFFFF or not 0 <= initial <= maximum:
             raise ValueError(f"Semaphore needs 0 <= initial <= maximum and 1 <= maximum <= "
                              f"2**31-1 (got initial={initial}, maximum={maximum})")
@@ -428,11 +455,23 @@ class FileMapping(_KernelObject):
     _kind = _native.MAPPING
     _all_access = FILE_MAP_ALL_ACCESS
 
-    def __init__(self, size: int, name: str | None = None, *, inheritable: bool = False):
+    def __init__(self, name: str | None = None, *, size: int, inheritable: bool = False):
+        _check_name(name, "FileMapping(name, *, size)")
+        size = _check_int(size, "FileMapping", "size")
         if size <= 0:
-            raise ValueError("FileMapping size must be > 0")
-        native, created = _native.create(self._kind, name, bool(inheritable), 0, 0, int(size))
+            raise ValueError(f"FileMapping size must be > 0 (got {size})")
+        native, created = _native.create(self._kind, name, bool(inheritable), 0, 0, size)
         self._adopt(native, name, created)
+        if not created and self.size < size:
+            # CreateFileMappingW hands back the existing, smaller object: a
+            # view past its end would fault, so say so now.
+            have = self.size
+            self.close()
+            raise error_from_winerror(
+                ERROR_INSUFFICIENT_BUFFER, "CreateFileMappingW",
+                f"the mapping {name!r} exists with {have} bytes, fewer than the {size} asked "
+                "for; open it with FileMapping.open(name) to use it as it is",
+                cls=BufferTooSmall)
 
     @property
     def size(self) -> int:

@@ -2,6 +2,8 @@
 should."""
 
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -28,3 +30,22 @@ def test_example(args, expect):
     assert out.returncode == 0, out.stderr
     for text in expect:
         assert text in out.stdout, out.stdout
+
+
+def test_compiled_handler_example(tmp_path):
+    """examples/handler.c, built as the README says, serves through ctypes."""
+    if sys.platform == "win32":
+        # scripts/windows/test.sh builds it with MinGW-w64 beside the C peers.
+        from test_peers import peer
+        library = peer("handler")[:-len(".exe")] + ".dll"
+    else:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        assert cc, "a C compiler is needed to build winipc itself, and this example"
+        library = str(tmp_path / "handler.so")
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", library,
+                        os.path.join(EXAMPLES, "handler.c")], check=True, timeout=120)
+    out = children.run([sys.executable, "-P", os.path.join(EXAMPLES, "compiled_handler.py"),
+                        library], 120, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "compiled compare: red=21.01 blue=6666.0 result=1" in out.stdout, out.stdout
+    assert "compiled bump: b'IBM' result=3" in out.stdout, out.stdout

@@ -60,6 +60,10 @@ for c in "$peer_sources"/*.c; do
         -Wl,--no-insert-timestamp -o "$exe" "$c" -luser32 -ladvapi32
 done
 shopt -u nullglob
+# The compiled-handler example's library (tests/test_examples.py loads it).
+echo "peer     examples/handler.c -> ${peers#"$WINIPC_ROOT"/}/handler.dll" >&2
+bounded 300 "compiling examples/handler.c" "$MINGW_CC" -O2 -Wall -shared -s \
+    -Wl,--no-insert-timestamp -o "$peers/handler.dll" examples/handler.c
 WINIPC_PEERS_DIR="$(winpath "$peers")"
 export WINIPC_PEERS_DIR
 

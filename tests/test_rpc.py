@@ -401,6 +401,18 @@ def test_a_server_may_allow_lower_integrity_senders(server_process):
     assert server._core.allow_lower_integrity is True
 
 
+def test_wrong_connect_arguments_are_refused_when_given():
+    title = unique_title()            # no such server: the checks come first
+    for kwargs, error, text in [({"timeout": "5"}, TypeError, "timeout is a number"),
+                                ({"timeout": -1}, ValueError, "timeout must be"),
+                                ({"timeout": float("nan")}, ValueError, "timeout must be"),
+                                ({"wait": "x"}, TypeError, "wait is a number"),
+                                ({"spin": 2.5}, TypeError, "spin is an int"),
+                                ({"spin": -3}, ValueError, "spin is a number")]:
+        with pytest.raises(error, match=text):
+            winipc.connect(title, **kwargs)
+
+
 def test_errors_are_oserrors_naming_the_call():
     err = winipc.CallTimeout(110, "x failed", winerror=1460, call="SendMessageTimeoutW")
     assert isinstance(err, OSError) and isinstance(err, winipc.WinIPCError)

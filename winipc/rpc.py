@@ -162,13 +162,23 @@ def _timeout_ms(timeout: Optional[float]) -> int:
     """Seconds (None: no end) as the milliseconds the backends take."""
     if timeout is None:
         return _FOREVER_MS
-    if timeout != timeout or timeout < 0:
-        raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
-    return min(int(timeout * 1000), _FOREVER_MS)
+    return min(int(_seconds(timeout, "timeout") * 1000), _FOREVER_MS)
+
+
+def _seconds(value: object, param: str) -> float:
+    """``value`` checked as a number of seconds >= 0 (TypeError or ValueError
+    naming ``param``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{param} is a number of seconds (or None), not {type(value).__name__}")
+    if value != value or value < 0:
+        raise ValueError(f"{param} must be a number of seconds >= 0 or None, not {value!r}")
+    return float(value)
 
 
 def _check_spin(spin: Optional[int]) -> None:
-    if spin is not None and (not isinstance(spin, int) or not 0 <= spin <= MAX_SPIN_US):
+    if spin is not None and (isinstance(spin, bool) or not isinstance(spin, int)):
+        raise TypeError(f"spin is an int number of microseconds, not {type(spin).__name__}")
+    if spin is not None and not 0 <= spin <= MAX_SPIN_US:
         raise ValueError(f"spin is a number of microseconds from 0 to {MAX_SPIN_US}, "
                          f"not {spin!r}")
 
@@ -297,7 +307,7 @@ class Connection(Resource):
         self.shared = bool(shared)
         self.last_result: Optional[int] = None
         _check_spin(spin)
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + _seconds(wait, "wait")
         while True:
             try:
                 self.window = find_window(title)

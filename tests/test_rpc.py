@@ -413,6 +413,25 @@ def test_wrong_connect_arguments_are_refused_when_given():
             winipc.connect(title, **kwargs)
 
 
+def test_a_server_owns_its_resources_as_every_winipc_object_does(server_process):
+    import gc
+    import warnings
+    server = winipc.Server(unique_title())
+    server.start()
+    server.stop()                          # stop() allows serving again
+    with server:
+        assert not server.closed
+    assert server.closed                   # `with` closes, and close is final
+    with pytest.raises(ValueError, match="closed"):
+        server.start()
+    forgotten = winipc.Server(unique_title())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del forgotten
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+
+
 def test_errors_are_oserrors_naming_the_call():
     err = winipc.CallTimeout(110, "x failed", winerror=1460, call="SendMessageTimeoutW")
     assert isinstance(err, OSError) and isinstance(err, winipc.WinIPCError)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import atexit
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _kernel as _native
@@ -83,20 +81,6 @@ def _ns(timeout: float | None) -> int:
     return int(timeout * 1e9)
 
 
-# Objects still open at exit are closed then, as Windows closes a process's
-# handles when it ends; on Linux that is what removes a name nobody else holds.
-_live: "weakref.WeakSet[_KernelObject]" = weakref.WeakSet()
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    for obj in list(_live):
-        try:
-            obj.close()
-        except Exception:
-            pass
-
-
 def _check_name(name: object, signature: str) -> None:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{signature}: name is a str or None, not {type(name).__name__}"
@@ -126,7 +110,6 @@ class _KernelObject(Resource):
         self.name = name
         self.created = created
         self._opened()
-        _live.add(self)
         return self
 
     @classmethod
@@ -149,11 +132,7 @@ class _KernelObject(Resource):
     def close(self) -> None:
         """Closes the handle; twice is harmless.  A handle protected from close
         (Windows ``HANDLE_FLAG_PROTECT_FROM_CLOSE``) raises and stays open."""
-        if self._closed:
-            return
-        if self._owner_pid == os.getpid():
-            self._native.close()
-        self._closed = True
+        super().close()
 
     @property
     def handle(self) -> int:

@@ -623,12 +623,13 @@ def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int,
     return run
 
 
-class Server:
+class Server(Resource):
     """A window titled ``title`` (Linux: an endpoint) whose handlers compute
     in place on structs that clients wrote into this process.
 
     ``serve_forever()`` serves on the calling thread; ``with server:`` serves
-    on a thread of its own until the block ends.
+    on a thread of its own until the block ends, and closes the server.
+    ``stop()`` ends serving and allows serving again; ``close()`` is final.
     """
 
     def __init__(self, title: str, *, spin: Optional[int] = None,
@@ -653,6 +654,7 @@ class Server:
         self._error: Optional[BaseException] = None
         self._natives: list = []
         self.window: Optional[Window] = None
+        self._opened()
 
     @property
     def pid(self) -> int:
@@ -704,6 +706,7 @@ class Server:
 
     def serve_forever(self) -> None:
         """Create the window and serve until :meth:`stop`."""
+        self._check_open()
         try:
             self._core.run(self._on_ready)
         finally:
@@ -718,6 +721,7 @@ class Server:
 
     def start(self) -> Self:
         """Serve on a new thread; returns once the window exists."""
+        self._check_open()
         self._thread = threading.Thread(target=self._serve_thread, name=f"winipc {self.title}",
                                         daemon=True)
         self._thread.start()
@@ -734,13 +738,11 @@ class Server:
             self._thread.join()
             self._thread = None
 
-    close = stop
+    def _release(self) -> None:
+        self.stop()
 
     def __enter__(self) -> Self:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self):
         return f"<winipc.Server {self.title!r}>"

@@ -584,6 +584,8 @@ class Child(_spawn.Process):
         if pass_handles not in PASS_HANDLES:
             raise ValueError(f"pass_handles is 'env' (the default), 'argv', 'message' or "
                              f"None, not {pass_handles!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError(f"spawn() timeout is a number of seconds >= 0, not {timeout!r}")
         for key, why in _REFUSED.items():
             if key in popen_kwargs:
                 raise TypeError(f"spawn() takes no {key}=: {why}")

@@ -1,23 +1,27 @@
 """Handle inheritance: the parent creates an event and a mapping, starts a
 child that inherits exactly those two, closes its own handles at once, and
-tells the child the values by argv, env or message.
+tells the child the values in the environment (the default), on its command
+line, or by a message.  The child is a subprocess.Popen: here it also
+reports through a pipe.
 
-    python examples/kernel_inherit.py [argv|env|message]
+    python examples/kernel_inherit.py [env|argv|message]
 """
 
-from contextlib import closing
+import subprocess
 import sys
+from contextlib import closing
 
 import winipc
 
 
 def child() -> None:
-    ev_value, map_value = winipc.inherited_handles()      # argv, env or message
+    ev_value, map_value = winipc.inherited_handles()      # env, argv or message
     with closing(winipc.Event.from_handle(ev_value)) as ev, \
             closing(winipc.FileMapping.from_handle(map_value)) as fm, \
             fm.map() as view:
         view[:17] = b"written by child\0"
         ev.set()
+    print("child: done")
 
 
 def parent(mode: str) -> None:
@@ -25,7 +29,8 @@ def parent(mode: str) -> None:
     fm = winipc.FileMapping(size=4096)
     stray = winipc.Event(inheritable=True)    # inheritable, but not listed: not inherited
     proc = winipc.spawn([sys.executable, __file__, "--child"], inherit=[ev, fm],
-                        pass_handles=mode)
+                        pass_handles=mode, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, text=True)   # a subprocess.Popen
     view = fm.map()
     waiter = winipc.Event.from_handle(ev.duplicate())
     ev.close()                                # the child's handles keep the objects alive
@@ -36,12 +41,12 @@ def parent(mode: str) -> None:
     view.close()
     waiter.close()
     stray.close()
-    with proc:
-        print("child exit code:", proc.wait(30))
+    out, _ = proc.communicate(timeout=30)    # its output; it has exited then
+    print(f"child printed {out.strip()!r}, exit code {proc.returncode}")
 
 
 if __name__ == "__main__":
     if "--child" in sys.argv:
         child()
     else:
-        parent(sys.argv[1] if len(sys.argv) > 1 else "argv")
+        parent(sys.argv[1] if len(sys.argv) > 1 else "env")

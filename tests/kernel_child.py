@@ -70,6 +70,19 @@ def cmd_guard(result, name):
         report(result, {"already_running": inst.already_running})
 
 
+def cmd_argparse(result, *_):
+    """A command line of its own, read by argparse: spawn's default way of
+    passing the handles must leave it alone."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name")
+    parser.add_argument("--count", type=int)
+    ns = parser.parse_args(sys.argv[3:])        # exits 2 on anything it does not know
+    listed = k.inherited_handles()
+    report(result, {"argv": sys.argv[3:], "name": ns.name, "count": ns.count,
+                    "tokens": [token_of(v) for v in listed]})
+
+
 def cmd_hold(result, stop):
     """Keeps the inherited mutex handle open until the event STOP is set."""
     (value,) = k.inherited_handles()
@@ -86,9 +99,10 @@ def cmd_scenario(result, name, stop, hold_result):
     created = m.created
     if created:
         # Not our stdout: the test reads it to its end, which the holder would delay.
+        # Not waited for: this process exits at once, the holder lives on.
         k.spawn([sys.executable, __file__, "hold", hold_result, stop], inherit=[m],
-                pass_handles="argv", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL).close()
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
     m.close()
     report(result, {"created": created})
 

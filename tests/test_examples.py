@@ -18,9 +18,12 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
                           "refused:"]),
     (["kernel_names.py"], ["first created: True second created: False", "wrong type:",
                            "missing:", "mapping: b'hello'"]),
-    (["kernel_inherit.py", "argv"], ["[argv] child says: written by child"]),
-    (["kernel_inherit.py", "env"], ["[env] child says: written by child"]),
-    (["kernel_inherit.py", "message"], ["[message] child says: written by child"]),
+    (["kernel_inherit.py"], ["[env] child says: written by child",       # the default
+                             "child printed 'child: done', exit code 0"]),
+    (["kernel_inherit.py", "argv"], ["[argv] child says: written by child",
+                                     "child printed 'child: done', exit code 0"]),
+    (["kernel_inherit.py", "message"], ["[message] child says: written by child",
+                                        "child printed 'child: done', exit code 0"]),
     (["kernel_duplicate.py"], ["server says: 'shared bytes'; read-only view; event: may not set"]),
     (["kernel_abandoned.py"], ["abandoned:", "we own it now"]),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) and v[0].endswith(".py") else "")

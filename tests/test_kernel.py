@@ -444,15 +444,15 @@ def test_inheritable_flag_decides_plain_inheritance(tmp_path):
         assert got["tokens"][1] != "no" and got["tokens"][2] != "never"
 
 
-@pytest.mark.parametrize("mode", ["argv", "env", "message"])
+@pytest.mark.parametrize("mode", ["default", "env", "argv", "message"])
 def test_spawn_inherits_exactly_the_listed_handles(mode, tmp_path):
     control, go = "Local\\" + unique(), "Local\\" + unique()
     listed = mapping_with("listed")                       # not even inheritable
     other = mapping_with("unlisted", inheritable=True)    # inheritable, not listed
+    how = {} if mode == "default" else {"pass_handles": mode}
     with closing(k.FileMapping(control, size=4096)) as ctl, \
             closing(k.Event(go, manual_reset=True)) as ev_go:
-        child, result = spawn_child(tmp_path, "tokens", control, go, inherit=[listed],
-                                    pass_handles=mode)
+        child, result = spawn_child(tmp_path, "tokens", control, go, inherit=[listed], **how)
         listed_value = listed.handle
         listed.close()                                    # right after spawn
         later = mapping_with("later", inheritable=True)   # created after the spawn
@@ -465,7 +465,7 @@ def test_spawn_inherits_exactly_the_listed_handles(mode, tmp_path):
             assert child.wait(TIMEOUT) == 0
         finally:
             child.kill()
-            child.close()
+            child.wait(TIMEOUT)
             other.close()
             later.close()
     assert len(got["listed"]) == 1
@@ -483,7 +483,7 @@ def test_spawn_without_passing_values(tmp_path):
             assert child.wait(TIMEOUT) == 0
         finally:
             child.kill()
-            child.close()
+            child.wait(TIMEOUT)
 
 
 def test_issue_scenario_child_keeps_inherited_named_mutex_alive(tmp_path):

@@ -208,7 +208,6 @@ def test_audit_hook_sees_reaching_into_processes(server):
     with closing(winipc.Event()) as ev:
         child = winipc.spawn([sys.executable, "-c", "pass"], inherit=[ev], pass_handles=None)
         child.wait(60)
-        child.close()
         assert ("winipc.spawn", ([sys.executable, "-c", "pass"], [ev.handle])) in seen
         with winipc.open_process(os.getpid(), winipc.Access.DUP_HANDLE) as me:
             copy = ev.duplicate(into=me)

@@ -14,16 +14,15 @@ Timeouts are in seconds (``None`` waits forever, ``0`` polls).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _kernel as _native
-from . import _rpc
+from . import _rpc, _spawn
 from ._errors import (
     ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall, NoSuchProcess, NotSupported,
-    error_from_errno, error_from_winerror,
+    error_from_winerror,
 )
 from ._resource import Resource
 
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Mutex", "Event", "Semaphore", "FileMapping", "SingleInstance", "single_instance",
-    "Child", "spawn", "inherited_handles", "HANDLES_ENV",
+    "Child", "spawn", "inherited_handles", "HANDLES_ENV", "PASS_HANDLES",
     "SYNCHRONIZE", "DELETE", "READ_CONTROL", "WRITE_DAC", "WRITE_OWNER",
     "MUTEX_MODIFY_STATE", "MUTEX_ALL_ACCESS", "EVENT_MODIFY_STATE", "EVENT_ALL_ACCESS",
     "SEMAPHORE_MODIFY_STATE", "SEMAPHORE_ALL_ACCESS", "FILE_MAP_COPY", "FILE_MAP_WRITE",
@@ -509,241 +508,131 @@ def single_instance(name: str, scope: str = "local") -> SingleInstance:
 
 # --- child processes ---
 
-class Child(Resource):
-    """A process started by :func:`spawn`.  ``wait()``/``poll()`` give its
-    exit code; ``close()`` releases the process handle without waiting."""
+#: The ways :func:`spawn` can tell a child its handle values; the first is the default.
+PASS_HANDLES = ("env", "argv", "message", None)
 
-    def __init__(self, pid: int, handle: int, impl):
-        self.pid = pid
-        self._handle = handle
-        self._impl = impl
-        self.returncode: int | None = None
-        self._opened()
+# Popen arguments spawn decides itself: they would let the child inherit more
+# (or fewer) handles than ``inherit=`` lists, or run ``argv`` through a shell.
+_REFUSED = {
+    "pass_fds": "list the handles in inherit= instead",
+    "close_fds": "the child inherits exactly the handles in inherit=",
+    "shell": "spawn runs argv without a shell",
+}
 
-    @property
-    def handle(self) -> int:
-        """The process handle (Windows, all access) or a pidfd (Linux)."""
-        self._check_open()
-        return self._handle
 
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            self.returncode = self._impl.poll()
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        """The exit code; ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
-        if self.returncode is None:
-            self.returncode = self._impl.wait(timeout)
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.poll() is None:
-            self._impl.kill()
-
-    terminate = kill
-
-    def _release(self) -> None:
-        self._impl.close()
-
-    def __exit__(self, *exc: object) -> None:
+def _argv_list(argv: object) -> list[Any]:
+    if isinstance(argv, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"spawn() argv must be a list of arguments, the program first (such as "
+            f"[sys.executable, 'child.py', '--name', 'job1']), not {type(argv).__name__} "
+            f"{argv!r}; split a command line first (shlex.split)")
+    try:
+        items = list(argv)                                    # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"spawn() argv must be a list of arguments, not "
+                        f"{type(argv).__name__}") from None
+    if not items:
+        raise ValueError("spawn() argv is empty: it needs at least the program")
+    out = []
+    for i, a in enumerate(items):
         try:
-            if exc[0] is not None:
+            out.append(os.fspath(a))
+        except TypeError:
+            raise TypeError(f"spawn() argv[{i}] must be str, bytes or os.PathLike, "
+                            f"not {type(a).__name__}") from None
+    return out
+
+
+class Child(_spawn.Process):
+    """A process started by :func:`spawn`: a :class:`subprocess.Popen`, with
+    ``stdin``/``stdout``/``stderr`` pipes, ``communicate()``, ``wait(timeout)``
+    (``subprocess.TimeoutExpired``), ``poll()``, ``returncode``, ``kill()`` and
+    ``pid``, plus ``handle`` (Windows: the process handle; Linux: a pidfd,
+    closed once the child was waited for).  Nothing needs closing after
+    ``wait()``.
+
+    ``with child:`` is Popen's (closes the pipes, waits for the child), except
+    that when the block raises, the child is killed first, so that an error
+    never leaves the parent waiting for a child that waits for it.
+    """
+
+    def __init__(self, argv: Sequence[Any], *, inherit: Iterable[Any] = (),
+                 pass_handles: str | None = "env", timeout: float = 10.0,
+                 **popen_kwargs: Any) -> None:
+        args = _argv_list(argv)
+        if pass_handles not in PASS_HANDLES:
+            raise ValueError(f"pass_handles is 'env' (the default), 'argv', 'message' or "
+                             f"None, not {pass_handles!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError(f"spawn() timeout is a number of seconds >= 0, not {timeout!r}")
+        for key, why in _REFUSED.items():
+            if key in popen_kwargs:
+                raise TypeError(f"spawn() takes no {key}=: {why}")
+        values = [_handle_of(h) for h in inherit]
+        sys.audit("winipc.spawn", args, values)
+        env = popen_kwargs.get("env")
+        env = dict(os.environ if env is None else env)
+        env.pop(HANDLES_ENV, None)
+        with _spawn.Launch(values, pass_handles, popen_kwargs) as launch:
+            told = launch.values
+            if pass_handles == "argv":
+                args += [str(v) for v in told]
+                env[HANDLES_ENV] = f"argv:{len(told)}"
+            elif pass_handles == "env":
+                env[HANDLES_ENV] = "env:" + ",".join(map(str, told))
+            elif pass_handles == "message":
+                env[HANDLES_ENV] = "message:" + launch.message_payload
+            popen_kwargs["env"] = env
+            super().__init__(args, **popen_kwargs)
+            try:
+                launch.started(self, timeout)
+            except BaseException:
                 self.kill()
-            self.wait()
-        finally:
-            self.close()
+                self.wait()
+                raise
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None and self.poll() is None:
+            self.kill()
+        super().__exit__(exc_type, *exc)
 
     def __repr__(self) -> str:
         return f"<winipc.Child pid={self.pid} returncode={self.returncode}>"
 
 
-class _PopenImpl:
-    def __init__(self, popen: subprocess.Popen, pidfd: int):
-        self.popen, self.pidfd = popen, pidfd
-
-    def poll(self):
-        return self.popen.poll()
-
-    def wait(self, timeout):
-        return self.popen.wait(timeout)
-
-    def kill(self):
-        self.popen.kill()
-
-    def close(self):
-        if self.pidfd >= 0:
-            os.close(self.pidfd)
-            self.pidfd = -1
-
-
-def spawn(argv, *, inherit=(), pass_handles: str | None = "argv", env=None, cwd=None,
-          stdin=None, stdout=None, stderr=None, timeout: float = 10.0) -> Child:
+def spawn(argv: Sequence[Any], *, inherit: Iterable[Any] = (),
+          pass_handles: str | None = "env", timeout: float = 10.0,
+          **popen_kwargs: Any) -> Child:
     """Starts ``argv`` as a child that inherits exactly the handles in ``inherit``
     (objects or raw values), whatever their ``inheritable`` flag, and nothing
-    else of this process's; and tells it their values:
+    else of this process's; and tells it their values.  Returns a
+    :class:`Child`, a :class:`subprocess.Popen`.
 
-    - ``"argv"``: appended to its command line, in order (``sys.argv[1:]``);
-    - ``"env"``: in the environment variable ``WINIPC_HANDLES``;
+    ``argv`` is a list, the program first; a string is refused with a
+    ``TypeError`` (``subprocess`` would read it one way on Linux and another on
+    Windows): split a command line with ``shlex.split`` first.
+
+    ``pass_handles``, how the child learns the values (it reads them back, in
+    ``inherit`` order, with :func:`inherited_handles`):
+
+    - ``"env"`` (the default): in the environment variable ``WINIPC_HANDLES``;
+      the command line stays exactly ``argv``;
+    - ``"argv"``: appended to the command line (``sys.argv[1:]`` ends with them);
     - ``"message"``: by a message once the child is ready to read it (Windows:
-      thread messages posted after ``WaitForInputIdle``; Linux: a line on an
-      inherited socket);
+      thread messages to its main thread, posted after ``WaitForInputIdle``;
+      Linux: a line on an inherited socket), within ``timeout`` seconds;
     - ``None``: not at all.
 
-    The child reads the values back with :func:`inherited_handles` and adopts
-    them with ``X.from_handle(value)``.  Windows: ``CreateProcessW`` with
-    ``PROC_THREAD_ATTRIBUTE_HANDLE_LIST``; Linux: ``subprocess`` ``pass_fds``.
-    The parent may close its own handles as soon as ``spawn`` returns.
-    stdin/stdout/stderr: ``None`` (this process's), a file object or fd, or
-    ``subprocess.DEVNULL``.
+    Every other keyword goes to ``subprocess.Popen`` (``stdin``, ``stdout``,
+    ``stderr``, ``env``, ``cwd``, ``text``, ...), except ``pass_fds``,
+    ``close_fds`` and ``shell``, which would change what the child inherits
+    and are refused.  Windows: ``Popen`` with
+    ``STARTUPINFO(lpAttributeList={"handle_list": [...]})``; Linux: ``Popen``
+    with ``pass_fds``.  The parent may close its own handles as soon as
+    ``spawn`` returns.
     """
-    if pass_handles not in ("argv", "env", "message", None):
-        raise ValueError("pass_handles is 'argv', 'env', 'message' or None")
-    argv = [os.fspath(a) for a in argv]
-    values = [_handle_of(h) for h in inherit]
-    sys.audit("winipc.spawn", argv, values)
-    env = dict(os.environ if env is None else env)
-    env.pop(HANDLES_ENV, None)
-    if _WINDOWS:
-        return _spawn_windows(argv, values, pass_handles, env, cwd, (stdin, stdout, stderr),
-                              timeout)
-    extra = []
-    channel = None
-    pass_fds = list(values)
-    if pass_handles == "argv":
-        extra = [str(v) for v in values]
-        env[HANDLES_ENV] = f"argv:{len(values)}"
-    elif pass_handles == "env":
-        env[HANDLES_ENV] = "env:" + ",".join(map(str, values))
-    elif pass_handles == "message":
-        import socket
-        channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pass_fds.append(theirs.fileno())
-        env[HANDLES_ENV] = f"message:{theirs.fileno()}"
-    try:
-        popen = subprocess.Popen(argv + extra, pass_fds=pass_fds, env=env, cwd=cwd,
-                                 stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True)
-    finally:
-        if channel is not None:
-            theirs.close()
-    try:
-        pidfd = os.pidfd_open(popen.pid)
-    except (AttributeError, OSError):
-        pidfd = -1
-    if channel is not None:
-        with channel:
-            channel.sendall((",".join(map(str, values)) + "\n").encode())
-    return Child(popen.pid, pidfd, _PopenImpl(popen, pidfd))
-
-
-class _WindowsProcessImpl:
-    def __init__(self, handle: int, argv):
-        self.handle, self.argv = handle, argv
-
-    def poll(self):
-        return _native.wait_process(self.handle, 0)
-
-    def wait(self, timeout):
-        code = _native.wait_process(self.handle, _ns(timeout))
-        if code is None:
-            raise subprocess.TimeoutExpired(self.argv, timeout)
-        return code
-
-    def kill(self):
-        _native.terminate_process(self.handle, 1)
-
-    def close(self):
-        _native.close_handle(self.handle)
-
-
-def _std_handle(which: int, spec):
-    """(handle value, needs closing) for a child's stdin/stdout/stderr."""
-    import msvcrt
-    if spec is None:
-        h = _native.std_handle(which)
-        if h:
-            return h, False
-        spec = subprocess.DEVNULL
-    if spec == subprocess.DEVNULL:
-        fd = os.open(os.devnull, os.O_RDWR)
-        try:
-            return _native.inheritable_copy(msvcrt.get_osfhandle(fd)), True
-        finally:
-            os.close(fd)
-    if isinstance(spec, int):
-        return msvcrt.get_osfhandle(spec), False
-    return msvcrt.get_osfhandle(spec.fileno()), False
-
-
-def _spawn_windows(argv, values, pass_handles, env, cwd, std, timeout) -> Child:
-    # Every handle in PROC_THREAD_ATTRIBUTE_HANDLE_LIST must be inheritable; a
-    # listed handle that is not gets an inheritable duplicate for the spawn
-    # (the child is told that duplicate's value), closed right after.
-    temporary: list[int] = []
-    passed: list[int] = []
-    try:
-        for v in values:
-            if _native.handle_flags(v) & 1:
-                passed.append(v)
-            else:
-                dup = _native.inheritable_copy(v)
-                temporary.append(dup)
-                passed.append(dup)
-        std_values = []
-        for which, spec in enumerate(std):
-            h, owned = _std_handle(which, spec)
-            if not _native.handle_flags(h) & 1:
-                h2 = _native.inheritable_copy(h)
-                if owned:
-                    _native.close_handle(h)
-                h, owned = h2, True
-            if owned:
-                temporary.append(h)
-            std_values.append(h)
-        args = list(argv)
-        if pass_handles == "argv":
-            args += [str(v) for v in passed]
-            env[HANDLES_ENV] = f"argv:{len(passed)}"
-        elif pass_handles == "env":
-            env[HANDLES_ENV] = "env:" + ",".join(map(str, passed))
-        elif pass_handles == "message":
-            env[HANDLES_ENV] = f"message:{len(passed)}"
-        block = "".join(f"{k}={v}\0" for k, v in sorted(env.items(), key=lambda kv:
-                                                           kv[0].upper())) + "\0"
-        handle_list = list(dict.fromkeys(passed + std_values))
-        hproc, pid, tid = _native.create_process(subprocess.list2cmdline(args), handle_list,
-                                                 block, cwd, std_values)
-    finally:
-        for h in temporary:
-            _native.close_handle(h)
-    child = Child(pid, hproc, _WindowsProcessImpl(hproc, argv))
-    if pass_handles == "message" and passed:
-        try:
-            _post_values(hproc, tid, passed, timeout)
-        except BaseException:
-            child.kill()
-            child.close()
-            raise
-    return child
-
-
-def _post_values(hproc: int, tid: int, values, timeout: float) -> None:
-    import time
-    # WaitForInputIdle first, as the technique says; a console child has no
-    # input-idle state and answers at once, so posts that find no message
-    # queue yet are retried until the child makes one (inherited_handles()).
-    _native.wait_for_input_idle(hproc, _ns(timeout))
-    deadline = time.monotonic() + timeout
-    for index, value in enumerate(values):
-        while not _native.post_handle_message(tid, index, value):
-            if _native.wait_process(hproc, 0) is not None:
-                raise error_from_winerror(
-                    1444, "PostThreadMessageW", "the child exited before it read the handle "
-                    "values (did it call winipc.inherited_handles()?)")
-            if time.monotonic() >= deadline:
-                raise error_from_winerror(1460, "PostThreadMessageW",
-                                          "the child made no message queue in time")
-            time.sleep(0.01)
+    return Child(argv, inherit=inherit, pass_handles=pass_handles, timeout=timeout,
+                 **popen_kwargs)
 
 
 _received: list[int] | None = None
@@ -767,30 +656,8 @@ def inherited_handles(timeout: float = 10.0) -> list[int]:
     elif mode == "env":
         values = [int(v) for v in payload.split(",") if v]
     elif mode == "message":
-        if _WINDOWS:
-            if threading.current_thread() is not threading.main_thread():
-                raise RuntimeError("inherited_handles() waits for thread messages posted "
-                                   "to the main thread: call it there")
-            values = _native.receive_handle_messages(int(payload), _ns(timeout))
-        else:
-            values = _read_channel(int(payload), timeout)
+        values = _spawn.receive_values(payload, timeout)
     else:
         raise ValueError(f"{HANDLES_ENV}={spec!r} is not from winipc.spawn")
     _received = values
     return list(values)
-
-
-def _read_channel(fd: int, timeout: float) -> list[int]:
-    import socket
-    with socket.socket(fileno=fd) as sock:
-        sock.settimeout(timeout)
-        data = b""
-        try:
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except TimeoutError:
-            raise error_from_errno(110, "recv", "the parent sent no handle values in time")
-    return [int(v) for v in data.decode().strip().split(",") if v]

@@ -593,86 +593,44 @@ def std_handle(int which):
     return <size_t>h
 
 
-def create_process(str cmdline, handles, env_block, cwd, std):
-    """CreateProcessW(bInheritHandles=TRUE) with STARTUPINFOEXW whose
-    PROC_THREAD_ATTRIBUTE_HANDLE_LIST is exactly `handles` (all inheritable):
-    the child inherits those and no other.  (process handle, pid, thread id)."""
-    cdef SIZE_T attr_size = 0
-    cdef Py_ssize_t n = len(handles)
-    cdef Py_ssize_t i
-    cdef HANDLE *array = NULL
-    cdef LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL
-    cdef bint attrs_ready = False
-    cdef STARTUPINFOEXW si
-    cdef PROCESS_INFORMATION pi
-    cdef wchar_t *wcmd = NULL
-    cdef wchar_t *wenv = NULL
-    cdef wchar_t *wcwd = NULL
-    cdef Py_ssize_t env_len = 0
-    cdef DWORD flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT
-    cdef BOOL ok
+def resume_main_thread(DWORD pid):
+    """Resumes the main thread of process `pid`, started suspended
+    (CREATE_SUSPENDED), and returns its id: subprocess.Popen keeps only the
+    process handle, and the thread messages of pass_handles="message" go to
+    that thread.  A suspended new process has that one thread (Toolhelp's
+    thread snapshot lists a process's threads in the order they started)."""
+    cdef HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0)
+    cdef THREADENTRY32 entry
+    cdef DWORD tid = 0
     cdef DWORD err = 0
-    memset(&si, 0, sizeof(si))
-    memset(&pi, 0, sizeof(pi))
-    si.StartupInfo.cb = sizeof(si)
+    cdef HANDLE thread
+    cdef DWORD previous
+    if snap == INVALID_HANDLE_VALUE:
+        raise_winerror(win32.GetLastError(), "CreateToolhelp32Snapshot")
+    memset(&entry, 0, sizeof(entry))
+    entry.dwSize = sizeof(entry)
     try:
-        if n:
-            array = <HANDLE *>PyMem_Malloc(n * sizeof(HANDLE))
-            if array == NULL:
-                raise MemoryError()
-            for i in range(n):
-                array[i] = _h(handles[i])
-            InitializeProcThreadAttributeList(NULL, 1, 0, &attr_size)
-            attrs = <LPPROC_THREAD_ATTRIBUTE_LIST>PyMem_Malloc(attr_size)
-            if attrs == NULL:
-                raise MemoryError()
-            if not InitializeProcThreadAttributeList(attrs, 1, 0, &attr_size):
-                raise_winerror(win32.GetLastError(), "InitializeProcThreadAttributeList")
-            attrs_ready = True
-            if not UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
-                                             array, n * sizeof(HANDLE), NULL, NULL):
-                raise_winerror(win32.GetLastError(), "UpdateProcThreadAttribute")
-            si.lpAttributeList = attrs
-        if std is not None:
-            si.StartupInfo.dwFlags |= STARTF_USESTDHANDLES
-            si.StartupInfo.hStdInput = _h(std[0])
-            si.StartupInfo.hStdOutput = _h(std[1])
-            si.StartupInfo.hStdError = _h(std[2])
-        wcmd = _wide(cmdline)
-        if env_block is not None:
-            wenv = PyUnicode_AsWideCharString(env_block, &env_len)   # NULs inside
-        if cwd is not None:
-            wcwd = _wide(cwd)
-        ok = CreateProcessW(NULL, wcmd, NULL, NULL, n > 0, flags, wenv, wcwd,
-                            &si.StartupInfo, &pi)
-        err = win32.GetLastError()
-        if not ok:
-            raise_winerror(err, "CreateProcessW")
+        if Thread32First(snap, &entry):
+            while True:
+                if entry.th32OwnerProcessID == pid:
+                    tid = entry.th32ThreadID
+                    break
+                if not Thread32Next(snap, &entry):
+                    break
     finally:
-        if attrs_ready:
-            DeleteProcThreadAttributeList(attrs)
-        PyMem_Free(attrs)
-        PyMem_Free(array)
-        PyMem_Free(wcmd)
-        PyMem_Free(wenv)
-        PyMem_Free(wcwd)
-    win32.CloseHandle(pi.hThread)
-    return <size_t>pi.hProcess, pi.dwProcessId, pi.dwThreadId
-
-
-def wait_process(value, long long ns):
-    """The exit code once the process ended, None on timeout."""
-    cdef DWORD code = 0
-    if _wait(_h(value), ns) == WAIT_TIMEOUT:
-        return None
-    if not GetExitCodeProcess(_h(value), &code):
-        raise_winerror(win32.GetLastError(), "GetExitCodeProcess")
-    return code
-
-
-def terminate_process(value, unsigned int code):
-    if not TerminateProcess(_h(value), code):
-        raise_winerror(win32.GetLastError(), "TerminateProcess")
+        win32.CloseHandle(snap)
+    if tid == 0:
+        raise_winerror(ERROR_INVALID_PARAMETER_, "Thread32Next",
+                       f"process {pid} has no thread", cls=NoSuchProcess)
+    thread = OpenThread(THREAD_SUSPEND_RESUME, False, tid)
+    if thread == NULL:
+        raise_winerror(win32.GetLastError(), "OpenThread")
+    previous = ResumeThread(thread)
+    err = win32.GetLastError()
+    win32.CloseHandle(thread)
+    if previous == <DWORD>-1:
+        raise_winerror(err, "ResumeThread")
+    return tid
 
 
 def wait_for_input_idle(value, long long ns):
@@ -722,11 +680,3 @@ def receive_handle_messages(int count, long long ns):
             MsgWaitForMultipleObjects(0, NULL, False, part, QS_POSTMESSAGE)
         PyErr_CheckSignals()
     return [got[i] for i in sorted(got)][:count]
-
-
-def handle_flags(value):
-    """GetHandleInformation of a raw handle value (HANDLE_FLAG_INHERIT is 1)."""
-    cdef DWORD flags = 0
-    if not GetHandleInformation(_h(value), &flags):
-        raise_winerror(win32.GetLastError(), "GetHandleInformation")
-    return flags

@@ -1,12 +1,12 @@
-# Starting processes with a chosen set of inherited handles
-# (processthreadsapi.h, winbase.h), and the thread messages that tell a child
-# the values (winuser.h).  OpenProcess and CloseHandle are in win32.pxd.
+# What process creation needs beyond subprocess.Popen (which starts the child,
+# with its handle list): standard handles, finding and resuming a suspended
+# child's main thread (processthreadsapi.h, tlhelp32.h), and the thread
+# messages that tell a child its handle values (winuser.h).  OpenProcess and
+# CloseHandle are in win32.pxd.
 
-from libc.stddef cimport wchar_t
-from win32 cimport BOOL, DWORD, HANDLE, HWND, LPCWSTR, SIZE_T, UINT, WPARAM, LPARAM
+from win32 cimport BOOL, DWORD, HANDLE, HWND, UINT, WPARAM, LPARAM
 
 cdef extern from "windows.h" nogil:
-    ctypedef wchar_t *LPWSTR
     # https://learn.microsoft.com/en-us/windows/win32/api/winuser/ns-winuser-msg
     # (win32.pxd's MSG lists no lParam; this is the same struct with it)
     ctypedef struct THREAD_MSG "MSG":
@@ -14,57 +14,16 @@ cdef extern from "windows.h" nogil:
         UINT message
         WPARAM wParam
         LPARAM lParam
-    # an opaque pointer; only its size is known, at run time
-    ctypedef void *LPPROC_THREAD_ATTRIBUTE_LIST
-
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/ns-processthreadsapi-startupinfow
-    ctypedef struct STARTUPINFOW:
-        DWORD cb
-        DWORD dwFlags
-        HANDLE hStdInput
-        HANDLE hStdOutput
-        HANDLE hStdError
-    # https://learn.microsoft.com/en-us/windows/win32/api/winbase/ns-winbase-startupinfoexw
-    ctypedef struct STARTUPINFOEXW:
-        STARTUPINFOW StartupInfo
-        LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/ns-processthreadsapi-process_information
-    ctypedef struct PROCESS_INFORMATION:
-        HANDLE hProcess
-        HANDLE hThread
-        DWORD dwProcessId
-        DWORD dwThreadId
-
     enum:
-        STARTF_USESTDHANDLES
-        EXTENDED_STARTUPINFO_PRESENT
-        CREATE_UNICODE_ENVIRONMENT
-        PROC_THREAD_ATTRIBUTE_HANDLE_LIST
-        STILL_ACTIVE
         STD_INPUT_HANDLE
         STD_OUTPUT_HANDLE
         STD_ERROR_HANDLE
+        THREAD_SUSPEND_RESUME
 
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-initializeprocthreadattributelist
-    BOOL InitializeProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList,
-                                           DWORD dwAttributeCount, DWORD dwFlags,
-                                           SIZE_T *lpSize)
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-updateprocthreadattribute
-    BOOL UpdateProcThreadAttribute(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList, DWORD dwFlags,
-                                   size_t Attribute, void *lpValue, SIZE_T cbSize,
-                                   void *lpPreviousValue, SIZE_T *lpReturnSize)
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-deleteprocthreadattributelist
-    void DeleteProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList)
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessw
-    BOOL CreateProcessW(LPCWSTR lpApplicationName, LPWSTR lpCommandLine,
-                        void *lpProcessAttributes, void *lpThreadAttributes,
-                        BOOL bInheritHandles, DWORD dwCreationFlags, void *lpEnvironment,
-                        LPCWSTR lpCurrentDirectory, STARTUPINFOW *lpStartupInfo,
-                        PROCESS_INFORMATION *lpProcessInformation)
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-getexitcodeprocess
-    BOOL GetExitCodeProcess(HANDLE hProcess, DWORD *lpExitCode)
-    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-terminateprocess
-    BOOL TerminateProcess(HANDLE hProcess, UINT uExitCode)
+    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthread
+    HANDLE OpenThread(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwThreadId)
+    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-resumethread
+    DWORD ResumeThread(HANDLE hThread)
     # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-getcurrentprocess
     HANDLE GetCurrentProcess()
     # https://learn.microsoft.com/en-us/windows/console/getstdhandle
@@ -86,3 +45,18 @@ cdef extern from "windows.h" nogil:
         PM_REMOVE
         QS_POSTMESSAGE
         ERROR_INVALID_THREAD_ID
+
+cdef extern from "tlhelp32.h" nogil:
+    # https://learn.microsoft.com/en-us/windows/win32/api/tlhelp32/ns-tlhelp32-threadentry32
+    ctypedef struct THREADENTRY32:
+        DWORD dwSize
+        DWORD th32ThreadID
+        DWORD th32OwnerProcessID
+    enum:
+        TH32CS_SNAPTHREAD
+    # https://learn.microsoft.com/en-us/windows/win32/api/tlhelp32/nf-tlhelp32-createtoolhelp32snapshot
+    HANDLE CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID)
+    # https://learn.microsoft.com/en-us/windows/win32/api/tlhelp32/nf-tlhelp32-thread32first
+    BOOL Thread32First(HANDLE hSnapshot, THREADENTRY32 *lpte)
+    # https://learn.microsoft.com/en-us/windows/win32/api/tlhelp32/nf-tlhelp32-thread32next
+    BOOL Thread32Next(HANDLE hSnapshot, THREADENTRY32 *lpte)

@@ -1,0 +1,22 @@
+"""Process creation for :func:`winipc.spawn`, one module per platform, chosen
+here once at import (as ``multiprocessing`` picks its ``popen_*`` modules):
+``_spawn_windows.py`` or ``_spawn_linux.py``.  Each exports
+
+- ``Process``: the ``subprocess.Popen`` subclass that :class:`winipc.Child`
+  builds on, with the platform's ``handle``;
+- ``Launch(values, pass_handles, popen_kwargs)``: one start; it adds to the
+  ``Popen`` arguments what makes the child inherit exactly ``values``, holds
+  the values the child is told (``values``, ``message_payload``), finishes the
+  start with ``started(child, timeout)`` and releases what it held with
+  ``close()``;
+- ``receive_values(payload, timeout)``: the child's side of "message" mode.
+"""
+
+import sys
+
+if sys.platform == "win32":
+    from ._spawn_windows import Launch, Process, receive_values
+else:
+    from ._spawn_linux import Launch, Process, receive_values
+
+__all__ = ["Launch", "Process", "receive_values"]

@@ -1,0 +1,120 @@
+"""Process creation on Linux: what :func:`winipc.spawn` needs beyond
+``subprocess.Popen``.  ``winipc/_spawn.py`` picks this module or
+``_spawn_windows.py`` once, at import.
+
+The child inherits exactly the listed fds through ``pass_fds`` (which also
+closes every other fd in the child), under the same numbers.  The "message"
+way of telling it their values is a line on an inherited socket.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from typing import Any, Sequence
+
+from ._errors import NotSupported, error_from_errno
+
+__all__ = ["Process", "Launch", "receive_values"]
+
+
+class Process(subprocess.Popen[Any]):
+    """The Linux part of :class:`winipc.Child`: a pidfd of the child, held
+    from its start until it is waited for (or the object is collected)."""
+
+    _pidfd = -1
+
+    @property
+    def handle(self) -> int:
+        """A pidfd of the child (Linux's process handle); closed once the
+        child has been waited for."""
+        if self._pidfd < 0:
+            if self.returncode is not None:
+                raise ValueError(f"process {self.pid} has been waited for: its pidfd is closed")
+            raise NotSupported(95, "pidfd_open failed: this kernel gives no pidfd",
+                               call="pidfd_open", winerror=50)
+        return self._pidfd
+
+    def _close_pidfd(self, _close: Any = os.close) -> None:
+        fd, self._pidfd = self._pidfd, -1
+        if fd >= 0:
+            _close(fd)
+
+    def poll(self) -> int | None:
+        code = super().poll()
+        if code is not None:
+            self._close_pidfd()
+        return code
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        self._close_pidfd()
+        return code
+
+    def __del__(self, *args: Any, **kwargs: Any) -> None:
+        self._close_pidfd()
+        super().__del__(*args, **kwargs)   # type: ignore[misc]  # Popen's own
+
+
+class Launch:
+    """One start of a child: the ``Popen`` arguments that make it inherit
+    exactly ``values``, and the values it is told (here the same numbers).
+    ``close()`` releases what the start held; twice is harmless."""
+
+    def __init__(self, values: Sequence[int], pass_handles: str | None,
+                 kwargs: dict[str, Any]) -> None:
+        self.values = list(values)
+        self.message_payload = ""
+        self._ours: socket.socket | None = None
+        self._theirs: socket.socket | None = None
+        pass_fds = list(values)
+        if pass_handles == "message":
+            self._ours, self._theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pass_fds.append(self._theirs.fileno())
+            self.message_payload = str(self._theirs.fileno())
+        kwargs["pass_fds"] = pass_fds
+        kwargs["close_fds"] = True
+
+    def started(self, child: Process, timeout: float) -> None:
+        """Right after the child started: holds its pidfd, and in "message"
+        mode writes the values as one line on the socket."""
+        if self._theirs is not None:
+            self._theirs.close()
+            self._theirs = None
+        try:
+            child._pidfd = os.pidfd_open(child.pid)
+        except (AttributeError, OSError):
+            child._pidfd = -1
+        if self._ours is not None:
+            self._ours.settimeout(timeout)
+            self._ours.sendall((",".join(map(str, self.values)) + "\n").encode())
+
+    def close(self) -> None:
+        for sock in (self._ours, self._theirs):
+            if sock is not None:
+                sock.close()
+        self._ours = self._theirs = None
+
+    def __enter__(self) -> Launch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def receive_values(payload: str, timeout: float) -> list[int]:
+    """In the child, "message" mode: the line its parent wrote on the
+    inherited socket ``payload`` (an fd number)."""
+    with socket.socket(fileno=int(payload)) as sock:
+        sock.settimeout(timeout)
+        data = b""
+        try:
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            raise error_from_errno(110, "recv", "the parent sent no handle values in time")
+    return [int(v) for v in data.decode().strip().split(",") if v]

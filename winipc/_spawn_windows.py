@@ -1,0 +1,150 @@
+"""Process creation on Windows: what :func:`winipc.spawn` needs beyond
+``subprocess.Popen``.  ``winipc/_spawn.py`` picks this module or
+``_spawn_linux.py`` once, at import.
+
+``subprocess.Popen`` does the start itself: ``CreateProcessW`` with
+``bInheritHandles=TRUE`` and a ``PROC_THREAD_ATTRIBUTE_HANDLE_LIST``
+(``STARTUPINFO(lpAttributeList={"handle_list": [...]})``), so the child
+inherits the listed handles, its standard handles, and nothing else.  What
+``subprocess`` lacks, and this module adds:
+
+- every handle in the list must be inheritable: a listed handle that is not
+  gets an inheritable duplicate for the start (the child is told that
+  duplicate's value), closed right after;
+- with no standard stream given, ``Popen`` passes no standard handles, and
+  the child would get the values of handles the list kept from it: so the
+  parent's standard input is named explicitly, and ``Popen`` then lists all
+  three of the parent's standard handles, as the child needs;
+- the "message" way of telling the child its values: the child starts
+  suspended, its main thread (the only thread of a suspended new process) is
+  found and resumed, and the values are posted to that thread after
+  ``WaitForInputIdle`` (native code in ``_native/windows/_kernel.pyx``).
+"""
+
+from __future__ import annotations
+
+import msvcrt
+import os
+import subprocess
+import threading
+import time
+from typing import Any, Sequence
+
+from . import _kernel as _native
+from ._errors import error_from_winerror
+
+__all__ = ["Process", "Launch", "receive_values"]
+
+CREATE_SUSPENDED = 0x00000004
+
+
+def _ns(timeout: float) -> int:
+    return int(timeout * 1e9)
+
+
+class Process(subprocess.Popen[Any]):
+    """The Windows part of :class:`winipc.Child`: its process handle."""
+
+    @property
+    def handle(self) -> int:
+        """The process handle (all access), valid for as long as this object
+        lives, as ``subprocess`` keeps it."""
+        return int(self._handle)          # type: ignore[attr-defined]  # Popen's own
+
+
+class Launch:
+    """One start of a child: the ``Popen`` arguments that make it inherit
+    exactly ``values``, and the values it is told.  ``close()`` releases the
+    temporary handles of the start; twice is harmless."""
+
+    def __init__(self, values: Sequence[int], pass_handles: str | None,
+                 kwargs: dict[str, Any]) -> None:
+        self.values: list[int] = []
+        self._temporary: list[int] = []
+        self._fds: list[int] = []
+        self._message = pass_handles == "message" and bool(values)
+        self.message_payload = str(len(values))
+        try:
+            for v in values:
+                if os.get_handle_inheritable(v):
+                    self.values.append(v)
+                else:
+                    dup = _native.inheritable_copy(v)
+                    self._temporary.append(dup)
+                    self.values.append(dup)
+            if all(kwargs.get(k) is None for k in ("stdin", "stdout", "stderr")):
+                kwargs["stdin"] = self._parent_stdin()
+            info = kwargs.get("startupinfo")
+            info = subprocess.STARTUPINFO() if info is None else info.copy()
+            attributes = dict(info.lpAttributeList or {})
+            attributes["handle_list"] = list(attributes.get("handle_list", ())) + self.values
+            info.lpAttributeList = attributes
+            kwargs["startupinfo"] = info
+            kwargs["close_fds"] = True
+            if self._message:
+                kwargs["creationflags"] = int(kwargs.get("creationflags", 0)) | CREATE_SUSPENDED
+        except BaseException:
+            self.close()
+            raise
+
+    def _parent_stdin(self) -> int:
+        """An fd of (a copy of) this process's standard input, or DEVNULL if
+        it has none."""
+        h = _native.std_handle(0)
+        if not h:
+            return subprocess.DEVNULL
+        copy = _native.inheritable_copy(h)
+        try:
+            fd = msvcrt.open_osfhandle(copy, os.O_RDONLY)
+        except BaseException:
+            _native.close_handle(copy)
+            raise
+        self._fds.append(fd)
+        return fd
+
+    def started(self, child: Process, timeout: float) -> None:
+        """Right after ``CreateProcessW``: the temporary handles go; in
+        "message" mode the child's main thread is resumed and told."""
+        self.close()
+        if not self._message:
+            return
+        tid = _native.resume_main_thread(child.pid)
+        hproc = child.handle
+        # WaitForInputIdle first, as the technique says; a console child has no
+        # input-idle state and answers at once, so posts that find no message
+        # queue yet are retried until the child makes one (inherited_handles()).
+        _native.wait_for_input_idle(hproc, _ns(timeout))
+        deadline = time.monotonic() + timeout
+        for index, value in enumerate(self.values):
+            while not _native.post_handle_message(tid, index, value):
+                if child.poll() is not None:
+                    raise error_from_winerror(
+                        1444, "PostThreadMessageW", "the child exited before it read the "
+                        "handle values (did it call winipc.inherited_handles()?)")
+                if time.monotonic() >= deadline:
+                    raise error_from_winerror(1460, "PostThreadMessageW",
+                                              "the child made no message queue in time")
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)
+        temporary, self._temporary = self._temporary, []
+        for h in temporary:
+            _native.close_handle(h)
+
+    def __enter__(self) -> Launch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def receive_values(payload: str, timeout: float) -> list[int]:
+    """In the child, "message" mode: the ``payload`` (a count) values its
+    parent posted to this thread, which must be the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("inherited_handles() waits for thread messages posted "
+                           "to the main thread: call it there")
+    return _native.receive_handle_messages(int(payload), _ns(timeout))

@@ -5,6 +5,9 @@ before a kernel wake-up would have been as cheap.
 
     python benchmarks/spin.py [--calls N] [--spins 0,5,20,50,100,200]
 
+It uses the server and helpers of the round-trip benchmark (winipc.bench,
+``python -m winipc bench``) from the installed package.
+
 The rows are measured interleaved, in rounds.  "gap" is the pause between
 calls (an application doing other work): a server whose spin is shorter
 than the gap sleeps between calls and pays a wake-up on the next one."""
@@ -15,7 +18,7 @@ import sys
 import time
 
 import winipc
-from roundtrip import ROUNDS, WM_BUMP, bench_server, server_cpu_ns, summarize
+from winipc.bench import ROUNDS, WM_BUMP, bench_server, server_cpu_ns, summarize
 
 
 def main(argv=None):

@@ -2,17 +2,19 @@
 
 Each size is measured for the Python call (process memory and shared
 buffer), one compiled round trip, and the pipe peer, so pytest-benchmark's
-table and --benchmark-compare show them side by side; roundtrip.py prints
-the ratios, the CPU cost, and checks the targets."""
+table and --benchmark-compare show them side by side.  Every row times one
+round trip per round, so every row is per call and comparable with the
+others.  ``python -m winipc bench`` (winipc.bench, whose server and
+connections these are) prints the ratios and the CPU cost, and checks the
+targets."""
 
 import os
 
 import pytest
 
-from roundtrip import WM_BUMP, bench_server, connections
+from winipc.bench import PLUS_ONE, WM_BUMP, bench_server, connections
 
 SIZES = [16, 4096, 1 << 20]
-PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
 
 
 @pytest.fixture(scope="module")

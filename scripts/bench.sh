@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The round-trip latency benchmark, from a fresh machine: builds and installs
-# winipc (scripts/setup.sh), then prints the table of benchmarks/roundtrip.py.
-#     scripts/bench.sh [roundtrip.py args]        e.g. --calls 5000 --check
+# winipc (scripts/setup.sh, with the extras bench and plot), then runs
+# `python -m winipc bench` from the installed package: progress on stderr,
+# the table on stdout.
+#     scripts/bench.sh [bench args]    e.g. --calls 5000 --check --json run.json --plot run.png
 # With --windows first, it runs under Wine with the Windows CPython instead
 # (there, compare only the ratios: every call crosses the Wine server).
 set -euo pipefail
@@ -12,9 +14,9 @@ if [ "${1:-}" = "--windows" ]; then
     scripts/windows/setup.sh
     scripts/windows/build-wheel.sh
     trap '/usr/lib/wine/wineserver -k 2>/dev/null || true' EXIT
-    scripts/windows/python benchmarks/roundtrip.py "$@"
+    scripts/windows/python -m winipc bench "$@"
     exit
 fi
 scripts/setup.sh
-cd benchmarks
-../.venv/bin/python roundtrip.py "$@"
+# -P: the installed winipc, not the checkout's winipc/ folder.
+.venv/bin/python -P -m winipc bench "$@"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up the native (Linux) environment: a venv in .venv with the build
-# tools, and winipc installed from the wheel that would ship, with its test
-# and bench extras (pytest, pytest-benchmark[histogram]):
+# tools, and winipc installed from the wheel that would ship, with its
+# extras test, bench and plot (pytest, pytest-benchmark[histogram], tqdm,
+# matplotlib: what the README's commands and the tests use):
 #   1. `python -m build` makes the sdist, then the wheel from that sdist alone
 #      (cp311-abi3, stripped), in build/linux/dist;
 #   2. `auditwheel repair` checks what the wheel links to and gives it the
 #      most compatible manylinux tag its symbols allow, in dist/;
-#   3. pip installs that repaired wheel into .venv, with its extras: the
-#      suite runs on what ships.
+#   3. pip installs that repaired wheel into .venv, with those extras: the
+#      suite and `python -m winipc bench` run on what ships.
 # Safe to run again, and fast then: the wheel is rebuilt only when a file it
 # is made of (setup.py, pyproject.toml, _native/, winipc/, ...) has changed
 # since the last install (a stamp in .venv).
@@ -60,6 +61,6 @@ rm -f dist/winipc-*.tar.gz
 cp "$out"/winipc-*.tar.gz dist/
 # A real install (not editable): the tests import what a user would get.
 .venv/bin/python -m pip install -q --force-reinstall --no-deps "$wheel"
-.venv/bin/python -m pip install -q "$wheel[test,bench]"
+.venv/bin/python -m pip install -q "$wheel[test,bench,plot]"
 printf '%s\n' "$stamp" >.venv/.winipc-built
 echo "setup.sh: installed $wheel" >&2

@@ -23,7 +23,7 @@ pytestmark = [
 # What every sdist must hold, beyond these patterns' matches below.
 REQUIRED = [
     "pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE",
-    "winipc/py.typed", "tests/conftest.py", "benchmarks/roundtrip.py",
+    "winipc/py.typed", "winipc/bench.py", "tests/conftest.py", "benchmarks/spin.py",
     "examples/rpc_compare.py",
 ]
 # Every source file of these kinds in the checkout must be in the sdist.

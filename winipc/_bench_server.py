@@ -1,11 +1,14 @@
-"""The benchmark's server process: python bench_server.py TITLE ADDRESS [SPIN...].
+"""The benchmark's server process (winipc.bench starts it):
+
+    python -P -m winipc._bench_server TITLE ADDRESS [SPIN...]
 
 Serves the compiled ``bump`` sample and a Python handler on the same bytes
 as two windows: TITLE, whose serving thread spins for the next request
-(the default), and TITLE-nospin, which sleeps at once; it reports its own
-CPU time (WM_CPU), and answers; for each SPIN (µs) also TITLE-spinSPIN,
-whose thread spins that long; and it answers a plain pipe (the peer the round trip is
-compared with) until the pipe closes."""
+(the default), and TITLE-nospin, which sleeps at once; both report the
+process's own CPU time (WM_CPU).  For each SPIN (µs) also TITLE-spinSPIN,
+whose thread spins that long.  And it answers a plain multiprocessing pipe
+at ADDRESS (the peer the round trip is compared with) until the pipe
+closes."""
 
 import contextlib
 import os
@@ -21,25 +24,26 @@ WM_CPU = winipc.WM_USER + 3           # the process's CPU time so far, in ns
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
 
 
-def serve(title, spin):
+def serve(title: str, spin: "int | None") -> winipc.Server:
     server = winipc.Server(title, spin=spin)
     server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
 
     @server.handler(WM_PYBUMP)
-    def pybump(view):
+    def pybump(view: memoryview) -> int:
         view[:] = bytes(view).translate(PLUS_ONE)
         return len(view)
 
     @server.handler(WM_CPU, 8)
-    def cpu(view):
+    def cpu(view: memoryview) -> int:
         return time.process_time_ns()
 
     return server
 
 
-def main():
-    title, address = sys.argv[1], sys.argv[2]
-    extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in sys.argv[3:]]
+def main(argv: "list[str] | None" = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    title, address = args[0], args[1]
+    extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in args[2:]]
     with serve(title, None), serve(title + "-nospin", 0), contextlib.ExitStack() as stack:
         for server in extra:
             stack.enter_context(server)

@@ -1,0 +1,107 @@
+"""`python -m winipc bench`, the round-trip benchmark, run from the installed
+package as a user would: short runs, checked for their JSON and their plot
+(not for their timings)."""
+
+import importlib.util
+import json
+import math
+import os
+import sys
+
+import pytest
+
+import children  # tests/children.py
+from conftest import UNDER_WINE
+
+# A short run: every path at every size still makes 50 calls.
+RUN_TIMEOUT = 600 if UNDER_WINE else 180
+PATHS = ["call", "compiled", "compiled no spin", "shared call", "shared compiled",
+         "python handler", "pipe (peer)"]
+SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def bench(*args, timeout=RUN_TIMEOUT):
+    """python -P -m winipc bench ARGS (the installed package; -P keeps a
+    checkout in the current folder off sys.path)."""
+    return children.run([sys.executable, "-P", "-m", "winipc", "bench", *args], timeout,
+                        text=True)
+
+
+def check_report(report, sizes):
+    assert report["backend"] in ("linux", "windows")
+    assert report["sizes"] == sizes
+    assert report["paths"] == PATHS
+    rows = {(r["path"], r["size"]): r for r in report["results"]}
+    assert sorted(rows) == sorted((p, s) for p in PATHS for s in sizes)
+    assert len(report["results"]) == len(rows)
+    for (path, size), r in rows.items():
+        assert r["calls"] >= 50, (path, size)
+        for key in ("p50_us", "p99_us", "mean_us", "vs_pipe", "cpu_client_us",
+                    "cpu_server_us"):
+            assert isinstance(r[key], (int, float)) and math.isfinite(r[key]), (path, size, key)
+        assert 0 < r["p50_us"] <= r["p99_us"], (path, size)
+        assert r["cpu_client_us"] >= 0 and r["cpu_server_us"] >= 0
+        if path == "pipe (peer)":
+            assert r["vs_pipe"] == 1.0
+    assert report["targets"], "no target verdicts"
+    for t in report["targets"]:
+        assert t["kind"] in ("ratio", "tail") and isinstance(t["ok"], bool)
+    assert report["ok"] == all(t["ok"] for t in report["targets"])
+
+
+def test_bench_json_to_stdout():
+    """--json -: stdout is the JSON alone (the table and the progress go to
+    stderr), with a row for every size and path."""
+    r = bench("--calls", "50", "--json", "-")
+    assert r.returncode == 0, r.stderr[-4000:]
+    report = json.loads(r.stdout)
+    check_report(report, SIZES)
+    assert report["calls"] == 50
+    # The table went to stderr, a line per size and path, and the progress.
+    for path in PATHS:
+        assert f"  {path}" in r.stderr
+    assert "p50 us" in r.stderr and "bench: 1 MiB" in r.stderr
+
+
+def test_bench_table_and_json_file(tmp_path):
+    """The table on stdout, the JSON in a file; --progress none is quiet."""
+    out = tmp_path / "run.json"
+    r = bench("--calls", "50", "--sizes", "16,4096", "--json", str(out), "--progress", "none")
+    assert r.returncode == 0, r.stderr[-4000:]
+    check_report(json.loads(out.read_text(encoding="utf-8")), [16, 4096])
+    table = [line.split() for line in r.stdout.splitlines()]
+    assert sum(1 for t in table if t and t[0] in ("16", "4096")) == 2 * len(PATHS)
+    assert "target" in r.stdout
+    assert "bench:" not in r.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
+                    reason="matplotlib is not installed (pip install 'winipc[plot]')")
+def test_bench_plot(tmp_path):
+    """--plot FILE.png draws a PNG."""
+    png = tmp_path / "roundtrip.png"
+    r = bench("--calls", "50", "--sizes", "16,4096,65536", "--plot", str(png))
+    assert r.returncode == 0, r.stderr[-4000:]
+    data = png.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    assert "drew" in r.stderr
+
+
+def test_bench_plot_without_matplotlib_says_which_extra(tmp_path):
+    """Without matplotlib, --plot fails at once and names the extra."""
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from winipc.__main__ import main\n"
+            f"sys.exit(main(['bench', '--plot', {str(tmp_path / 'x.png')!r}]))\n")
+    r = children.run([sys.executable, "-P", "-c", code], 120, text=True)
+    assert r.returncode != 0
+    assert "winipc[plot]" in r.stderr and "matplotlib" in r.stderr
+    assert "p50" not in r.stdout, "it measured before it failed"
+    assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_module_and_version():
+    r = children.run([sys.executable, "-P", "-m", "winipc", "--version"], 120, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("winipc ")
+    r = children.run([sys.executable, "-P", "-m", "winipc"], 120, text=True)
+    assert r.returncode == 2 and "bench" in r.stderr

@@ -1,0 +1,487 @@
+"""Round-trip latency of process-memory RPC, against a server in a child
+process, per struct size: p50 / p99 / mean, and the CPU time the client and
+the server spend per call.
+
+    python -m winipc bench [--calls N] [--sizes 16,64,...] [--check]
+                           [--json FILE|-] [--plot FILE.png]
+
+Paths, for each size (the paths of one size are measured interleaved, in
+rounds, so that the machine's mood hits them alike):
+  call              conn.call() from Python: write, ring, read, as users call it
+                    (Windows: the classic WriteProcessMemory, SendMessageTimeout,
+                    ReadProcessMemory; Linux: the doorbell, spinning)
+  compiled          the same round trip in a C loop (Connection.bench): the floor
+  compiled no spin  the compiled loop with spin=0 on both sides: every wait
+                    sleeps in the kernel (Linux: the socket; Windows: Events)
+  shared call       conn.call() on a shared buffer (connect(shared=True)):
+                    memory copies, the doorbell, no process_vm / WPM / RPM
+  shared compiled   the compiled loop on the shared buffer
+  python handler    conn.call() to a handler written in Python
+  pipe (peer)       the same bytes there and back over a multiprocessing pipe
+cpu columns: the CPU time of the client and of the server process per call,
+in µs: what spinning costs, next to the latency it buys.
+Targets are ratios of p50 within this one run (TARGETS); --check exits 1
+when one is missed.
+
+Progress goes to stderr (a bar per size and path with tqdm, the extra
+winipc[bench]; otherwise a line per size), the table to stdout (to stderr
+when --json writes to stdout).  --plot needs matplotlib (winipc[plot]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection as Pipe
+from multiprocessing.connection import Listener
+from typing import Any, TextIO
+
+import winipc
+
+from ._bench_server import PLUS_ONE, WM_BUMP, WM_CPU, WM_PYBUMP
+
+__all__ = [
+    "PLUS_ONE", "ROUNDS", "ROWS", "SIZES", "TARGETS", "WM_BUMP", "WM_CPU", "WM_PYBUMP",
+    "bench_server", "connections", "main", "measure", "server_cpu_ns", "summarize", "timed",
+]
+
+SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
+ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared compiled",
+        "python handler", "pipe (peer)"]
+SPINNING = ["call", "compiled", "shared call", "shared compiled"]
+ROUNDS = 10
+
+# Ratios of p50 that must hold within one run: (row, baseline, sizes, most).
+if winipc.BACKEND == "windows":
+    TARGETS: list[tuple[str, str, list[int], float]] = [
+        ("shared call", "call", [16], 1 / 20),     # the doorbell against SendMessage
+        ("call", "compiled", [16, 64, 512, 4096], 2.0),
+    ]
+    # No tail target here: under Wine the serving thread's periodic look at
+    # its message queue and the client's at the window cross the Wine server
+    # (about 100 µs each), which real Windows does not.
+    SPINNING = []
+else:
+    TARGETS = [
+        ("compiled", "pipe (peer)", [16], 1 / 5),
+        ("call", "pipe (peer)", [16], 1 / 3),
+        ("shared compiled", "pipe (peer)", [16], 1 / 50),
+        ("shared call", "pipe (peer)", [16], 1 / 10),
+        ("call", "pipe (peer)", [1 << 20], 1 / 3),
+    ]
+# Every spinning row: p99 at most this many times its own p50.
+TAIL_LIMIT = 3.0
+
+PLOT_EXTRA = "pip install 'winipc[plot]'"
+
+
+def summarize(ns: Sequence[int]) -> dict[str, float]:
+    """p50, p99 and mean of durations in ns, in µs."""
+    ns = sorted(ns)
+    return {"p50": ns[len(ns) // 2] / 1e3, "p99": ns[min(len(ns) - 1, len(ns) * 99 // 100)] / 1e3,
+            "mean": statistics.fmean(ns) / 1e3}
+
+
+def timed(fn: Callable[[], object], n: int) -> list[int]:
+    """The durations of ``n`` calls of ``fn``, in ns."""
+    out = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        out.append(clock() - t0)
+    return out
+
+
+def size_label(size: int) -> str:
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
+
+
+@contextlib.contextmanager
+def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
+    """The benchmark's server (winipc._bench_server) in a child process, with
+    a window for each of ``spins`` too: (its title, the pipe to its peer)."""
+    title = f"winipc-bench-{uuid.uuid4()}"
+    if os.name == "nt":
+        address = rf"\\.\pipe\winipc-bench-{uuid.uuid4()}"
+        listener = Listener(address, family="AF_PIPE")
+    else:
+        folder = tempfile.mkdtemp(prefix="winipc-bench-")
+        address = os.path.join(folder, "pipe")
+        listener = Listener(address, family="AF_UNIX")
+    # -P: the server imports the installed winipc, never a checkout in the
+    # current folder.
+    child = subprocess.Popen([sys.executable, "-P", "-m", "winipc._bench_server", title,
+                              address, *map(str, spins)], stdin=subprocess.DEVNULL)
+    try:
+        with listener.accept() as pipe:
+            if pipe.recv_bytes() != b"ready":
+                raise RuntimeError("the benchmark's server did not say it was ready")
+            yield title, pipe
+    finally:
+        listener.close()
+        try:
+            child.wait(60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(30)
+        if os.name != "nt":
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
+@contextlib.contextmanager
+def connections(title: str) -> Iterator[dict[str, winipc.Connection]]:
+    """The connections the rows use, by name: default, nospin, shared."""
+    with contextlib.ExitStack() as stack:
+        def conn(suffix: str = "", **kw: Any) -> winipc.Connection:
+            return stack.enter_context(winipc.connect(title + suffix, timeout=30, wait=30, **kw))
+        yield {"default": conn(), "nospin": conn("-nospin", spin=0),
+               "shared": conn(shared=True)}
+
+
+def server_cpu_ns(conn: winipc.Connection) -> int:
+    """The server process's CPU time so far, in ns."""
+    conn.call(WM_CPU, bytes(8))
+    assert conn.last_result is not None
+    return conn.last_result
+
+
+# --- progress, on stderr ------------------------------------------------------
+
+class Progress:
+    """No progress at all; the base of the others."""
+
+    def note(self, text: str) -> None:
+        """Says what happens now."""
+
+    def start(self, size: int, calls: int) -> None:
+        """Paths of ``size`` start, ``calls`` calls each."""
+
+    def advance(self, row: str, calls: int) -> None:
+        """``row`` made ``calls`` more calls."""
+
+    def round_done(self, done: int, rounds: int) -> None:
+        """Every path made its calls of round ``done`` of ``rounds``."""
+
+    def finish(self) -> None:
+        """The paths of the size are measured (before its table rows print)."""
+
+
+class LineProgress(Progress):
+    """A line per size, and one every EVERY seconds while a size takes long:
+    where tqdm is missing, or stderr is no terminal."""
+
+    EVERY = 2.0
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.size, self.calls = stream, 0, 0
+
+    def note(self, text: str) -> None:
+        print(f"bench: {text}", file=self.stream, flush=True)
+
+    def start(self, size: int, calls: int) -> None:
+        self.size, self.calls = size, calls
+        self.t0 = self.said = time.monotonic()
+
+    def round_done(self, done: int, rounds: int) -> None:
+        # A line when a size is done, and every few seconds in between.
+        if done < rounds and time.monotonic() - self.said < self.EVERY:
+            return
+        self.said = time.monotonic()
+        took = f"{self.said - self.t0:.1f} s"
+        if done == rounds:
+            line = f"measured, {len(ROWS)} paths x {self.calls} calls in {took}"
+        else:
+            line = (f"round {done}/{rounds}, {self.calls * done // rounds} of {self.calls}"
+                    f" calls per path, {took}")
+        print(f"bench: {size_label(self.size)} {line}", file=self.stream, flush=True)
+
+
+class BarProgress(LineProgress):
+    """A tqdm bar per path of the size being measured; they go when it is done."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from tqdm import tqdm
+        super().__init__(stream)
+        self.tqdm, self.bars = tqdm, {}
+
+    def start(self, size: int, calls: int) -> None:
+        width = max(map(len, ROWS))
+        self.bars = {row: self.tqdm(total=calls, desc=f"{size_label(size):>7}  {row:<{width}}",
+                                    unit="call", position=i, leave=False, file=self.stream,
+                                    dynamic_ncols=True, mininterval=0.2)
+                     for i, row in enumerate(ROWS)}
+
+    def advance(self, row: str, calls: int) -> None:
+        self.bars[row].update(calls)
+
+    def round_done(self, done: int, rounds: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        for bar in reversed(list(self.bars.values())):
+            bar.close()
+        self.bars = {}
+
+
+def make_progress(kind: str, stream: TextIO = sys.stderr) -> Progress:
+    """``kind``: auto (bars on a terminal when tqdm is installed, else lines),
+    bar, lines or none."""
+    if kind == "none":
+        return Progress()
+    if kind in ("auto", "bar"):
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            if kind == "bar":
+                print("bench: no tqdm (pip install 'winipc[bench]'): a line per round instead",
+                      file=stream)
+        else:
+            if kind == "bar" or stream.isatty():
+                return BarProgress(stream)
+    return LineProgress(stream)
+
+
+# --- the measurement --------------------------------------------------------------
+
+def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
+            progress: Progress | None = None) -> dict[str, tuple[list[int], float, float]]:
+    """{row: (durations in ns, client cpu ns per call, server cpu ns per call)}
+    of ``n`` calls per row (at least ROUNDS * 5), in ROUNDS interleaved rounds."""
+    progress = progress or Progress()
+    data = bytearray(os.urandom(size))
+    expect = bytes(data).translate(PLUS_ONE)
+    default, nospin, shared = conns["default"], conns["nospin"], conns["shared"]
+    for c in conns.values():
+        if c.call(WM_BUMP, data) != expect:
+            raise AssertionError(f"wrong result from the server at {size} B")
+        c.bench(WM_BUMP, data, max(20, n // 10))                     # warm up
+
+    def over_pipe() -> None:
+        pipe.send_bytes(data)
+        pipe.recv_bytes()
+
+    runs: dict[str, Callable[[int], list[int]]] = {
+        "call": lambda k: timed(lambda: default.call(WM_BUMP, data), k),
+        "compiled": lambda k: default.bench(WM_BUMP, data, k),
+        "compiled no spin": lambda k: nospin.bench(WM_BUMP, data, k),
+        "shared call": lambda k: timed(lambda: shared.call(WM_BUMP, data), k),
+        "shared compiled": lambda k: shared.bench(WM_BUMP, data, k),
+        "python handler": lambda k: timed(lambda: default.call(WM_PYBUMP, data), k),
+        "pipe (peer)": lambda k: timed(over_pipe, k),
+    }
+    times: dict[str, list[int]] = {row: [] for row in ROWS}
+    cpu = {row: [0, 0] for row in ROWS}
+    per_round = max(5, n // ROUNDS)
+    progress.start(size, per_round * ROUNDS)
+    for done in range(1, ROUNDS + 1):
+        for row in ROWS:
+            s0, c0 = server_cpu_ns(default), time.process_time_ns()
+            times[row] += runs[row](per_round)
+            c1, s1 = time.process_time_ns(), server_cpu_ns(default)
+            cpu[row][0] += c1 - c0
+            cpu[row][1] += s1 - s0
+            progress.advance(row, per_round)
+        progress.round_done(done, ROUNDS)
+    progress.finish()
+    return {row: (times[row], cpu[row][0] / len(times[row]), cpu[row][1] / len(times[row]))
+            for row in ROWS}
+
+
+def cpu_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def calls_for(size: int, calls: int) -> int:
+    """Calls per row at ``size``: 1/10 above 64 KiB, at least 50."""
+    return max(50, calls if size <= 65536 else calls // 10)
+
+
+def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO) -> dict[str, Any]:
+    """Measures every size and path, printing the table to ``out`` as it
+    goes; the results as a JSON-ready dict (without the targets)."""
+    info = {
+        "winipc": winipc.__version__, "backend": winipc.BACKEND,
+        "python": sys.version.split()[0], "platform": sys.platform, "cpus": cpu_count(),
+        "calls": calls, "rounds": ROUNDS, "spin_us": winipc.rpc.DEFAULT_SPIN_US,
+        "sizes": list(sizes), "paths": list(ROWS),
+    }
+    print(f"winipc {info['winipc']} round trip, backend {info['backend']}, "
+          f"Python {info['python']}, {calls} calls per row (1/10 above 64 KiB), "
+          f"spin {info['spin_us']} us, {info['cpus']} CPUs", file=out)
+    print(f"{'size':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} "
+          f"{'vs pipe':>8}  {'cpu client':>10} {'cpu server':>10}", file=out, flush=True)
+    results = []
+    with bench_server() as (title, pipe), connections(title) as conns:
+        # A fresh pair of processes runs slowly until the scheduler has put
+        # them on CPUs of their own: warm up for a while before any row.
+        progress.note("warming up (0.5 s)")
+        until = time.monotonic() + 0.5
+        while time.monotonic() < until:
+            for c in conns.values():
+                c.bench(WM_BUMP, bytearray(16), 200)
+        for size in sizes:
+            rows = measure(conns, pipe, size, calls_for(size, calls), progress)
+            pipe_p50 = summarize(rows["pipe (peer)"][0])["p50"]
+            for row in ROWS:
+                ns, client_cpu, server_cpu = rows[row]
+                s = summarize(ns)
+                results.append({
+                    "size": size, "path": row, "calls": len(ns),
+                    "p50_us": s["p50"], "p99_us": s["p99"], "mean_us": s["mean"],
+                    "vs_pipe": s["p50"] / pipe_p50,
+                    "cpu_client_us": client_cpu / 1e3, "cpu_server_us": server_cpu / 1e3,
+                })
+                print(f"{size:>9}  {row:<17} {s['p50']:>9.2f} {s['p99']:>9.2f} "
+                      f"{s['mean']:>9.2f} {s['p50'] / pipe_p50:>7.3f}x  "
+                      f"{client_cpu / 1e3:>10.2f} {server_cpu / 1e3:>10.2f}", file=out, flush=True)
+    return {**info, "results": results}
+
+
+def check_targets(report: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
+    """The targets' verdicts on a run, printed to ``out``."""
+    by = {(r["path"], r["size"]): r for r in report["results"]}
+    sizes = report["sizes"]
+    verdicts = []
+    for row, base, target_sizes, limit in TARGETS:
+        for size in target_sizes:
+            if size not in sizes:
+                continue
+            ratio = by[(row, size)]["p50_us"] / by[(base, size)]["p50_us"]
+            ok = ratio <= limit
+            verdicts.append({"kind": "ratio", "path": row, "baseline": base, "size": size,
+                             "value": ratio, "limit": limit, "ok": ok})
+            print(f"target  {row} / {base} at {size} B: {ratio:.4f} <= {limit:.4f}"
+                  f"  {'ok' if ok else 'MISSED'}", file=out)
+    tails = 0
+    for row in SPINNING:
+        for size in sizes:
+            if size > 4096:
+                continue
+            r = by[(row, size)]
+            ratio = r["p99_us"] / r["p50_us"]
+            ok = ratio <= TAIL_LIMIT
+            verdicts.append({"kind": "tail", "path": row, "baseline": row, "size": size,
+                             "value": ratio, "limit": TAIL_LIMIT, "ok": ok})
+            if not ok:
+                tails += 1
+                print(f"target  {row} p99 / p50 at {size} B: {ratio:.2f} <= "
+                      f"{TAIL_LIMIT}  MISSED", file=out)
+    print(f"target  p99 <= {TAIL_LIMIT} x p50 for every spinning row up to 4096 B"
+          f"  {'ok' if not tails else 'MISSED'}", file=out, flush=True)
+    return verdicts
+
+
+# --- the picture --------------------------------------------------------------------
+
+def check_plotting() -> None:
+    """Raises SystemExit, saying what to install, when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SystemExit(f"winipc bench: --plot needs matplotlib: {PLOT_EXTRA}") from None
+
+
+def plot(report: dict[str, Any], path: str) -> None:
+    """Latency against struct size, log-log: a p50 line per path, with a band
+    up to its p99."""
+    check_plotting()
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    sizes = report["sizes"]
+    by = {(r["path"], r["size"]): r for r in report["results"]}
+    fig = Figure(figsize=(9, 6), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    for row in report["paths"]:
+        p50 = [by[(row, s)]["p50_us"] for s in sizes]
+        p99 = [by[(row, s)]["p99_us"] for s in sizes]
+        (line,) = ax.plot(sizes, p50, marker="o", markersize=4, label=row,
+                          linestyle="--" if row == "pipe (peer)" else "-")
+        ax.fill_between(sizes, p50, p99, color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([size_label(s) for s in sizes])
+    ax.set_xlabel("struct size")
+    ax.set_ylabel("round trip, µs (line: p50, band: p50 to p99)")
+    ax.set_title(f"winipc {report['winipc']} round trip, {report['backend']}, Python "
+                 f"{report['python']}, {report['cpus']} CPUs, {report['calls']} calls per path")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    fig.savefig(path)
+
+
+# --- the command --------------------------------------------------------------------
+
+def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    ap.add_argument("--calls", type=int, default=2000,
+                    help="round trips per path and size (1/10 above 64 KiB, at least 50)")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                    help="struct sizes in bytes, comma-separated (default: %(default)s)")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--json", metavar="FILE",
+                    help="write the results as JSON to FILE ('-': stdout, and the table to stderr)")
+    ap.add_argument("--plot", metavar="FILE.png",
+                    help=f"draw latency against size to FILE (needs matplotlib: {PLOT_EXTRA})")
+    ap.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                    help="progress on stderr: tqdm bars (on a terminal, when installed), "
+                         "a line per size (and every few seconds), or none (default: %(default)s)")
+    return ap
+
+
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    paragraphs = (__doc__ or "\n\n\n\n").split("\n\n", 2)
+    return add_arguments(argparse.ArgumentParser(
+        prog=prog, description=paragraphs[0], epilog=paragraphs[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter))
+
+
+def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    """The benchmark command; the exit status."""
+    if args is None:
+        args = parser().parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise SystemExit(f"winipc bench: --sizes wants integers, got {args.sizes!r}") from None
+    if not sizes or min(sizes) < 1 or args.calls < 1:
+        raise SystemExit("winipc bench: sizes and --calls must be positive")
+    if args.plot:
+        check_plotting()            # before minutes of measuring, not after
+    out = sys.stderr if args.json == "-" else sys.stdout
+    report = run(sizes, args.calls, make_progress(args.progress), out)
+    report["targets"] = check_targets(report, out)
+    report["ok"] = all(v["ok"] for v in report["targets"])
+    if args.json:
+        text = json.dumps(report, indent=1) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            with open(args.json, "w", encoding="utf-8") as f:
+                f.write(text)
+    if args.plot:
+        plot(report, args.plot)
+        print(f"bench: drew {args.plot}", file=sys.stderr)
+    return 1 if (args.check and not report["ok"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import statistics
@@ -147,7 +148,9 @@ def connections(title: str) -> Iterator[dict[str, winipc.Connection]]:
     """The connections the rows use, by name: default, nospin, shared."""
     with contextlib.ExitStack() as stack:
         def conn(suffix: str = "", **kw: Any) -> winipc.Connection:
-            return stack.enter_context(winipc.connect(title + suffix, timeout=30, wait=30, **kw))
+            c: winipc.Connection = stack.enter_context(
+                winipc.connect(title + suffix, timeout=30, wait=30, **kw))
+            return c
         yield {"default": conn(), "nospin": conn("-nospin", spin=0),
                "shared": conn(shared=True)}
 
@@ -214,9 +217,9 @@ class BarProgress(LineProgress):
     """A tqdm bar per path of the size being measured; they go when it is done."""
 
     def __init__(self, stream: TextIO) -> None:
-        from tqdm import tqdm
         super().__init__(stream)
-        self.tqdm, self.bars = tqdm, {}
+        self.tqdm = importlib.import_module("tqdm").tqdm
+        self.bars: dict[str, Any] = {}
 
     def start(self, size: int, calls: int) -> None:
         width = max(map(len, ROWS))
@@ -244,7 +247,7 @@ def make_progress(kind: str, stream: TextIO = sys.stderr) -> Progress:
         return Progress()
     if kind in ("auto", "bar"):
         try:
-            import tqdm  # noqa: F401
+            importlib.import_module("tqdm")
         except ImportError:
             if kind == "bar":
                 print("bench: no tqdm (pip install 'winipc[bench]'): a line per round instead",

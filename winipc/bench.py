@@ -39,11 +39,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection as Pipe
-from multiprocessing.connection import Listener
+from multiprocessing.connection import Client, Listener
 from typing import Any, TextIO
 
 import winipc
@@ -83,6 +84,8 @@ else:
 TAIL_LIMIT = 3.0
 
 PLOT_EXTRA = "pip install 'winipc[plot]'"
+# Seconds the benchmark's server may take to start (under Wine, several).
+START_TIMEOUT = 120
 
 
 def summarize(ns: Sequence[int]) -> dict[str, float]:
@@ -116,22 +119,47 @@ def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
     a window for each of ``spins`` too: (its title, the pipe to its peer)."""
     title = f"winipc-bench-{uuid.uuid4()}"
     if os.name == "nt":
-        address = rf"\\.\pipe\winipc-bench-{uuid.uuid4()}"
-        listener = Listener(address, family="AF_PIPE")
+        family, address = "AF_PIPE", rf"\\.\pipe\winipc-bench-{uuid.uuid4()}"
     else:
         folder = tempfile.mkdtemp(prefix="winipc-bench-")
-        address = os.path.join(folder, "pipe")
-        listener = Listener(address, family="AF_UNIX")
+        family, address = "AF_UNIX", os.path.join(folder, "pipe")
+    listener = Listener(address, family=family)
     # -P: the server imports the installed winipc, never a checkout in the
     # current folder.
     child = subprocess.Popen([sys.executable, "-P", "-m", "winipc._bench_server", title,
                               address, *map(str, spins)], stdin=subprocess.DEVNULL)
+    accepted = threading.Event()
+
+    def watch() -> None:
+        # A server that dies (or hangs) before it connects must not leave
+        # accept() waiting forever: end it, and connect in its place.
+        deadline = time.monotonic() + START_TIMEOUT
+        while not accepted.wait(0.1):
+            if child.poll() is None and time.monotonic() < deadline:
+                continue
+            if child.poll() is None:
+                child.kill()
+            with contextlib.suppress(OSError):
+                Client(address, family=family).close()
+            return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
         with listener.accept() as pipe:
-            if pipe.recv_bytes() != b"ready":
-                raise RuntimeError("the benchmark's server did not say it was ready")
+            accepted.set()
+            try:
+                hello = pipe.recv_bytes()
+            except EOFError:
+                hello = b""
+            if hello != b"ready":
+                raise RuntimeError(
+                    f"the benchmark's server (python -m winipc._bench_server) did not start:"
+                    f" exit code {child.poll()}, see its output above")
             yield title, pipe
     finally:
+        accepted.set()
+        watcher.join()
         listener.close()
         try:
             child.wait(60)

@@ -76,6 +76,19 @@ def test_bench_table_and_json_file(tmp_path):
     assert "bench:" not in r.stderr
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tqdm") is None,
+                    reason="tqdm is not installed (pip install 'winipc[bench]')")
+def test_bench_progress_bars():
+    """--progress bar: a tqdm bar per path of each size, on stderr only."""
+    r = bench("--calls", "50", "--sizes", "16,4096", "--progress", "bar")
+    assert r.returncode == 0, r.stderr[-4000:]
+    for size in ("16 B", "4 KiB"):
+        for path in PATHS:
+            assert f"{size}  {path}" in r.stderr, (size, path)
+    assert "call/s" in r.stderr
+    assert "call/s" not in r.stdout and "%|" not in r.stdout
+
+
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
                     reason="matplotlib is not installed (pip install 'winipc[plot]')")
 def test_bench_plot(tmp_path):

@@ -173,3 +173,5 @@ cdef extern from "standby.h" nogil:
     int winipc_baton_take(uint32_t *b)
     void winipc_baton_give_back(uint32_t *b)
     int winipc_start_thread(pthread_t *t, void *(*fn)(void *) noexcept nogil, void *arg)
+    void winipc_flag_raise(uint32_t *f)
+    void winipc_flag_wait(uint32_t *f)

@@ -327,6 +327,7 @@ cdef class ServerCore:
         cdef int rc, i
         cdef bint main
         cdef uint64_t one = 1
+        cdef StandbyStart start
         if self.tid:
             raise RuntimeError("this server is already serving")
         self.tid = <long>syscall(SYS_gettid)
@@ -362,10 +363,14 @@ cdef class ServerCore:
             kick.bind(kick_path)        # after its twin: _sweep() keeps it then
             os.chmod(kick_path, 0o600)
             self.kick_fd = kick.fileno()
-            rc = winipc_start_thread(&self.standby, standby_main, <void *>self)
+            start.core = <void *>self
+            start.started = 0
+            rc = winipc_start_thread(&self.standby, standby_main, &start)
             if rc != 0:
                 raise_errno(rc, "pthread_create")
             self.standby_started = True
+            with nogil:
+                winipc_flag_wait(&start.started)
             self._link(links[0], path, replace=True)
             self._link(links[1], path, replace=False)
             on_ready(self.tid, self.tid)
@@ -786,11 +791,27 @@ cdef class ServerCore:
         free(pfds)
 
 
-cdef void *standby_main(void *arg) noexcept with gil:
-    cdef ServerCore core = <ServerCore>arg
-    with nogil:
-        core.standby_loop()
+cdef struct StandbyStart:
+    void *core              # the ServerCore, kept alive by its run()
+    uint32_t started
+
+
+cdef void *standby_main(void *arg) noexcept nogil:
+    cdef StandbyStart *start = <StandbyStart *>arg
+    cdef void *core = start.core
+    # This thread's malloc arena (glibc reserves 64 MiB of address space for
+    # it) is made now, while the server starts, rather than at its first
+    # takeover, when the server's mappings would grow under its clients.
+    free(malloc(64))
+    winipc_flag_raise(&start.started)       # run() goes on; *start is gone
+    run_standby(core)
     return NULL
+
+
+cdef void run_standby(void *core) noexcept with gil:
+    cdef ServerCore server = <ServerCore>core
+    with nogil:
+        server.standby_loop()
 
 
 cdef int take_request(Client *c, Request *req, int *got_fd) noexcept nogil:

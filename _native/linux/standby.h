@@ -65,6 +65,19 @@ static inline void winipc_baton_give_back(uint32_t *b)
     syscall(SYS_futex, b, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/* A one-shot flag another thread waits for. */
+static inline void winipc_flag_raise(uint32_t *f)
+{
+    __atomic_store_n(f, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, f, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static inline void winipc_flag_wait(uint32_t *f)
+{
+    while (__atomic_load_n(f, __ATOMIC_ACQUIRE) == 0)
+        syscall(SYS_futex, f, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
 /* Start a thread with every signal blocked, so that signals keep going to
  * the threads Python knows (its handlers run on the main thread). */
 static inline int winipc_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)

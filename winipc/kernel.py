@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _kernel as _native
-from . import _rpc, _spawn
+from . import _os, _rpc
 from ._errors import (
-    ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall, NoSuchProcess, NotSupported,
+    ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall, NotSupported,
     error_from_winerror,
 )
 from ._resource import Resource
@@ -69,7 +69,6 @@ FILE_MAP_ALL_ACCESS = _STANDARD_RIGHTS_REQUIRED | 0x001F
 #: passed the handle values; :func:`inherited_handles` reads it.
 HANDLES_ENV = "WINIPC_HANDLES"
 
-_WINDOWS = _native.BACKEND == "windows"
 
 
 def _ns(timeout: float | None) -> int:
@@ -237,65 +236,10 @@ class _KernelObject(Resource):
         acc = -1 if access is None else int(access)
         if into is not None:
             sys.audit("winipc.duplicate_handle", getattr(into, "pid", into), acc)
-        if _WINDOWS:
-            value = self._native.duplicate_into(_windows_target(into), acc, bool(inheritable),
-                                                bool(close_source))
-        else:
-            value = self._duplicate_linux(into, acc, bool(inheritable))
+        value = _os.duplicate(self, into, acc, bool(inheritable), bool(close_source))
         if close_source:
             self.close()
         return value
-
-    def _duplicate_linux(self, into, access: int, inheritable: bool) -> int:
-        target = into if isinstance(into, int) else getattr(into, "pid", None)
-        if into is None or target == os.getpid():
-            return self._native.duplicate(access, inheritable)
-        push = getattr(getattr(into, "_native", None), "push_fd", None)
-        if push is None:
-            raise NotSupported(
-                95, "DuplicateHandle failed: on Linux a handle can only be pushed into "
-                "another process through that process's winipc Server; pass a "
-                "winipc.Process from winipc.open_process(pid, Access.DUP_HANDLE), or let "
-                "the other process pull it with from_process(pid, value)",
-                call="DuplicateHandle", winerror=50)
-        if inheritable:
-            raise NotSupported(
-                95, "DuplicateHandle failed: on Linux the receiving process decides "
-                "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
-                call="DuplicateHandle", winerror=50)
-        fd = self._native.duplicate(access, False)
-        try:
-            return push(fd)
-        except NoSuchProcess as e:
-            if not _process_exists(int(into.pid)):
-                raise
-            raise NotSupported(
-                95, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
-                "on Linux a handle can only be pushed into a process through its Server; "
-                f"let that process pull it instead with {type(self).__name__}.from_process("
-                f"{os.getpid()}, {self.handle}) (pidfd_getfd), or serve a winipc.Server there",
-                call="DuplicateHandle", winerror=50) from e
-        finally:
-            os.close(fd)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _windows_target(into) -> object:
-    if into is None:
-        return None
-    if isinstance(into, int):
-        return ("pid", into)
-    return int(into.handle)
-
 
 class Mutex(_KernelObject):
     """A mutex (``CreateMutexW``): recursive, owned by a thread, abandoned
@@ -543,7 +487,7 @@ def _argv_list(argv: object) -> list[Any]:
     return out
 
 
-class Child(_spawn.Process):
+class Child(_os.Process):
     """A process started by :func:`spawn`: a :class:`subprocess.Popen`, with
     ``stdin``/``stdout``/``stderr`` pipes, ``communicate()``, ``wait(timeout)``
     (``subprocess.TimeoutExpired``), ``poll()``, ``returncode``, ``kill()`` and
@@ -573,7 +517,7 @@ class Child(_spawn.Process):
         env = popen_kwargs.get("env")
         env = dict(os.environ if env is None else env)
         env.pop(HANDLES_ENV, None)
-        with _spawn.Launch(values, pass_handles, popen_kwargs) as launch:
+        with _os.Launch(values, pass_handles, popen_kwargs) as launch:
             told = launch.values
             if pass_handles == "argv":
                 args += [str(v) for v in told]
@@ -656,7 +600,7 @@ def inherited_handles(timeout: float = 10.0) -> list[int]:
     elif mode == "env":
         values = [int(v) for v in payload.split(",") if v]
     elif mode == "message":
-        values = _spawn.receive_values(payload, timeout)
+        values = _os.receive_values(payload, timeout)
     else:
         raise ValueError(f"{HANDLES_ENV}={spec!r} is not from winipc.spawn")
     _received = values

@@ -1,6 +1,6 @@
-"""Process creation on Linux: what :func:`winipc.spawn` needs beyond
-``subprocess.Popen``.  ``winipc/_spawn.py`` picks this module or
-``_spawn_windows.py`` once, at import.
+"""The facade's Linux parts: process creation (what :func:`winipc.spawn`
+needs beyond ``subprocess.Popen``) and handle duplication.  ``winipc/_os.py`` picks this module or
+``_os_windows.py`` once, at import.
 
 The child inherits exactly the listed fds through ``pass_fds`` (which also
 closes every other fd in the child), under the same numbers.  The "message"
@@ -14,7 +14,7 @@ import socket
 import subprocess
 from typing import Any, Sequence
 
-from ._errors import NotSupported, error_from_errno
+from ._errors import NoSuchProcess, NotSupported, error_from_errno
 
 __all__ = ["Process", "Launch", "receive_values"]
 
@@ -118,3 +118,49 @@ def receive_values(payload: str, timeout: float) -> list[int]:
         except TimeoutError:
             raise error_from_errno(110, "recv", "the parent sent no handle values in time")
     return [int(v) for v in data.decode().strip().split(",") if v]
+
+
+def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> int:
+    """Kernel object ``obj``'s handle duplicated for process ``into`` (None:
+    this one); ``close_source`` is done by the caller.  An fd goes into
+    another process only through that process's winipc Server (SCM_RIGHTS)."""
+    target = into if isinstance(into, int) else getattr(into, "pid", None)
+    if into is None or target == os.getpid():
+        return obj._native.duplicate(access, inheritable)
+    push = getattr(getattr(into, "_native", None), "push_fd", None)
+    if push is None:
+        raise NotSupported(
+            95, "DuplicateHandle failed: on Linux a handle can only be pushed into "
+            "another process through that process's winipc Server; pass a "
+            "winipc.Process from winipc.open_process(pid, Access.DUP_HANDLE), or let "
+            "the other process pull it with from_process(pid, value)",
+            call="DuplicateHandle", winerror=50)
+    if inheritable:
+        raise NotSupported(
+            95, "DuplicateHandle failed: on Linux the receiving process decides "
+            "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
+            call="DuplicateHandle", winerror=50)
+    fd = obj._native.duplicate(access, False)
+    try:
+        return push(fd)
+    except NoSuchProcess as e:
+        if not _process_exists(int(into.pid)):
+            raise
+        raise NotSupported(
+            95, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
+            "on Linux a handle can only be pushed into a process through its Server; "
+            f"let that process pull it instead with {type(obj).__name__}.from_process("
+            f"{os.getpid()}, {obj.handle}) (pidfd_getfd), or serve a winipc.Server there",
+            call="DuplicateHandle", winerror=50) from e
+    finally:
+        os.close(fd)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

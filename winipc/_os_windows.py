@@ -1,6 +1,6 @@
-"""Process creation on Windows: what :func:`winipc.spawn` needs beyond
-``subprocess.Popen``.  ``winipc/_spawn.py`` picks this module or
-``_spawn_linux.py`` once, at import.
+"""The facade's Windows parts: process creation (what :func:`winipc.spawn`
+needs beyond ``subprocess.Popen``) and handle duplication.  ``winipc/_os.py`` picks this module or
+``_os_linux.py`` once, at import.
 
 ``subprocess.Popen`` does the start itself: ``CreateProcessW`` with
 ``bInheritHandles=TRUE`` and a ``PROC_THREAD_ATTRIBUTE_HANDLE_LIST``
@@ -148,3 +148,16 @@ def receive_values(payload: str, timeout: float) -> list[int]:
         raise RuntimeError("inherited_handles() waits for thread messages posted "
                            "to the main thread: call it there")
     return _native.receive_handle_messages(int(payload), _ns(timeout))
+
+
+def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> int:
+    """Kernel object ``obj``'s handle duplicated (DuplicateHandle) into
+    process ``into``: None (this one), a pid, or an object with a process
+    ``handle`` (a winipc.Process or a Child)."""
+    if into is None:
+        target = None
+    elif isinstance(into, int):
+        target = ("pid", into)
+    else:
+        target = int(into.handle)
+    return obj._native.duplicate_into(target, access, inheritable, close_source)

@@ -1,0 +1,24 @@
+"""The facade's per-platform parts, one module per platform, chosen here once
+at import (as ``multiprocessing`` picks its ``popen_*`` modules):
+``_os_windows.py`` or ``_os_linux.py``.  Each exports
+
+- ``Process``: the ``subprocess.Popen`` subclass that :class:`winipc.Child`
+  builds on, with the platform's ``handle``;
+- ``Launch(values, pass_handles, popen_kwargs)``: one start; it adds to the
+  ``Popen`` arguments what makes the child inherit exactly ``values``, holds
+  the values the child is told (``values``, ``message_payload``), finishes the
+  start with ``started(child, timeout)`` and releases what it held with
+  ``close()``;
+- ``receive_values(payload, timeout)``: the child's side of "message" mode;
+- ``duplicate(obj, into, access, inheritable, close_source)``: a kernel
+  object's handle for another process (``_KernelObject.duplicate``).
+"""
+
+import sys
+
+if sys.platform == "win32":
+    from ._os_windows import Launch, Process, duplicate, receive_values
+else:
+    from ._os_linux import Launch, Process, duplicate, receive_values
+
+__all__ = ["Launch", "Process", "duplicate", "receive_values"]

@@ -220,37 +220,19 @@ _WIN_DESCRIPTIONS = {
 }
 
 
-# Why Windows refuses these calls most often, though nothing in the code says
-# so: the other process runs elevated, or at a higher integrity level.
-_ELEVATION_HINTS = {
-    "OpenProcess": "the process may run elevated (as administrator) or at a higher "
-                   "integrity level than this one: only a process at its level may open it",
-    "DuplicateHandle": "the other process may run elevated (as administrator) or at a "
-                       "higher integrity level than this one",
-    "SendMessageTimeoutW": "User Interface Privilege Isolation drops messages to a window "
-                           "of a higher integrity level (an elevated server) unless the "
-                           "server allows them: Server(..., allow_lower_integrity=True)",
-}
-
-
 def _describe_winerror(code: int) -> str:
     if code in _WIN_DESCRIPTIONS:
         return _WIN_DESCRIPTIONS[code]
-    if os.name == "nt":
-        import ctypes
-        return ctypes.FormatError(code).strip()
-    return os.strerror(_ERRNO_OF_WINERROR.get(code, _errno.EIO))
+    from . import _os           # imported late: the platform modules import this one
+    return _os.describe_winerror(code)
 
 
 def error_from_winerror(code: int, call: str, detail: str | None = None,
                         cls: type[WinIPCError] | None = None) -> WinIPCError:
     """Build the exception for Win32 error ``code`` raised by ``call``."""
+    from . import _os
     cls = cls or _BY_WINERROR.get(code, WinIPCError)
-    msg = f"{call} failed: {detail or _describe_winerror(code)}"
-    if code == ERROR_ACCESS_DENIED and os.name == "nt" and call in _ELEVATION_HINTS:
-        msg += f" ({_ELEVATION_HINTS[call]})"
-    if os.name != "nt":     # on Windows, OSError itself shows "[WinError N]"
-        msg += f" [WinError {code}]"
+    msg = _os.winerror_message(code, call, f"{call} failed: {detail or _describe_winerror(code)}")
     err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=code, call=call)
     return err
 

@@ -11,14 +11,19 @@ at import (as ``multiprocessing`` picks its ``popen_*`` modules):
   ``close()``;
 - ``receive_values(payload, timeout)``: the child's side of "message" mode;
 - ``duplicate(obj, into, access, inheritable, close_source)``: a kernel
-  object's handle for another process (``_KernelObject.duplicate``).
+  object's handle for another process (``_KernelObject.duplicate``);
+- ``describe_winerror(code)`` and ``winerror_message(code, call, message)``:
+  the platform's words for a Win32 error (``_errors.error_from_winerror``).
 """
 
 import sys
 
 if sys.platform == "win32":
-    from ._os_windows import Launch, Process, duplicate, receive_values
+    from ._os_windows import (Launch, Process, describe_winerror, duplicate, receive_values,
+                              winerror_message)
 else:
-    from ._os_linux import Launch, Process, duplicate, receive_values
+    from ._os_linux import (Launch, Process, describe_winerror, duplicate, receive_values,
+                            winerror_message)
 
-__all__ = ["Launch", "Process", "duplicate", "receive_values"]
+__all__ = ["Launch", "Process", "describe_winerror", "duplicate", "receive_values",
+           "winerror_message"]

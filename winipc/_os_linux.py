@@ -164,3 +164,16 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:
         pass
     return True
+
+
+def describe_winerror(code: int) -> str:
+    """Win32 error ``code`` in the words of the errno value it maps to."""
+    import errno
+    from ._errors import _ERRNO_OF_WINERROR
+    return os.strerror(_ERRNO_OF_WINERROR.get(code, errno.EIO))
+
+
+def winerror_message(code: int, call: str, message: str) -> str:
+    """An error's message with its Win32 code, which OSError shows only on
+    Windows."""
+    return f"{message} [WinError {code}]"

@@ -161,3 +161,31 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
     else:
         target = int(into.handle)
     return obj._native.duplicate_into(target, access, inheritable, close_source)
+
+
+# Why Windows refuses these calls most often, though nothing in the code says
+# so: the other process runs elevated, or at a higher integrity level.
+ELEVATION_HINTS = {
+    "OpenProcess": "the process may run elevated (as administrator) or at a higher "
+                   "integrity level than this one: only a process at its level may open it",
+    "DuplicateHandle": "the other process may run elevated (as administrator) or at a "
+                       "higher integrity level than this one",
+    "SendMessageTimeoutW": "User Interface Privilege Isolation drops messages to a window "
+                           "of a higher integrity level (an elevated server) unless the "
+                           "server allows them: Server(..., allow_lower_integrity=True)",
+}
+
+
+
+def describe_winerror(code: int) -> str:
+    """The system's text for Win32 error ``code``."""
+    import ctypes
+    return ctypes.FormatError(code).strip()
+
+
+def winerror_message(code: int, call: str, message: str) -> str:
+    """An error's message, with why Windows refuses ``call`` most often when
+    nothing says so (OSError itself shows "[WinError N]" here)."""
+    if code == 5 and call in ELEVATION_HINTS:           # ERROR_ACCESS_DENIED
+        message += f" ({ELEVATION_HINTS[call]})"
+    return message

@@ -44,7 +44,7 @@ DEFAULT_TIMEOUT_MS = 5000
 # README ("The doorbell") for the measurement behind it.
 DEFAULT_SPIN_US = 50
 # The longest spin either side may be given: longer is a busy wait, not a spin.
-MAX_SPIN_US = 1_000_000
+MAX_SPIN_US: int = _native.MAX_SPIN_US
 # A timeout of None waits this long (ms): the longest both backends take.
 _FOREVER_MS = 0x7FFFFFFF
 # A call waiting for another thread's to end looks at signals this often (s).

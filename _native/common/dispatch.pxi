@@ -145,3 +145,12 @@ def sample_handlers():
         "bump": PyCapsule_New(<void *>winipc_sample_bump, "winipc.handler", NULL),
     }
 
+
+# The spin knob's range, checked in one place for both backends' setters.
+MAX_SPIN_US = WINIPC_MAX_SPIN_US
+
+
+cdef int checked_spin_us(long long value) except -1:
+    if not 0 <= value <= WINIPC_MAX_SPIN_US:
+        raise ValueError(f"spin_us must be within 0..{WINIPC_MAX_SPIN_US}, not {value}")
+    return <int>value

@@ -44,6 +44,8 @@
 #endif
 
 #define WINIPC_BELL_SIZE 4096   /* one page, mapped whole by both sides */
+/* The longest spin either side may be given (µs): longer is a busy wait. */
+#define WINIPC_MAX_SPIN_US 1000000
 
 typedef struct winipc_bell {
     /* the client's cache line: written by the client, read by the server */

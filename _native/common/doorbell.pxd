@@ -19,6 +19,7 @@ cdef extern from "doorbell.h" nogil:
     enum:
         WINIPC_BELL_SIZE
         WINIPC_PAUSE_NS
+        WINIPC_MAX_SPIN_US
     int winipc_usable_cpus()
     void winipc_relax(int usable_cpus)
     void winipc_backoff(int usable_cpus, int64_t spun_ns)

@@ -283,9 +283,7 @@ cdef class Process:
 
     @spin_us.setter
     def spin_us(self, int64_t value):
-        if value < 0:
-            raise ValueError("spin_us must be >= 0")
-        self.spin_ns = value * 1000
+        self.spin_ns = <int64_t>checked_spin_us(value) * 1000
 
     def close(self):
         """Close now, or, while another thread's call is in flight, wake it
@@ -483,8 +481,8 @@ cdef class Process:
         return <int>self.request(PROCESS_DUP_HANDLE, OP_DUP, 0, 0, 0, timeout_ms, fd, NULL,
                                  "DuplicateHandle (server DUP)").value
 
-    def write(self, uint64_t address, data):
-        self.copy(address, data, True)
+    def write(self, uint64_t address, buffer):
+        self.copy(address, buffer, True)
 
     def read_into(self, uint64_t address, buffer):
         self.copy(address, buffer, False)

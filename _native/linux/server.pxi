@@ -265,10 +265,8 @@ cdef class ServerCore:
         pthread_mutex_init(&self.table_lock, NULL)
 
     def __init__(self, str title, int64_t spin_us=50):
-        if spin_us < 0:
-            raise ValueError("spin_us must be >= 0")
         self.title = title
-        self.spin_ns = spin_us * 1000
+        self.spin_us = spin_us
         self.ncpu = winipc_usable_cpus()
         self.handlers = HandlerTable()
         self.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
@@ -288,7 +286,13 @@ cdef class ServerCore:
 
     @property
     def spin_us(self):
+        """How long (µs) the serving thread spins over its doorbells for the
+        next request after answering one; 0: it sleeps at once."""
         return self.spin_ns // 1000
+
+    @spin_us.setter
+    def spin_us(self, int64_t value):
+        self.spin_ns = <int64_t>checked_spin_us(value) * 1000
 
     @property
     def held(self):
@@ -323,7 +327,7 @@ cdef class ServerCore:
             close(self.standby_fd)
         pthread_mutex_destroy(&self.table_lock)
 
-    def run(self, on_ready):
+    def run(self, on_ready=None):
         cdef int rc, i
         cdef bint main
         cdef uint64_t one = 1
@@ -373,7 +377,8 @@ cdef class ServerCore:
                 winipc_flag_wait(&start.started)
             self._link(links[0], path, replace=True)
             self._link(links[1], path, replace=False)
-            on_ready(self.tid, self.tid)
+            if on_ready is not None:
+                on_ready(self.tid, self.tid)
             main = threading.current_thread() is threading.main_thread()
             with nogil:
                 rc = self.loop(main)

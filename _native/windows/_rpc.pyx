@@ -332,9 +332,7 @@ cdef class Process:
 
     @spin_us.setter
     def spin_us(self, int value):
-        if not 0 <= value <= MAX_SPIN_US:
-            raise ValueError(f"spin_us must be within 0..{MAX_SPIN_US}")
-        self._spin_us = value
+        self._spin_us = checked_spin_us(value)
 
     @property
     def bell_window(self):
@@ -1020,9 +1018,7 @@ cdef class ServerCore:
 
     @spin_us.setter
     def spin_us(self, int value):
-        if not 0 <= value <= MAX_SPIN_US:
-            raise ValueError(f"spin_us must be within 0..{MAX_SPIN_US}")
-        self._spin_us = value
+        self._spin_us = checked_spin_us(value)
 
     @property
     def pid(self):

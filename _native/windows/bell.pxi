@@ -14,8 +14,6 @@ cdef enum:
     # Ctrl+C; a spinning one looks every SPIN_CHECK_MS.
     BELL_SLICE_MS = 50
     SPIN_CHECK_MS = 10
-    # The longest spin anyone may ask for (µs): longer is a busy wait.
-    MAX_SPIN_US = 1000000
     # A serving thread that spins still looks at its message queue this
     # often (µs), so that SendMessage callers and timers are served.
     QUEUE_CHECK_US = 1000

@@ -91,6 +91,13 @@ async def signalled(handle: int, timeout: Optional[float] = None) -> bool:
     return bool(await proactor(loop).wait_for_handle(handle, ms))
 
 
+def check_loop() -> None:
+    """Raise at once when the running loop cannot wait for what winipc
+    waits on (Windows: a loop without a proactor)."""
+    if sys.platform == "win32":
+        proactor(asyncio.get_running_loop())
+
+
 if sys.platform == "win32":
     wait_handle = signalled
 else:

@@ -484,6 +484,7 @@ class Connection(Resource):
             raise TypeError(f"asend() takes a message number and a RemoteBuffer, "
                             f"not {type(buffer).__name__}")
         buffer._check_open()
+        _aio.check_loop()
         ms = self._ms(timeout)
         deadline = _deadline(ms)
         await self._aturn.acquire(deadline)
@@ -532,6 +533,7 @@ class Connection(Resource):
         elif out is not struct:
             memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
         size = memoryview(out).nbytes
+        _aio.check_loop()
         ms = self._ms(timeout)
         deadline = _deadline(ms)
         await self._aturn.acquire(deadline)

@@ -216,7 +216,7 @@ obj = None
 
 
 def _other_process(kind, name, delay):
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, kind, name, str(delay)],
+    proc = subprocess.Popen([sys.executable, "-P", "-c", CHILD, kind, name, str(delay)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     assert children.read_line(proc, proc.stdout, START_TIMEOUT).strip() == "ready"
     return proc

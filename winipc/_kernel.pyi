@@ -62,6 +62,15 @@ else:
     _View: TypeAlias = mmap.mmap
 
 @disjoint_base
+class Waiting:
+    """One asynchronous wait; ``handle`` (Linux: an eventfd; Windows: an
+    Event) is ready when it is over."""
+    @property
+    def handle(self) -> int: ...
+    def finish(self) -> int: ...        # 0, or 2: a mutex whose owner died
+    def cancel(self) -> None: ...       # gives back what the wait took
+
+@disjoint_base
 class KObject:
     """One handle (Linux: an fd) to a kernel object."""
     @property
@@ -81,6 +90,7 @@ class KObject:
     def event_reset(self) -> None: ...
     def semaphore_wait(self, ns: int) -> bool: ...
     def semaphore_release(self, count: int) -> int: ...  # the previous count
+    def wait_start(self) -> Waiting: ...   # an asynchronous wait (event, semaphore, mutex)
     def map(self, offset: int, length: int, write: bool | None) -> _View: ...
     @property
     def size(self) -> int: ...

@@ -14,10 +14,12 @@ Timeouts are in seconds (``None`` waits forever, ``0`` polls).
 from __future__ import annotations
 
 import os
+import time
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
+from . import _aio
 from . import _kernel as _native
 from . import _os, _rpc
 from ._errors import (
@@ -77,6 +79,34 @@ def _ns(timeout: float | None) -> int:
     if timeout < 0:
         raise ValueError("timeout must be None or >= 0")
     return int(timeout * 1e9)
+
+
+async def _wait_native(obj: "_KernelObject", deadline: float | None) -> int | None:
+    """One asynchronous wait on ``obj`` (an event, semaphore or mutex), on
+    the native Waiting (Linux: a thread that signals an eventfd; Windows: a
+    RegisterWaitForSingleObject that sets an Event of its own, which the
+    proactor waits for) -> its result (0, or 2 for a mutex whose owner
+    died), or None at the deadline.  Cancelled, it leaves nothing behind:
+    what the wait took on the caller's behalf (a count, an auto-reset
+    signal) is given back."""
+    _aio.check_loop()
+    waiting = obj._native.wait_start()
+    done = False
+    try:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        ready = await _aio.wait_handle(waiting.handle, left)
+        if ready:
+            done = True
+            return waiting.finish()
+        return None
+    finally:
+        if not done:
+            waiting.cancel()
+
+
+def _deadline(timeout: float | None) -> float | None:
+    _ns(timeout)        # validated as the blocking waits do
+    return None if timeout is None else time.monotonic() + timeout
 
 
 def _check_name(name: object, signature: str) -> None:
@@ -279,6 +309,36 @@ class Mutex(_KernelObject):
 
     wait = acquire
 
+    async def acquire_async(self, timeout: float | None = None) -> bool:
+        """:meth:`acquire` for asyncio: the calling thread (the event loop's)
+        owns the mutex when it returns True; False on timeout.
+
+        A mutex belongs to a thread, and only a thread that waits can take
+        it: a helper waits until the mutex is free (Windows: the thread
+        pool of ``RegisterWaitForSingleObject``; Linux: a thread of its
+        own), gives it back at once, and the loop's thread then takes it,
+        waiting again if another thread was faster.  An owner that died is
+        reported with :class:`~winipc.AbandonedMutex` as :meth:`acquire`
+        does; on Windows only when the loop's thread takes it from the dead
+        owner itself (the pool's wait clears that state)."""
+        self._check_open()
+        deadline = _deadline(timeout)
+        abandoned = False
+        while True:
+            r = self._native.mutex_acquire(0)
+            if r != 1:
+                break
+            seen = await _wait_native(self, deadline)
+            if seen is None:
+                return False
+            abandoned = abandoned or seen == 2
+        if r == 2 or abandoned:
+            raise error_from_winerror(
+                0x80, "WaitForSingleObject",
+                "the mutex was abandoned: its owner died holding it; the caller owns it now",
+                cls=AbandonedMutex)
+        return True
+
     def release(self) -> None:
         """``ReleaseMutex``; :class:`~winipc.NotOwner` if this thread does not own it."""
         self._check_open()
@@ -327,6 +387,19 @@ class Event(_KernelObject):
         self._check_open()
         return self._native.event_wait(_ns(timeout))
 
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """:meth:`wait` for asyncio, without blocking the event loop: True
+        once signalled (an auto-reset event is then reset), False on
+        timeout.  Windows waits as asyncio's proactor does
+        (``RegisterWaitForSingleObject``; other loops raise
+        :class:`~winipc.NotSupported`); Linux on a thread that sleeps on the
+        event's futex and signals an eventfd (no fd stands for a futex)."""
+        self._check_open()
+        deadline = _deadline(timeout)
+        if self._native.event_wait(0):
+            return True
+        return await _wait_native(self, deadline) is not None
+
 
 class Semaphore(_KernelObject):
     """A counting semaphore (``CreateSemaphoreW``); ``with sem:`` takes one
@@ -353,6 +426,19 @@ class Semaphore(_KernelObject):
         return self._native.semaphore_wait(_ns(timeout))
 
     wait = acquire
+
+    async def acquire_async(self, timeout: float | None = None) -> bool:
+        """:meth:`acquire` for asyncio: takes one count, True, or False on
+        timeout, without blocking the event loop (see
+        :meth:`Event.wait_async` for how each platform waits).  A
+        cancelled acquire that had already taken a count gives it back."""
+        self._check_open()
+        deadline = _deadline(timeout)
+        if self._native.semaphore_wait(0):
+            return True
+        return await _wait_native(self, deadline) is not None
+
+    wait_async = acquire_async
 
     def release(self, count: int = 1) -> int:
         """``ReleaseSemaphore``: adds ``count``; returns the previous count.

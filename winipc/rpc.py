@@ -10,6 +10,8 @@ one dispatch thread.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import ctypes
 import enum
 import logging
@@ -20,6 +22,7 @@ import time
 from typing import (TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, Optional, Self,
                     SupportsIndex, Type, TypeVar, Union, overload)
 
+from . import _aio
 from . import _rpc as _native
 from ._errors import (ERROR_INSUFFICIENT_BUFFER, ERROR_TIMEOUT, BufferTooSmall, CallTimeout,
                       HandlerFailed, NoSuchProcess, ServerGone, WindowNotFound, WinIPCError,
@@ -324,6 +327,9 @@ class Connection(Resource):
         self._native = self.process._native
         self._scratch: Optional[RemoteBuffer[bytes]] = None
         self._lock = threading.Lock()
+        # The asynchronous calls: one at a time, with a scratch buffer of their own.
+        self._aturn = _AsyncTurn()
+        self._ascratch: Optional[RemoteBuffer[bytes]] = None
         try:
             # The doorbell: always on Linux; on Windows only when asked for
             # (shared buffers, or a spin), the classic SendMessage otherwise.
@@ -480,6 +486,131 @@ class Connection(Resource):
         finally:
             self._lock.release()
 
+    # --- asyncio -------------------------------------------------------------
+
+    async def asend(self, msg: int, buffer: RemoteBuffer[Any],
+                    timeout: Optional[float] = None) -> int:
+        """:meth:`send` for asyncio: awaits the server's result without
+        blocking the event loop (see :meth:`acall`)."""
+        self._check_open()
+        if not isinstance(buffer, RemoteBuffer):
+            raise TypeError(f"asend() takes a message number and a RemoteBuffer, "
+                            f"not {type(buffer).__name__}")
+        buffer._check_open()
+        _aio.check_loop()
+        ms = self._ms(timeout)
+        deadline = _deadline(ms)
+        await self._aturn.acquire(deadline)
+        try:
+            return await self._asend_raw(msg, buffer.size, buffer.address, ms, deadline)
+        except BaseException as e:
+            if _may_be_in_flight(e):
+                buffer._in_flight = True
+            raise
+        finally:
+            self._aturn.release()
+
+    @overload
+    async def acall(self, msg: int, struct: _CT, timeout: Optional[float] = None,  # type: ignore[overload-overlap]
+                    out: None = None) -> _CT: ...
+    @overload
+    async def acall(self, msg: int, struct: Buffer, timeout: Optional[float] = None,
+                    out: None = None) -> bytearray: ...
+    @overload
+    async def acall(self, msg: int, struct: Buffer, timeout: Optional[float] = None, *,
+                    out: _B) -> _B: ...
+    @overload
+    async def acall(self, msg: int, struct: Buffer, timeout: Optional[float], out: _B) -> _B: ...
+
+    async def acall(self, msg: int, struct: Any, timeout: Optional[float] = None,
+                    out: Any = None) -> Any:
+        """:meth:`call` for asyncio: the request is posted in the doorbell
+        and the answer awaited without blocking the event loop (Linux: the
+        endpoint's socket, with ``loop.add_reader``; Windows: the doorbell's
+        Event, through the ProactorEventLoop).
+
+        Calls on one connection run one at a time, in the order they were
+        awaited, each with its own ``timeout`` (counted from the await).
+        Cancelling the awaiting task gives up the call: as after a
+        :class:`CallTimeout`, its buffer is never freed under the server and
+        the connection stays usable."""
+        self._check_open()
+        if out is None:
+            if isinstance(struct, _CTYPES_DATA):
+                out = type(struct).from_buffer_copy(struct)
+            elif isinstance(struct, type):
+                raise TypeError(f"acall() takes an instance to send, not the type "
+                                f"{struct.__name__}")
+            else:
+                out = bytearray(struct)
+        elif out is not struct:
+            memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
+        size = memoryview(out).nbytes
+        _aio.check_loop()
+        ms = self._ms(timeout)
+        deadline = _deadline(ms)
+        await self._aturn.acquire(deadline)
+        try:
+            scratch = self._ascratch
+            if scratch is None or scratch.size < size or scratch.closed:
+                if scratch is not None:
+                    scratch.close()
+                # A request to the server (Linux) or VirtualAllocEx: once per
+                # connection, or when a call needs more room.
+                self._ascratch = scratch = self.process.allocate(
+                    max(size, 64), shared=self.shared, timeout=self.timeout)
+            self._native.write(scratch.address, out)
+            try:
+                self.last_result = await self._asend_raw(msg, size, scratch.address, ms, deadline)
+            except BaseException as e:
+                if _may_be_in_flight(e):
+                    # Cancelled or timed out: the server may still run it.
+                    scratch._in_flight = True
+                    self._ascratch = None
+                    scratch.close()
+                raise
+            self._native.read_into(scratch.address, out)
+        finally:
+            self._aturn.release()
+        return out
+
+    async def _asend_raw(self, msg: int, wparam: int, lparam: int, ms: int,
+                         deadline: Optional[float]) -> int:
+        """One request through the native split-phase send (the caller has
+        the asynchronous turn)."""
+        native = self._native
+        handle = self.window.handle
+        while True:
+            seq = native.begin_send(handle, msg, wparam, lparam, ms)
+            if seq:
+                break
+            # Linux: another thread's synchronous request holds the
+            # connection; its end makes turn_handle readable.
+            if not await _aio.readable(native.turn_handle, _left(deadline)):
+                raise error_from_winerror(ERROR_TIMEOUT, "server SEND (doorbell)",
+                                          "another thread's request on this connection "
+                                          "lasted the whole timeout")
+            _aio.drain_eventfd(native.turn_handle)
+        try:
+            while True:
+                try:
+                    result = native.end_send(seq)
+                except BaseException:
+                    seq = 0         # ended: the turn is given back
+                    raise
+                if result is not None:
+                    seq = 0
+                    return result
+                left = _left(deadline)
+                if left is not None and left <= 0:
+                    raise error_from_winerror(ERROR_TIMEOUT, "server SEND (doorbell)")
+                if _aio.ALIVE_SLICE is not None:
+                    left = _aio.ALIVE_SLICE if left is None else min(left, _aio.ALIVE_SLICE)
+                await _aio.wait_handle(native.wait_handle, left)
+        finally:
+            if seq:
+                native.cancel_send(seq)
+
     def _abandon(self, scratch: RemoteBuffer) -> None:
         """A call on the scratch buffer may still run in the server: never
         free it under the server, and use a new one from now on."""
@@ -489,17 +620,86 @@ class Connection(Resource):
 
     def _release(self) -> None:
         try:
-            if self._scratch is not None:
-                if _native.FREES_ON_CLOSE:
-                    # The server frees it with the connection: no request
-                    # that a hung server could keep waiting.
-                    self._scratch._in_flight = True
-                self._scratch.close()
+            for scratch in (self._scratch, self._ascratch):
+                if scratch is not None:
+                    if _native.FREES_ON_CLOSE:
+                        # The server frees it with the connection: no request
+                        # that a hung server could keep waiting.
+                        scratch._in_flight = True
+                    scratch.close()
         finally:
             self.process.close()
 
     def __repr__(self):
         return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
+
+
+def _deadline(ms: int) -> Optional[float]:
+    """The monotonic time a wait of ``ms`` (as _timeout_ms gives) ends; None: never."""
+    return None if ms >= _FOREVER_MS else time.monotonic() + ms / 1000
+
+
+def _left(deadline: Optional[float]) -> Optional[float]:
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+class _AsyncTurn:
+    """One asynchronous call at a time on a connection, first come first
+    served, for tasks of any event loop (in any thread): a task that finds
+    the turn taken waits on a future, which the call before it completes
+    when it ends.  A waiter that is cancelled or times out after being
+    handed the turn passes it on."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._lock = threading.Lock()
+
+    async def acquire(self, deadline: Optional[float]) -> None:
+        with self._lock:
+            if not self._busy and not self._waiters:
+                self._busy = True
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(_left(deadline)):
+                await waiter
+        except BaseException as e:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)        # never handed the turn
+                    handed = False
+                else:
+                    handed = True
+            if handed:
+                # Handed over meanwhile: the hand-over sees the future done
+                # and passes the turn on (_hand).
+                if waiter.done() and not waiter.cancelled():
+                    self.release()
+            if isinstance(e, TimeoutError) and not isinstance(e, CallTimeout):
+                raise error_from_winerror(ERROR_TIMEOUT, "call", "the asynchronous calls "
+                                          "before this one on the connection lasted the "
+                                          "whole timeout") from None
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._waiters:
+                self._busy = False
+                return
+            waiter = self._waiters.popleft()
+        # The turn stays taken: it goes to the waiter, on its own loop.
+        try:
+            waiter.get_loop().call_soon_threadsafe(self._hand, waiter)
+        except RuntimeError:        # its loop is closed: the next one
+            self.release()
+
+    def _hand(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.done():           # cancelled before it got here
+            self.release()
+        else:
+            waiter.set_result(None)
 
 
 def _may_be_in_flight(error: BaseException) -> bool:

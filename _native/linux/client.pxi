@@ -49,7 +49,7 @@ cdef int wait_readable(int fd, int64_t deadline, const char *call, Failure *f) n
             return -1
 
 
-cdef int take_turn(pthread_mutex_t *turn, int64_t deadline, const char *call,
+cdef int take_turn(sem_t *turn, int64_t deadline, const char *call,
                    Failure *f) noexcept nogil:
     """Lock the connection for one request, waiting at most until
     ``deadline`` (ERROR_TIMEOUT, naming ``call``), Ctrl+C interrupting: a
@@ -60,7 +60,7 @@ cdef int take_turn(pthread_mutex_t *turn, int64_t deadline, const char *call,
     while True:
         left = deadline - winipc_now_ns()
         if left <= 0:
-            if pthread_mutex_trylock(turn) == 0:
+            if sem_trywait(turn) == 0:
                 return 0
             return fail(f, ERROR_TIMEOUT, True, call)
         if left > SIGNAL_SLICE_MS * 1000000:
@@ -68,11 +68,10 @@ cdef int take_turn(pthread_mutex_t *turn, int64_t deadline, const char *call,
         clock_gettime(CLOCK_REALTIME, &until)        # timedlock's clock
         until.tv_sec += (until.tv_nsec + left) // 1000000000
         until.tv_nsec = (until.tv_nsec + left) % 1000000000
-        r = pthread_mutex_timedlock(turn, &until)
-        if r == 0:
+        if sem_timedwait(turn, &until) == 0:
             return 0
-        if r != ETIMEDOUT:
-            return fail(f, r, False, "pthread_mutex_timedlock")
+        if errno != ETIMEDOUT and errno != EINTR:
+            return fail(f, errno, False, "sem_timedwait")
         if check_signals(f) < 0:
             return -1
 
@@ -239,7 +238,11 @@ cdef class Process:
     cdef int pidfd
     cdef int sock
     cdef uint64_t seq
-    cdef pthread_mutex_t turn   # one request at a time on the connection
+    cdef sem_t turn             # one request at a time on the connection (a
+                                # semaphore: an asynchronous call holds it
+                                # across its event loop's steps)
+    cdef int turn_fd            # eventfd: the turn was given back (begin_send)
+    cdef int turn_wanted        # an asynchronous call waits on turn_fd
     cdef int busy               # calls using the fds without the GIL
     cdef bint closed
     cdef object connecting      # a lock: one thread connects the endpoint
@@ -258,7 +261,8 @@ cdef class Process:
         self.closed = True
         self.mappings = []
         self.ncpu = winipc_usable_cpus()
-        pthread_mutex_init(&self.turn, NULL)
+        self.turn_fd = -1
+        sem_init(&self.turn, 0, 1)
 
     def __init__(self, int pid, unsigned long access, uint64_t window=0):
         cdef long fd
@@ -297,6 +301,9 @@ cdef class Process:
             self.release()
 
     cdef void release(self) noexcept:
+        if self.turn_fd >= 0:
+            close(self.turn_fd)
+            self.turn_fd = -1
         if self.sock >= 0:
             close(self.sock)
             self.sock = -1
@@ -318,7 +325,7 @@ cdef class Process:
 
     def __dealloc__(self):
         self.release()
-        pthread_mutex_destroy(&self.turn)
+        sem_destroy(&self.turn)
 
     cdef enter(self, unsigned long right, call):
         """Check the handle and its rights; the caller leave()s after."""
@@ -374,7 +381,7 @@ cdef class Process:
                     self.seq += 1
                     req.seq = self.seq
                     rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, kick, call, &f)
-                    pthread_mutex_unlock(&self.turn)
+                    self.give_turn()
             if rc < 0:
                 raise_failure(&f)
             return rep
@@ -544,12 +551,125 @@ cdef class Process:
                     rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam,
                                    deadline, self.spin_ns, self.ncpu, &result,
                                    "server SEND (doorbell)", &f)
-                    pthread_mutex_unlock(&self.turn)
+                    self.give_turn()
             if rc < 0:
                 raise_failure(&f)
             return result
         finally:
             self.leave()
+
+    # Split-phase sends, for asyncio (winipc/_aio.py): begin_send() posts a
+    # request in the doorbell and keeps the connection's turn; end_send()
+    # looks for the answer without waiting and gives the turn back once it
+    # has it; in between the caller waits for wait_handle (the socket) to be
+    # readable: the page says the client sleeps, so the server's answer
+    # sends a wake-up packet (doorbell.h), and a server that dies hangs the
+    # socket up.  cancel_send() gives up: the server may still run the
+    # request, but its late answer carries its own sequence number, which no
+    # later request has.
+
+    cdef inline void give_turn(self) noexcept nogil:
+        sem_post(&self.turn)
+        # Against begin_send's "say so, then try": one of the two sees the other.
+        winipc_fence()
+        if self.turn_wanted:
+            eventfd_write(self.turn_fd, 1)
+
+    @property
+    def wait_handle(self):
+        """The fd an asynchronous send waits to be readable (the endpoint)."""
+        return self.sock
+
+    @property
+    def turn_handle(self):
+        """An eventfd that becomes readable when the turn is given back after
+        a begin_send() that found it taken (-1 before that)."""
+        return self.turn_fd
+
+    def begin_send(self, uint64_t window, uint32_t msg, uint64_t wparam, uint64_t lparam,
+                   int64_t timeout_ms=5000):
+        """Post a request in the doorbell and return its sequence number
+        without waiting; 0 when another thread holds the connection's turn
+        (wait for turn_handle to be readable, then try again)."""
+        cdef Reply stale
+        cdef uint32_t seq
+        cdef Request ring
+        cdef int fd, err
+        cdef bint posted = False
+        if self.bell == NULL:
+            raise ValueError("the connection has no doorbell (open_bell)")
+        self.enter(0, "server SEND (doorbell)")
+        try:
+            fd = self.endpoint()
+            if self.turn_fd < 0:
+                self.turn_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+                if self.turn_fd < 0:
+                    raise_errno(errno, "eventfd")
+            self.turn_wanted = 1
+            winipc_fence()
+            if sem_trywait(&self.turn) != 0:
+                return 0
+            self.turn_wanted = 0
+            # Wake-ups of requests that were given up, so that the socket's
+            # readiness is about this one (a hang-up stays for end_send).
+            while recv_packet(fd, &stale, sizeof(stale), NULL) > 0:
+                pass
+            seq = self.next_bell_seq()
+            if winipc_bell_post(self.bell, seq, msg, wparam, lparam):
+                memset(&ring, 0, sizeof(ring))
+                ring.op = OP_RING
+                ring.seq = seq
+                if send_packet(fd, &ring, sizeof(ring), -1) < 0 and errno != EAGAIN:
+                    err = errno
+                    winipc_bell_client_wakes(self.bell)
+                    self.give_turn()
+                    raise_errno(err, "send (doorbell)")
+            posted = True
+            return seq
+        finally:
+            if not posted:
+                self.leave()
+
+    def end_send(self, uint32_t seq):
+        """The answer to request ``seq`` once it has come (the turn is given
+        back; a refusal raises the server's error), else None: the page now
+        says the client sleeps, and the caller waits for wait_handle."""
+        cdef Reply wake
+        cdef Failure f
+        cdef int r
+        cdef uint32_t error
+        cdef int64_t result
+        cdef winipc_bell *b = self.bell
+        cdef bint done = True
+        try:
+            # Wake-ups (this one's or stale ones); a hang-up or a notice fails.
+            r = read_reply(self.sock, &wake, NULL, &f)
+            while r > 0:
+                r = read_reply(self.sock, &wake, NULL, &f)
+            if r < 0:
+                raise_failure(&f)
+            if not winipc_bell_answered(b, seq):
+                winipc_bell_client_sleeps(b)
+                if not winipc_bell_answered(b, seq):
+                    done = False
+                    return None
+            # A wake-up may still be on its way: later readers skip it.
+            winipc_bell_client_wakes(b)
+            error = b.error
+            result = b.result
+            if error:
+                raise_winerror(error, "server SEND (doorbell)")
+            return result
+        finally:
+            if done:
+                self.give_turn()
+                self.leave()
+
+    def cancel_send(self, uint32_t seq):
+        """Give up waiting for request ``seq`` (begun, not ended)."""
+        winipc_bell_client_wakes(self.bell)
+        self.give_turn()
+        self.leave()
 
     def call(self, uint64_t window, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
         """Write ``buffer`` to ``address``, send, read the result back into it."""
@@ -611,7 +731,7 @@ cdef class Process:
                             rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND",
                                           &f)
                             result = rep.result
-                        pthread_mutex_unlock(&self.turn)
+                        self.give_turn()
                     if rc == 0:
                         if remote_copy != NULL:
                             memcpy(view.buf, remote_copy, view.len)

@@ -183,4 +183,106 @@ static int wipc_semaphore_release(wipc_semaphore *s, uint32_t n, uint32_t *previ
     return wipc_futex_wake(&s->count, n > INT_MAX ? INT_MAX : (int)n);
 }
 
+/* ---- waits for asyncio ----
+ *
+ * Events and semaphores are futex words in shared memory: no fd says when
+ * they change, and FUTEX_FD is long gone.  The only fd-based futex wait is
+ * io_uring's FUTEX_WAIT (Linux 6.7; and io_uring is often refused by
+ * seccomp), so an asynchronous wait runs on a thread of its own that sleeps
+ * in the kernel exactly as a blocking wait does, with nothing polled: it
+ * waits with futex_waitv (Linux 5.16) on the object's word and on a private
+ * cancel word, so that cancelling wakes it at once, and says it is done on
+ * an eventfd that the event loop watches.  It takes the count or the
+ * auto-reset signal on its waiter's behalf (neither belongs to a thread).
+ * A mutex does belong to its thread, and glibc's robust mutex cannot be
+ * waited for from outside glibc: that thread waits with
+ * pthread_mutex_timedlock in slices of WIPC_CANCEL_SLICE_NS (how late a
+ * cancel may be seen), gives the mutex back at once, and the waiter's own
+ * thread then tries to take it. */
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#define WIPC_FUTEX2_U32 0x02
+#define WIPC_FUTEX2_PRIVATE 128
+#define WIPC_CANCEL_SLICE_NS 20000000LL
+
+struct wipc_futex_waitv { uint64_t val; uint64_t uaddr; uint32_t flags; uint32_t reserved; };
+
+/* Sleeps while *word == val and *cancel == 0. */
+static int wipc_wait_or_cancel(uint32_t *word, uint32_t val, uint32_t *cancel) {
+    struct wipc_futex_waitv w[2];
+    struct timespec slice;
+    w[0].val = val; w[0].uaddr = (uintptr_t)word; w[0].flags = WIPC_FUTEX2_U32; w[0].reserved = 0;
+    w[1].val = 0; w[1].uaddr = (uintptr_t)cancel;
+    w[1].flags = WIPC_FUTEX2_U32 | WIPC_FUTEX2_PRIVATE; w[1].reserved = 0;
+    if (syscall(SYS_futex_waitv, w, 2, 0, NULL, 0) != -1) return 0;
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    if (errno != ENOSYS) return errno;
+    /* Before Linux 5.16: the object's futex alone, in slices for the cancel. */
+    {
+        int r = wipc_futex_wait(word, val, wipc_deadline(&slice, CLOCK_MONOTONIC,
+                                                         WIPC_CANCEL_SLICE_NS));
+        return r == ETIMEDOUT || r == EINTR ? 0 : r;
+    }
+}
+
+typedef struct {
+    wipc_header *hdr;       /* a mapping of its own: the object may close meanwhile */
+    int kind;
+    uint32_t cancel;        /* private futex word: 1 = give up */
+    int efd;                /* eventfd written when the wait is over */
+    int result;             /* 0 taken (mutex: was free), WIPC_ABANDONED, ECANCELED, errno */
+} wipc_waiting;
+
+/* The waiting thread's work: returns its result. */
+static int wipc_wait_for(wipc_waiting *w) {
+    if (w->kind == WIPC_MUTEX) {
+        struct timespec part;
+        for (;;) {
+            int r;
+            if (__atomic_load_n(&w->cancel, __ATOMIC_ACQUIRE)) return ECANCELED;
+            r = wipc_mutex_lock(&w->hdr->u.mutex,
+                                wipc_deadline(&part, CLOCK_REALTIME, WIPC_CANCEL_SLICE_NS));
+            if (r == 0 || r == WIPC_ABANDONED) {
+                pthread_mutex_unlock(&w->hdr->u.mutex);
+                return r;
+            }
+            if (r != ETIMEDOUT) return r;
+        }
+    }
+    for (;;) {
+        uint32_t *word = w->kind == WIPC_EVENT ? &w->hdr->u.event.state
+                                               : &w->hdr->u.semaphore.count;
+        uint32_t v;
+        int r;
+        if (__atomic_load_n(&w->cancel, __ATOMIC_ACQUIRE)) return ECANCELED;
+        v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+        if (v) {
+            if (w->kind == WIPC_EVENT && w->hdr->u.event.manual) return 0;
+            if (__atomic_compare_exchange_n(word, &v, w->kind == WIPC_EVENT ? 0 : v - 1, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return 0;
+            continue;
+        }
+        r = wipc_wait_or_cancel(word, 0, &w->cancel);
+        if (r) return r;
+    }
+}
+
+/* The waiting thread's body (it returns NULL). */
+static void *wipc_wait_thread(void *arg) {
+    wipc_waiting *w = (wipc_waiting *)arg;
+    uint64_t one = 1;
+    w->result = wipc_wait_for(w);
+    /* After the result: the loop reads it once the eventfd says so. */
+    if (write(w->efd, &one, sizeof(one)) < 0) { /* a full counter is still readable */ }
+    return NULL;
+}
+
+static inline void wipc_wait_cancel(wipc_waiting *w) {
+    __atomic_store_n(&w->cancel, 1, __ATOMIC_RELEASE);
+    wipc_futex(&w->cancel, FUTEX_WAKE_PRIVATE, 1, NULL, 0);
+}
+
 #endif

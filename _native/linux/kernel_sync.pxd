@@ -64,3 +64,24 @@ cdef extern from "kernel_sync.h" nogil:
     void wipc_event_reset(wipc_event *ev)
     int wipc_semaphore_wait(wipc_semaphore *s, const timespec *deadline)
     int wipc_semaphore_release(wipc_semaphore *s, uint32_t n, uint32_t *previous)
+    # waits for asyncio (a thread of its own per wait; see kernel_sync.h)
+    ctypedef struct wipc_waiting:
+        wipc_header *hdr
+        int kind
+        uint32_t cancel
+        int efd
+        int result
+    void *wipc_wait_thread(void *arg) noexcept nogil
+    void wipc_wait_cancel(wipc_waiting *w)
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t *thread, const void *attr, void *(*start)(void *) noexcept nogil,
+                       void *arg)
+    int pthread_join(pthread_t thread, void **retval)
+
+cdef extern from "<sys/eventfd.h>" nogil:
+    int eventfd(unsigned int initval, int flags)
+    enum:
+        EFD_CLOEXEC
+        EFD_NONBLOCK

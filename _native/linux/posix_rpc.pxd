@@ -1,6 +1,6 @@
 # The Linux calls behind process-memory RPC, grouped by header.  Only what is used.
 
-from libc.stdint cimport uint32_t
+from libc.stdint cimport uint32_t, uint64_t
 from posix.uio cimport iovec
 from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
 
@@ -98,6 +98,7 @@ cdef extern from "<poll.h>" nogil:
 cdef extern from "<sys/eventfd.h>" nogil:
     # https://man7.org/linux/man-pages/man2/eventfd.2.html
     int eventfd(unsigned int initval, int flags)
+    int eventfd_write(int fd, uint64_t value)
     enum:
         EFD_CLOEXEC
         EFD_NONBLOCK
@@ -121,6 +122,18 @@ cdef extern from "<pthread.h>" nogil:
     # https://man7.org/linux/man-pages/man3/pthread_mutex_timedlock.3p.html
     int pthread_mutex_timedlock(pthread_mutex_t *m, const timespec *abstime)
     int pthread_mutex_trylock(pthread_mutex_t *m)
+
+cdef extern from "<semaphore.h>" nogil:
+    # https://man7.org/linux/man-pages/man3/sem_init.3.html: a lock with no
+    # owning thread (a call split across an event loop's steps holds it)
+    ctypedef struct sem_t:
+        pass
+    int sem_init(sem_t *s, int pshared, unsigned int value)
+    int sem_destroy(sem_t *s)
+    int sem_post(sem_t *s)
+    int sem_trywait(sem_t *s)
+    # https://man7.org/linux/man-pages/man3/sem_timedwait.3.html
+    int sem_timedwait(sem_t *s, const timespec *abstime)
 
 
 cdef extern from "<sys/mman.h>" nogil:

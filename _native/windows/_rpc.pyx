@@ -253,6 +253,20 @@ def find_window(str title):
     return <size_t>window, pid, tid
 
 
+cdef void drop_client_bell(ClientBell *cb) noexcept:
+    """Close our side of a doorbell and tell the server (posted)."""
+    if cb.window == NULL:
+        return
+    win32.PostMessageW(cb.window, CONTROL_MESSAGE, OP_BELL_CLOSE, <LPARAM>cb.token)
+    if cb.bell != NULL:
+        memoryapi.UnmapViewOfFile(cb.bell)
+    if cb.client_event != NULL:
+        win32.CloseHandle(cb.client_event)
+    if cb.server_event != NULL:
+        win32.CloseHandle(cb.server_event)
+    memset(cb, 0, sizeof(ClientBell))
+
+
 cdef struct Region:
     size_t address      # the section's address in the server
     size_t size
@@ -275,6 +289,9 @@ cdef class Process:
     cdef HWND _window       # the server window given at creation (for sections)
     cdef ClientBell _bell   # _bell.window NULL: none
     cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic)
+    cdef ClientBell _abell  # the asynchronous sends' own doorbell (begin_send)
+    cdef bint _abell_busy   # an asynchronous send is in flight on it
+    cdef UINT _amsg         # its message, for the error of a refusal
     cdef int _spin_us
     cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
@@ -284,7 +301,9 @@ cdef class Process:
         self._closed = True
         self._busy = 0
         memset(&self._bell, 0, sizeof(ClientBell))
+        memset(&self._abell, 0, sizeof(ClientBell))
         self._bell_busy = False
+        self._abell_busy = False
         self._spin_us = 50
         self._regions = NULL
         self._nregions = 0
@@ -365,6 +384,7 @@ cdef class Process:
         cdef int i, n = self._nregions
         cdef Region **regions = self._regions
         self.drop_bell()
+        drop_client_bell(&self._abell)
         self._regions = NULL    # detached first: dropping one may let other threads run
         self._nregions = 0
         for i in range(n):
@@ -406,17 +426,7 @@ cdef class Process:
 
     cdef void drop_bell(self) noexcept:
         """Close our side of the doorbell and tell the server (posted)."""
-        if self._bell.window == NULL:
-            return
-        win32.PostMessageW(self._bell.window, CONTROL_MESSAGE, OP_BELL_CLOSE,
-                           <LPARAM>self._bell.token)
-        if self._bell.bell != NULL:
-            memoryapi.UnmapViewOfFile(self._bell.bell)
-        if self._bell.client_event != NULL:
-            win32.CloseHandle(self._bell.client_event)
-        if self._bell.server_event != NULL:
-            win32.CloseHandle(self._bell.server_event)
-        memset(&self._bell, 0, sizeof(ClientBell))
+        drop_client_bell(&self._bell)
 
     cdef char *pin(self, size_t address, size_t size, Py_buffer *view) except? NULL:
         """Where [address, address + size) of the server is mapped here, if it
@@ -469,6 +479,19 @@ cdef class Process:
         and bench to that window post their request in a page both sides
         map, and wait for the answer spinning ``spin_us`` µs, then sleeping
         on an Event.  A doorbell already open is closed first."""
+        self.enter()
+        try:
+            if self._bell_busy:
+                raise RuntimeError("a call is using the doorbell")
+            self.spin_us = spin_us
+            self.drop_bell()
+            self.open_into(&self._bell, window, timeout_ms)
+        finally:
+            self.leave()
+
+    cdef open_into(self, ClientBell *target, size_t window, UINT timeout_ms):
+        """Have the server ``window`` make a doorbell, and open our side of
+        it into ``target`` (left empty on failure; the server is told)."""
         cdef HWND hwnd = <HWND>window
         cdef DWORD server_pid = 0
         cdef HANDLE section = NULL
@@ -477,12 +500,7 @@ cdef class Process:
         cdef uint64_t token, wake
         cdef wchar_t *name = NULL
         cdef DWORD err
-        self.enter()
         try:
-            if self._bell_busy:
-                raise RuntimeError("a call is using the doorbell")
-            self.spin_us = spin_us
-            self.drop_bell()
             memset(&bell, 0, sizeof(ClientBell))
             control_message()
             if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
@@ -522,13 +540,92 @@ cdef class Process:
                     fail(win32.GetLastError(), "OpenEventW", "the server's wake Event")
                 bell.seq = bell.bell.req
             except BaseException:
-                self._bell = bell
-                self.drop_bell()   # tells the server too
+                drop_client_bell(&bell)   # tells the server too
                 raise
-            self._bell = bell
+            target[0] = bell
         finally:
             PyMem_Free(name)
-            self.leave()
+
+    # Split-phase sends, for asyncio (winipc/_aio.py), on a doorbell of
+    # their own (opened on first use), so that the classic path and the
+    # connection's doorbell stay as they are for synchronous calls.
+    # begin_send() posts the request; end_send() looks for the answer
+    # without waiting; in between the caller waits for wait_handle (the
+    # doorbell's client Event) the way the proactor waits
+    # (RegisterWaitForSingleObject): the page says the client sleeps, so the
+    # server's answer sets the Event.  cancel_send() gives up: a late answer
+    # carries its own sequence number, which no later request has.
+
+    @property
+    def wait_handle(self):
+        """The Event an asynchronous send waits on (0 before the first)."""
+        return <size_t>self._abell.client_event
+
+    def begin_send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
+        """Post a request in the asynchronous doorbell (opening it first if
+        needed: a control message, ``timeout_ms``) -> its sequence number."""
+        cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
+        cdef ClientBell *cb = &self._abell
+        cdef uint32_t seq
+        self.enter()
+        try:
+            if self._abell_busy:
+                raise RuntimeError("an asynchronous send is in flight on this connection")
+            if cb.window != NULL and <size_t>cb.window != window:
+                drop_client_bell(cb)
+            if cb.window == NULL:
+                self.open_into(cb, window, timeout_ms)
+            seq = cb.seq + 1
+            if seq == 0:
+                seq = 1
+            cb.seq = seq
+            self._amsg = msg
+            if winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp):
+                synchapi.SetEvent(cb.server_event)
+            self._abell_busy = True
+            return seq
+        finally:
+            if not self._abell_busy:
+                self.leave()
+
+    def end_send(self, uint32_t seq):
+        """The answer to request ``seq`` once it has come (a refusal raises
+        the server's error; so does a server window that is gone), else
+        None: the page now says the client sleeps, and the caller waits on
+        wait_handle."""
+        cdef ClientBell *cb = &self._abell
+        cdef winipc_bell *b = cb.bell
+        cdef uint32_t error
+        cdef LRESULT result
+        cdef bint done = True
+        try:
+            if not winipc_bell_answered(b, seq):
+                winipc_bell_client_sleeps(b)
+                if not winipc_bell_answered(b, seq):
+                    if not win32.IsWindow(cb.window):
+                        winipc_bell_client_wakes(b)
+                        round_trip_failed(win32.ERROR_INVALID_WINDOW_HANDLE, STEP_BELL,
+                                          self._amsg, 0, 0, self.pid)
+                    done = False
+                    return None
+            # A wake-up that comes after this stays pending on the
+            # auto-reset Event: a later wait only looks at the page once more.
+            winipc_bell_client_wakes(b)
+            error = b.error
+            if error:
+                result = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
+                refused(self._amsg, result)
+            return <LRESULT>b.result
+        finally:
+            if done:
+                self._abell_busy = False
+                self.leave()
+
+    def cancel_send(self, uint32_t seq):
+        """Give up waiting for request ``seq`` (begun, not ended)."""
+        winipc_bell_client_wakes(self._abell.bell)
+        self._abell_busy = False
+        self.leave()
 
     def close_bell(self):
         """Stop using the doorbell (the server is told); harmless without one."""

@@ -45,3 +45,15 @@ cdef extern from "windows.h" nogil:
 
     # https://learn.microsoft.com/en-us/windows/win32/api/sysinfoapi/nf-sysinfoapi-gettickcount64
     unsigned long long GetTickCount64()
+
+    # Waits for asyncio: the thread pool waits, and a callback says when.
+    # https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-registerwaitforsingleobject
+    ctypedef void (__stdcall *WAITORTIMERCALLBACK)(void *context, unsigned char timed_out) noexcept nogil
+    BOOL RegisterWaitForSingleObject(HANDLE *phNewWaitObject, HANDLE hObject,
+                                     WAITORTIMERCALLBACK Callback, void *Context,
+                                     DWORD dwMilliseconds, DWORD dwFlags)
+    # https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-unregisterwaitex
+    BOOL UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent)
+    enum:
+        WT_EXECUTEONLYONCE
+        WT_EXECUTEINWAITTHREAD

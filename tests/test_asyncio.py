@@ -1,0 +1,375 @@
+"""asyncio: Connection.acall/asend and the kernel objects' async waits, on
+every backend and doorbell."""
+
+import asyncio
+import contextlib
+import gc
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+import children
+import winipc
+from conftest import START_TIMEOUT
+from procstats import stats
+from structs import (MyInfo, Small, Stats, WM_COMPARE, WM_EXIT, WM_RAISE, WM_SLEEP, WM_SMALL,
+                     WM_STATS, WM_UNHANDLED)
+
+WINDOWS = sys.platform == "win32"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+# ---------------------------------------------------------------- acall / asend
+
+def test_100_concurrent_acalls_from_one_loop(server):
+    async def main(conn):
+        smalls = [conn.acall(WM_SMALL, Small(i)) for i in range(50)]
+        infos = [conn.acall(WM_COMPARE, MyInfo(i, 0.5)) for i in range(50)]
+        return await asyncio.gather(*smalls, *infos)
+
+    with server.connect(timeout=30) as conn:
+        results = run(main(conn))
+        assert [r.value for r in results[:50]] == [3 * i for i in range(50)]
+        assert [(r.red, r.blue) for r in results[50:]] == [(1.5, 2.0 * i) for i in range(50)]
+        assert conn.call(WM_SMALL, Small(7)).value == 21      # the sync path still works
+
+
+def test_acall_fills_out_and_takes_bytes(server):
+    async def main(conn):
+        s = Small(5)
+        same = await conn.acall(WM_SMALL, s, out=s)
+        raw = await conn.acall(WM_SMALL, bytes(Small(2)))
+        return s, same, raw
+
+    with server.connect() as conn:
+        s, same, raw = run(main(conn))
+        assert same is s and s.value == 15
+        assert isinstance(raw, bytearray) and Small.from_buffer(raw).value == 6
+
+
+def test_asend_on_a_remote_buffer(server):
+    async def main(conn, buf):
+        return await conn.asend(WM_SMALL, buf)
+
+    with server.connect() as conn, conn.alloc(Small) as buf:
+        buf.write(Small(4))
+        rc = run(main(conn, buf))
+        assert buf.read().value == 12
+        buf.write(Small(4))
+        assert conn.send(WM_SMALL, buf) == rc
+
+
+def test_refusals_raise_and_the_connection_goes_on(server):
+    async def main(conn):
+        with pytest.raises(winipc.UnknownMessage):
+            await conn.acall(WM_UNHANDLED, Small(1))
+        with pytest.raises(winipc.HandlerFailed):
+            await conn.acall(WM_RAISE, Small(1))
+        return (await conn.acall(WM_SMALL, Small(3))).value
+
+    with server.connect() as conn:
+        assert run(main(conn)) == 9
+
+
+def test_acall_timeout(server):
+    async def main(conn):
+        t0 = time.monotonic()
+        with pytest.raises(winipc.CallTimeout):
+            await conn.acall(WM_SLEEP, Small(1500), timeout=0.3)
+        took = time.monotonic() - t0
+        # The slow call is still running in the server: the next one waits
+        # for it there, and gets its own answer.
+        value = (await conn.acall(WM_SMALL, Small(2), timeout=30)).value
+        return took, value
+
+    with server.connect() as conn:
+        took, value = run(main(conn))
+        assert 0.25 <= took < 1.2
+        assert value == 6
+
+
+def test_a_call_waiting_its_turn_keeps_its_own_timeout(server):
+    async def main(conn):
+        slow = asyncio.ensure_future(conn.acall(WM_SLEEP, Small(1200), timeout=30))
+        await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        with pytest.raises(winipc.CallTimeout):
+            await conn.acall(WM_SMALL, Small(1), timeout=0.3)
+        took = time.monotonic() - t0
+        await slow
+        return took
+
+    with server.connect() as conn:
+        assert 0.25 <= run(main(conn)) < 1.0
+
+
+def test_cancelling_acalls_leaves_nothing_behind(server):
+    async def cancel_one(conn, msg, arg):
+        task = asyncio.ensure_future(conn.acall(msg, arg, timeout=30))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def main(conn):
+        for _ in range(2):          # warm up: lazy imports, the proactor, the doorbell
+            await cancel_one(conn, WM_SLEEP, Small(150))
+            assert (await conn.acall(WM_SMALL, Small(1))).value == 3
+        await asyncio.sleep(0.3)
+        gc.collect()
+        before = stats()[:2]
+        for i in range(10):
+            await cancel_one(conn, WM_SLEEP, Small(150))
+            # one waiting for its turn behind a running call, cancelled too
+            running = asyncio.ensure_future(conn.acall(WM_SLEEP, Small(100), timeout=30))
+            await asyncio.sleep(0)
+            await cancel_one(conn, WM_SMALL, Small(1))
+            assert (await running).value != 100
+            assert (await conn.acall(WM_SMALL, Small(i))).value == 3 * i
+        await asyncio.sleep(0.3)
+        gc.collect()
+        return before, stats()[:2]
+
+    with server.connect() as conn:
+        before, after = run(main(conn))
+        # fds or handles, and threads, of this process.  A shared buffer
+        # given up keeps its mapping here (an fd or a section handle) until
+        # the connection closes, as after a CallTimeout.
+        if not conn.shared:
+            assert after[0] <= before[0] + 2, (before, after)
+        assert after[1] <= before[1], (before, after)
+        assert conn.call(WM_SMALL, Small(5)).value == 15
+        assert conn.call(WM_STATS, Stats()).threads > 0
+
+
+def test_a_sync_call_on_another_thread_and_acalls_share_the_connection(server):
+    async def main(conn):
+        started = threading.Event()
+
+        def slow():
+            started.set()
+            conn.call(WM_SLEEP, Small(300))
+        t = threading.Thread(target=slow)
+        t.start()
+        started.wait()
+        results = await asyncio.gather(*(conn.acall(WM_SMALL, Small(i), timeout=30)
+                                         for i in range(5)))
+        await asyncio.get_running_loop().run_in_executor(None, t.join)
+        return [r.value for r in results]
+
+    with server.connect() as conn:
+        assert run(main(conn)) == [0, 3, 6, 9, 12]
+
+
+def test_a_server_that_dies_mid_acall_is_server_gone(server):
+    async def main(conn):
+        with pytest.raises(winipc.ServerGone):
+            await conn.acall(WM_EXIT, Small(0), timeout=30)
+
+    with server.connect() as conn:
+        run(main(conn))
+
+
+@pytest.mark.skipif(not WINDOWS, reason="the selector loop is Windows' non-proactor loop")
+def test_a_selector_loop_on_windows_says_to_use_the_proactor(server):
+    loop = asyncio.SelectorEventLoop()
+    try:
+        with server.connect() as conn:
+            with pytest.raises(winipc.NotSupported, match="ProactorEventLoop"):
+                loop.run_until_complete(conn.acall(WM_SMALL, Small(1)))
+            assert conn.call(WM_SMALL, Small(1)).value == 3
+    finally:
+        loop.close()
+
+
+# ---------------------------------------------------------------- kernel objects
+
+def _name(kind):
+    return f"Local\\winipc-test-aio-{kind}-{uuid.uuid4()}"
+
+
+# The other process: opens the object by name, says so on stdout, waits a
+# little, then signals it (a mutex: holds it that long first).
+CHILD = r"""
+import sys, time, winipc
+kind, name, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if kind == "mutex":
+    m = winipc.Mutex.open(name)
+    m.acquire()
+    print("ready", flush=True)
+    time.sleep(delay)
+    m.release()
+else:
+    obj = (winipc.Event if kind == "event" else winipc.Semaphore).open(name)
+    print("ready", flush=True)
+    time.sleep(delay)
+    obj.set() if kind == "event" else obj.release()
+obj = None
+"""
+
+
+def _other_process(kind, name, delay):
+    proc = subprocess.Popen([sys.executable, "-P", "-c", CHILD, kind, name, str(delay)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    assert children.read_line(proc, proc.stdout, START_TIMEOUT).strip() == "ready"
+    return proc
+
+
+def _finish(proc):
+    assert proc.wait(60) == 0
+    proc.stdout.close()
+
+
+@pytest.mark.parametrize("manual", [False, True])
+def test_event_wait_async_woken_by_another_process(manual):
+    name = _name("event")
+    with winipc.Event(name, manual_reset=manual) as ev:
+        proc = _other_process("event", name, 0.3)
+
+        async def main():
+            t0 = time.monotonic()
+            ok = await ev.wait_async(60)
+            return ok, time.monotonic() - t0
+        ok, took = run(main())
+        _finish(proc)
+        assert ok and took < 30
+        assert ev.wait(0) is manual          # an auto-reset event was reset by the wait
+
+
+def test_event_wait_async_woken_by_a_thread_and_its_timeout():
+    with winipc.Event() as ev:
+        async def main():
+            t0 = time.monotonic()
+            assert await ev.wait_async(0.3) is False
+            timed_out = time.monotonic() - t0
+            threading.Timer(0.2, ev.set).start()
+            woken = await ev.wait_async(30)
+            # many waiters, one set of a manual-reset event wakes them all
+            return timed_out, woken
+
+        timed_out, woken = run(main())
+        assert 0.25 <= timed_out < 1.5 and woken
+    with winipc.Event(manual_reset=True) as ev:
+        async def many():
+            waits = [asyncio.ensure_future(ev.wait_async(30)) for _ in range(20)]
+            await asyncio.sleep(0.1)
+            ev.set()
+            return await asyncio.gather(*waits)
+        assert run(many()) == [True] * 20
+
+
+def test_semaphore_acquire_async_from_another_process_and_timeout():
+    name = _name("semaphore")
+    with contextlib.closing(winipc.Semaphore(0, 2, name)) as sem:     # `with sem` would take a count
+        proc = _other_process("semaphore", name, 0.3)
+
+        async def main():
+            got = await sem.acquire_async(60)
+            t0 = time.monotonic()
+            late = await sem.acquire_async(0.3)
+            return got, late, time.monotonic() - t0
+        got, late, took = run(main())
+        _finish(proc)
+        assert got and not late and 0.25 <= took < 1.5
+        assert sem.acquire(0) is False       # the one count was taken once
+
+
+def test_mutex_acquire_async_from_another_process_and_timeout():
+    name = _name("mutex")
+    with contextlib.closing(winipc.Mutex(name)) as m:
+        proc = _other_process("mutex", name, 0.8)
+
+        async def main():
+            t0 = time.monotonic()
+            early = await m.acquire_async(0.2)
+            took = time.monotonic() - t0
+            got = await m.acquire_async(60)
+            m.release()                      # the loop's thread owns it
+            return early, took, got
+        early, took, got = run(main())
+        _finish(proc)
+        assert not early and 0.15 <= took < 1.0 and got
+        with pytest.raises(winipc.NotOwner):
+            m.release()
+
+
+def test_mutex_acquire_async_held_by_a_thread():
+    m = winipc.Mutex()
+    held, let_go = threading.Event(), threading.Event()
+
+    def holder():
+        with m:
+            held.set()
+            let_go.wait(30)
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(30)
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.2, let_go.set)
+        ok = await m.acquire_async(30)
+        again = await m.acquire_async(0)     # recursive, as acquire()
+        m.release()
+        m.release()
+        return ok, again
+    try:
+        assert run(main()) == (True, True)
+    finally:
+        let_go.set()
+        t.join()
+        m.close()
+
+
+def test_cancelled_waits_leave_nothing_behind_and_give_back_what_they_took():
+    ev, sem, m = winipc.Event(), winipc.Semaphore(0, 5), winipc.Mutex()
+    other, held = threading.Event(), threading.Event()
+
+    def holder():
+        with m:
+            held.set()
+            other.wait(60)
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(30)
+
+    async def cancel_each():
+        tasks = [asyncio.ensure_future(ev.wait_async()), asyncio.ensure_future(sem.acquire_async()),
+                 asyncio.ensure_future(m.acquire_async())]
+        await asyncio.sleep(0.05)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    async def main():
+        await cancel_each()                  # warm up
+        await asyncio.sleep(0.2)
+        gc.collect()
+        before = stats()[:2]
+        for _ in range(10):
+            await cancel_each()
+        await asyncio.sleep(0.2)
+        gc.collect()
+        return before, stats()[:2]
+    try:
+        before, after = run(main())
+        assert after[0] <= before[0] + 1, (before, after)     # fds or handles
+        assert after[1] <= before[1], (before, after)         # threads
+        # nothing was taken by the cancelled waits
+        sem.release()
+        assert sem.acquire(0) and not sem.acquire(0)
+        ev.set()
+        assert ev.wait(0) and not ev.wait(0)
+    finally:
+        other.set()
+        t.join()
+        for obj in (ev, sem, m):
+            obj.close()

@@ -1,6 +1,7 @@
 """asyncio: Connection.acall/asend and the kernel objects' async waits, on
 every backend and doorbell."""
 
+from contextlib import closing
 import asyncio
 import contextlib
 import gc
@@ -230,7 +231,7 @@ def _finish(proc):
 @pytest.mark.parametrize("manual", [False, True])
 def test_event_wait_async_woken_by_another_process(manual):
     name = _name("event")
-    with winipc.Event(name, manual_reset=manual) as ev:
+    with closing(winipc.Event(name, manual_reset=manual)) as ev:
         proc = _other_process("event", name, 0.3)
 
         async def main():
@@ -244,7 +245,7 @@ def test_event_wait_async_woken_by_another_process(manual):
 
 
 def test_event_wait_async_woken_by_a_thread_and_its_timeout():
-    with winipc.Event() as ev:
+    with closing(winipc.Event()) as ev:
         async def main():
             t0 = time.monotonic()
             assert await ev.wait_async(0.3) is False
@@ -256,7 +257,7 @@ def test_event_wait_async_woken_by_a_thread_and_its_timeout():
 
         timed_out, woken = run(main())
         assert 0.25 <= timed_out < 1.5 and woken
-    with winipc.Event(manual_reset=True) as ev:
+    with closing(winipc.Event(manual_reset=True)) as ev:
         async def many():
             waits = [asyncio.ensure_future(ev.wait_async(30)) for _ in range(20)]
             await asyncio.sleep(0.1)
@@ -267,7 +268,7 @@ def test_event_wait_async_woken_by_a_thread_and_its_timeout():
 
 def test_semaphore_acquire_async_from_another_process_and_timeout():
     name = _name("semaphore")
-    with contextlib.closing(winipc.Semaphore(0, 2, name)) as sem:     # `with sem` would take a count
+    with contextlib.closing(winipc.Semaphore(name, initial=0, maximum=2)) as sem:     # `with sem` would take a count
         proc = _other_process("semaphore", name, 0.3)
 
         async def main():
@@ -328,7 +329,7 @@ def test_mutex_acquire_async_held_by_a_thread():
 
 
 def test_cancelled_waits_leave_nothing_behind_and_give_back_what_they_took():
-    ev, sem, m = winipc.Event(), winipc.Semaphore(0, 5), winipc.Mutex()
+    ev, sem, m = winipc.Event(), winipc.Semaphore(initial=0, maximum=5), winipc.Mutex()
     other, held = threading.Event(), threading.Event()
 
     def holder():

@@ -152,8 +152,10 @@ class _KernelObject(Resource):
         # ``with`` on a kernel object takes it (a Mutex's ownership, a
         # Semaphore's count); nothing else can be taken, and closing is
         # spelled close() or contextlib.closing() for every kernel object.
+        kind = type(self).__name__
         raise TypeError(
-            f"a {type(self).__name__} is not a context manager: `with` on a winipc kernel "
+            f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind} is not a context manager: `with` on "
+            "a winipc kernel "
             "object takes it, and only a Mutex or a Semaphore can be taken; close it with "
             f"close(), or with contextlib.closing({type(self).__name__.lower()})")
 

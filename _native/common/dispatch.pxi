@@ -4,6 +4,7 @@
 
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy
+from doorbell cimport WINIPC_MAX_SPIN_US
 from cpython.ref cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 

@@ -360,12 +360,15 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO) -> di
     results = []
     with bench_server() as (title, pipe), connections(title) as conns:
         # A fresh pair of processes runs slowly until the scheduler has put
-        # them on CPUs of their own: warm up for a while before any row.
-        progress.note("warming up (0.5 s)")
-        until = time.monotonic() + 0.5
-        while time.monotonic() < until:
-            for c in conns.values():
-                c.bench(WM_BUMP, bytearray(16), 200)
+        # them on CPUs of their own, and every path (the pipe's peer, the
+        # Python handler, the CPU probes) has a first time: one unrecorded
+        # pass over every path before any row.  (With only a compiled warm-up
+        # loop, whichever size came first had p99s of 15-18 us against 2-5
+        # us for the others.)
+        progress.note("warming up")
+        warm_until = time.monotonic() + 0.5
+        while time.monotonic() < warm_until:
+            measure(conns, pipe, sizes[0], max(ROUNDS * 20, calls // 4))
         for size in sizes:
             rows = measure(conns, pipe, size, calls_for(size, calls), progress)
             pipe_p50 = summarize(rows["pipe (peer)"][0])["p50"]

@@ -420,18 +420,7 @@ class Connection(Resource):
         out).  The message's result is left in :attr:`last_result`."""
         if self._closed:
             self._check_open()
-        if out is None:
-            if isinstance(struct, _CTYPES_DATA):
-                out = type(struct).from_buffer_copy(struct)
-            elif isinstance(struct, type):
-                raise TypeError(f"call() takes an instance to send, not the type "
-                                f"{struct.__name__}")
-            else:
-                out = bytearray(struct)
-        elif out is not struct:
-            view = memoryview(out).cast("B")
-            view[:] = memoryview(struct).cast("B")
-        size = len(out) if type(out) is bytearray else memoryview(out).nbytes
+        out, size = _result_for(struct, out, "call")
         ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
         lock = self._lock
         if not lock.acquire(False):     # the usual case costs no timed wait
@@ -535,17 +524,7 @@ class Connection(Resource):
         :class:`CallTimeout`, its buffer is never freed under the server and
         the connection stays usable."""
         self._check_open()
-        if out is None:
-            if isinstance(struct, _CTYPES_DATA):
-                out = type(struct).from_buffer_copy(struct)
-            elif isinstance(struct, type):
-                raise TypeError(f"acall() takes an instance to send, not the type "
-                                f"{struct.__name__}")
-            else:
-                out = bytearray(struct)
-        elif out is not struct:
-            memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
-        size = memoryview(out).nbytes
+        out, size = _result_for(struct, out, "acall")
         _aio.check_loop()
         ms = self._ms(timeout)
         deadline = _deadline(ms)
@@ -700,6 +679,23 @@ class _AsyncTurn:
             self.release()
         else:
             waiter.set_result(None)
+
+
+def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
+    """Where a call of ``struct`` reads its result back, holding ``struct``'s
+    bytes, and its size: ``out`` (``struct`` itself for no copy at all), or
+    a new object of ``struct``'s type (bytes-like in, bytearray out)."""
+    if out is None:
+        if isinstance(struct, _CTYPES_DATA):
+            out = type(struct).from_buffer_copy(struct)
+        elif isinstance(struct, type):
+            raise TypeError(f"{method}() takes an instance to send, not the type "
+                            f"{struct.__name__}")
+        else:
+            out = bytearray(struct)
+    elif out is not struct:
+        memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
+    return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
 
 
 def _may_be_in_flight(error: BaseException) -> bool:

@@ -12,6 +12,7 @@
 #   endpoint.pxi   where endpoints live and how a client finds one
 #   client.pxi     Process: requests, copies, the client half of the doorbell
 #   server.pxi     ServerCore: the dispatch thread, buffers, the server half
+#   standby.pxi    the standby thread: requests that wait while a handler runs
 
 # cython: cdivision=True
 
@@ -250,3 +251,4 @@ def _yama_scope():
 include "endpoint.pxi"
 include "client.pxi"
 include "server.pxi"
+include "standby.pxi"

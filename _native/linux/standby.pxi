@@ -1,0 +1,100 @@
+# The standby thread of a Linux server (part of _rpc.pyx, after server.pxi):
+# it holds the baton only while the dispatch thread runs a handler
+# (standby.h), answers what runs no handler, accepts clients, keeps calls
+# for the dispatch thread, and gives the baton back when asked.
+
+
+cdef struct StandbyStart:
+    void *core              # the ServerCore, kept alive by its run()
+    uint32_t started
+
+
+cdef void *standby_main(void *arg) noexcept nogil:
+    cdef StandbyStart *start = <StandbyStart *>arg
+    cdef void *core = start.core
+    # This thread's malloc arena (glibc reserves 64 MiB of address space for
+    # it) is made now, while the server starts, rather than at its first
+    # takeover, when the server's mappings would grow under its clients.
+    free(malloc(64))
+    winipc_flag_raise(&start.started)       # run() goes on; *start is gone
+    run_standby(core)
+    return NULL
+
+
+cdef void run_standby(void *core) noexcept with gil:
+    cdef ServerCore server = <ServerCore>core
+    with nogil:
+        standby_loop(server)
+
+
+cdef void standby_loop(ServerCore self) noexcept nogil:
+    """Sleep until a client kicks; then, if a handler is running, take
+    the baton and answer requests until the dispatch thread asks."""
+    cdef pollfd pf[2]
+    cdef char byte
+    cdef uint64_t count
+    while not self.stopping:
+        pf[0].fd, pf[0].events, pf[0].revents = self.standby_fd, POLLIN, 0
+        pf[1].fd, pf[1].events, pf[1].revents = self.kick_fd, POLLIN, 0
+        if poll(pf, 2, -1) < 0:
+            if errno == EINTR:
+                continue
+            return
+        if pf[0].revents:
+            c_read(self.standby_fd, &count, sizeof(count))   # stop, or a late ask
+        if pf[1].revents:
+            while recv(self.kick_fd, &byte, 1, MSG_DONTWAIT) >= 0:
+                pass
+            if not self.stopping and winipc_baton_take(&self.baton):
+                standby_serve(self)
+                winipc_baton_give_back(&self.baton)
+
+cdef void standby_serve(ServerCore self) noexcept nogil:
+    """Holding the baton: answer what runs no handler, keep calls for the
+    dispatch thread, accept clients, until asked for the baton back."""
+    cdef pollfd *pfds = NULL
+    cdef void *p
+    cdef int i, n, r, got_fd
+    cdef uint64_t count
+    cdef Client *c
+    cdef Request req
+    while not self.stopping:
+        n = self.nclients + 2
+        p = realloc(pfds, n * sizeof(pollfd))
+        if p == NULL:
+            break
+        pfds = <pollfd *>p
+        pfds[0].fd, pfds[0].events, pfds[0].revents = self.standby_fd, POLLIN, 0
+        pfds[1].fd, pfds[1].events, pfds[1].revents = self.listen_fd, POLLIN, 0
+        for i in range(self.nclients):
+            c = self.clients[i]
+            # A negative fd is not polled: a client with a kept call
+            # waits for the dispatch thread.
+            pfds[i + 2].fd = -1 if c.dead or c.stashed else c.fd
+            pfds[i + 2].events, pfds[i + 2].revents = POLLIN, 0
+        r = poll(pfds, n, -1)
+        if r < 0:
+            if errno == EINTR:
+                continue
+            break
+        if pfds[0].revents:
+            c_read(self.standby_fd, &count, sizeof(count))
+            break
+        for i in range(n - 2):
+            if not pfds[i + 2].revents:
+                continue
+            c = self.clients[i]
+            got_fd = -1
+            r = take_request(c, &req, &got_fd)
+            if r > 0 and req.op == OP_SEND:
+                if got_fd >= 0:
+                    close(got_fd)
+                c.stash = req
+                c.stashed = True
+            elif r > 0:
+                r = self.answer(c, &req, got_fd)
+            if r < 0:
+                c.dead = True       # dropped by the dispatch thread
+        if pfds[1].revents & POLLIN:
+            self.accept_client()
+    free(pfds)

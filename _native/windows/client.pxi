@@ -1,0 +1,697 @@
+# The client: finding a server window, and a process opened for memory
+# access with its copies, sends and doorbell.  (Part of _rpc.pyx.)
+
+def find_window(str title):
+    """FindWindowW(NULL, title) -> (window handle, pid, tid); WindowNotFound
+    if no top-level window has that title."""
+    cdef wchar_t *wtitle = wide(title)
+    cdef HWND window
+    cdef DWORD pid = 0, tid = 0
+    with nogil:
+        window = win32.FindWindowW(NULL, wtitle)
+        if window != NULL:
+            tid = win32.GetWindowThreadProcessId(window, &pid)
+    PyMem_Free(wtitle)
+    if window == NULL or tid == 0:   # tid 0: the window went away meanwhile
+        raise_winerror(win32.ERROR_FILE_NOT_FOUND, "FindWindowW",
+                       detail=f"no window has the title {title!r}", cls=WindowNotFound)
+    return <size_t>window, pid, tid
+
+
+cdef void drop_client_bell(ClientBell *cb) noexcept:
+    """Close our side of a doorbell and tell the server (posted)."""
+    if cb.window == NULL:
+        return
+    win32.PostMessageW(cb.window, CONTROL_MESSAGE, OP_BELL_CLOSE, <LPARAM>cb.token)
+    if cb.bell != NULL:
+        memoryapi.UnmapViewOfFile(cb.bell)
+    if cb.client_event != NULL:
+        win32.CloseHandle(cb.client_event)
+    if cb.server_event != NULL:
+        win32.CloseHandle(cb.server_event)
+    memset(cb, 0, sizeof(ClientBell))
+
+
+cdef struct Region:
+    size_t address      # the section's address in the server
+    size_t size
+    char *local         # where it is mapped here
+    uint64_t token
+    PyObject *mapping   # the mmap.mmap (a reference of ours)
+    Py_buffer view      # held while registered: nobody can close it under a copy
+
+
+cdef class Process:
+    """A handle to another process opened with OpenProcess(access), to copy
+    memory into and out of it and to send its windows messages; optionally
+    with a doorbell to one server window and shared sections in it."""
+
+    cdef HANDLE _handle     # until CloseHandle
+    cdef bint _closed       # close() was called: nothing new may start
+    cdef int _busy          # calls using _handle without the GIL
+    cdef readonly DWORD pid
+    cdef readonly DWORD access
+    cdef HWND _window       # the server window given at creation (for sections)
+    cdef ClientBell _bell   # _bell.window NULL: none
+    cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic)
+    cdef ClientBell _abell  # the asynchronous sends' own doorbell (begin_send)
+    cdef bint _abell_busy   # an asynchronous send is in flight on it
+    cdef UINT _amsg         # its message, for the error of a refusal
+    cdef int _spin_us
+    cdef Region **_regions  # each on the heap: the array may move, a region does not
+    cdef int _nregions
+
+    def __cinit__(self):
+        self._handle = NULL
+        self._closed = True
+        self._busy = 0
+        memset(&self._bell, 0, sizeof(ClientBell))
+        memset(&self._abell, 0, sizeof(ClientBell))
+        self._bell_busy = False
+        self._abell_busy = False
+        self._spin_us = 50
+        self._regions = NULL
+        self._nregions = 0
+
+    def __init__(self, DWORD pid, DWORD access, size_t window=0):
+        # ``window``: the server this handle is for; sections are asked of it.
+        cdef HANDLE handle
+        cdef DWORD err = 0
+        cdef bint exited
+        if not self._closed:
+            raise RuntimeError("this Process is already open")
+        self.pid = pid
+        self.access = access
+        self._window = <HWND>window
+        with nogil:
+            handle = win32.OpenProcess(access, win32.FALSE, pid)
+            if handle == NULL:
+                err = win32.GetLastError()
+        if handle == NULL:
+            if err == win32.ERROR_INVALID_PARAMETER:
+                # OpenProcess's answer when no process has that id, rather
+                # than a "not found" code (psutil maps it the same way).
+                raise_winerror(err, "OpenProcess", detail=f"no process has the id {pid}",
+                               cls=NoSuchProcess)
+            fail(err, "OpenProcess", f"process {pid}")
+        self._handle = handle
+        self._closed = False
+        with nogil:
+            exited = has_exited(pid)
+        if exited:
+            self.close()
+            raise_winerror(win32.ERROR_INVALID_PARAMETER, "OpenProcess",
+                           detail=f"process {pid} has exited", cls=NoSuchProcess)
+
+    @property
+    def handle(self):
+        """The process HANDLE as an int; 0 once closed."""
+        return 0 if self._closed else <size_t>self._handle
+
+    @property
+    def spin_us(self):
+        """How long (µs) a doorbell call spins for its answer before it
+        sleeps in the kernel; 0: never spin."""
+        return self._spin_us
+
+    @spin_us.setter
+    def spin_us(self, int value):
+        self._spin_us = checked_spin_us(value)
+
+    @property
+    def bell_window(self):
+        """The window whose doorbell this process rings, 0 if none."""
+        return <size_t>self._bell.window
+
+    @property
+    def bell_token(self):
+        """The doorbell's token (its objects' names: object_name()), 0 if none."""
+        return self._bell.token
+
+    # Every use of the handle without the GIL is bracketed by enter/leave, so
+    # that close() from another thread meanwhile never lets the handle value
+    # be reused (for another process) under a copy still in flight.
+    cdef HANDLE enter(self) except NULL:
+        if self._closed:
+            raise ValueError(f"the handle to process {self.pid} is closed")
+        self._busy += 1
+        return self._handle
+
+    cdef void leave(self) noexcept:
+        self._busy -= 1
+        if self._closed and self._busy == 0:
+            self.release()
+
+    cdef void release(self) noexcept:
+        """What close() owes, once no call uses it: the doorbell, the
+        sections (the server is told with a posted message, which never
+        waits), the handle."""
+        cdef int i, n = self._nregions
+        cdef Region **regions = self._regions
+        self.drop_bell()
+        drop_client_bell(&self._abell)
+        self._regions = NULL    # detached first: dropping one may let other threads run
+        self._nregions = 0
+        for i in range(n):
+            win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE,
+                               <LPARAM>regions[i].token)
+            self.drop_region(regions[i])
+        PyMem_Free(regions)
+        if self._handle != NULL:
+            win32.CloseHandle(self._handle)
+            self._handle = NULL
+
+    cdef void drop_region(self, Region *r) noexcept:
+        PyBuffer_Release(&r.view)
+        Py_XDECREF(r.mapping)
+        PyMem_Free(r)
+
+    cdef int add_region(self, Region *r) except -1:
+        cdef Region **regions = <Region **>PyMem_Realloc(
+            self._regions, (self._nregions + 1) * sizeof(Region *))
+        if regions == NULL:
+            raise MemoryError()
+        self._regions = regions
+        self._regions[self._nregions] = r
+        self._nregions += 1
+        return 0
+
+    cdef Region *take_region(self, size_t address) noexcept:
+        """Remove the region that starts at ``address`` from the list -> it,
+        or NULL."""
+        cdef int i
+        cdef Region *r
+        for i in range(self._nregions):
+            r = self._regions[i]
+            if r.address == address:
+                self._nregions -= 1
+                self._regions[i] = self._regions[self._nregions]
+                return r
+        return NULL
+
+    cdef void drop_bell(self) noexcept:
+        """Close our side of the doorbell and tell the server (posted)."""
+        drop_client_bell(&self._bell)
+
+    cdef char *pin(self, size_t address, size_t size, Py_buffer *view) except? NULL:
+        """Where [address, address + size) of the server is mapped here, if it
+        lies in one of our shared sections, with that mapping pinned in
+        ``view`` (release it after the copy); else NULL."""
+        cdef int i
+        cdef Region *r
+        for i in range(self._nregions):
+            r = self._regions[i]
+            if (address >= r.address and address - r.address < r.size
+                    and size <= r.size - (address - r.address)):
+                PyObject_GetBuffer(<object>r.mapping, view, PyBUF_SIMPLE)
+                return r.local + (address - r.address)
+        return NULL
+
+    cdef ClientBell *take_bell(self, size_t window, UINT msg):
+        """The doorbell, if it rings ``window`` and no other call uses it."""
+        if (self._bell.window == NULL or <size_t>self._bell.window != window
+                or self._bell_busy or msg == CONTROL_MESSAGE):
+            return NULL
+        self._bell_busy = True
+        return &self._bell
+
+    cdef LRESULT control(self, HWND window, WPARAM op, LPARAM arg, UINT timeout_ms,
+                         str what) except? -1:
+        """Send the control message -> its positive answer; raises the
+        server's refusal or the send's failure."""
+        cdef LRESULT result = 0
+        cdef DWORD err
+        cdef UINT msg = control_message()
+        with nogil:
+            err = send_to(window, msg, op, arg, timeout_ms, &result)
+        if err == BELL_INTERRUPTED:
+            reraise()
+        if err:
+            fail(err, "SendMessageTimeoutW", f"{what}: the control message to process {self.pid}")
+        if result == 0:
+            # DefWindowProc's answer: a window that is not a winipc server
+            raise_winerror(bellapi.ERROR_NOT_SUPPORTED, "SendMessageTimeoutW",
+                           detail=f"{what}: window {<size_t>window:#x} does not answer winipc's "
+                                  f"control message (it is not a winipc server)")
+        if WINIPC_IS_ERROR(result) or result < 0:
+            code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
+            raise_winerror(code, "SendMessageTimeoutW",
+                           detail=f"the server refused {what}: {_describe_winerror(code)}")
+        return result
+
+    def open_bell(self, size_t window, int spin_us, UINT timeout_ms):
+        """Open a doorbell to the server ``window``: from now on send, call
+        and bench to that window post their request in a page both sides
+        map, and wait for the answer spinning ``spin_us`` µs, then sleeping
+        on an Event.  A doorbell already open is closed first."""
+        self.enter()
+        try:
+            if self._bell_busy:
+                raise RuntimeError("a call is using the doorbell")
+            self.spin_us = spin_us
+            self.drop_bell()
+            self.open_into(&self._bell, window, timeout_ms)
+        finally:
+            self.leave()
+
+    cdef open_into(self, ClientBell *target, size_t window, UINT timeout_ms):
+        """Have the server ``window`` make a doorbell, and open our side of
+        it into ``target`` (left empty on failure; the server is told)."""
+        cdef HWND hwnd = <HWND>window
+        cdef DWORD server_pid = 0
+        cdef HANDLE section = NULL
+        cdef void *view = NULL
+        cdef ClientBell bell
+        cdef uint64_t token, wake
+        cdef wchar_t *name = NULL
+        cdef DWORD err
+        try:
+            memset(&bell, 0, sizeof(ClientBell))
+            control_message()
+            if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
+                raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
+                               detail=f"window {window:#x} is gone")
+            token = <uint64_t>self.control(hwnd, OP_BELL_OPEN,
+                                           <LPARAM>win32.GetCurrentProcessId(), timeout_ms,
+                                           "a doorbell")
+            bell.window = hwnd
+            bell.token = token
+            try:
+                name = wide(object_name(server_pid, token, "bell"))
+                section = memoryapi.OpenFileMappingW(
+                    memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
+                if section == NULL:
+                    fail(win32.GetLastError(), "OpenFileMappingW", "the doorbell page")
+                view = memoryapi.MapViewOfFile(
+                    section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, 0, 0,
+                    WINIPC_BELL_SIZE)
+                err = win32.GetLastError()
+                win32.CloseHandle(section)
+                if view == NULL:
+                    fail(err, "MapViewOfFile", "the doorbell page")
+                bell.bell = <winipc_bell *>view
+                PyMem_Free(name)
+                name = wide(object_name(server_pid, token, "client"))
+                bell.client_event = synchapi.OpenEventW(
+                    win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, win32.FALSE, name)
+                if bell.client_event == NULL:
+                    fail(win32.GetLastError(), "OpenEventW", "the doorbell's client Event")
+                wake = (<uint64_t *>(<char *>view + BELL_WAKE_TOKEN))[0]
+                PyMem_Free(name)
+                name = wide(object_name(server_pid, wake, "wake"))
+                bell.server_event = synchapi.OpenEventW(bellapi.EVENT_MODIFY_STATE, win32.FALSE,
+                                                        name)
+                if bell.server_event == NULL:
+                    fail(win32.GetLastError(), "OpenEventW", "the server's wake Event")
+                bell.seq = bell.bell.req
+            except BaseException:
+                drop_client_bell(&bell)   # tells the server too
+                raise
+            target[0] = bell
+        finally:
+            PyMem_Free(name)
+
+    # Split-phase sends, for asyncio (winipc/_aio.py), on a doorbell of
+    # their own (opened on first use), so that the classic path and the
+    # connection's doorbell stay as they are for synchronous calls.
+    # begin_send() posts the request; end_send() looks for the answer
+    # without waiting; in between the caller waits for wait_handle (the
+    # doorbell's client Event) the way the proactor waits
+    # (RegisterWaitForSingleObject): the page says the client sleeps, so the
+    # server's answer sets the Event.  cancel_send() gives up: a late answer
+    # carries its own sequence number, which no later request has.
+
+    @property
+    def wait_handle(self):
+        """The Event an asynchronous send waits on (0 before the first)."""
+        return <size_t>self._abell.client_event
+
+    def begin_send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
+        """Post a request in the asynchronous doorbell (opening it first if
+        needed: a control message, ``timeout_ms``) -> its sequence number."""
+        cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
+        cdef ClientBell *cb = &self._abell
+        cdef uint32_t seq
+        self.enter()
+        try:
+            if self._abell_busy:
+                raise RuntimeError("an asynchronous send is in flight on this connection")
+            if cb.window != NULL and <size_t>cb.window != window:
+                drop_client_bell(cb)
+            if cb.window == NULL:
+                self.open_into(cb, window, timeout_ms)
+            seq = cb.seq + 1
+            if seq == 0:
+                seq = 1
+            cb.seq = seq
+            self._amsg = msg
+            if winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp):
+                synchapi.SetEvent(cb.server_event)
+            self._abell_busy = True
+            return seq
+        finally:
+            if not self._abell_busy:
+                self.leave()
+
+    def end_send(self, uint32_t seq):
+        """The answer to request ``seq`` once it has come (a refusal raises
+        the server's error; so does a server window that is gone), else
+        None: the page now says the client sleeps, and the caller waits on
+        wait_handle."""
+        cdef ClientBell *cb = &self._abell
+        cdef winipc_bell *b = cb.bell
+        cdef uint32_t error
+        cdef LRESULT result
+        cdef bint done = True
+        try:
+            if not winipc_bell_answered(b, seq):
+                winipc_bell_client_sleeps(b)
+                if not winipc_bell_answered(b, seq):
+                    if not win32.IsWindow(cb.window):
+                        winipc_bell_client_wakes(b)
+                        round_trip_failed(win32.ERROR_INVALID_WINDOW_HANDLE, STEP_BELL,
+                                          self._amsg, 0, 0, self.pid)
+                    done = False
+                    return None
+            # A wake-up that comes after this stays pending on the
+            # auto-reset Event: a later wait only looks at the page once more.
+            winipc_bell_client_wakes(b)
+            error = b.error
+            if error:
+                result = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
+                refused(self._amsg, result)
+            return <LRESULT>b.result
+        finally:
+            if done:
+                self._abell_busy = False
+                self.leave()
+
+    def cancel_send(self, uint32_t seq):
+        """Give up waiting for request ``seq`` (begun, not ended)."""
+        winipc_bell_client_wakes(self._abell.bell)
+        self._abell_busy = False
+        self.leave()
+
+    def close_bell(self):
+        """Stop using the doorbell (the server is told); harmless without one."""
+        if self._bell_busy:
+            raise RuntimeError("a call is using the doorbell")
+        self.drop_bell()
+
+    def alloc_shared(self, size_t size, UINT timeout_ms):
+        """A section of ``size`` bytes that the server creates and maps, also
+        mapped here -> (its address in the server, a writable mmap.mmap of
+        it).  write/read_into/call/bench inside it are memory copies."""
+        cdef LRESULT token, address
+        cdef HANDLE section
+        cdef wchar_t *name = NULL
+        cdef Region *r
+        cdef DWORD server_pid = 0
+        self.enter()
+        try:
+            if size == 0:
+                raise ValueError("a shared buffer needs at least one byte")
+            if not win32.GetWindowThreadProcessId(self._window, &server_pid):
+                raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
+                               detail=f"the server window {<size_t>self._window:#x} is gone")
+            token = self.control(self._window, OP_SHARED_ALLOC, <LPARAM>size, timeout_ms,
+                                 f"a shared buffer of {size} bytes")
+            try:
+                address = self.control(self._window, OP_SHARED_ADDRESS, token, timeout_ms,
+                                       "the address of a shared buffer")
+                tagname = object_name(server_pid, token, "shm")
+                # mmap(tagname=) would create the section if it did not exist:
+                # open it first, and hold it while mmap opens it again.
+                name = wide(tagname)
+                section = memoryapi.OpenFileMappingW(
+                    memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
+                if section == NULL:
+                    fail(win32.GetLastError(), "OpenFileMappingW", "a shared buffer")
+                try:
+                    mapping = mmap.mmap(-1, size, tagname=tagname)
+                finally:
+                    win32.CloseHandle(section)
+                r = <Region *>PyMem_Malloc(sizeof(Region))
+                if r == NULL:
+                    mapping.close()
+                    raise MemoryError()
+                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
+                r.address = <size_t>address
+                r.size = size
+                r.local = <char *>r.view.buf
+                r.token = <uint64_t>token
+                r.mapping = <PyObject *>mapping
+                Py_INCREF(mapping)
+                try:
+                    self.add_region(r)
+                except BaseException:
+                    self.drop_region(r)
+                    raise
+            except BaseException:
+                win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE, token)
+                raise
+            return <size_t>address, mapping
+        finally:
+            PyMem_Free(name)
+            self.leave()
+
+    def free_shared(self, size_t address, UINT timeout_ms):
+        """Close our mapping of the shared buffer at ``address`` (BufferError
+        while a view of it is exported, and then nothing else happens), then
+        have the server unmap it."""
+        cdef Region *r
+        self.enter()
+        try:
+            # Off the list first: closing the mapping lets other threads run.
+            r = self.take_region(address)
+            if r == NULL:
+                raise_winerror(bellapi.ERROR_INVALID_ADDRESS, "free_shared",
+                               detail=f"no shared buffer of this process is at {address:#x}")
+            mapping = <object>r.mapping
+            PyBuffer_Release(&r.view)
+            try:
+                mapping.close()
+            except BaseException:
+                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
+                self.add_region(r)
+                raise
+            token = r.token
+            self.drop_region(r)   # its view is released already: a second release is a no-op
+            self.control(self._window, OP_SHARED_FREE, <LPARAM>token, timeout_ms,
+                         f"freeing the shared buffer at {address:#x}")
+        finally:
+            self.leave()
+
+    def alloc(self, size_t size, timeout_ms=None):
+        """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) ->
+        address.  ``timeout_ms`` is the Linux backend's (its server
+        allocates); VirtualAllocEx never waits for the server."""
+        cdef HANDLE handle = self.enter()
+        cdef void *address
+        cdef DWORD err = 0
+        try:
+            with nogil:
+                address = win32.VirtualAllocEx(handle, NULL, size,
+                                               win32.MEM_COMMIT | win32.MEM_RESERVE,
+                                               win32.PAGE_READWRITE)
+                if address == NULL:
+                    err = win32.GetLastError()
+            if address == NULL:
+                vm_failed(err, "VirtualAllocEx", f"{size} bytes", self.pid)
+            return <size_t>address
+        finally:
+            self.leave()
+
+    def free(self, size_t address, timeout_ms=None):
+        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation
+        (``timeout_ms``: as for alloc)."""
+        cdef HANDLE handle = self.enter()
+        cdef BOOL ok
+        cdef DWORD err = 0
+        try:
+            with nogil:
+                ok = win32.VirtualFreeEx(handle, <void *>address, 0, win32.MEM_RELEASE)
+                if not ok:
+                    err = win32.GetLastError()
+            if not ok:
+                vm_failed(err, "VirtualFreeEx", f"address {address:#x}", self.pid)
+        finally:
+            self.leave()
+
+    def write(self, size_t address, buffer):
+        """WriteProcessMemory of all of ``buffer`` (any buffer-protocol
+        object) to ``address``; raises unless every byte was copied.  Inside
+        a shared buffer: a memory copy."""
+        self.copy(address, buffer, True)
+
+    def read_into(self, size_t address, buffer):
+        """ReadProcessMemory from ``address`` filling all of ``buffer`` (a
+        writable buffer-protocol object); raises unless every byte was
+        copied.  Inside a shared buffer: a memory copy."""
+        self.copy(address, buffer, False)
+
+    cdef copy(self, size_t address, buffer, bint to_remote):
+        cdef HANDLE handle = self.enter()
+        cdef Py_buffer view, pinned
+        cdef char *local = NULL
+        cdef DWORD err = 0
+        try:
+            get_buffer(buffer, &view, not to_remote)
+            try:
+                if view.len:
+                    local = self.pin(address, <size_t>view.len, &pinned)
+                if local != NULL:
+                    if to_remote:
+                        memcpy(local, view.buf, <size_t>view.len)
+                    else:
+                        memcpy(view.buf, local, <size_t>view.len)
+                    PyBuffer_Release(&pinned)
+                elif view.len:
+                    with nogil:
+                        err = copy_memory(handle, address, view.buf, <size_t>view.len, to_remote)
+                if err:
+                    vm_failed(err, "WriteProcessMemory" if to_remote else "ReadProcessMemory",
+                              f"{view.len} bytes at {address:#x}", self.pid)
+            finally:
+                PyBuffer_Release(&view)
+        finally:
+            self.leave()
+
+    def send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
+        """SendMessageTimeoutW(window, msg, wparam, lparam,
+        SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result, or
+        the same request through the doorbell to that window.
+        ``lparam`` is any 64-bit value, signed (LPARAM) or unsigned (an address).
+
+        CallTimeout if the server did not answer in time or is hung,
+        ServerGone if its window is gone; a refusal raises the server's
+        error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
+        cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
+        cdef LRESULT result = 0
+        cdef DWORD err
+        cdef ClientBell *bell
+        cdef int spin_us = self._spin_us
+        cdef Step step = STEP_SEND
+        self.enter()
+        bell = self.take_bell(window, msg)
+        try:
+            with nogil:
+                if bell != NULL:
+                    step = STEP_BELL
+                    err = bell_round_trip(bell, msg, wparam, lp, timeout_ms, spin_us, &result)
+                else:
+                    err = send_to(<HWND>window, msg, wparam, lp, timeout_ms, &result)
+            if err:
+                round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid)
+            if WINIPC_IS_ERROR(result):
+                refused(msg, result)
+            return result
+        finally:
+            if bell != NULL:
+                self._bell_busy = False
+            self.leave()
+
+    def call(self, size_t window, UINT msg, size_t address, buffer, UINT timeout_ms):
+        """Write ``buffer`` to ``address``, send ``msg`` with wParam =
+        len(buffer) and lParam = address, read the result back into
+        ``buffer`` (writable): one block without the GIL.  -> the result."""
+        cdef HANDLE handle = self.enter()
+        cdef Py_buffer view, pinned
+        cdef char *local = NULL
+        cdef ClientBell *bell = NULL
+        cdef int spin_us = self._spin_us
+        cdef LRESULT result = 0
+        cdef Step step = STEP_WRITE
+        cdef DWORD err
+        try:
+            get_buffer(buffer, &view, True)
+            try:
+                local = self.pin(address, <size_t>view.len, &pinned)
+                bell = self.take_bell(window, msg)
+                try:
+                    with nogil:
+                        err = round_trip(handle, <HWND>window, bell, spin_us, msg, address, local,
+                                         view.buf, <size_t>view.len, timeout_ms, &result, &step)
+                finally:
+                    if bell != NULL:
+                        self._bell_busy = False
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
+                if err:
+                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
+                if WINIPC_IS_ERROR(result):
+                    refused(msg, result)
+                return result
+            finally:
+                PyBuffer_Release(&view)
+        finally:
+            self.leave()
+
+    def bench(self, size_t window, UINT msg, size_t address, buffer, Py_ssize_t n,
+              UINT timeout_ms):
+        """``n`` calls as call() does them, timed in C with
+        QueryPerformanceCounter -> a list of each one's duration in ns."""
+        cdef HANDLE handle = self.enter()
+        cdef Py_buffer view, pinned
+        cdef char *local = NULL
+        cdef ClientBell *bell = NULL
+        cdef int spin_us = self._spin_us
+        cdef int64_t *ticks = NULL
+        cdef win32.LARGE_INTEGER freq, t0, t1
+        cdef LRESULT result = 0
+        cdef Step step = STEP_WRITE
+        cdef DWORD err = 0
+        cdef Py_ssize_t i
+        try:
+            if n < 0:
+                raise ValueError("n must not be negative")
+            get_buffer(buffer, &view, True)
+            try:
+                ticks = <int64_t *>PyMem_Malloc(<size_t>(n if n else 1) * sizeof(int64_t))
+                if ticks == NULL:
+                    raise MemoryError()
+                win32.QueryPerformanceFrequency(&freq)
+                local = self.pin(address, <size_t>view.len, &pinned)
+                bell = self.take_bell(window, msg)
+                try:
+                    with nogil:
+                        for i in range(n):
+                            win32.QueryPerformanceCounter(&t0)
+                            err = round_trip(handle, <HWND>window, bell, spin_us, msg, address,
+                                             local, view.buf, <size_t>view.len, timeout_ms,
+                                             &result, &step)
+                            win32.QueryPerformanceCounter(&t1)
+                            if err or WINIPC_IS_ERROR(result):
+                                break
+                            ticks[i] = t1.QuadPart - t0.QuadPart
+                finally:
+                    if bell != NULL:
+                        self._bell_busy = False
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
+                if err:
+                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
+                if WINIPC_IS_ERROR(result):
+                    refused(msg, result)
+                # ticks -> ns in Python ints: exact, whatever the counter's frequency
+                return [<object>ticks[i] * 1000000000 // freq.QuadPart for i in range(n)]
+            finally:
+                PyBuffer_Release(&view)
+                PyMem_Free(ticks)
+        finally:
+            self.leave()
+
+    def close(self):
+        """Close the doorbell and the shared buffers (the server is told) and
+        CloseHandle, once the calls still using them are done; harmless when
+        already closed."""
+        self._closed = True
+        if self._busy == 0:
+            self.release()
+
+    def __dealloc__(self):
+        self.release()
+
+    def __repr__(self):
+        state = "closed" if self._closed else f"handle={<size_t>self._handle:#x}"
+        return f"<winipc._rpc.Process pid={self.pid} access={self.access:#x} {state}>"

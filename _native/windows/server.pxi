@@ -1,0 +1,375 @@
+# The server: its window, the checks on every request, and the loop that
+# serves messages and doorbells.  (Part of _rpc.pyx.)
+
+cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
+    """Whether [address, address + size) lies in one region of committed,
+    private, plain read-write memory of this process: the only kind that
+    VirtualAllocEx(MEM_COMMIT, PAGE_READWRITE) gives a client.  Never trust a
+    message: anyone can send any lParam."""
+    cdef win32.MEMORY_BASIC_INFORMATION info
+    cdef size_t end
+    if address == 0 or size == 0:
+        return False
+    if win32.VirtualQuery(<const void *>address, &info, sizeof(info)) == 0:
+        return False
+    # Protect must be exactly PAGE_READWRITE: no PAGE_GUARD, no-cache, ...
+    if (info.State != win32.MEM_COMMIT or info.Type != win32.MEM_PRIVATE
+            or info.Protect != win32.PAGE_READWRITE):
+        return False
+    end = <size_t>info.BaseAddress + info.RegionSize   # address >= BaseAddress
+    return size <= end - address
+
+
+cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,
+                          int64_t *result) noexcept nogil:
+    """Run ``handler`` on a server-owned copy of a client's private buffer
+    and copy the answer back.  The client owns that memory and may free or
+    re-protect it (VirtualFreeEx, VirtualProtectEx) at any time, also while
+    the handler runs: it then gets an error, never the server a fault (the
+    copies are winipc_safe_copy, see safecopy.pxi).  ERROR_INVALID_ADDRESS
+    if the buffer went away before the handler ran, ERROR_PARTIAL_COPY if it
+    went away while the handler ran."""
+    cdef char *copy
+    cdef bint kept
+    cdef uint32_t code
+    if size < handler.size:
+        return WINIPC_E_INSUFFICIENT_BUFFER
+    kept = not s.scratch_busy and size <= SCRATCH_KEEP
+    if kept and size > s.scratch_size:
+        if s.scratch != NULL:
+            bellapi.VirtualFree(s.scratch, 0, win32.MEM_RELEASE)
+        s.scratch_size = 0
+        s.scratch = <char *>bellapi.VirtualAlloc(NULL, size, win32.MEM_COMMIT | win32.MEM_RESERVE,
+                                                 win32.PAGE_READWRITE)
+        if s.scratch == NULL:
+            return WINIPC_E_NOT_ENOUGH_MEMORY
+        s.scratch_size = size
+    if kept:
+        copy = s.scratch
+        s.scratch_busy = True   # a handler that lets messages in gets another
+    else:
+        copy = <char *>bellapi.VirtualAlloc(NULL, size, win32.MEM_COMMIT | win32.MEM_RESERVE,
+                                            win32.PAGE_READWRITE)
+        if copy == NULL:
+            return WINIPC_E_NOT_ENOUGH_MEMORY
+    if not winipc_safe_copy(copy, <void *>address, size):
+        code = WINIPC_E_INVALID_ADDRESS
+    else:
+        code = run_handler(handler, copy, size, result)
+        # A failed handler's buffer goes back too: it says why (dispatch.pxi).
+        if ((code == 0 or code == WINIPC_E_UNHANDLED_EXCEPTION)
+                and not winipc_safe_copy(<void *>address, copy, size)):
+            code = win32.ERROR_PARTIAL_COPY
+    if kept:
+        s.scratch_busy = False
+    else:
+        bellapi.VirtualFree(copy, 0, win32.MEM_RELEASE)
+    return code
+
+
+cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcept nogil:
+    """One request, from a message or a doorbell: check it, run its handler
+    in place -> the result or WINIPC_ERROR_RESULT(code)."""
+    cdef Handler *handler = (<HandlerTable>s.table).find(msg)
+    cdef Section *section
+    cdef int64_t result = 0
+    cdef uint32_t code
+    if handler == NULL:
+        return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_MESSAGE)
+    section = find_section(s, <size_t>lparam, size)
+    if section != NULL:
+        # The server's own view: no client can unmap or re-protect it, so
+        # the handler runs on it directly.
+        section.in_use += 1
+        code = run_handler(handler, <void *><size_t>lparam, size, &result)
+        section.in_use -= 1
+        if section.doomed and section.in_use == 0:
+            release_section(s, section)
+    elif owned_buffer(<size_t>lparam, size):
+        code = run_on_copy(s, handler, <size_t>lparam, size, &result)
+    else:
+        return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_ADDRESS)
+    if code:
+        return WINIPC_ERROR_RESULT(code)
+    return result
+
+
+cdef LRESULT __stdcall wndproc(HWND window, UINT msg, WPARAM wparam, LPARAM lparam) noexcept nogil:
+    cdef WindowState *state = <WindowState *>win32.GetWindowLongPtrW(window, win32.GWLP_USERDATA)
+    if state != NULL:
+        if msg == state.control:
+            return control(state, wparam, lparam)
+        if win32.WM_USER <= msg <= LAST_MESSAGE:
+            return serve(state, msg, wparam, lparam)
+        if msg == win32.WM_CLOSE:
+            win32.DestroyWindow(window)
+            return 0
+        if msg == win32.WM_DESTROY:
+            state.window = NULL   # gone: find_window no longer finds it
+            if state.serving:
+                win32.PostQuitMessage(0)
+            return 0
+    return win32.DefWindowProcW(window, msg, wparam, lparam)
+
+
+cdef unsigned long class_serial = 0
+
+
+cdef class ServerCore:
+    """A window titled ``title`` whose procedure serves ``handlers``.
+
+    run() creates it on the calling thread and pumps its messages without
+    the GIL until stop(); the window is destroyed before run() returns.
+    While clients have doorbells open, the same thread also serves those,
+    and after each request it spins ``spin_us`` µs looking for the next one
+    before it sleeps."""
+
+    cdef readonly HandlerTable handlers
+    cdef readonly str title
+    cdef WindowState state
+    cdef DWORD _tid
+    cdef bint _running
+    cdef bint _stop_requested
+    cdef int _spin_us
+    # Let processes of a lower integrity level (not elevated, when this one
+    # is) send this window its messages: User Interface Privilege Isolation
+    # drops them otherwise.  Set before run().
+    cdef public bint allow_lower_integrity
+
+    def __cinit__(self):
+        self.handlers = HandlerTable()
+        memset(&self.state, 0, sizeof(WindowState))
+        self.state.table = <PyObject *>self.handlers
+        self.state.pid = win32.GetCurrentProcessId()
+        self.state.sections = <Section *>PyMem_Malloc(MAX_SECTIONS * sizeof(Section))
+        self.state.bells = <ServerBell *>PyMem_Malloc(MAX_BELLS * sizeof(ServerBell))
+        if self.state.sections == NULL or self.state.bells == NULL:
+            raise MemoryError()
+        memset(self.state.sections, 0, MAX_SECTIONS * sizeof(Section))
+        memset(self.state.bells, 0, MAX_BELLS * sizeof(ServerBell))
+
+    cdef _allow_lower_integrity(self, HWND window):
+        """ChangeWindowMessageFilterEx(MSGFLT_ALLOW) for every message this
+        window serves: its handlers' and the control message."""
+        cdef int i
+        cdef UINT msg
+        for i in range(self.handlers.count + 1):
+            msg = self.handlers.entries[i].msg if i < self.handlers.count else control_message()
+            if not win32.ChangeWindowMessageFilterEx(window, msg, win32.MSGFLT_ALLOW, NULL):
+                err = win32.GetLastError()
+                win32.DestroyWindow(window)
+                self.state.window = NULL
+                fail(err, "ChangeWindowMessageFilterEx",
+                     f"server {self.title!r}, message {msg:#x}")
+
+    def __init__(self, str title, int spin_us=50):
+        self.title = title
+        self.spin_us = spin_us
+
+    def __dealloc__(self):
+        if self.state.sections != NULL and self.state.bells != NULL:
+            release_all(&self.state)
+        PyMem_Free(self.state.sections)
+        PyMem_Free(self.state.bells)
+        self.state.sections = NULL
+        self.state.bells = NULL
+
+    @property
+    def spin_us(self):
+        """How long (µs) the serving thread spins over its doorbells after a
+        request before it sleeps; 0: never."""
+        return self._spin_us
+
+    @spin_us.setter
+    def spin_us(self, int value):
+        self._spin_us = checked_spin_us(value)
+
+    @property
+    def pid(self):
+        return win32.GetCurrentProcessId()
+
+    @property
+    def held(self):
+        """(handles, bytes) this server holds for clients right now: shared
+        sections and doorbells, each within its bound (control.pxi).  A
+        window cannot tell which process sent it a message, so these stay
+        until freed or the server stops; what else the process holds is not
+        the clients' doing."""
+        cdef int i
+        cdef long handles = self.state.section_count
+        for i in range(self.state.bell_slots):
+            if self.state.bells[i].section != NULL:
+                handles += 2 + (self.state.bells[i].client != NULL)
+        if self.state.wake != NULL:
+            handles += 1
+        return handles, self.state.shared_bytes + <uint64_t>self.state.bell_count * WINIPC_BELL_SIZE
+
+    @property
+    def window(self):
+        """The window handle as an int while the window exists, else 0."""
+        return <size_t>self.state.window
+
+    @property
+    def tid(self):
+        """The thread that runs (or ran) the window, 0 before run()."""
+        return self._tid
+
+    def run(self, on_ready=None):
+        """Create the window, call ``on_ready(window, tid)``, serve until stop()."""
+        global class_serial
+        cdef wchar_t *wtitle = NULL
+        cdef wchar_t *wclass = NULL
+        cdef win32.WNDCLASSW wc
+        cdef win32.HINSTANCE instance = win32.GetModuleHandleW(NULL)
+        cdef HWND window = NULL
+        cdef win32.ATOM atom = 0
+        cdef DWORD err = 0
+        cdef int attempt
+        if self._running:
+            raise RuntimeError("this server is already running")
+        self._running = True
+        try:
+            self.state.control = control_message()
+            wtitle = wide(self.title)
+            memset(&wc, 0, sizeof(wc))
+            wc.lpfnWndProc = wndproc
+            wc.hInstance = instance
+            for attempt in range(CLASS_NAME_TRIES):
+                class_serial += 1
+                PyMem_Free(wclass)
+                wclass = wide(f"winipc.server.{os.getpid()}.{class_serial}")
+                wc.lpszClassName = wclass
+                atom = win32.RegisterClassW(&wc)
+                if atom:
+                    break
+                err = win32.GetLastError()
+                if err != win32.ERROR_CLASS_ALREADY_EXISTS:
+                    break
+            if not atom:
+                PyMem_Free(wclass)
+                wclass = NULL
+                fail(err, "RegisterClassW", f"the class of server {self.title!r}")
+
+            # A plain top-level window, never shown: FindWindowW does not
+            # see message-only (HWND_MESSAGE) windows.
+            window = win32.CreateWindowExW(0, wclass, wtitle, win32.WS_OVERLAPPED,
+                                           0, 0, 0, 0, NULL, NULL, instance, NULL)
+            if window == NULL:
+                fail(win32.GetLastError(), "CreateWindowExW", f"server {self.title!r}")
+            win32.SetWindowLongPtrW(window, win32.GWLP_USERDATA, <win32.LONG_PTR>&self.state)
+            if self.allow_lower_integrity:
+                self._allow_lower_integrity(window)
+            self.state.window = window
+            self._tid = win32.GetCurrentThreadId()
+
+            if on_ready is not None:
+                on_ready(<size_t>window, self._tid)
+            if self._stop_requested:   # stop() came before the window did
+                win32.PostMessageW(window, win32.WM_CLOSE, 0, 0)
+            if threading.current_thread() is threading.main_thread():
+                win32.SetTimer(window, SIGNAL_TIMER_ID, SIGNAL_TIMER_MS, NULL)
+
+            self.state.serving = True
+            with nogil:
+                err = serve_loop(&self.state, window, self._spin_us)
+            self.state.serving = False
+            if err == BELL_INTERRUPTED:
+                reraise()
+            if err:
+                fail(err, "MsgWaitForMultipleObjectsEx", f"server {self.title!r}")
+        finally:
+            self.state.serving = False   # so destroying now posts no WM_QUIT
+            if self.state.window != NULL:
+                win32.DestroyWindow(self.state.window)
+            self.state.window = NULL
+            release_all(&self.state)
+            if wclass != NULL:
+                win32.UnregisterClassW(wclass, instance)
+            PyMem_Free(wclass)
+            PyMem_Free(wtitle)
+            self._stop_requested = False
+            self._running = False
+
+    def stop(self):
+        """Ask run() to return: from any thread, also before run() started.
+        A stop() while no run() is in progress makes the next run() return
+        right after its on_ready."""
+        self._stop_requested = True
+        if self.state.window != NULL:
+            win32.PostMessageW(self.state.window, win32.WM_CLOSE, 0, 0)
+
+
+cdef int dispatch(HWND window, win32.MSG *message) noexcept nogil:
+    """One retrieved message -> 1 to go on, 0 on WM_QUIT, -1 when Python's
+    signal handler raised (the signal timer of a server on the main thread)."""
+    if message.message == bellapi.WM_QUIT:
+        return 0
+    if (message.message == win32.WM_TIMER and message.hwnd == window
+            and message.wParam == SIGNAL_TIMER_ID):
+        with gil:
+            if check_signals() < 0:   # KeyboardInterrupt ends run()
+                return -1
+        return 1
+    win32.TranslateMessage(message)
+    win32.DispatchMessageW(message)
+    return 1
+
+
+cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
+    """The window thread's loop until WM_QUIT -> 0, a Win32 code, or
+    BELL_INTERRUPTED.
+
+    With no doorbell open it is the classic GetMessageW loop.  With some, it
+    serves them between messages: after each request it spins spin_us µs
+    over the doorbells (looking at the message queue every QUEUE_CHECK_US),
+    then says it sleeps in every doorbell, looks once more, and waits in
+    MsgWaitForMultipleObjectsEx for its wake Event or a message, so that
+    SendMessage callers are answered by the same thread as before."""
+    cdef win32.MSG message
+    cdef BOOL got
+    cdef int r, served
+    cdef int64_t now, spin_end = 0, next_queue = 0
+    cdef int64_t spin_ticks = us_to_ticks(spin_us)
+    cdef int64_t queue_ticks = us_to_ticks(QUEUE_CHECK_US)
+    cdef DWORD woke
+    while True:
+        if s.bell_count == 0:
+            got = win32.GetMessageW(&message, NULL, 0, 0)
+            if got == 0:
+                return 0
+            if got == -1:
+                return win32.GetLastError()
+            r = dispatch(window, &message)
+            if r <= 0:
+                return 0 if r == 0 else BELL_INTERRUPTED
+            continue
+
+        served = serve_bells(s)
+        now = ticks_now()
+        if served:
+            spin_end = now + spin_ticks
+        if now < spin_end and now < next_queue:
+            winipc_relax(USABLE_CPUS)
+            continue
+        # The message queue: sent messages are answered inside PeekMessageW.
+        while bellapi.PeekMessageW(&message, NULL, 0, 0, bellapi.PM_REMOVE):
+            r = dispatch(window, &message)
+            if r <= 0:
+                return 0 if r == 0 else BELL_INTERRUPTED
+        now = ticks_now()
+        next_queue = now + queue_ticks
+        if now < spin_end or s.bell_count == 0:
+            continue
+        # Sleep: say so in every doorbell, then look once more.
+        set_server_asleep(s, 1)
+        winipc_fence()
+        if bells_pending(s):
+            set_server_asleep(s, 0)
+            continue
+        woke = bellapi.MsgWaitForMultipleObjectsEx(1, &s.wake, SWEEP_MS, bellapi.QS_ALLINPUT,
+                                                   bellapi.MWMO_INPUTAVAILABLE)
+        set_server_asleep(s, 0)
+        if woke == synchapi.WAIT_FAILED:
+            return win32.GetLastError()
+        if woke == synchapi.WAIT_TIMEOUT:
+            sweep_bells(s)

@@ -38,7 +38,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -64,24 +63,30 @@ ROUNDS = 10
 # Unrecorded passes over every path before the first row (seconds).
 WARM_UP_MIN, WARM_UP_MAX = 0.5, 5.0
 
-# Ratios of p50 that must hold within one run: (row, baseline, sizes, most).
-if winipc.BACKEND == "windows":
-    TARGETS: list[tuple[str, str, list[int], float]] = [
+# Ratios of p50 that must hold within one run, per backend: (row, baseline,
+# sizes, most), and the rows whose tail is held (TAIL_LIMIT).
+_TARGETS: dict[str, list[tuple[str, str, list[int], float]]] = {
+    "windows": [
         ("shared call", "call", [16], 1 / 20),     # the doorbell against SendMessage
         ("call", "compiled", [16, 64, 512, 4096], 2.0),
-    ]
-    # No tail target here: under Wine the serving thread's periodic look at
-    # its message queue and the client's at the window cross the Wine server
-    # (about 100 µs each), which real Windows does not.
-    SPINNING = []
-else:
-    TARGETS = [
+    ],
+    "linux": [
         ("compiled", "pipe (peer)", [16], 1 / 5),
         ("call", "pipe (peer)", [16], 1 / 3),
         ("shared compiled", "pipe (peer)", [16], 1 / 50),
         ("shared call", "pipe (peer)", [16], 1 / 10),
         ("call", "pipe (peer)", [1 << 20], 1 / 3),
-    ]
+    ],
+}
+_SPINNING = {
+    # No tail target on Windows: under Wine the serving thread's periodic
+    # look at its message queue and the client's at the window cross the
+    # Wine server (about 100 µs each), which real Windows does not.
+    "windows": [],
+    "linux": SPINNING,
+}
+TARGETS = _TARGETS[winipc.BACKEND]
+SPINNING = _SPINNING[winipc.BACKEND]
 # Every spinning row: p99 at most this many times its own p50.
 TAIL_LIMIT = 3.0
 
@@ -120,12 +125,10 @@ def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
     """The benchmark's server (winipc._bench_server) in a child process, with
     a window for each of ``spins`` too: (its title, the pipe to its peer)."""
     title = f"winipc-bench-{uuid.uuid4()}"
-    if os.name == "nt":
-        family, address = "AF_PIPE", rf"\\.\pipe\winipc-bench-{uuid.uuid4()}"
-    else:
-        folder = tempfile.mkdtemp(prefix="winipc-bench-")
-        family, address = "AF_UNIX", os.path.join(folder, "pipe")
-    listener = Listener(address, family=family)
+    # The platform's own kind of pipe (multiprocessing's default: a named
+    # pipe on Windows, a Unix socket in a fresh temporary folder elsewhere).
+    listener = Listener()
+    address = listener.address
     # -P: the server imports the installed winipc, never a checkout in the
     # current folder.
     child = subprocess.Popen([sys.executable, "-P", "-m", "winipc._bench_server", title,
@@ -142,7 +145,7 @@ def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
             if child.poll() is None:
                 child.kill()
             with contextlib.suppress(OSError):
-                Client(address, family=family).close()
+                Client(address).close()
             return
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -168,9 +171,6 @@ def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait(30)
-        if os.name != "nt":
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
 
 
 @contextlib.contextmanager

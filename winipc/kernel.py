@@ -23,7 +23,7 @@ from . import _aio
 from . import _kernel as _native
 from . import _os, _rpc
 from ._errors import (
-    ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall, NotSupported,
+    ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall,
     error_from_winerror,
 )
 from ._resource import Resource

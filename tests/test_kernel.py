@@ -2,7 +2,6 @@
 backend (Linux natively; Windows, also under Wine), with real child processes
 (tests/kernel_child.py)."""
 
-import ctypes
 import gc
 from contextlib import closing
 import json
@@ -27,16 +26,7 @@ WINDOWS = sys.platform == "win32"
 LINUX = sys.platform.startswith("linux")
 
 
-def under_wine() -> bool:
-    if not WINDOWS:
-        return False
-    try:
-        return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
-    except OSError:
-        return False
-
-
-WINE = under_wine()
+from conftest import UNDER_WINE as WINE  # noqa: E402
 TIMEOUT = 120 if WINE else 30
 
 

@@ -9,7 +9,7 @@ from libc.string cimport memset
 from cpython.buffer cimport PyBuffer_FillInfo, PyBUF_WRITABLE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from cpython.unicode cimport PyUnicode_AsWideCharString
+from cpython.unicode cimport PyUnicode_AsWideCharString, PyUnicode_FromWideChar
 
 cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, LPCWSTR, SIZE_T, MEMORY_BASIC_INFORMATION
@@ -538,10 +538,8 @@ def _a(str noun):
 
 
 cdef str _from_wide(wchar_t *w):
-    cdef int n = 0
-    while w[n]:
-        n += 1
-    return "".join([chr(w[i]) for i in range(n)])
+    """A NUL-terminated UTF-16 string (surrogate pairs joined)."""
+    return PyUnicode_FromWideChar(w, -1)
 
 
 def adopt(value, int kind):

@@ -61,7 +61,7 @@ ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared compiled"
 SPINNING = ["call", "compiled", "shared call", "shared compiled"]
 ROUNDS = 10
 # Unrecorded passes over every path before the first row (seconds).
-WARM_UP_MIN, WARM_UP_MAX = 0.5, 5.0
+WARM_UP_MIN, WARM_UP_MAX = 1.0, 10.0
 
 # Ratios of p50 that must hold within one run, per backend: (row, baseline,
 # sizes, most), and the rows whose tail is held (TAIL_LIMIT).
@@ -367,17 +367,18 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO) -> di
         # pass over every path before any row.  (With only a compiled warm-up
         # loop, whichever size came first had p99s of 15-18 us against 2-5
         # us for the others.)
-        # The scheduler may take a second or two to settle: the passes go on
-        # until the compiled loop's tail is steady (p99 within 2x p50), for
-        # at most WARM_UP_MAX seconds.
+        # The machine may take seconds to settle (the scheduler placing a
+        # fresh pair of processes, a build's writeback just before): the
+        # passes go on until two in a row keep every spinning row's tail
+        # within the target, for at most WARM_UP_MAX seconds.
         progress.note("warming up")
-        start = time.monotonic()
+        start, steady = time.monotonic(), 0
         while True:
-            warm = summarize(measure(conns, pipe, sizes[0],
-                                     max(ROUNDS * 20, calls // 4))["compiled"][0])
+            warm = measure(conns, pipe, sizes[0], max(ROUNDS * 20, calls // 4))
+            tails = [summarize(warm[row][0]) for row in SPINNING]
+            steady = steady + 1 if all(t["p99"] <= TAIL_LIMIT * t["p50"] for t in tails) else 0
             waited = time.monotonic() - start
-            steady = not SPINNING or warm["p99"] <= 2 * warm["p50"]
-            if (waited >= WARM_UP_MIN and steady) or waited >= WARM_UP_MAX:
+            if (waited >= WARM_UP_MIN and steady >= 2) or waited >= WARM_UP_MAX:
                 break
         for size in sizes:
             rows = measure(conns, pipe, size, calls_for(size, calls), progress)

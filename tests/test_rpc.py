@@ -415,11 +415,18 @@ def test_wrong_connect_arguments_are_refused_when_given():
 def test_a_server_owns_its_resources_as_every_winipc_object_does(server_process):
     import gc
     import warnings
-    server = winipc.Server(unique_title())
+    title = unique_title()
+    server = winipc.Server(title)
+
+    @server.handler(WM_SMALL, Small)
+    def small(s):
+        s.value *= 3
     server.start()
     server.stop()                          # stop() allows serving again
     with server:
         assert not server.closed
+        with winipc.connect(title) as conn:
+            assert conn.call(WM_SMALL, Small(2)).value == 6
     assert server.closed                   # `with` closes, and close is final
     with pytest.raises(ValueError, match="closed"):
         server.start()

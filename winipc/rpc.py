@@ -447,12 +447,12 @@ class Connection(Resource):
         behind another thread's keeps its own timeout.  The lock is waited
         for in slices: on Windows a lock's wait does not end for Ctrl+C,
         and between slices Python runs its signal handlers."""
-        deadline = None if ms >= _FOREVER_MS else time.monotonic() + ms / 1000
+        deadline = _deadline(ms)
         while True:
-            left = _TURN_SLICE if deadline is None else deadline - time.monotonic()
-            if self._lock.acquire(timeout=min(max(left, 0.0), _TURN_SLICE)):
+            left = _left(deadline)
+            if self._lock.acquire(timeout=_TURN_SLICE if left is None else min(left, _TURN_SLICE)):
                 return
-            if deadline is not None and time.monotonic() >= deadline:
+            if _left(deadline) == 0.0:
                 raise error_from_winerror(ERROR_TIMEOUT, "call", "another thread's call on "
                                           "this connection lasted the whole timeout")
 

@@ -394,6 +394,12 @@ cdef class ServerCore:
                 with nogil:
                     pthread_join(self.standby, NULL)
                 self.standby_started = False
+            # Empty both eventfds: a stop() seen here must not end the next
+            # run() at once.
+            while c_read(self.wake_fd, &one, sizeof(one)) > 0:
+                pass
+            while c_read(self.standby_fd, &one, sizeof(one)) > 0:
+                pass
             self.kick_fd = -1
             kick.close()
             sock.close()

@@ -1,6 +1,7 @@
 """Builds the native backend of winipc (see _native/README.md): the Cython
-modules of MODULES, from _native/<platform>/<name>.pyx, as the extensions
-winipc.<name>, for the stable ABI of CPython 3.11 and later (abi3, Cython's
+modules of MODULES, from _native/<platform>/<name>.pyx (or, for a module
+both platforms build from one source, _native/common/<name>.pyx), as the
+extensions winipc.<name>, for the stable ABI of CPython 3.11 and later (abi3, Cython's
 limited-API mode).  Everything else about the package is in pyproject.toml.
 
 The platform is the running one, except when the Windows wheel is made on
@@ -11,6 +12,7 @@ then compiles nothing, but packs those files with the package and its
 metadata into the win_amd64 wheel.  For those scripts:
 
     python setup.py --list-modules     MODULES, one a line
+    python setup.py --source NAME       the .pyx of module NAME for Windows
     python setup.py --limited-api      the Py_LIMITED_API value (hex)
 """
 
@@ -19,14 +21,25 @@ import shutil
 import sys
 
 # The extension modules, winipc.<name>, of every platform.
-MODULES = ["_rpc", "_kernel"]
+MODULES = ["_rpc", "_kernel", "_win32"]
 
 # The stable ABI built for; the wheels' tag (cp311-abi3) follows from it.
 LIMITED_API = 0x030B0000
 LIMITED_API_TAG = "cp311"
 
+
+
+def source(platform, name):
+    """The .pyx of module ``name``: the platform's own, else the common one."""
+    own = os.path.join("_native", platform, name + ".pyx")
+    return own if os.path.isfile(own) else os.path.join("_native", "common", name + ".pyx")
+
+
 if __name__ == "__main__" and sys.argv[1:] in (["--list-modules"], ["--limited-api"]):
     print("\n".join(MODULES) if sys.argv[1] == "--list-modules" else f"0x{LIMITED_API:08X}")
+    sys.exit(0)
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--source":
+    print(source("windows", sys.argv[2]))
     sys.exit(0)
 
 from setuptools import Extension, setup  # noqa: E402
@@ -54,7 +67,7 @@ def extensions():
         compile_args, link_args = ["-g0"], ["-s"]
     return [
         Extension(
-            "winipc." + name, [os.path.join("_native", PLATFORM, name + ".pyx")],
+            "winipc." + name, [source(PLATFORM, name)],
             include_dirs=INCLUDE_DIRS, libraries=LIBRARIES, define_macros=macros,
             extra_compile_args=compile_args, extra_link_args=link_args,
             py_limited_api=True,

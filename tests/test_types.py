@@ -1,5 +1,5 @@
 """The types users get: the stubs of the compiled modules (winipc/_rpc.pyi,
-winipc/_kernel.pyi) match the built modules (mypy.stubtest), and the examples
+winipc/_kernel.pyi, winipc/_win32.pyi) match the built modules (mypy.stubtest), and the examples
 type-check with ``mypy --strict`` against the installed package, with the
 Linux and with the Windows view of the stubs and the facade (``--platform``
 picks the branches of their ``sys.platform`` checks).  On every platform:
@@ -42,7 +42,7 @@ def _mypy(args, tmp_path):
 
 def test_stubs_match_the_built_modules(tmp_path):
     rc, out = _mypy(["mypy.stubtest", "--allowlist", ALLOWLIST,
-                     "winipc._rpc", "winipc._kernel"], tmp_path)
+                     "winipc._rpc", "winipc._kernel", "winipc._win32"], tmp_path)
     assert rc == 0, f"stubtest found differences between the stubs and the modules:\n{out}"
 
 

@@ -16,6 +16,10 @@ from .rpc import (
     BACKEND, WM_USER, Access, Connection, Process, RemoteBuffer, Server, Window,
     connect, find_window, open_process, sample_handlers,
 )
+from .constants import (
+    EventAccess, FileMapAccess, MutexAccess, ProcessAccess, SemaphoreAccess, StandardAccess,
+    WaitResult, WinError, WM_APP,
+)
 from .kernel import *  # noqa: F401,F403  (Mutex, Event, Semaphore, FileMapping, spawn, ...)
 from .kernel import __all__ as _kernel_all
 
@@ -28,5 +32,7 @@ __all__ = [
     "WinIPCError", "WrongObjectType",
     "BACKEND", "WM_USER", "Access", "Connection", "Process", "RemoteBuffer", "Server",
     "Window", "connect", "find_window", "open_process", "sample_handlers",
+    "WM_APP", "WinError", "WaitResult", "StandardAccess", "ProcessAccess", "MutexAccess",
+    "EventAccess", "SemaphoreAccess", "FileMapAccess",
     *_kernel_all,
 ]

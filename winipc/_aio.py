@@ -29,10 +29,9 @@ import sys
 from typing import Optional
 
 from ._errors import NotSupported, error_from_winerror
+from .constants import WinError
 
 __all__ = ["readable", "signalled", "drain_eventfd"]
-
-ERROR_NOT_SUPPORTED = 50
 
 
 async def readable(fd: int, timeout: Optional[float] = None) -> bool:
@@ -71,7 +70,7 @@ def proactor(loop: asyncio.AbstractEventLoop):
     p = getattr(loop, "_proactor", None)
     if p is None or not hasattr(p, "wait_for_handle"):
         raise error_from_winerror(
-            ERROR_NOT_SUPPORTED, "RegisterWaitForSingleObject",
+            WinError.NOT_SUPPORTED, "RegisterWaitForSingleObject",
             f"winipc's asyncio waits on Windows need asyncio's ProactorEventLoop (the default "
             f"there); this loop is a {type(loop).__name__}, which cannot wait on a handle "
             f"without a thread", cls=NotSupported)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import errno as _errno
 import os
 
+from .constants import WinError
+
 __all__ = [
     "WinIPCError", "AccessDenied", "NoSuchProcess", "WindowNotFound",
     "ObjectNotFound", "CallTimeout", "ServerGone", "WrongObjectType",
@@ -23,28 +25,6 @@ __all__ = [
     "HandlerFailed", "NotSupported", "NotOwner", "TooManyPosts", "InvalidHandle",
     "ServerFull",
 ]
-
-# Win32 error codes used by both backends (winerror.h).
-ERROR_FILE_NOT_FOUND = 2
-ERROR_ACCESS_DENIED = 5
-ERROR_INVALID_HANDLE = 6
-ERROR_NOT_ENOUGH_MEMORY = 8
-ERROR_NOT_SUPPORTED = 50
-ERROR_INVALID_PARAMETER = 87
-ERROR_INSUFFICIENT_BUFFER = 122
-ERROR_ALREADY_EXISTS = 183
-ERROR_NOT_OWNER = 288
-ERROR_TOO_MANY_POSTS = 298
-ERROR_PARTIAL_COPY = 299
-ERROR_INVALID_ADDRESS = 487
-ERROR_NOACCESS = 998
-ERROR_UNHANDLED_EXCEPTION = 574
-ERROR_INVALID_MESSAGE = 1002
-ERROR_INVALID_WINDOW_HANDLE = 1400
-ERROR_TIMEOUT = 1460
-ERROR_PIPE_NOT_CONNECTED = 233
-ERROR_CONNECTION_COUNT_LIMIT = 1238
-WAIT_ABANDONED = 0x80
 
 
 class WinIPCError(OSError):
@@ -135,43 +115,43 @@ class ServerFull(WinIPCError, ConnectionRefusedError):
 
 
 _BY_WINERROR = {
-    ERROR_CONNECTION_COUNT_LIMIT: ServerFull,
-    ERROR_FILE_NOT_FOUND: ObjectNotFound,
-    ERROR_ACCESS_DENIED: AccessDenied,
-    ERROR_INVALID_HANDLE: WrongObjectType,
-    ERROR_INSUFFICIENT_BUFFER: BufferTooSmall,
-    ERROR_INVALID_ADDRESS: InvalidAddress,
-    ERROR_PARTIAL_COPY: InvalidAddress,
-    ERROR_NOACCESS: InvalidAddress,
-    ERROR_UNHANDLED_EXCEPTION: HandlerFailed,
-    ERROR_INVALID_MESSAGE: UnknownMessage,
-    ERROR_INVALID_WINDOW_HANDLE: ServerGone,
-    ERROR_PIPE_NOT_CONNECTED: ServerGone,
-    ERROR_TIMEOUT: CallTimeout,
-    ERROR_NOT_SUPPORTED: NotSupported,
-    ERROR_NOT_OWNER: NotOwner,
-    ERROR_TOO_MANY_POSTS: TooManyPosts,
+    WinError.CONNECTION_COUNT_LIMIT: ServerFull,
+    WinError.FILE_NOT_FOUND: ObjectNotFound,
+    WinError.ACCESS_DENIED: AccessDenied,
+    WinError.INVALID_HANDLE: WrongObjectType,
+    WinError.INSUFFICIENT_BUFFER: BufferTooSmall,
+    WinError.INVALID_ADDRESS: InvalidAddress,
+    WinError.PARTIAL_COPY: InvalidAddress,
+    WinError.NOACCESS: InvalidAddress,
+    WinError.UNHANDLED_EXCEPTION: HandlerFailed,
+    WinError.INVALID_MESSAGE: UnknownMessage,
+    WinError.INVALID_WINDOW_HANDLE: ServerGone,
+    WinError.PIPE_NOT_CONNECTED: ServerGone,
+    WinError.TIMEOUT: CallTimeout,
+    WinError.NOT_SUPPORTED: NotSupported,
+    WinError.NOT_OWNER: NotOwner,
+    WinError.TOO_MANY_POSTS: TooManyPosts,
 }
 
 _ERRNO_OF_WINERROR = {
-    ERROR_CONNECTION_COUNT_LIMIT: _errno.EUSERS,
-    ERROR_FILE_NOT_FOUND: _errno.ENOENT,
-    ERROR_ACCESS_DENIED: _errno.EACCES,
-    ERROR_INVALID_HANDLE: _errno.EBADF,
-    ERROR_NOT_ENOUGH_MEMORY: _errno.ENOMEM,
-    ERROR_INVALID_PARAMETER: _errno.EINVAL,
-    ERROR_INSUFFICIENT_BUFFER: _errno.ENOBUFS,
-    ERROR_ALREADY_EXISTS: _errno.EEXIST,
-    ERROR_PARTIAL_COPY: _errno.EFAULT,
-    ERROR_INVALID_ADDRESS: _errno.EFAULT,
-    ERROR_INVALID_MESSAGE: _errno.EBADMSG,
-    ERROR_INVALID_WINDOW_HANDLE: _errno.ECONNRESET,
-    ERROR_PIPE_NOT_CONNECTED: _errno.ECONNRESET,
-    ERROR_TIMEOUT: _errno.ETIMEDOUT,
-    ERROR_NOT_SUPPORTED: _errno.EOPNOTSUPP,
-    ERROR_UNHANDLED_EXCEPTION: _errno.EIO,
-    ERROR_NOT_OWNER: _errno.EPERM,
-    ERROR_TOO_MANY_POSTS: _errno.EOVERFLOW,
+    WinError.CONNECTION_COUNT_LIMIT: _errno.EUSERS,
+    WinError.FILE_NOT_FOUND: _errno.ENOENT,
+    WinError.ACCESS_DENIED: _errno.EACCES,
+    WinError.INVALID_HANDLE: _errno.EBADF,
+    WinError.NOT_ENOUGH_MEMORY: _errno.ENOMEM,
+    WinError.INVALID_PARAMETER: _errno.EINVAL,
+    WinError.INSUFFICIENT_BUFFER: _errno.ENOBUFS,
+    WinError.ALREADY_EXISTS: _errno.EEXIST,
+    WinError.PARTIAL_COPY: _errno.EFAULT,
+    WinError.INVALID_ADDRESS: _errno.EFAULT,
+    WinError.INVALID_MESSAGE: _errno.EBADMSG,
+    WinError.INVALID_WINDOW_HANDLE: _errno.ECONNRESET,
+    WinError.PIPE_NOT_CONNECTED: _errno.ECONNRESET,
+    WinError.TIMEOUT: _errno.ETIMEDOUT,
+    WinError.NOT_SUPPORTED: _errno.EOPNOTSUPP,
+    WinError.UNHANDLED_EXCEPTION: _errno.EIO,
+    WinError.NOT_OWNER: _errno.EPERM,
+    WinError.TOO_MANY_POSTS: _errno.EOVERFLOW,
 }
 
 _BY_ERRNO = {
@@ -194,29 +174,29 @@ _BY_ERRNO = {
 
 # What the Windows backend would report for the errno values Linux gives.
 _WINERROR_OF_ERRNO = {
-    _errno.EACCES: ERROR_ACCESS_DENIED,
-    _errno.EPERM: ERROR_ACCESS_DENIED,
-    _errno.ESRCH: ERROR_INVALID_PARAMETER,      # OpenProcess's answer for no process
-    _errno.ENOENT: ERROR_FILE_NOT_FOUND,
-    _errno.ETIMEDOUT: ERROR_TIMEOUT,
-    _errno.ECONNRESET: ERROR_INVALID_WINDOW_HANDLE,
-    _errno.EPIPE: ERROR_INVALID_WINDOW_HANDLE,
-    _errno.ECONNREFUSED: ERROR_INVALID_WINDOW_HANDLE,
-    _errno.EFAULT: ERROR_PARTIAL_COPY,
-    _errno.ENOMEM: ERROR_NOT_ENOUGH_MEMORY,
-    _errno.EINVAL: ERROR_INVALID_PARAMETER,
+    _errno.EACCES: WinError.ACCESS_DENIED,
+    _errno.EPERM: WinError.ACCESS_DENIED,
+    _errno.ESRCH: WinError.INVALID_PARAMETER,      # OpenProcess's answer for no process
+    _errno.ENOENT: WinError.FILE_NOT_FOUND,
+    _errno.ETIMEDOUT: WinError.TIMEOUT,
+    _errno.ECONNRESET: WinError.INVALID_WINDOW_HANDLE,
+    _errno.EPIPE: WinError.INVALID_WINDOW_HANDLE,
+    _errno.ECONNREFUSED: WinError.INVALID_WINDOW_HANDLE,
+    _errno.EFAULT: WinError.PARTIAL_COPY,
+    _errno.ENOMEM: WinError.NOT_ENOUGH_MEMORY,
+    _errno.EINVAL: WinError.INVALID_PARAMETER,
 }
 
 _WIN_DESCRIPTIONS = {
-    ERROR_INVALID_MESSAGE: "the server has no handler for this message",
-    ERROR_INSUFFICIENT_BUFFER: "the buffer is smaller than the handler's struct",
-    ERROR_INVALID_ADDRESS: "the address is not a committed read-write buffer of that size",
-    ERROR_UNHANDLED_EXCEPTION: "the server's handler raised an exception",
-    ERROR_TIMEOUT: "the call timed out",
-    ERROR_CONNECTION_COUNT_LIMIT: "the server is full: it serves as many clients as it can hold",
-    ERROR_INVALID_WINDOW_HANDLE: "the server window is gone",
-    ERROR_NOT_OWNER: "the calling thread does not own the mutex",
-    ERROR_TOO_MANY_POSTS: "the release would exceed the semaphore's maximum count",
+    WinError.INVALID_MESSAGE: "the server has no handler for this message",
+    WinError.INSUFFICIENT_BUFFER: "the buffer is smaller than the handler's struct",
+    WinError.INVALID_ADDRESS: "the address is not a committed read-write buffer of that size",
+    WinError.UNHANDLED_EXCEPTION: "the server's handler raised an exception",
+    WinError.TIMEOUT: "the call timed out",
+    WinError.CONNECTION_COUNT_LIMIT: "the server is full: it serves as many clients as it can hold",
+    WinError.INVALID_WINDOW_HANDLE: "the server window is gone",
+    WinError.NOT_OWNER: "the calling thread does not own the mutex",
+    WinError.TOO_MANY_POSTS: "the release would exceed the semaphore's maximum count",
 }
 
 
@@ -227,13 +207,21 @@ def _describe_winerror(code: int) -> str:
     return _os.describe_winerror(code)
 
 
+def _known(code: int | None) -> int | None:
+    """``code`` as a WinError member when winipc knows it."""
+    try:
+        return WinError(code)
+    except ValueError:
+        return code
+
+
 def error_from_winerror(code: int, call: str, detail: str | None = None,
                         cls: type[WinIPCError] | None = None) -> WinIPCError:
     """Build the exception for Win32 error ``code`` raised by ``call``."""
     from . import _os
     cls = cls or _BY_WINERROR.get(code, WinIPCError)
     msg = _os.winerror_message(code, call, f"{call} failed: {detail or _describe_winerror(code)}")
-    err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=code, call=call)
+    err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=_known(code), call=call)
     return err
 
 
@@ -242,7 +230,7 @@ def error_from_errno(code: int, call: str, detail: str | None = None,
     """Build the exception for ``errno`` value ``code`` raised by ``call``."""
     cls = cls or _BY_ERRNO.get(code, WinIPCError)
     msg = f"{call} failed: {detail or os.strerror(code)}"
-    return cls(code, msg, winerror=_WINERROR_OF_ERRNO.get(code), call=call)
+    return cls(code, msg, winerror=_known(_WINERROR_OF_ERRNO.get(code)), call=call)
 
 
 def raise_winerror(code, call, detail=None, cls=None):

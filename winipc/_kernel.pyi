@@ -46,15 +46,6 @@ if sys.platform == "win32":
 
     _View: TypeAlias = MappedView
 else:
-    # Win32 error codes the module takes from winipc._errors.
-    from winipc._errors import (
-        ERROR_ACCESS_DENIED as ERROR_ACCESS_DENIED,
-        ERROR_INVALID_HANDLE as ERROR_INVALID_HANDLE,
-        ERROR_NOT_OWNER as ERROR_NOT_OWNER,
-        ERROR_NOT_SUPPORTED as ERROR_NOT_SUPPORTED,
-        ERROR_TOO_MANY_POSTS as ERROR_TOO_MANY_POSTS,
-    )
-
     SHM_DIR: Final[str]                 # where named objects live
     FILE_PREFIX: Final[str]             # their files' names start with it
     PAGE: Final[int]                    # where a mapping's bytes start in its file
@@ -67,7 +58,7 @@ class Waiting:
     Event) is ready when it is over."""
     @property
     def handle(self) -> int: ...
-    def finish(self) -> int: ...        # 0, or 2: a mutex whose owner died
+    def finish(self) -> int: ...        # WAIT_OBJECT_0, or WAIT_ABANDONED: a mutex whose owner died
     def cancel(self) -> None: ...       # gives back what the wait took
 
 @disjoint_base
@@ -83,7 +74,7 @@ class KObject:
     inheritable: bool
     protect_from_close: bool            # Linux: NotSupported, both ways
     def duplicate(self, access: int, inheritable: bool) -> int: ...
-    def mutex_acquire(self, ns: int) -> int: ...        # 0 acquired, 1 timed out, 2 abandoned
+    def mutex_acquire(self, ns: int) -> int: ...        # WAIT_OBJECT_0, WAIT_TIMEOUT or WAIT_ABANDONED
     def mutex_release(self) -> None: ...
     def event_wait(self, ns: int) -> bool: ...
     def event_set(self) -> None: ...

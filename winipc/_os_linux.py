@@ -9,12 +9,14 @@ way of telling it their values is a line on an inherited socket.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
 from typing import Any, Sequence
 
 from ._errors import NoSuchProcess, NotSupported, error_from_errno
+from .constants import WinError
 
 __all__ = ["Process", "Launch", "receive_values"]
 
@@ -32,8 +34,8 @@ class Process(subprocess.Popen[Any]):
         if self._pidfd < 0:
             if self.returncode is not None:
                 raise ValueError(f"process {self.pid} has been waited for: its pidfd is closed")
-            raise NotSupported(95, "pidfd_open failed: this kernel gives no pidfd",
-                               call="pidfd_open", winerror=50)
+            raise NotSupported(errno.EOPNOTSUPP, "pidfd_open failed: this kernel gives no pidfd",
+                               call="pidfd_open", winerror=WinError.NOT_SUPPORTED)
         return self._pidfd
 
     def _close_pidfd(self, _close: Any = os.close) -> None:
@@ -116,7 +118,7 @@ def receive_values(payload: str, timeout: float) -> list[int]:
                     break
                 data += chunk
         except TimeoutError:
-            raise error_from_errno(110, "recv", "the parent sent no handle values in time")
+            raise error_from_errno(errno.ETIMEDOUT, "recv", "the parent sent no handle values in time")
     return [int(v) for v in data.decode().strip().split(",") if v]
 
 
@@ -130,16 +132,16 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
     push = getattr(getattr(into, "_native", None), "push_fd", None)
     if push is None:
         raise NotSupported(
-            95, "DuplicateHandle failed: on Linux a handle can only be pushed into "
+            errno.EOPNOTSUPP, "DuplicateHandle failed: on Linux a handle can only be pushed into "
             "another process through that process's winipc Server; pass a "
             "winipc.Process from winipc.open_process(pid, Access.DUP_HANDLE), or let "
             "the other process pull it with from_process(pid, value)",
-            call="DuplicateHandle", winerror=50)
+            call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED)
     if inheritable:
         raise NotSupported(
-            95, "DuplicateHandle failed: on Linux the receiving process decides "
+            errno.EOPNOTSUPP, "DuplicateHandle failed: on Linux the receiving process decides "
             "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
-            call="DuplicateHandle", winerror=50)
+            call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED)
     fd = obj._native.duplicate(access, False)
     try:
         return push(fd)
@@ -147,11 +149,11 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
         if not _process_exists(int(into.pid)):
             raise
         raise NotSupported(
-            95, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
+            errno.EOPNOTSUPP, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
             "on Linux a handle can only be pushed into a process through its Server; "
             f"let that process pull it instead with {type(obj).__name__}.from_process("
             f"{os.getpid()}, {obj.handle}) (pidfd_getfd), or serve a winipc.Server there",
-            call="DuplicateHandle", winerror=50) from e
+            call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED) from e
     finally:
         os.close(fd)
 

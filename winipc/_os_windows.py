@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 from . import _kernel as _native
 from ._errors import error_from_winerror
+from .constants import WinError
 
 __all__ = ["Process", "Launch", "receive_values"]
 
@@ -119,10 +120,10 @@ class Launch:
             while not _native.post_handle_message(tid, index, value):
                 if child.poll() is not None:
                     raise error_from_winerror(
-                        1444, "PostThreadMessageW", "the child exited before it read the "
+                        WinError.INVALID_THREAD_ID, "PostThreadMessageW", "the child exited before it read the "
                         "handle values (did it call winipc.inherited_handles()?)")
                 if time.monotonic() >= deadline:
-                    raise error_from_winerror(1460, "PostThreadMessageW",
+                    raise error_from_winerror(WinError.TIMEOUT, "PostThreadMessageW",
                                               "the child made no message queue in time")
                 time.sleep(0.01)
 
@@ -186,6 +187,6 @@ def describe_winerror(code: int) -> str:
 def winerror_message(code: int, call: str, message: str) -> str:
     """An error's message, with why Windows refuses ``call`` most often when
     nothing says so (OSError itself shows "[WinError N]" here)."""
-    if code == 5 and call in ELEVATION_HINTS:           # ERROR_ACCESS_DENIED
+    if code == WinError.ACCESS_DENIED and call in ELEVATION_HINTS:
         message += f" ({ELEVATION_HINTS[call]})"
     return message

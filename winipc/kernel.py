@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, Self
 from . import _aio
 from . import _kernel as _native
 from . import _os, _rpc
-from ._errors import (
-    ERROR_INSUFFICIENT_BUFFER, AbandonedMutex, BufferTooSmall,
-    error_from_winerror,
+from ._errors import AbandonedMutex, BufferTooSmall, error_from_winerror
+from .constants import (
+    EventAccess, FileMapAccess, MutexAccess, SemaphoreAccess, StandardAccess, WaitResult,
+    WinError,
 )
 from ._resource import Resource
 
@@ -48,24 +49,24 @@ __all__ = [
     "FILE_MAP_READ", "FILE_MAP_EXECUTE", "FILE_MAP_ALL_ACCESS",
 ]
 
-# Access rights (winnt.h), the same numbers on every platform.
-DELETE = 0x00010000
-READ_CONTROL = 0x00020000
-WRITE_DAC = 0x00040000
-WRITE_OWNER = 0x00080000
-SYNCHRONIZE = 0x00100000
-_STANDARD_RIGHTS_REQUIRED = 0x000F0000
-MUTEX_MODIFY_STATE = 0x0001
-MUTEX_ALL_ACCESS = _STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | MUTEX_MODIFY_STATE
-EVENT_MODIFY_STATE = 0x0002
-EVENT_ALL_ACCESS = _STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3
-SEMAPHORE_MODIFY_STATE = 0x0002
-SEMAPHORE_ALL_ACCESS = _STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3
-FILE_MAP_COPY = 0x0001
-FILE_MAP_WRITE = 0x0002
-FILE_MAP_READ = 0x0004
-FILE_MAP_EXECUTE = 0x0020
-FILE_MAP_ALL_ACCESS = _STANDARD_RIGHTS_REQUIRED | 0x001F
+# The access rights by their Win32 names (winipc.constants has them as enums
+# per object family).
+DELETE = StandardAccess.DELETE
+READ_CONTROL = StandardAccess.READ_CONTROL
+WRITE_DAC = StandardAccess.WRITE_DAC
+WRITE_OWNER = StandardAccess.WRITE_OWNER
+SYNCHRONIZE = StandardAccess.SYNCHRONIZE
+MUTEX_MODIFY_STATE = MutexAccess.MODIFY_STATE
+MUTEX_ALL_ACCESS = MutexAccess.ALL_ACCESS
+EVENT_MODIFY_STATE = EventAccess.MODIFY_STATE
+EVENT_ALL_ACCESS = EventAccess.ALL_ACCESS
+SEMAPHORE_MODIFY_STATE = SemaphoreAccess.MODIFY_STATE
+SEMAPHORE_ALL_ACCESS = SemaphoreAccess.ALL_ACCESS
+FILE_MAP_COPY = FileMapAccess.COPY
+FILE_MAP_WRITE = FileMapAccess.WRITE
+FILE_MAP_READ = FileMapAccess.READ
+FILE_MAP_EXECUTE = FileMapAccess.EXECUTE
+FILE_MAP_ALL_ACCESS = FileMapAccess.ALL_ACCESS
 
 #: The environment variable through which :func:`spawn` tells a child how it
 #: passed the handle values; :func:`inherited_handles` reads it.
@@ -85,8 +86,8 @@ async def _wait_native(obj: "_KernelObject", deadline: float | None) -> int | No
     """One asynchronous wait on ``obj`` (an event, semaphore or mutex), on
     the native Waiting (Linux: a thread that signals an eventfd; Windows: a
     RegisterWaitForSingleObject that sets an Event of its own, which the
-    proactor waits for) -> its result (0, or 2 for a mutex whose owner
-    died), or None at the deadline.  Cancelled, it leaves nothing behind:
+    proactor waits for) -> its result (WaitResult.OBJECT_0, or ABANDONED
+    for a mutex whose owner died), or None at the deadline.  Cancelled, it leaves nothing behind:
     what the wait took on the caller's behalf (a count, an auto-reset
     signal) is given back."""
     _aio.check_loop()
@@ -102,6 +103,13 @@ async def _wait_native(obj: "_KernelObject", deadline: float | None) -> int | No
     finally:
         if not done:
             waiting.cancel()
+
+
+def _abandoned() -> AbandonedMutex:
+    return error_from_winerror(
+        WaitResult.ABANDONED, "WaitForSingleObject",
+        "the mutex was abandoned: its owner died holding it; the caller owns it now",
+        cls=AbandonedMutex)  # type: ignore[return-value]
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -302,12 +310,9 @@ class Mutex(_KernelObject):
         """
         self._check_open()
         r = self._native.mutex_acquire(_ns(timeout))
-        if r == 2:
-            raise error_from_winerror(
-                0x80, "WaitForSingleObject",
-                "the mutex was abandoned: its owner died holding it; the caller owns it now",
-                cls=AbandonedMutex)
-        return r == 0
+        if r == WaitResult.ABANDONED:
+            raise _abandoned()
+        return r == WaitResult.OBJECT_0
 
     wait = acquire
 
@@ -328,17 +333,14 @@ class Mutex(_KernelObject):
         abandoned = False
         while True:
             r = self._native.mutex_acquire(0)
-            if r != 1:
+            if r != WaitResult.TIMEOUT:
                 break
             seen = await _wait_native(self, deadline)
             if seen is None:
                 return False
-            abandoned = abandoned or seen == 2
-        if r == 2 or abandoned:
-            raise error_from_winerror(
-                0x80, "WaitForSingleObject",
-                "the mutex was abandoned: its owner died holding it; the caller owns it now",
-                cls=AbandonedMutex)
+            abandoned = abandoned or seen == WaitResult.ABANDONED
+        if r == WaitResult.ABANDONED or abandoned:
+            raise _abandoned()
         return True
 
     def release(self) -> None:
@@ -478,7 +480,7 @@ class FileMapping(_KernelObject):
             have = self.size
             self.close()
             raise error_from_winerror(
-                ERROR_INSUFFICIENT_BUFFER, "CreateFileMappingW",
+                WinError.INSUFFICIENT_BUFFER, "CreateFileMappingW",
                 f"the mapping {name!r} exists with {have} bytes, fewer than the {size} asked "
                 "for; open it with FileMapping.open(name) to use it as it is",
                 cls=BufferTooSmall)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import ctypes
-import enum
 import logging
 import operator
 import sys
@@ -24,10 +23,10 @@ from typing import (TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, 
 
 from . import _aio
 from . import _rpc as _native
-from ._errors import (ERROR_INSUFFICIENT_BUFFER, ERROR_TIMEOUT, BufferTooSmall, CallTimeout,
-                      HandlerFailed, NoSuchProcess, ServerGone, WindowNotFound, WinIPCError,
+from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, NoSuchProcess, ServerGone, WindowNotFound, WinIPCError,
                       error_from_winerror)
 from ._resource import Resource
+from .constants import WM_USER, ProcessAccess, WinError
 
 if TYPE_CHECKING:
     from ctypes import _CData
@@ -40,7 +39,6 @@ __all__ = [
 ]
 
 BACKEND: str = _native.BACKEND
-WM_USER: int = _native.WM_USER
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT_MS = 5000
 # How long a waiting side spins (µs) before it sleeps in the kernel; see the
@@ -57,14 +55,8 @@ log = logging.getLogger("winipc")
 
 
 
-class Access(enum.IntFlag):
-    """Process access rights (Win32 values)."""
-    VM_OPERATION = _native.PROCESS_VM_OPERATION
-    VM_READ = _native.PROCESS_VM_READ
-    VM_WRITE = _native.PROCESS_VM_WRITE
-    DUP_HANDLE = _native.PROCESS_DUP_HANDLE
-    QUERY_LIMITED_INFORMATION = _native.PROCESS_QUERY_LIMITED_INFORMATION
-    SYNCHRONIZE = _native.SYNCHRONIZE
+#: Process access rights (winipc.constants.ProcessAccess).
+Access = ProcessAccess
 
 
 VM_ACCESS = Access.VM_OPERATION | Access.VM_READ | Access.VM_WRITE
@@ -226,7 +218,7 @@ class RemoteBuffer(Resource, Generic[_T]):
     def _span(self, length: int, offset: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise error_from_winerror(
-                ERROR_INSUFFICIENT_BUFFER, "RemoteBuffer",
+                WinError.INSUFFICIENT_BUFFER, "RemoteBuffer",
                 f"{length} bytes at offset {offset} do not fit the remote buffer of "
                 f"{self.size} bytes", cls=BufferTooSmall)
 
@@ -453,7 +445,7 @@ class Connection(Resource):
             if self._lock.acquire(timeout=_TURN_SLICE if left is None else min(left, _TURN_SLICE)):
                 return
             if _left(deadline) == 0.0:
-                raise error_from_winerror(ERROR_TIMEOUT, "call", "another thread's call on "
+                raise error_from_winerror(WinError.TIMEOUT, "call", "another thread's call on "
                                           "this connection lasted the whole timeout")
 
     def bench(self, msg: int, struct: Buffer, n: int,
@@ -566,7 +558,7 @@ class Connection(Resource):
             # Linux: another thread's synchronous request holds the
             # connection; its end makes turn_handle readable.
             if not await _aio.readable(native.turn_handle, _left(deadline)):
-                raise error_from_winerror(ERROR_TIMEOUT, "server SEND (doorbell)",
+                raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)",
                                           "another thread's request on this connection "
                                           "lasted the whole timeout")
             _aio.drain_eventfd(native.turn_handle)
@@ -582,7 +574,7 @@ class Connection(Resource):
                     return result
                 left = _left(deadline)
                 if left is not None and left <= 0:
-                    raise error_from_winerror(ERROR_TIMEOUT, "server SEND (doorbell)")
+                    raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)")
                 if _aio.ALIVE_SLICE is not None:
                     left = _aio.ALIVE_SLICE if left is None else min(left, _aio.ALIVE_SLICE)
                 await _aio.wait_handle(native.wait_handle, left)
@@ -657,7 +649,7 @@ class _AsyncTurn:
                 if waiter.done() and not waiter.cancelled():
                     self.release()
             if isinstance(e, TimeoutError) and not isinstance(e, CallTimeout):
-                raise error_from_winerror(ERROR_TIMEOUT, "call", "the asynchronous calls "
+                raise error_from_winerror(WinError.TIMEOUT, "call", "the asynchronous calls "
                                           "before this one on the connection lasted the "
                                           "whole timeout") from None
             raise

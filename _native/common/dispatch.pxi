@@ -5,6 +5,9 @@
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy
 from doorbell cimport WINIPC_MAX_SPIN_US
+from win32_values cimport (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_ADDRESS,
+                           ERROR_UNHANDLED_EXCEPTION, ERROR_INVALID_MESSAGE,
+                           ERROR_NOT_ENOUGH_MEMORY, ERROR_INVALID_PARAMETER)
 from cpython.ref cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
@@ -18,13 +21,6 @@ cdef extern from "winipc.h" nogil:
     uint32_t WINIPC_ERROR_CODE(int64_t r)
     int64_t winipc_sample_compare(void *data, size_t size)
     int64_t winipc_sample_bump(void *data, size_t size)
-    enum:
-        WINIPC_E_INSUFFICIENT_BUFFER
-        WINIPC_E_INVALID_ADDRESS
-        WINIPC_E_UNHANDLED_EXCEPTION
-        WINIPC_E_INVALID_MESSAGE
-        WINIPC_E_NOT_ENOUGH_MEMORY
-        WINIPC_E_INVALID_PARAMETER
 
 cdef enum:
     MAX_HANDLERS = 256
@@ -79,7 +75,7 @@ cdef class HandlerTable:
 cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) noexcept nogil:
     """Run ``h`` on ``size`` validated bytes at ``data``; 0 or a Win32 code."""
     if size < h.size:
-        return WINIPC_E_INSUFFICIENT_BUFFER
+        return ERROR_INSUFFICIENT_BUFFER
     if h.fn != NULL:
         result[0] = h.fn(data, size)
     else:
@@ -92,14 +88,14 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) 
                 # thread, which stops serving at its next look at signals.
                 # (Set here, where no Python code runs before that look.)
                 PyErr_SetInterrupt()
-                return WINIPC_E_UNHANDLED_EXCEPTION
+                return ERROR_UNHANDLED_EXCEPTION
             except BaseException:
                 # The facade's wrapper has logged it; the server keeps serving.
-                return WINIPC_E_UNHANDLED_EXCEPTION
+                return ERROR_UNHANDLED_EXCEPTION
     if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it, and say why
         write_note(data, size, b"a compiled handler returned a value in winipc's reserved "
                                b"error range (-2**63 to -2**63 + 0xFFFF)")
-        return WINIPC_E_UNHANDLED_EXCEPTION
+        return ERROR_UNHANDLED_EXCEPTION
     return 0
 
 

@@ -21,14 +21,6 @@
 #define WINIPC_IS_ERROR(r)  ((int64_t)(r) >= WINIPC_ERROR_BASE && (int64_t)(r) < WINIPC_ERROR_BASE + 0x10000)
 #define WINIPC_ERROR_CODE(r) ((uint32_t)((int64_t)(r) - WINIPC_ERROR_BASE))
 
-/* Win32 codes the server answers with (winerror.h values on every platform). */
-#define WINIPC_E_INSUFFICIENT_BUFFER   122
-#define WINIPC_E_INVALID_ADDRESS       487
-#define WINIPC_E_UNHANDLED_EXCEPTION   574
-#define WINIPC_E_INVALID_MESSAGE       1002
-#define WINIPC_E_NOT_ENOUGH_MEMORY     8
-#define WINIPC_E_INVALID_PARAMETER     87
-
 typedef int64_t (*winipc_handler)(void *data, size_t size);
 
 /* The sample handlers that the package ships compiled, for the examples,

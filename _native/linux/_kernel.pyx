@@ -48,10 +48,13 @@ from cpython.exc cimport PyErr_CheckSignals
 
 from kernel_sync cimport *
 
+from win32_values cimport (ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS, ERROR_ACCESS_DENIED,
+                           ERROR_INVALID_HANDLE, ERROR_NOT_SUPPORTED, WAIT_OBJECT_0,
+                           WAIT_TIMEOUT, WAIT_ABANDONED)
+
 from winipc._errors import (raise_errno, raise_winerror, error_from_errno, AccessDenied,
                             NotSupported, ObjectNotFound, WrongObjectType, InvalidHandle,
-                            NoSuchProcess, ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS,
-                            ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_NOT_SUPPORTED)
+                            NoSuchProcess)
 
 BACKEND = "linux"
 SHM_DIR = "/dev/shm"
@@ -243,12 +246,12 @@ cdef class KObject:
                 PyErr_CheckSignals()
         if r == 0:
             self.owned += 1
-            return 0
+            return WAIT_OBJECT_0
         if r == ETIMEDOUT:
-            return 1
+            return WAIT_TIMEOUT
         if r == WIPC_ABANDONED:
             self.owned += 1
-            return 2
+            return WAIT_ABANDONED
         raise_errno(r, "pthread_mutex_timedlock")
 
     def mutex_release(self):
@@ -840,16 +843,17 @@ cdef class Waiting:
         return 0
 
     def finish(self):
-        """Once handle is readable: 0 taken (a mutex: it was free), 2 a
-        mutex whose owner died (made consistent); raises a failure."""
+        """Once handle is readable: WAIT_OBJECT_0 taken (a mutex: it was
+        free), WAIT_ABANDONED a mutex whose owner died (made consistent);
+        raises a failure."""
         self.join()
         r = self.w.result
         self.release()
         if r == WIPC_ABANDONED:
-            return 2
+            return WAIT_ABANDONED
         if r:
             raise_errno(r, "futex_waitv")
-        return 0
+        return WAIT_OBJECT_0
 
     def cancel(self):
         """Stop waiting; a count or an auto-reset signal the wait had taken

@@ -40,6 +40,9 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 
 from posix_rpc cimport *
 from doorbell cimport *
+cimport win32_values as w32
+from win32_values cimport (ERROR_ACCESS_DENIED, ERROR_TIMEOUT, ERROR_CONNECTION_COUNT_LIMIT,
+                           ERROR_NOT_ENOUGH_QUOTA)
 
 from winipc._errors import (raise_errno, raise_winerror, WindowNotFound, NoSuchProcess,
                             AccessDenied, ServerGone)
@@ -50,13 +53,13 @@ BACKEND = "linux"
 DOORBELL_BY_DEFAULT = True
 # A closing connection makes the server free every buffer it holds.
 FREES_ON_CLOSE = True
-WM_USER = 0x0400
-PROCESS_VM_OPERATION = 0x0008
-PROCESS_VM_READ = 0x0010
-PROCESS_VM_WRITE = 0x0020
-PROCESS_DUP_HANDLE = 0x0040
-PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
-SYNCHRONIZE = 0x00100000
+WM_USER = w32.WM_USER
+PROCESS_VM_OPERATION = w32.PROCESS_VM_OPERATION
+PROCESS_VM_READ = w32.PROCESS_VM_READ
+PROCESS_VM_WRITE = w32.PROCESS_VM_WRITE
+PROCESS_DUP_HANDLE = w32.PROCESS_DUP_HANDLE
+PROCESS_QUERY_LIMITED_INFORMATION = w32.PROCESS_QUERY_LIMITED_INFORMATION
+SYNCHRONIZE = w32.SYNCHRONIZE
 
 cdef enum:
     OP_ALLOC = 1        # msg: ALLOC_PRIVATE or ALLOC_SHARED; wparam: size
@@ -69,12 +72,6 @@ cdef enum:
 cdef enum:
     ALLOC_PRIVATE = 0
     ALLOC_SHARED = 1    # a sealed memfd, sent with the reply
-
-# Win32 codes, as the Windows backend reports them.
-cdef enum:
-    ERROR_ACCESS_DENIED = 5
-    ERROR_TIMEOUT = 1460
-    ERROR_CONNECTION_COUNT_LIMIT = 1238
 
 # A reply to nobody's request: the server says why it drops the connection
 # (it is full).

@@ -19,7 +19,6 @@ cdef enum:
     # fds pushed (DUP) and not yet adopted: per client, and in this process
     MAX_PUSHED_PER_CLIENT = 64
     MAX_PUSHED = 1024
-    ERROR_NOT_ENOUGH_QUOTA = 1816
 cdef uint64_t MAX_BYTES_PER_CLIENT = (<uint64_t>1) << 32
 
 # While spinning over the doorbells, the sockets (new clients, allocation,
@@ -136,19 +135,19 @@ cdef uint32_t do_alloc(Client *c, uint64_t size, bint shared, uint64_t *addr,
     cdef void *p
     fd[0] = -1
     if size == 0:
-        return WINIPC_E_INVALID_PARAMETER
+        return ERROR_INVALID_PARAMETER
     if (c.nallocs >= MAX_ALLOCS_PER_CLIENT or size > MAX_BYTES_PER_CLIENT
             or c.total + size > MAX_BYTES_PER_CLIENT):
-        return WINIPC_E_NOT_ENOUGH_MEMORY
+        return ERROR_NOT_ENOUGH_MEMORY
     if c.nallocs % 16 == 0:
         p = realloc(c.allocs, (c.nallocs + 16) * sizeof(Alloc))
         if p == NULL:
-            return WINIPC_E_NOT_ENOUGH_MEMORY
+            return ERROR_NOT_ENOUGH_MEMORY
         c.allocs = <Alloc *>p
     if shared:
         fd[0] = sealed_memfd(size)
         if fd[0] < 0:
-            return WINIPC_E_NOT_ENOUGH_MEMORY
+            return ERROR_NOT_ENOUGH_MEMORY
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
     else:
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
@@ -156,7 +155,7 @@ cdef uint32_t do_alloc(Client *c, uint64_t size, bint shared, uint64_t *addr,
         if fd[0] >= 0:
             close(fd[0])
             fd[0] = -1
-        return WINIPC_E_NOT_ENOUGH_MEMORY
+        return ERROR_NOT_ENOUGH_MEMORY
     c.allocs[c.nallocs].addr = <uint64_t>p
     c.allocs[c.nallocs].size = size
     c.nallocs += 1
@@ -180,7 +179,7 @@ cdef uint32_t do_free(Client *c, uint64_t addr, Alloc *keep) noexcept nogil:
             c.nallocs -= 1
             c.allocs[i] = c.allocs[c.nallocs]
             return 0
-    return WINIPC_E_INVALID_ADDRESS
+    return ERROR_INVALID_ADDRESS
 
 
 cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
@@ -188,17 +187,17 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
     cdef void *p
     fd[0] = -1
     if c.bell != NULL:
-        return WINIPC_E_INVALID_PARAMETER      # one per connection
+        return ERROR_INVALID_PARAMETER      # one per connection
     fd[0] = sealed_memfd(WINIPC_BELL_SIZE)
     if fd[0] < 0:
         if errno == EMFILE or errno == ENFILE:
             return ERROR_CONNECTION_COUNT_LIMIT   # no fd for one more client
-        return WINIPC_E_NOT_ENOUGH_MEMORY
+        return ERROR_NOT_ENOUGH_MEMORY
     p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
     if p == MAP_FAILED:
         close(fd[0])
         fd[0] = -1
-        return WINIPC_E_NOT_ENOUGH_MEMORY
+        return ERROR_NOT_ENOUGH_MEMORY
     c.bell = <winipc_bell *>p
     c.served = 0
     return 0
@@ -611,10 +610,10 @@ cdef class ServerCore:
         cdef uint32_t error
         cdef uint64_t one = 1
         if h == NULL:
-            return WINIPC_E_INVALID_MESSAGE
+            return ERROR_INVALID_MESSAGE
         self.busy_buffer.addr = owner_buffer(c, lparam, wparam)
         if self.busy_buffer.addr == 0:
-            return WINIPC_E_INVALID_ADDRESS
+            return ERROR_INVALID_ADDRESS
         self.busy_buffer.size = 0
         self.busy = c
         winipc_baton_put_down(&self.baton)
@@ -718,7 +717,7 @@ cdef class ServerCore:
                 rep.value = <uint64_t>got_fd
                 got_fd = -1   # the client's until adopted (claim_pushed)
         else:
-            rep.error = WINIPC_E_INVALID_PARAMETER
+            rep.error = ERROR_INVALID_PARAMETER
         if got_fd >= 0:
             close(got_fd)
         # A client that does not read its replies is dropped, never waited for.

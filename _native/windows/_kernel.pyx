@@ -324,13 +324,9 @@ cdef class KObject:
     # --- mutex ---
 
     def mutex_acquire(self, long long ns):
-        """0 acquired, 1 timed out, 2 acquired from an owner that died."""
-        cdef DWORD r = _wait(self._get(), ns)
-        if r == WAIT_TIMEOUT:
-            return 1
-        if r == WAIT_ABANDONED:
-            return 2
-        return 0
+        """WAIT_OBJECT_0 acquired, WAIT_TIMEOUT, or WAIT_ABANDONED: acquired
+        from an owner that died."""
+        return _wait(self._get(), ns)
 
     def mutex_release(self):
         if not ReleaseMutex(self._get()):
@@ -785,9 +781,9 @@ cdef class Waiting:
             self.c.object = NULL
 
     def finish(self):
-        """Once handle is set: 0 (taken; a mutex: it was free)."""
+        """Once handle is set: WAIT_OBJECT_0 (taken; a mutex: it was free)."""
         self.release()
-        return 0
+        return win32.WAIT_OBJECT_0
 
     def cancel(self):
         """Stop waiting; a count or an auto-reset signal the pool's wait had

@@ -172,7 +172,7 @@ cdef struct WindowState:
 
 
 cdef inline LRESULT error_result(DWORD code) noexcept nogil:
-    return WINIPC_ERROR_RESULT(code if 0 < code < 0x10000 else WINIPC_E_INVALID_PARAMETER)
+    return WINIPC_ERROR_RESULT(code if 0 < code < 0x10000 else ERROR_INVALID_PARAMETER)
 
 
 cdef Section *find_section(WindowState *s, size_t address, size_t size) noexcept nogil:
@@ -227,7 +227,7 @@ cdef HANDLE create_section(DWORD pid, uint64_t size, const char *suffix, uint64_
     for attempt in range(NAME_TRIES):
         token[0] = random_token()
         if token[0] == 0:
-            err[0] = WINIPC_E_NOT_ENOUGH_MEMORY
+            err[0] = ERROR_NOT_ENOUGH_MEMORY
             return NULL
         make_name(name, pid, token[0], suffix)
         mapping = memoryapi.CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, win32.PAGE_READWRITE,
@@ -251,9 +251,9 @@ cdef LRESULT shared_alloc(WindowState *s, uint64_t size) noexcept nogil:
     cdef uint64_t token = 0
     cdef DWORD err = 0
     if size == 0 or size >= (<uint64_t>1 << 62):
-        return error_result(WINIPC_E_INVALID_PARAMETER)
+        return error_result(ERROR_INVALID_PARAMETER)
     if s.section_count >= MAX_SECTIONS or size > MAX_SHARED_BYTES - s.shared_bytes:
-        return error_result(WINIPC_E_NOT_ENOUGH_MEMORY)
+        return error_result(ERROR_NOT_ENOUGH_MEMORY)
     for slot in range(MAX_SECTIONS):
         if s.sections[slot].mapping == NULL:
             break
@@ -328,7 +328,7 @@ cdef DWORD ensure_wake(WindowState *s) noexcept nogil:
     for attempt in range(NAME_TRIES):
         token = random_token()
         if token == 0:
-            return WINIPC_E_NOT_ENOUGH_MEMORY
+            return ERROR_NOT_ENOUGH_MEMORY
         make_name(name, s.pid, token, b"wake")
         event = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, name)
         if event == NULL:
@@ -353,7 +353,7 @@ cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
     if s.bell_count >= MAX_BELLS:
         sweep_bells(s)
         if s.bell_count >= MAX_BELLS:
-            return error_result(WINIPC_E_NOT_ENOUGH_MEMORY)
+            return error_result(ERROR_NOT_ENOUGH_MEMORY)
     err = ensure_wake(s)
     if err:
         return error_result(err)
@@ -433,7 +433,7 @@ cdef LRESULT control(WindowState *s, WPARAM op, LPARAM arg) noexcept nogil:
         return bell_open(s, <DWORD>arg if 0 < arg and (<uint64_t>arg >> 32) == 0 else 0)
     if op == OP_BELL_CLOSE:
         return bell_close(s, <uint64_t>arg)
-    return error_result(WINIPC_E_INVALID_PARAMETER)
+    return error_result(ERROR_INVALID_PARAMETER)
 
 
 cdef void release_all(WindowState *s) noexcept nogil:

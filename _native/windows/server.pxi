@@ -33,7 +33,7 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
     cdef bint kept
     cdef uint32_t code
     if size < handler.size:
-        return WINIPC_E_INSUFFICIENT_BUFFER
+        return ERROR_INSUFFICIENT_BUFFER
     kept = not s.scratch_busy and size <= SCRATCH_KEEP
     if kept and size > s.scratch_size:
         if s.scratch != NULL:
@@ -42,7 +42,7 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
         s.scratch = <char *>bellapi.VirtualAlloc(NULL, size, win32.MEM_COMMIT | win32.MEM_RESERVE,
                                                  win32.PAGE_READWRITE)
         if s.scratch == NULL:
-            return WINIPC_E_NOT_ENOUGH_MEMORY
+            return ERROR_NOT_ENOUGH_MEMORY
         s.scratch_size = size
     if kept:
         copy = s.scratch
@@ -51,13 +51,13 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
         copy = <char *>bellapi.VirtualAlloc(NULL, size, win32.MEM_COMMIT | win32.MEM_RESERVE,
                                             win32.PAGE_READWRITE)
         if copy == NULL:
-            return WINIPC_E_NOT_ENOUGH_MEMORY
+            return ERROR_NOT_ENOUGH_MEMORY
     if not winipc_safe_copy(copy, <void *>address, size):
-        code = WINIPC_E_INVALID_ADDRESS
+        code = ERROR_INVALID_ADDRESS
     else:
         code = run_handler(handler, copy, size, result)
         # A failed handler's buffer goes back too: it says why (dispatch.pxi).
-        if ((code == 0 or code == WINIPC_E_UNHANDLED_EXCEPTION)
+        if ((code == 0 or code == ERROR_UNHANDLED_EXCEPTION)
                 and not winipc_safe_copy(<void *>address, copy, size)):
             code = win32.ERROR_PARTIAL_COPY
     if kept:
@@ -75,7 +75,7 @@ cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcep
     cdef int64_t result = 0
     cdef uint32_t code
     if handler == NULL:
-        return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_MESSAGE)
+        return WINIPC_ERROR_RESULT(ERROR_INVALID_MESSAGE)
     section = find_section(s, <size_t>lparam, size)
     if section != NULL:
         # The server's own view: no client can unmap or re-protect it, so
@@ -88,7 +88,7 @@ cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcep
     elif owned_buffer(<size_t>lparam, size):
         code = run_on_copy(s, handler, <size_t>lparam, size, &result)
     else:
-        return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_ADDRESS)
+        return WINIPC_ERROR_RESULT(ERROR_INVALID_ADDRESS)
     if code:
         return WINIPC_ERROR_RESULT(code)
     return result

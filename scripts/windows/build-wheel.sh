@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds winipc for 64-bit Windows and installs it for the Windows Python:
-#   1. each _native/windows/<name>.pyx of setup.py's MODULES becomes
+#   1. each module of setup.py's MODULES (_native/windows/<name>.pyx, or
+#      _native/common/<name>.pyx when both platforms share it) becomes
 #      the extension winipc.<name> (compile.sh: Cython in limited-API mode +
 #      MinGW-w64, abi3), in build/windows/pyd/winipc/<name>.pyd;
 #   2. setuptools packs them with the pure package (winipc/*.py, py.typed,
@@ -36,7 +37,7 @@ mkdir -p "$pyd_dir/winipc"
 
 failed=()
 for name in "${modules[@]}"; do
-    source="_native/windows/$name.pyx"
+    source="$("$HOST_PYTHON" setup.py --source "$name")"
     if [ ! -f "$source" ]; then
         echo "missing  $source (setup.py lists winipc.$name)" >&2
         failed+=("$name")

@@ -31,9 +31,9 @@ static LRESULT CALLBACK wndproc(HWND hwnd, UINT msg, WPARAM wparam, LPARAM lpara
         MyInfo *info = (MyInfo *)lparam;
         double red;
         if (wparam < sizeof *info)
-            return WINIPC_ERROR_RESULT(WINIPC_E_INSUFFICIENT_BUFFER);
+            return WINIPC_ERROR_RESULT(ERROR_INSUFFICIENT_BUFFER);
         if (!writable(info, wparam))
-            return WINIPC_ERROR_RESULT(WINIPC_E_INVALID_ADDRESS);
+            return WINIPC_ERROR_RESULT(ERROR_INVALID_ADDRESS);
         red = info->red;
         info->red = info->blue + 1;
         info->blue = red * 2;

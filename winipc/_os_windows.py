@@ -18,7 +18,7 @@ inherits the listed handles, its standard handles, and nothing else.  What
 - the "message" way of telling the child its values: the child starts
   suspended, its main thread (the only thread of a suspended new process) is
   found and resumed, and the values are posted to that thread after
-  ``WaitForInputIdle`` (native code in ``_native/windows/_kernel.pyx``).
+  ``WaitForInputIdle`` (native code in ``_native/windows/spawn.pxi``).
 """
 
 from __future__ import annotations

@@ -10,8 +10,12 @@
 # the wake-ups of a side that sleeps, and liveness.
 #
 #   endpoint.pxi   where endpoints live and how a client finds one
-#   client.pxi     Process: requests, copies, the client half of the doorbell
-#   server.pxi     ServerCore: the dispatch thread, buffers, the server half
+#   client.pxi     Process: the connection, buffers, copies, sends and calls
+#   client_io.pxi  the client's work without the GIL: copies, turns, requests,
+#                  the client half of the doorbell
+#   client_async.pxi  split-phase sends for asyncio
+#   server.pxi     ServerCore: the dispatch thread, its loop, handler dispatch
+#   clients.pxi    what clients hold in a server: buffers, doorbells, pushed fds
 #   standby.pxi    the standby thread: requests that wait while a handler runs
 
 # cython: cdivision=True
@@ -246,6 +250,9 @@ def _yama_scope():
 
 
 include "endpoint.pxi"
+include "client_io.pxi"
 include "client.pxi"
+include "client_async.pxi"
+include "clients.pxi"
 include "server.pxi"
 include "standby.pxi"

@@ -92,7 +92,7 @@ cdef void standby_serve(ServerCore self) noexcept nogil:
                 c.stash = req
                 c.stashed = True
             elif r > 0:
-                r = self.answer(c, &req, got_fd)
+                r = answer(self, c, &req, got_fd)
             if r < 0:
                 c.dead = True       # dropped by the dispatch thread
         if pfds[1].revents & POLLIN:

@@ -2,6 +2,11 @@
 # docs/kernel-objects.md): the Win32 objects themselves, each handle owned by
 # a KObject.  GetLastError() is read right after every call, before anything
 # (the GIL, a Python allocation) can overwrite it.
+#
+#   view.pxi       MappedView: a view of a file mapping
+#   spawn.pxi      what winipc.spawn needs beyond subprocess.Popen
+#   waiting.pxi    asynchronous waits (asyncio)
+#   ntquery.h      ntdll's object queries
 
 from libc.stddef cimport wchar_t
 from libc.stdint cimport uint64_t
@@ -9,7 +14,6 @@ from libc.string cimport memset
 from cpython.buffer cimport PyBuffer_FillInfo, PyBUF_WRITABLE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from cpython.unicode cimport PyUnicode_AsWideCharString, PyUnicode_FromWideChar
 
 cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, LPCWSTR, SIZE_T, MEMORY_BASIC_INFORMATION
@@ -17,6 +21,7 @@ from synchapi cimport *
 from handleapi cimport *
 from memoryapi cimport *
 from processthreadsapi cimport *
+from wide cimport wide, from_wide
 
 from winipc._errors import (raise_winerror, AccessDenied, NoSuchProcess, WrongObjectType,
                             InvalidHandle, ObjectNotFound, error_from_winerror)
@@ -30,8 +35,7 @@ cdef enum:
     K_MAPPING = 4
 
 MUTEX, EVENT, SEMAPHORE, MAPPING = K_MUTEX, K_EVENT, K_SEMAPHORE, K_MAPPING
-KIND_NAMES = {K_MUTEX: "Mutex", K_EVENT: "Event", K_SEMAPHORE: "Semaphore",
-              K_MAPPING: "FileMapping"}
+include "kinds.pxi"
 # What NtQueryObject(ObjectTypeInformation) calls each kind.
 _NT_TYPES = {K_MUTEX: "Mutant", K_EVENT: "Event", K_SEMAPHORE: "Semaphore",
              K_MAPPING: "Section"}
@@ -45,67 +49,18 @@ ALLOCATION_GRANULARITY = _sysinfo.dwAllocationGranularity
 #: wParam = its index, lParam = the value.
 WM_WINIPC_HANDLE = WM_APP + 0x3A1
 
-cdef enum:
-    ERROR_ACCESS_DENIED_ = 5
-    ERROR_INVALID_HANDLE_ = 6
-    ERROR_INVALID_PARAMETER_ = 87
-    ERROR_ALREADY_EXISTS_ = 183
-    ERROR_TIMEOUT_ = 1460
+from win32_values cimport (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+                           ERROR_ALREADY_EXISTS, ERROR_TIMEOUT)
 
 # ntdll's object queries, found at run time (no import library needed).
-cdef extern from *:
-    """
-    typedef struct { unsigned short Length, MaximumLength; wchar_t *Buffer; } wipc_ustr;
-    typedef long (__stdcall *wipc_NtQueryObject)(HANDLE, int, void *, unsigned long,
-                                                 unsigned long *);
-    typedef long (__stdcall *wipc_NtQuerySection)(HANDLE, int, void *, SIZE_T, SIZE_T *);
-    typedef struct { void *BaseAddress; unsigned long Attributes; LARGE_INTEGER Size; }
-        wipc_section_basic;
-
-    /* The object's type name (ObjectTypeInformation = 2) into buf; an NTSTATUS. */
-    static long wipc_object_type(HANDLE h, wchar_t *buf, int cap) {
-        static wipc_NtQueryObject q;
-        unsigned char info[1024];
-        unsigned long got = 0;
-        long st;
-        wipc_ustr *name = (wipc_ustr *)info;
-        int n;
-        if (!q) q = (wipc_NtQueryObject)(void *)GetProcAddress(
-            GetModuleHandleW(L"ntdll.dll"), "NtQueryObject");
-        if (!q) return (long)0xC0000002L; /* STATUS_NOT_IMPLEMENTED */
-        st = q(h, 2, info, sizeof info, &got);
-        if (st < 0) return st;
-        n = name->Length / 2 < cap - 1 ? name->Length / 2 : cap - 1;
-        memcpy(buf, name->Buffer, n * sizeof(wchar_t));
-        buf[n] = 0;
-        return 0;
-    }
-
-    /* A section's size (SectionBasicInformation = 0); needs SECTION_QUERY. */
-    static long wipc_section_size(HANDLE h, long long *size) {
-        static wipc_NtQuerySection q;
-        wipc_section_basic info;
-        SIZE_T got = 0;
-        long st;
-        if (!q) q = (wipc_NtQuerySection)(void *)GetProcAddress(
-            GetModuleHandleW(L"ntdll.dll"), "NtQuerySection");
-        if (!q) return (long)0xC0000002L;
-        st = q(h, 0, &info, sizeof info, &got);
-        if (st >= 0) *size = info.Size.QuadPart;
-        return st;
-    }
-    """
-    long wipc_object_type(HANDLE h, wchar_t *buf, int cap) nogil
-    long wipc_section_size(HANDLE h, long long *size) nogil
+cdef extern from "ntquery.h" nogil:
+    long wipc_object_type(HANDLE h, wchar_t *buf, int cap)
+    long wipc_section_size(HANDLE h, long long *size)
+    int wipc_event_auto_reset(HANDLE h)
 
 
 cdef inline HANDLE _h(object value) except? NULL:
     return <HANDLE><size_t>value
-
-
-cdef wchar_t *_wide(object text) except NULL:
-    """``text`` as a NUL-terminated UTF-16 string; free with PyMem_Free."""
-    return PyUnicode_AsWideCharString(text, NULL)
 
 
 cdef DWORD _ms(long long ns):
@@ -138,77 +93,6 @@ cdef DWORD _wait(HANDLE h, long long ns) except? 0xFFFFFFFF:
         if total != INFINITE and GetTickCount64() >= deadline:
             return r
         PyErr_CheckSignals()
-
-
-cdef class MappedView:
-    """A view of a file mapping (MapViewOfFile): the buffer protocol, slicing,
-    ``len()``, ``close()`` (UnmapViewOfFile; refused while a memoryview of it
-    is alive) and ``with``."""
-
-    cdef char *base           # what MapViewOfFile returned
-    cdef char *start          # the user's first byte
-    cdef Py_ssize_t length
-    cdef readonly bint readonly
-    cdef int exports
-
-    def __cinit__(self):
-        self.base = NULL
-
-    def __dealloc__(self):
-        if self.base != NULL:
-            UnmapViewOfFile(self.base)
-            self.base = NULL
-
-    def __getbuffer__(self, Py_buffer *buffer, int flags):
-        if self.base == NULL:
-            raise ValueError("the view is closed")
-        PyBuffer_FillInfo(buffer, self, self.start, self.length, self.readonly, flags)
-        self.exports += 1
-
-    def __releasebuffer__(self, Py_buffer *buffer):
-        self.exports -= 1
-
-    @property
-    def closed(self):
-        return self.base == NULL
-
-    @property
-    def address(self):
-        return <size_t>self.start
-
-    def close(self):
-        if self.base == NULL:
-            return
-        if self.exports:
-            raise BufferError("cannot close a view while a memoryview of it exists")
-        cdef char *base = self.base
-        self.base = NULL
-        if not UnmapViewOfFile(base):
-            raise_winerror(win32.GetLastError(), "UnmapViewOfFile")
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, key):
-        with memoryview(self) as m:
-            item = m[key]
-            return item.tobytes() if isinstance(item, memoryview) else item
-
-    def __setitem__(self, key, value):
-        if self.readonly:
-            raise TypeError("cannot modify a read-only view")
-        with memoryview(self) as m:
-            m[key] = value
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        state = "closed" if self.base == NULL else f"address={<size_t>self.start:#x}"
-        return f"<winipc.MappedView {self.length} bytes {state} readonly={self.readonly}>"
 
 
 cdef class KObject:
@@ -248,7 +132,7 @@ cdef class KObject:
             return
         cdef DWORD flags = 0
         if GetHandleInformation(self.h, &flags) and flags & HANDLE_FLAG_PROTECT_FROM_CLOSE:
-            raise_winerror(ERROR_INVALID_HANDLE_, "CloseHandle",
+            raise_winerror(ERROR_INVALID_HANDLE, "CloseHandle",
                            "the handle is protected from closing "
                            "(HANDLE_FLAG_PROTECT_FROM_CLOSE)", cls=InvalidHandle)
         cdef HANDLE h = self.h
@@ -420,10 +304,10 @@ cdef class KObject:
             err = win32.GetLastError()
             if p != NULL:
                 break
-            if not (write is None and w and err == ERROR_ACCESS_DENIED_):
+            if not (write is None and w and err == ERROR_ACCESS_DENIED):
                 raise_winerror(err, "MapViewOfFile",
                                "a writable view needs FILE_MAP_WRITE"
-                               if err == ERROR_ACCESS_DENIED_ and w else None)
+                               if err == ERROR_ACCESS_DENIED and w else None)
         cdef MappedView view = MappedView.__new__(MappedView)
         view.base = <char *>p
         view.start = <char *>p
@@ -438,7 +322,7 @@ cdef HANDLE _open_for_dup(object pid) except NULL:
     if proc == NULL:
         err = win32.GetLastError()
         # OpenProcess answers ERROR_INVALID_PARAMETER for a pid no process has.
-        if err == ERROR_INVALID_PARAMETER_:
+        if err == ERROR_INVALID_PARAMETER:
             raise_winerror(err, "OpenProcess", f"no process {pid}", cls=NoSuchProcess)
         raise_winerror(err, "OpenProcess")
     return proc
@@ -460,7 +344,7 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
     sa.nLength = sizeof(sa)
     sa.lpSecurityDescriptor = NULL
     sa.bInheritHandle = inheritable
-    cdef wchar_t *wname = _wide(name) if name else NULL
+    cdef wchar_t *wname = wide(name) if name else NULL
     cdef HANDLE h = NULL
     cdef DWORD err = 0
     call = {K_MUTEX: "CreateMutexW", K_EVENT: "CreateEventW", K_SEMAPHORE: "CreateSemaphoreW",
@@ -480,18 +364,18 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
         if wname != NULL:
             PyMem_Free(wname)
     if h == NULL:
-        if err == ERROR_INVALID_HANDLE_:
+        if err == ERROR_INVALID_HANDLE:
             # Win32 reports a name held by another object type this way.
             raise_winerror(err, call, f"{name!r} is the name of another type of object",
                            cls=WrongObjectType)
         raise_winerror(err, call)
-    created = err != ERROR_ALREADY_EXISTS_
+    created = err != ERROR_ALREADY_EXISTS
     return _wrap(h, kind, <long long>size if (kind == K_MAPPING and created) else -1), created
 
 
 def open_object(int kind, str name, long long access, bint inheritable):
     """OpenMutexW/OpenEventW/OpenSemaphoreW/OpenFileMappingW."""
-    cdef wchar_t *wname = _wide(name)
+    cdef wchar_t *wname = wide(name)
     cdef HANDLE h = NULL
     cdef DWORD err = 0
     call = {K_MUTEX: "OpenMutexW", K_EVENT: "OpenEventW", K_SEMAPHORE: "OpenSemaphoreW",
@@ -511,7 +395,7 @@ def open_object(int kind, str name, long long access, bint inheritable):
     if h == NULL:
         if err == 2:
             raise_winerror(err, call, f"no object is named {name!r}", cls=ObjectNotFound)
-        if err == ERROR_INVALID_HANDLE_:
+        if err == ERROR_INVALID_HANDLE:
             raise_winerror(err, call, f"{name!r} is the name of another type of object",
                            cls=WrongObjectType)
         raise_winerror(err, call)
@@ -523,26 +407,18 @@ def object_type(value):
     cdef wchar_t buf[128]
     cdef long st = wipc_object_type(_h(value), buf, 128)
     if st < 0:
-        raise_winerror(ERROR_INVALID_HANDLE_, "NtQueryObject",
+        raise_winerror(ERROR_INVALID_HANDLE, "NtQueryObject",
                        f"{value:#x} is not an open handle in this process "
                        f"[NTSTATUS {st & 0xFFFFFFFF:#x}]", cls=InvalidHandle)
-    return _from_wide(buf)
+    return from_wide(buf)
 
-
-def _a(str noun):
-    return ("an " if noun[0] in "AEIOU" else "a ") + noun
-
-
-cdef str _from_wide(wchar_t *w):
-    """A NUL-terminated UTF-16 string (surrogate pairs joined)."""
-    return PyUnicode_FromWideChar(w, -1)
 
 
 def adopt(value, int kind):
     """Takes ownership of handle `value` as a `kind`; checks its type first."""
     found = object_type(value)
     if found != _NT_TYPES[kind]:
-        raise_winerror(ERROR_INVALID_HANDLE_, f"{KIND_NAMES[kind]}.from_handle",
+        raise_winerror(ERROR_INVALID_HANDLE, f"{KIND_NAMES[kind]}.from_handle",
                        f"handle {value:#x} is {_a(_NT_NAMES.get(found, found))}, "
                        f"not {_a(KIND_NAMES[kind])}", cls=WrongObjectType)
     return _wrap(_h(value), kind)
@@ -560,241 +436,11 @@ def pull(pid, value, int kind, long long access):
     if not ok:
         raise_winerror(err, "DuplicateHandle",
                        f"process {pid} has no handle {value:#x}"
-                       if err == ERROR_INVALID_HANDLE_ else None,
-                       cls=InvalidHandle if err == ERROR_INVALID_HANDLE_ else None)
+                       if err == ERROR_INVALID_HANDLE else None,
+                       cls=InvalidHandle if err == ERROR_INVALID_HANDLE else None)
     return <size_t>out
 
 
-# --- processes -------------------------------------------------------------
-
-def inheritable_copy(value):
-    """An inheritable duplicate of handle `value` (for a child's handle list)."""
-    cdef HANDLE out = NULL
-    if not DuplicateHandle(GetCurrentProcess(), _h(value), GetCurrentProcess(), &out, 0,
-                           True, DUPLICATE_SAME_ACCESS):
-        raise_winerror(win32.GetLastError(), "DuplicateHandle")
-    return <size_t>out
-
-
-def close_handle(value):
-    if not win32.CloseHandle(_h(value)):
-        raise_winerror(win32.GetLastError(), "CloseHandle")
-
-
-def std_handle(int which):
-    """GetStdHandle(0, 1, 2 for input, output, error); 0 if there is none."""
-    cdef HANDLE h
-    if which == 0:
-        h = GetStdHandle(<DWORD>STD_INPUT_HANDLE)
-    elif which == 1:
-        h = GetStdHandle(<DWORD>STD_OUTPUT_HANDLE)
-    else:
-        h = GetStdHandle(<DWORD>STD_ERROR_HANDLE)
-    if h == INVALID_HANDLE_VALUE:
-        return 0
-    return <size_t>h
-
-
-def resume_main_thread(DWORD pid):
-    """Resumes the main thread of process `pid`, started suspended
-    (CREATE_SUSPENDED), and returns its id: subprocess.Popen keeps only the
-    process handle, and the thread messages of pass_handles="message" go to
-    that thread.  A suspended new process has that one thread (Toolhelp's
-    thread snapshot lists a process's threads in the order they started)."""
-    cdef HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0)
-    cdef THREADENTRY32 entry
-    cdef DWORD tid = 0
-    cdef DWORD err = 0
-    cdef HANDLE thread
-    cdef DWORD previous
-    if snap == INVALID_HANDLE_VALUE:
-        raise_winerror(win32.GetLastError(), "CreateToolhelp32Snapshot")
-    memset(&entry, 0, sizeof(entry))
-    entry.dwSize = sizeof(entry)
-    try:
-        if Thread32First(snap, &entry):
-            while True:
-                if entry.th32OwnerProcessID == pid:
-                    tid = entry.th32ThreadID
-                    break
-                if not Thread32Next(snap, &entry):
-                    break
-    finally:
-        win32.CloseHandle(snap)
-    if tid == 0:
-        raise_winerror(ERROR_INVALID_PARAMETER_, "Thread32Next",
-                       f"process {pid} has no thread", cls=NoSuchProcess)
-    thread = OpenThread(THREAD_SUSPEND_RESUME, False, tid)
-    if thread == NULL:
-        raise_winerror(win32.GetLastError(), "OpenThread")
-    previous = ResumeThread(thread)
-    err = win32.GetLastError()
-    win32.CloseHandle(thread)
-    if previous == <DWORD>-1:
-        raise_winerror(err, "ResumeThread")
-    return tid
-
-
-def wait_for_input_idle(value, long long ns):
-    """WaitForInputIdle: 0 idle, WAIT_TIMEOUT, or WAIT_FAILED (a console
-    process without a message queue answers at once)."""
-    cdef HANDLE h = _h(value)
-    cdef DWORD ms = _ms(ns)
-    cdef DWORD r
-    with nogil:
-        r = WaitForInputIdle(h, ms)
-    return r
-
-
-def post_handle_message(DWORD tid, size_t index, size_t value):
-    """PostThreadMessageW(WM_WINIPC_HANDLE, index, value): True if posted, False
-    while the thread has no message queue yet (ERROR_INVALID_THREAD_ID)."""
-    if PostThreadMessageW(tid, WM_WINIPC_HANDLE, index, <win32.LPARAM>value):
-        return True
-    cdef DWORD err = win32.GetLastError()
-    if err == ERROR_INVALID_THREAD_ID:
-        return False
-    raise_winerror(err, "PostThreadMessageW")
-
-
-def receive_handle_messages(int count, long long ns):
-    """The `count` values posted by post_handle_message to this (the main)
-    thread, in index order; CallTimeout after `ns`."""
-    cdef THREAD_MSG msg
-    cdef unsigned long long deadline = GetTickCount64() + _ms(ns)
-    cdef unsigned long long now
-    cdef DWORD part
-    got = {}
-    # The first PeekMessage gives this thread its message queue: from then on
-    # the parent's posts succeed and wait here.
-    PeekMessageW(&msg, NULL, WM_WINIPC_HANDLE, WM_WINIPC_HANDLE, PM_NOREMOVE)
-    while len(got) < count:
-        while PeekMessageW(&msg, NULL, WM_WINIPC_HANDLE, WM_WINIPC_HANDLE, PM_REMOVE):
-            got[<size_t>msg.wParam] = <size_t>msg.lParam
-        if len(got) >= count:
-            break
-        now = GetTickCount64()
-        if ns >= 0 and now >= deadline:
-            raise_winerror(ERROR_TIMEOUT_, "PeekMessageW",
-                           f"the parent sent {len(got)} of {count} handle values in time")
-        part = 100 if ns < 0 else <DWORD>min(deadline - now, 100)
-        with nogil:
-            MsgWaitForMultipleObjects(0, NULL, False, part, QS_POSTMESSAGE)
-        PyErr_CheckSignals()
-    return [got[i] for i in sorted(got)][:count]
-
-
-# --- asyncio ------------------------------------------------------------------
-#
-# An asynchronous wait registers the object with the thread pool
-# (RegisterWaitForSingleObject: one pool thread waits for many handles, no
-# thread per wait).  That thread's wait has the wait's effect: it takes a
-# semaphore count or an auto-reset event's signal on the waiter's behalf
-# (neither belongs to a thread), or becomes a mutex's owner, and then gives
-# the mutex back at once (a mutex belongs to the thread that waited; the
-# waiter's own thread takes it after).  The callback then sets an Event of
-# the wait's own, which the event loop's proactor waits for; waiting on that
-# Event has no effect, as the proactor requires.
-
-cdef struct WaitContext:
-    HANDLE object           # a duplicate: closing the object meanwhile is harmless
-    HANDLE notify           # manual-reset: set once the callback has run
-    int kind
-    int fired
-
-
-cdef void __stdcall _on_signalled(void *arg, unsigned char timed_out) noexcept nogil:
-    cdef WaitContext *c = <WaitContext *>arg
-    if c.kind == K_MUTEX:
-        ReleaseMutex(c.object)
-    c.fired = 1
-    SetEvent(c.notify)
-
-
-cdef extern from "windows.h" nogil:
-    # https://learn.microsoft.com/en-us/windows/win32/api/libloaderapi/nf-libloaderapi-getprocaddress
-    void *GetModuleHandleA(const char *lpModuleName)
-    void *GetProcAddress(void *hModule, const char *lpProcName)
-
-
-ctypedef long (__stdcall *NtQueryEventFn)(HANDLE, int, void *, unsigned long,
-                                          unsigned long *) noexcept nogil
-
-
-cdef bint _auto_reset(HANDLE h) noexcept:
-    """Whether event ``h`` is auto-reset (NtQueryEvent's EventType is
-    SynchronizationEvent); False when that cannot be told."""
-    cdef long info[2]
-    cdef unsigned long got = 0
-    cdef NtQueryEventFn query = <NtQueryEventFn>GetProcAddress(GetModuleHandleA("ntdll"),
-                                                               "NtQueryEvent")
-    if query == NULL or query(h, 0, info, sizeof(info), &got) != 0:
-        return False
-    return info[0] == 1
-
-
-cdef class Waiting:
-    """One asynchronous wait: ``handle`` (an Event) is set when it is over;
-    finish() or cancel() unregisters it and closes what it used."""
-    cdef WaitContext c
-    cdef HANDLE wait
-
-    def __cinit__(self):
-        memset(&self.c, 0, sizeof(WaitContext))
-        self.wait = NULL
-
-    @staticmethod
-    cdef Waiting start(KObject obj):
-        cdef Waiting self = Waiting.__new__(Waiting)
-        cdef HANDLE me = GetCurrentProcess()
-        self.c.kind = obj.kind
-        if not DuplicateHandle(me, obj._get(), me, &self.c.object, 0, 0, DUPLICATE_SAME_ACCESS):
-            raise_winerror(win32.GetLastError(), "DuplicateHandle")
-        self.c.notify = CreateEventW(NULL, 1, 0, NULL)
-        if self.c.notify == NULL:
-            raise_winerror(win32.GetLastError(), "CreateEventW")
-        if not RegisterWaitForSingleObject(&self.wait, self.c.object, _on_signalled, &self.c,
-                                           INFINITE, WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD):
-            self.wait = NULL
-            raise_winerror(win32.GetLastError(), "RegisterWaitForSingleObject")
-        return self
-
-    @property
-    def handle(self):
-        return <size_t>self.c.notify
-
-    cdef void unregister(self) noexcept:
-        cdef HANDLE w = self.wait
-        self.wait = NULL
-        if w != NULL:
-            with nogil:
-                # INVALID_HANDLE_VALUE: returns once a running callback is done.
-                UnregisterWaitEx(w, INVALID_HANDLE_VALUE)
-
-    cdef void release(self) noexcept:
-        self.unregister()
-        if self.c.notify != NULL:
-            win32.CloseHandle(self.c.notify)
-            self.c.notify = NULL
-        if self.c.object != NULL:
-            win32.CloseHandle(self.c.object)
-            self.c.object = NULL
-
-    def finish(self):
-        """Once handle is set: WAIT_OBJECT_0 (taken; a mutex: it was free)."""
-        self.release()
-        return win32.WAIT_OBJECT_0
-
-    def cancel(self):
-        """Stop waiting; a count or an auto-reset signal the pool's wait had
-        taken already is given back."""
-        self.unregister()
-        if self.c.fired:
-            if self.c.kind == K_SEMAPHORE:
-                ReleaseSemaphore(self.c.object, 1, NULL)
-            elif self.c.kind == K_EVENT and _auto_reset(self.c.object):
-                SetEvent(self.c.object)
-        self.release()
-
-    def __dealloc__(self):
-        self.release()
+include "view.pxi"
+include "spawn.pxi"
+include "waiting.pxi"

@@ -13,7 +13,9 @@ include "dispatch.pxi"
 #   bell.pxi       the doorbell, both sides
 #   send.pxi       a SendMessage that Ctrl+C interrupts
 #   safecopy.pxi   fault-safe copies of a client's private buffer
-#   client.pxi     find_window, Process: copies, sends, calls, asynchronous sends
+#   client.pxi     find_window, Process: copies, sends, calls
+#   client_bell.pxi    the client's doorbells, asynchronous sends
+#   client_shared.pxi  the client's shared sections
 #   server.pxi     ServerCore: the window, the checks, the serving loop
 
 from libc.stddef cimport wchar_t
@@ -22,10 +24,10 @@ from libc.string cimport memcpy, memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from cpython.unicode cimport PyUnicode_AsWideCharString
 
 cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, HWND, LPARAM, LRESULT, UINT, WPARAM
+from wide cimport wide
 
 import mmap
 import os
@@ -110,11 +112,6 @@ cdef int get_buffer(obj, Py_buffer *view, bint writable) except -1:
         PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)   # raises if not that either
         PyBuffer_Release(view)
     raise TypeError(f"a writable bytes-like object is required, not {type(obj).__name__!r}")
-
-
-cdef wchar_t *wide(str text) except NULL:
-    """``text`` as a NUL-terminated UTF-16 string; free with PyMem_Free."""
-    return PyUnicode_AsWideCharString(text, NULL)
 
 
 # --- copies and sends, without the GIL --------------------------------------
@@ -240,5 +237,7 @@ include "bell.pxi"
 include "send.pxi"
 include "safecopy.pxi"
 
+include "client_bell.pxi"
+include "client_shared.pxi"
 include "client.pxi"
 include "server.pxi"

@@ -1,5 +1,7 @@
-# The client: finding a server window, and a process opened for memory
-# access with its copies, sends and doorbell.  (Part of _rpc.pyx.)
+# The client: finding a server window, and Process, a process opened for
+# memory access with its copies, sends and calls.  Its doorbells and
+# asynchronous sends are client_bell.pxi's, its shared sections
+# client_shared.pxi's.  (Part of _rpc.pyx.)
 
 def find_window(str title):
     """FindWindowW(NULL, title) -> (window handle, pid, tid); WindowNotFound
@@ -16,29 +18,6 @@ def find_window(str title):
         raise_winerror(win32.ERROR_FILE_NOT_FOUND, "FindWindowW",
                        detail=f"no window has the title {title!r}", cls=WindowNotFound)
     return <size_t>window, pid, tid
-
-
-cdef void drop_client_bell(ClientBell *cb) noexcept:
-    """Close our side of a doorbell and tell the server (posted)."""
-    if cb.window == NULL:
-        return
-    win32.PostMessageW(cb.window, CONTROL_MESSAGE, OP_BELL_CLOSE, <LPARAM>cb.token)
-    if cb.bell != NULL:
-        memoryapi.UnmapViewOfFile(cb.bell)
-    if cb.client_event != NULL:
-        win32.CloseHandle(cb.client_event)
-    if cb.server_event != NULL:
-        win32.CloseHandle(cb.server_event)
-    memset(cb, 0, sizeof(ClientBell))
-
-
-cdef struct Region:
-    size_t address      # the section's address in the server
-    size_t size
-    char *local         # where it is mapped here
-    uint64_t token
-    PyObject *mapping   # the mmap.mmap (a reference of ours)
-    Py_buffer view      # held while registered: nobody can close it under a copy
 
 
 cdef class Process:
@@ -250,76 +229,11 @@ cdef class Process:
                 raise RuntimeError("a call is using the doorbell")
             self.spin_us = spin_us
             self.drop_bell()
-            self.open_into(&self._bell, window, timeout_ms)
+            open_into(self, &self._bell, window, timeout_ms)
         finally:
             self.leave()
 
-    cdef open_into(self, ClientBell *target, size_t window, UINT timeout_ms):
-        """Have the server ``window`` make a doorbell, and open our side of
-        it into ``target`` (left empty on failure; the server is told)."""
-        cdef HWND hwnd = <HWND>window
-        cdef DWORD server_pid = 0
-        cdef HANDLE section = NULL
-        cdef void *view = NULL
-        cdef ClientBell bell
-        cdef uint64_t token, wake
-        cdef wchar_t *name = NULL
-        cdef DWORD err
-        try:
-            memset(&bell, 0, sizeof(ClientBell))
-            control_message()
-            if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
-                raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
-                               detail=f"window {window:#x} is gone")
-            token = <uint64_t>self.control(hwnd, OP_BELL_OPEN,
-                                           <LPARAM>win32.GetCurrentProcessId(), timeout_ms,
-                                           "a doorbell")
-            bell.window = hwnd
-            bell.token = token
-            try:
-                name = wide(object_name(server_pid, token, "bell"))
-                section = memoryapi.OpenFileMappingW(
-                    memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
-                if section == NULL:
-                    fail(win32.GetLastError(), "OpenFileMappingW", "the doorbell page")
-                view = memoryapi.MapViewOfFile(
-                    section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, 0, 0,
-                    WINIPC_BELL_SIZE)
-                err = win32.GetLastError()
-                win32.CloseHandle(section)
-                if view == NULL:
-                    fail(err, "MapViewOfFile", "the doorbell page")
-                bell.bell = <winipc_bell *>view
-                PyMem_Free(name)
-                name = wide(object_name(server_pid, token, "client"))
-                bell.client_event = synchapi.OpenEventW(
-                    win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, win32.FALSE, name)
-                if bell.client_event == NULL:
-                    fail(win32.GetLastError(), "OpenEventW", "the doorbell's client Event")
-                wake = (<uint64_t *>(<char *>view + BELL_WAKE_TOKEN))[0]
-                PyMem_Free(name)
-                name = wide(object_name(server_pid, wake, "wake"))
-                bell.server_event = synchapi.OpenEventW(bellapi.EVENT_MODIFY_STATE, win32.FALSE,
-                                                        name)
-                if bell.server_event == NULL:
-                    fail(win32.GetLastError(), "OpenEventW", "the server's wake Event")
-                bell.seq = bell.bell.req
-            except BaseException:
-                drop_client_bell(&bell)   # tells the server too
-                raise
-            target[0] = bell
-        finally:
-            PyMem_Free(name)
-
-    # Split-phase sends, for asyncio (winipc/_aio.py), on a doorbell of
-    # their own (opened on first use), so that the classic path and the
-    # connection's doorbell stay as they are for synchronous calls.
-    # begin_send() posts the request; end_send() looks for the answer
-    # without waiting; in between the caller waits for wait_handle (the
-    # doorbell's client Event) the way the proactor waits
-    # (RegisterWaitForSingleObject): the page says the client sleeps, so the
-    # server's answer sets the Event.  cancel_send() gives up: a late answer
-    # carries its own sequence number, which no later request has.
+    # Split-phase sends, for asyncio: client_bell.pxi.
 
     @property
     def wait_handle(self):
@@ -329,62 +243,14 @@ cdef class Process:
     def begin_send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
         """Post a request in the asynchronous doorbell (opening it first if
         needed: a control message, ``timeout_ms``) -> its sequence number."""
-        cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
-        cdef ClientBell *cb = &self._abell
-        cdef uint32_t seq
-        self.enter()
-        try:
-            if self._abell_busy:
-                raise RuntimeError("an asynchronous send is in flight on this connection")
-            if cb.window != NULL and <size_t>cb.window != window:
-                drop_client_bell(cb)
-            if cb.window == NULL:
-                self.open_into(cb, window, timeout_ms)
-            seq = cb.seq + 1
-            if seq == 0:
-                seq = 1
-            cb.seq = seq
-            self._amsg = msg
-            if winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp):
-                synchapi.SetEvent(cb.server_event)
-            self._abell_busy = True
-            return seq
-        finally:
-            if not self._abell_busy:
-                self.leave()
+        return async_begin(self, window, msg, wparam, lparam, timeout_ms)
 
     def end_send(self, uint32_t seq):
         """The answer to request ``seq`` once it has come (a refusal raises
         the server's error; so does a server window that is gone), else
         None: the page now says the client sleeps, and the caller waits on
         wait_handle."""
-        cdef ClientBell *cb = &self._abell
-        cdef winipc_bell *b = cb.bell
-        cdef uint32_t error
-        cdef LRESULT result
-        cdef bint done = True
-        try:
-            if not winipc_bell_answered(b, seq):
-                winipc_bell_client_sleeps(b)
-                if not winipc_bell_answered(b, seq):
-                    if not win32.IsWindow(cb.window):
-                        winipc_bell_client_wakes(b)
-                        round_trip_failed(win32.ERROR_INVALID_WINDOW_HANDLE, STEP_BELL,
-                                          self._amsg, 0, 0, self.pid)
-                    done = False
-                    return None
-            # A wake-up that comes after this stays pending on the
-            # auto-reset Event: a later wait only looks at the page once more.
-            winipc_bell_client_wakes(b)
-            error = b.error
-            if error:
-                result = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
-                refused(self._amsg, result)
-            return <LRESULT>b.result
-        finally:
-            if done:
-                self._abell_busy = False
-                self.leave()
+        return async_end(self, seq)
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended)."""
@@ -402,85 +268,13 @@ cdef class Process:
         """A section of ``size`` bytes that the server creates and maps, also
         mapped here -> (its address in the server, a writable mmap.mmap of
         it).  write/read_into/call/bench inside it are memory copies."""
-        cdef LRESULT token, address
-        cdef HANDLE section
-        cdef wchar_t *name = NULL
-        cdef Region *r
-        cdef DWORD server_pid = 0
-        self.enter()
-        try:
-            if size == 0:
-                raise ValueError("a shared buffer needs at least one byte")
-            if not win32.GetWindowThreadProcessId(self._window, &server_pid):
-                raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
-                               detail=f"the server window {<size_t>self._window:#x} is gone")
-            token = self.control(self._window, OP_SHARED_ALLOC, <LPARAM>size, timeout_ms,
-                                 f"a shared buffer of {size} bytes")
-            try:
-                address = self.control(self._window, OP_SHARED_ADDRESS, token, timeout_ms,
-                                       "the address of a shared buffer")
-                tagname = object_name(server_pid, token, "shm")
-                # mmap(tagname=) would create the section if it did not exist:
-                # open it first, and hold it while mmap opens it again.
-                name = wide(tagname)
-                section = memoryapi.OpenFileMappingW(
-                    memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
-                if section == NULL:
-                    fail(win32.GetLastError(), "OpenFileMappingW", "a shared buffer")
-                try:
-                    mapping = mmap.mmap(-1, size, tagname=tagname)
-                finally:
-                    win32.CloseHandle(section)
-                r = <Region *>PyMem_Malloc(sizeof(Region))
-                if r == NULL:
-                    mapping.close()
-                    raise MemoryError()
-                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
-                r.address = <size_t>address
-                r.size = size
-                r.local = <char *>r.view.buf
-                r.token = <uint64_t>token
-                r.mapping = <PyObject *>mapping
-                Py_INCREF(mapping)
-                try:
-                    self.add_region(r)
-                except BaseException:
-                    self.drop_region(r)
-                    raise
-            except BaseException:
-                win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE, token)
-                raise
-            return <size_t>address, mapping
-        finally:
-            PyMem_Free(name)
-            self.leave()
+        return alloc_shared_section(self, size, timeout_ms)
 
     def free_shared(self, size_t address, UINT timeout_ms):
         """Close our mapping of the shared buffer at ``address`` (BufferError
         while a view of it is exported, and then nothing else happens), then
         have the server unmap it."""
-        cdef Region *r
-        self.enter()
-        try:
-            # Off the list first: closing the mapping lets other threads run.
-            r = self.take_region(address)
-            if r == NULL:
-                raise_winerror(bellapi.ERROR_INVALID_ADDRESS, "free_shared",
-                               detail=f"no shared buffer of this process is at {address:#x}")
-            mapping = <object>r.mapping
-            PyBuffer_Release(&r.view)
-            try:
-                mapping.close()
-            except BaseException:
-                PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
-                self.add_region(r)
-                raise
-            token = r.token
-            self.drop_region(r)   # its view is released already: a second release is a no-op
-            self.control(self._window, OP_SHARED_FREE, <LPARAM>token, timeout_ms,
-                         f"freeing the shared buffer at {address:#x}")
-        finally:
-            self.leave()
+        free_shared_section(self, address, timeout_ms)
 
     def alloc(self, size_t size, timeout_ms=None):
         """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) ->

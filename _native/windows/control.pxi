@@ -71,7 +71,7 @@ cdef UINT control_message() except 0:
     global CONTROL_MESSAGE
     cdef wchar_t *name
     if CONTROL_MESSAGE == 0:
-        name = PyUnicode_AsWideCharString(CONTROL_NAME, NULL)
+        name = wide(CONTROL_NAME)
         CONTROL_MESSAGE = bellapi.RegisterWindowMessageW(name)
         PyMem_Free(name)
         if CONTROL_MESSAGE == 0:

@@ -1,0 +1,84 @@
+# Split-phase sends, for asyncio (winipc/_aio.py): begin_send() posts a
+# request in the doorbell and keeps the connection's turn; end_send()
+# looks for the answer without waiting and gives the turn back once it
+# has it; in between the caller waits for wait_handle (the socket) to be
+# readable: the page says the client sleeps, so the server's answer
+# sends a wake-up packet (doorbell.h), and a server that dies hangs the
+# socket up.  cancel_send() gives up: the server may still run the
+# request, but its late answer carries its own sequence number, which no
+# later request has.  (Part of _rpc.pyx: Process.begin_send and end_send
+# call these.)
+
+
+cdef object async_begin(Process p, uint32_t msg, uint64_t wparam, uint64_t lparam):
+    cdef Reply stale
+    cdef uint32_t seq
+    cdef Request ring
+    cdef int fd, err
+    cdef bint posted = False
+    if p.bell == NULL:
+        raise ValueError("the connection has no doorbell (open_bell)")
+    p.enter(0, "server SEND (doorbell)")
+    try:
+        fd = p.endpoint()
+        if p.turn_fd < 0:
+            p.turn_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+            if p.turn_fd < 0:
+                raise_errno(errno, "eventfd")
+        p.turn_wanted = 1
+        winipc_fence()
+        if sem_trywait(&p.turn) != 0:
+            return 0
+        p.turn_wanted = 0
+        # Wake-ups of requests that were given up, so that the socket's
+        # readiness is about this one (a hang-up stays for end_send).
+        while recv_packet(fd, &stale, sizeof(stale), NULL) > 0:
+            pass
+        seq = p.next_bell_seq()
+        if winipc_bell_post(p.bell, seq, msg, wparam, lparam):
+            memset(&ring, 0, sizeof(ring))
+            ring.op = OP_RING
+            ring.seq = seq
+            if send_packet(fd, &ring, sizeof(ring), -1) < 0 and errno != EAGAIN:
+                err = errno
+                winipc_bell_client_wakes(p.bell)
+                p.give_turn()
+                raise_errno(err, "send (doorbell)")
+        posted = True
+        return seq
+    finally:
+        if not posted:
+            p.leave()
+
+
+cdef object async_end(Process p, uint32_t seq):
+    cdef Reply wake
+    cdef Failure f
+    cdef int r
+    cdef uint32_t error
+    cdef int64_t result
+    cdef winipc_bell *b = p.bell
+    cdef bint done = True
+    try:
+        # Wake-ups (this one's or stale ones); a hang-up or a notice fails.
+        r = read_reply(p.sock, &wake, NULL, &f)
+        while r > 0:
+            r = read_reply(p.sock, &wake, NULL, &f)
+        if r < 0:
+            raise_failure(&f)
+        if not winipc_bell_answered(b, seq):
+            winipc_bell_client_sleeps(b)
+            if not winipc_bell_answered(b, seq):
+                done = False
+                return None
+        # A wake-up may still be on its way: later readers skip it.
+        winipc_bell_client_wakes(b)
+        error = b.error
+        result = b.result
+        if error:
+            raise_winerror(error, "server SEND (doorbell)")
+        return result
+    finally:
+        if done:
+            p.give_turn()
+            p.leave()

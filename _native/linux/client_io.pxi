@@ -1,0 +1,230 @@
+# The client's work without the GIL: copies, the waits for its turn and for
+# replies, one request and its reply, and the client half of the doorbell.
+# Each returns 0, or -1 with what failed in its Failure.  (Part of _rpc.pyx.)
+
+cdef int vm_copy(int pid, char *local, uint64_t remote, size_t n, bint to_remote,
+                 Failure *f) noexcept nogil:
+    cdef iovec liov, riov
+    cdef ssize_t r
+    cdef size_t done = 0
+    while done < n:
+        liov.iov_base = local + done
+        liov.iov_len = n - done
+        riov.iov_base = <void *>(remote + done)
+        riov.iov_len = n - done
+        if to_remote:
+            r = process_vm_writev(pid, &liov, 1, &riov, 1, 0)
+        else:
+            r = process_vm_readv(pid, &liov, 1, &riov, 1, 0)
+        if r < 0:
+            if errno == EINTR:
+                continue
+            return fail(f, errno, False, "process_vm_writev" if to_remote else "process_vm_readv")
+        if r == 0:
+            return fail(f, EFAULT, False, "process_vm_writev" if to_remote else "process_vm_readv")
+        done += <size_t>r
+    return 0
+
+
+cdef int wait_readable(int fd, int64_t deadline, const char *call, Failure *f) noexcept nogil:
+    """Wait until ``fd`` has input (or hung up) or ``deadline`` passes
+    (ERROR_TIMEOUT, naming ``call``); Ctrl+C interrupts it."""
+    cdef pollfd pfd
+    cdef int64_t left
+    cdef int r
+    pfd.fd = fd
+    pfd.events = POLLIN
+    while True:
+        left = deadline - winipc_now_ns()
+        if left <= 0:
+            return fail(f, ERROR_TIMEOUT, True, call)
+        # In slices: a signal that lands just before poll() does not
+        # interrupt it, so the handlers are run at least every slice.
+        r = poll(&pfd, 1, <int>min((left + 999999) // 1000000, SIGNAL_SLICE_MS))
+        if r > 0:
+            return 0
+        if r < 0 and errno != EINTR:
+            return fail(f, errno, False, "poll")
+        if check_signals(f) < 0:
+            return -1
+
+
+cdef int take_turn(sem_t *turn, int64_t deadline, const char *call,
+                   Failure *f) noexcept nogil:
+    """Lock the connection for one request, waiting at most until
+    ``deadline`` (ERROR_TIMEOUT, naming ``call``), Ctrl+C interrupting: a
+    thread whose call waits behind another thread's keeps its own timeout."""
+    cdef timespec until
+    cdef int64_t left
+    cdef int r
+    while True:
+        left = deadline - winipc_now_ns()
+        if left <= 0:
+            if sem_trywait(turn) == 0:
+                return 0
+            return fail(f, ERROR_TIMEOUT, True, call)
+        if left > SIGNAL_SLICE_MS * 1000000:
+            left = SIGNAL_SLICE_MS * 1000000
+        clock_gettime(CLOCK_REALTIME, &until)        # timedlock's clock
+        until.tv_sec += (until.tv_nsec + left) // 1000000000
+        until.tv_nsec = (until.tv_nsec + left) % 1000000000
+        if sem_timedwait(turn, &until) == 0:
+            return 0
+        if errno != ETIMEDOUT and errno != EINTR:
+            return fail(f, errno, False, "sem_timedwait")
+        if check_signals(f) < 0:
+            return -1
+
+
+cdef int read_reply(int fd, Reply *rep, int *keep, Failure *f) noexcept nogil:
+    """Receive one reply packet (input is waiting): 1 done, 0 try again, -1
+    failed.  A notice (the server is full) fails with its code."""
+    cdef ssize_t n = recv_packet(fd, rep, sizeof(Reply), keep)
+    if n < 0:
+        if errno == EINTR or errno == EAGAIN:
+            return 0
+        return fail(f, errno, False, "recv")
+    if n == 0:
+        return fail(f, ECONNRESET, False, "recv")
+    if n != sizeof(Reply):
+        if keep != NULL and keep[0] >= 0:
+            close(keep[0])
+        return fail(f, EPROTO, False, "recv")
+    if rep.seq == NOTICE_SEQ:
+        if keep != NULL and keep[0] >= 0:
+            close(keep[0])
+        return fail(f, rep.error if rep.error else ECONNRESET, rep.error != 0, "connect")
+    return 1
+
+
+# A request that runs no handler kicks the server's standby thread when its
+# reply has not come after this long (a handler may be running), and again
+# every KICK_EVERY_NS.
+cdef int64_t KICK_AFTER_NS = 1000000
+cdef int64_t KICK_EVERY_NS = 5000000
+
+
+cdef void send_kick(const char *path) noexcept nogil:
+    """One datagram to the standby thread at ``path``; nothing is waited for."""
+    cdef sockaddr_un addr
+    cdef int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)
+    if s < 0:
+        return
+    memset(&addr, 0, sizeof(addr))
+    addr.sun_family = AF_UNIX
+    strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1)
+    sendto(s, b"k", 1, MSG_DONTWAIT | MSG_NOSIGNAL, <sockaddr *>&addr, sizeof(addr))
+    close(s)
+
+
+cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_fd,
+                  int *got_fd, const char *kick, const char *call, Failure *f) noexcept nogil:
+    """Send ``req`` and wait for its reply (and the fd it carries, into
+    ``got_fd`` if not NULL), kicking the standby thread at ``kick`` (if not
+    NULL) while it waits.  Stale replies (of calls that timed out earlier)
+    and doorbell wake-ups are skipped by sequence number."""
+    cdef int r, carried
+    cdef int64_t next_kick = winipc_now_ns() + KICK_AFTER_NS if kick != NULL else INT64_MAX
+    while send_packet(fd, req, sizeof(Request), pass_fd) < 0:
+        if errno == EAGAIN:     # the socket is full of our rings: wait for room
+            if wait_readable(fd, deadline, call, f) < 0:
+                return -1
+        elif errno != EINTR:
+            return fail(f, errno, False, "sendmsg")
+    while True:
+        if wait_readable(fd, min(deadline, next_kick), call, f) < 0:
+            if f.code == ERROR_TIMEOUT and f.win and winipc_now_ns() < deadline:
+                send_kick(kick)
+                next_kick = winipc_now_ns() + KICK_EVERY_NS
+                continue
+            return -1
+        r = read_reply(fd, rep, &carried, f)
+        if r < 0:
+            return -1
+        if r == 0:
+            continue
+        if rep.seq != req.seq:
+            if carried >= 0:
+                close(carried)
+            continue
+        if rep.error:
+            if carried >= 0:
+                close(carried)
+            return fail(f, rep.error, True, call)
+        if got_fd != NULL:
+            got_fd[0] = carried
+        elif carried >= 0:
+            close(carried)
+        return 0
+
+
+# A long spin looks at the socket this often, to notice a server that died.
+cdef int64_t SPIN_LIVENESS_NS = 1000000
+
+
+cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t wparam,
+                   uint64_t lparam, int64_t deadline, int64_t spin_ns, int ncpu,
+                   int64_t *result, const char *call, Failure *f) noexcept nogil:
+    """Post a request in the doorbell page and wait for its answer: spin up
+    to ``spin_ns``, then sleep until the server's wake-up packet."""
+    cdef Request ring
+    cdef Reply wake
+    cdef pollfd pfd
+    cdef int64_t start, now, next_look
+    cdef unsigned int i = 0
+    cdef int r
+    cdef uint32_t error
+    if winipc_bell_post(b, seq, msg, wparam, lparam):
+        memset(&ring, 0, sizeof(ring))
+        ring.op = OP_RING
+        ring.seq = seq
+        # EAGAIN: the socket already holds rings the server has not read yet.
+        if send_packet(fd, &ring, sizeof(ring), -1) < 0 and errno != EAGAIN:
+            return fail(f, errno, False, "send (doorbell)")
+    if spin_ns > 0 and not winipc_bell_answered(b, seq):
+        start = winipc_now_ns()
+        next_look = start + SPIN_LIVENESS_NS
+        now = start
+        while not winipc_bell_answered(b, seq):
+            winipc_backoff(ncpu, now - start)
+            i += 1
+            if i % 64 == 0 or now - start >= WINIPC_PAUSE_NS:
+                now = winipc_now_ns()
+                if now - start >= spin_ns or now >= deadline:
+                    break
+                if now >= next_look:
+                    # However long the spin, a server that is gone (the
+                    # socket hung up) is noticed within this.
+                    next_look = now + SPIN_LIVENESS_NS
+                    pfd.fd, pfd.events, pfd.revents = fd, POLLIN, 0
+                    if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
+                        break
+    while not winipc_bell_answered(b, seq):
+        winipc_bell_client_sleeps(b)
+        if winipc_bell_answered(b, seq):
+            if not winipc_bell_client_wakes(b):
+                # The server took the flag: its wake-up packet is on its way.
+                # Consume it now, so that packets never pile up.
+                if wait_readable(fd, deadline, call, f) == 0:
+                    read_reply(fd, &wake, NULL, f)
+            break
+        if wait_readable(fd, deadline, call, f) < 0:
+            winipc_bell_client_wakes(b)   # a wake-up after this is a stale packet
+            return -1
+        r = read_reply(fd, &wake, NULL, f)
+        if r < 0:
+            return -1
+        # Our wake-up or a stale one: look at the bell again.
+    error = b.error
+    result[0] = b.result
+    if error:
+        return fail(f, error, True, call)
+    return 0
+
+
+cdef void shared_copy(Py_buffer *local, uint64_t offset, void *data, size_t size,
+                      bint to_remote) noexcept nogil:
+    if to_remote:
+        memcpy(<char *>local.buf + offset, data, size)
+    else:
+        memcpy(data, <char *>local.buf + offset, size)

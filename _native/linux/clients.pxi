@@ -1,0 +1,270 @@
+# What clients hold in a server, and the requests that change it: the
+# client entries, their buffers, doorbells and pushed fds, each bounded,
+# and the answers to ALLOC, FREE, BELL and DUP.  Both the dispatch thread
+# and the standby thread answer them.  (Part of _rpc.pyx.)
+
+# Bounds on what one client may hold in a server.
+cdef enum:
+    MAX_CLIENTS = 1024
+    MAX_ALLOCS_PER_CLIENT = 4096
+    # fds pushed (DUP) and not yet adopted: per client, and in this process
+    MAX_PUSHED_PER_CLIENT = 64
+    MAX_PUSHED = 1024
+cdef uint64_t MAX_BYTES_PER_CLIENT = (<uint64_t>1) << 32
+
+cdef struct Alloc:
+    uint64_t addr
+    uint64_t size
+
+cdef struct Client:
+    uint64_t serial        # who owns the fds it pushed
+    int npushed
+    int fd
+    int nallocs
+    uint64_t total
+    Alloc *allocs
+    winipc_bell *bell      # the connection's doorbell page, or NULL
+    uint32_t served        # the last doorbell request answered
+    bint dead              # to be dropped once the scan is over
+    bint stashed           # a call the standby thread received, kept for dispatch
+    Request stash
+
+
+# The fds clients pushed here (OP_DUP) that nobody has adopted yet: they
+# belong to their client until adopt() claims them, and are closed when it
+# leaves.  The serving thread adds and closes; adopting threads claim.
+cdef struct Pushed:
+    int fd
+    uint64_t owner
+cdef Pushed pushed[MAX_PUSHED]
+cdef int npushed = 0
+cdef pthread_mutex_t pushed_lock
+pthread_mutex_init(&pushed_lock, NULL)
+cdef uint64_t client_serial = 0
+
+
+cdef uint32_t keep_pushed(Client *c, int fd) noexcept nogil:
+    global npushed
+    cdef uint32_t error = 0
+    pthread_mutex_lock(&pushed_lock)
+    if c.npushed >= MAX_PUSHED_PER_CLIENT or npushed >= MAX_PUSHED:
+        error = ERROR_NOT_ENOUGH_QUOTA
+    else:
+        pushed[npushed].fd = fd
+        pushed[npushed].owner = c.serial
+        npushed += 1
+        c.npushed += 1
+    pthread_mutex_unlock(&pushed_lock)
+    return error
+
+
+cdef void close_pushed(uint64_t owner) noexcept nogil:
+    global npushed
+    cdef int i
+    pthread_mutex_lock(&pushed_lock)
+    for i in range(npushed - 1, -1, -1):
+        if pushed[i].owner == owner:
+            close(pushed[i].fd)
+            npushed -= 1
+            pushed[i] = pushed[npushed]
+    pthread_mutex_unlock(&pushed_lock)
+
+
+def claim_pushed(int fd):
+    """Take fd ``fd`` off the list of pushed fds not yet adopted (so that
+    its client's leaving no longer closes it); whether it was on it."""
+    global npushed
+    cdef int i
+    cdef bint found = False
+    with nogil:
+        pthread_mutex_lock(&pushed_lock)
+        for i in range(npushed):
+            if pushed[i].fd == fd:
+                npushed -= 1
+                pushed[i] = pushed[npushed]
+                found = True
+                break
+        pthread_mutex_unlock(&pushed_lock)
+    return found
+
+
+cdef void drop_client(Client *c) noexcept nogil:
+    """Close, unmap and free all that client ``c`` holds, and ``c``."""
+    cdef int i
+    close_pushed(c.serial)
+    close(c.fd)
+    for i in range(c.nallocs):
+        munmap(<void *>c.allocs[i].addr, c.allocs[i].size)
+    free(c.allocs)
+    if c.bell != NULL:
+        munmap(c.bell, WINIPC_BELL_SIZE)
+    free(c)
+
+
+cdef int sealed_memfd(uint64_t size) noexcept nogil:
+    """A memfd of ``size`` bytes that nobody can shrink or grow (so a client
+    can never make the server fault on it) and only this user can open; -1
+    with errno set."""
+    cdef int fd = memfd_create("winipc", MFD_CLOEXEC | MFD_ALLOW_SEALING)
+    if fd < 0:
+        return -1
+    if (fchmod(fd, 0o600) < 0 or ftruncate(fd, <long>size) < 0
+            or fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0):
+        close(fd)
+        return -1
+    return fd
+
+
+cdef uint32_t do_alloc(Client *c, uint64_t size, bint shared, uint64_t *addr,
+                       int *fd) noexcept nogil:
+    """Map ``size`` bytes for client ``c``: private, or shared through a
+    sealed memfd returned in ``fd`` (the caller sends and closes it)."""
+    cdef void *p
+    fd[0] = -1
+    if size == 0:
+        return ERROR_INVALID_PARAMETER
+    if (c.nallocs >= MAX_ALLOCS_PER_CLIENT or size > MAX_BYTES_PER_CLIENT
+            or c.total + size > MAX_BYTES_PER_CLIENT):
+        return ERROR_NOT_ENOUGH_MEMORY
+    if c.nallocs % 16 == 0:
+        p = realloc(c.allocs, (c.nallocs + 16) * sizeof(Alloc))
+        if p == NULL:
+            return ERROR_NOT_ENOUGH_MEMORY
+        c.allocs = <Alloc *>p
+    if shared:
+        fd[0] = sealed_memfd(size)
+        if fd[0] < 0:
+            return ERROR_NOT_ENOUGH_MEMORY
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
+    else:
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if p == MAP_FAILED:
+        if fd[0] >= 0:
+            close(fd[0])
+            fd[0] = -1
+        return ERROR_NOT_ENOUGH_MEMORY
+    c.allocs[c.nallocs].addr = <uint64_t>p
+    c.allocs[c.nallocs].size = size
+    c.nallocs += 1
+    c.total += size
+    addr[0] = <uint64_t>p
+    return 0
+
+
+cdef uint32_t do_free(Client *c, uint64_t addr, Alloc *keep) noexcept nogil:
+    """Free client ``c``'s buffer at ``addr``; when ``keep.addr`` is that
+    buffer (a handler runs on it), leave it mapped and say so in ``keep.size``
+    (the caller unmaps it once the handler is done)."""
+    cdef int i
+    for i in range(c.nallocs):
+        if c.allocs[i].addr == addr:
+            if keep != NULL and keep.addr == addr:
+                keep.size = c.allocs[i].size
+            else:
+                munmap(<void *>addr, c.allocs[i].size)
+            c.total -= c.allocs[i].size
+            c.nallocs -= 1
+            c.allocs[i] = c.allocs[c.nallocs]
+            return 0
+    return ERROR_INVALID_ADDRESS
+
+
+cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
+    """The client's doorbell page, mapped here; its memfd in ``fd``."""
+    cdef void *p
+    fd[0] = -1
+    if c.bell != NULL:
+        return ERROR_INVALID_PARAMETER      # one per connection
+    fd[0] = sealed_memfd(WINIPC_BELL_SIZE)
+    if fd[0] < 0:
+        if errno == EMFILE or errno == ENFILE:
+            return ERROR_CONNECTION_COUNT_LIMIT   # no fd for one more client
+        return ERROR_NOT_ENOUGH_MEMORY
+    p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
+    if p == MAP_FAILED:
+        close(fd[0])
+        fd[0] = -1
+        return ERROR_NOT_ENOUGH_MEMORY
+    c.bell = <winipc_bell *>p
+    c.served = 0
+    return 0
+
+
+cdef uint64_t owner_buffer(Client *c, uint64_t addr, uint64_t size) noexcept nogil:
+    """The start of the buffer this client was given that holds all of
+    [addr, addr+size), or 0 if none does."""
+    cdef int i
+    cdef uint64_t start, end
+    if size == 0:
+        return 0
+    for i in range(c.nallocs):
+        start = c.allocs[i].addr
+        end = start + c.allocs[i].size
+        if start <= addr < end and size <= end - addr:
+            return start
+    return 0
+
+
+cdef int spare_fd() noexcept nogil:
+    """An fd kept in reserve, closed to accept (and turn away) a client when
+    the fd table is full: otherwise the connection stays in the backlog and
+    poll() reports it at once, for ever."""
+    return c_open("/dev/null", O_RDONLY | O_CLOEXEC)
+
+
+cdef int answer(ServerCore s, Client *c, Request *req, int got_fd) noexcept nogil:
+    """Answer a request that runs no handler (it closes ``got_fd``
+    unless it keeps it); -1 drops the client."""
+    cdef Reply rep
+    cdef ssize_t n
+    cdef int reply_fd = -1
+    memset(&rep, 0, sizeof(rep))
+    rep.seq = req.seq
+    if req.op == OP_RING:
+        if got_fd >= 0:
+            close(got_fd)
+        return 0            # only woke us: the doorbells are looked at next
+    if req.op == OP_ALLOC and req.msg <= ALLOC_SHARED:
+        rep.error = do_alloc(c, req.wparam, req.msg == ALLOC_SHARED, &rep.value, &reply_fd)
+    elif req.op == OP_FREE:
+        rep.error = do_free(c, req.lparam, &s.busy_buffer if c == s.busy else NULL)
+    elif req.op == OP_BELL:
+        rep.error = do_bell(c, &reply_fd)
+    elif req.op == OP_DUP and got_fd >= 0:
+        rep.error = keep_pushed(c, got_fd)
+        if not rep.error:
+            rep.value = <uint64_t>got_fd
+            got_fd = -1   # the client's until adopted (claim_pushed)
+    else:
+        rep.error = ERROR_INVALID_PARAMETER
+    if got_fd >= 0:
+        close(got_fd)
+    # A client that does not read its replies is dropped, never waited for.
+    n = send_packet(c.fd, &rep, sizeof(rep), reply_fd)
+    if reply_fd >= 0:
+        close(reply_fd)    # mapped here and sent; the mapping keeps it
+    return 0 if n == sizeof(rep) else -1
+
+
+cdef int take_request(Client *c, Request *req, int *got_fd) noexcept nogil:
+    """Receive client ``c``'s next request: 1, 0 if none is waiting, -1 if
+    the client must be dropped (hung up, or not our protocol)."""
+    cdef ssize_t n = recv_packet(c.fd, req, sizeof(Request), got_fd)
+    if n < 0:
+        return 0 if errno == EAGAIN or errno == EINTR else -1
+    if n != sizeof(Request):
+        if got_fd[0] >= 0:
+            close(got_fd[0])
+            got_fd[0] = -1
+        return -1
+    return 1
+
+
+cdef void turn_away(int fd) noexcept nogil:
+    """Tell a client the server is full, and close its connection."""
+    cdef Reply notice
+    memset(&notice, 0, sizeof(notice))
+    notice.seq = NOTICE_SEQ
+    notice.error = ERROR_CONNECTION_COUNT_LIMIT
+    send_packet(fd, &notice, sizeof(notice), -1)
+    close(fd)

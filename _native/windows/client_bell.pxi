@@ -1,0 +1,142 @@
+# The client's doorbells: opening one into a ClientBell, closing it, and the
+# split-phase sends of asyncio on a doorbell of their own.  (Part of
+# _rpc.pyx: Process's methods call these.)
+
+cdef void drop_client_bell(ClientBell *cb) noexcept:
+    """Close our side of a doorbell and tell the server (posted)."""
+    if cb.window == NULL:
+        return
+    win32.PostMessageW(cb.window, CONTROL_MESSAGE, OP_BELL_CLOSE, <LPARAM>cb.token)
+    if cb.bell != NULL:
+        memoryapi.UnmapViewOfFile(cb.bell)
+    if cb.client_event != NULL:
+        win32.CloseHandle(cb.client_event)
+    if cb.server_event != NULL:
+        win32.CloseHandle(cb.server_event)
+    memset(cb, 0, sizeof(ClientBell))
+
+
+cdef open_into(Process p, ClientBell *target, size_t window, UINT timeout_ms):
+    """Have the server ``window`` make a doorbell, and open our side of
+    it into ``target`` (left empty on failure; the server is told)."""
+    cdef HWND hwnd = <HWND>window
+    cdef DWORD server_pid = 0
+    cdef HANDLE section = NULL
+    cdef void *view = NULL
+    cdef ClientBell bell
+    cdef uint64_t token, wake
+    cdef wchar_t *name = NULL
+    cdef DWORD err
+    try:
+        memset(&bell, 0, sizeof(ClientBell))
+        control_message()
+        if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
+            raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
+                           detail=f"window {window:#x} is gone")
+        token = <uint64_t>p.control(hwnd, OP_BELL_OPEN,
+                                       <LPARAM>win32.GetCurrentProcessId(), timeout_ms,
+                                       "a doorbell")
+        bell.window = hwnd
+        bell.token = token
+        try:
+            name = wide(object_name(server_pid, token, "bell"))
+            section = memoryapi.OpenFileMappingW(
+                memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
+            if section == NULL:
+                fail(win32.GetLastError(), "OpenFileMappingW", "the doorbell page")
+            view = memoryapi.MapViewOfFile(
+                section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, 0, 0,
+                WINIPC_BELL_SIZE)
+            err = win32.GetLastError()
+            win32.CloseHandle(section)
+            if view == NULL:
+                fail(err, "MapViewOfFile", "the doorbell page")
+            bell.bell = <winipc_bell *>view
+            PyMem_Free(name)
+            name = wide(object_name(server_pid, token, "client"))
+            bell.client_event = synchapi.OpenEventW(
+                win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, win32.FALSE, name)
+            if bell.client_event == NULL:
+                fail(win32.GetLastError(), "OpenEventW", "the doorbell's client Event")
+            wake = (<uint64_t *>(<char *>view + BELL_WAKE_TOKEN))[0]
+            PyMem_Free(name)
+            name = wide(object_name(server_pid, wake, "wake"))
+            bell.server_event = synchapi.OpenEventW(bellapi.EVENT_MODIFY_STATE, win32.FALSE,
+                                                    name)
+            if bell.server_event == NULL:
+                fail(win32.GetLastError(), "OpenEventW", "the server's wake Event")
+            bell.seq = bell.bell.req
+        except BaseException:
+            drop_client_bell(&bell)   # tells the server too
+            raise
+        target[0] = bell
+    finally:
+        PyMem_Free(name)
+
+
+# Split-phase sends, for asyncio (winipc/_aio.py), on a doorbell of
+# their own (opened on first use), so that the classic path and the
+# connection's doorbell stay as they are for synchronous calls.
+# begin_send() posts the request; end_send() looks for the answer
+# without waiting; in between the caller waits for wait_handle (the
+# doorbell's client Event) the way the proactor waits
+# (RegisterWaitForSingleObject): the page says the client sleeps, so the
+# server's answer sets the Event.  cancel_send() gives up: a late answer
+# carries its own sequence number, which no later request has.
+
+
+cdef object async_begin(Process p, size_t window, UINT msg, WPARAM wparam, lparam,
+                        UINT timeout_ms):
+    cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
+    cdef ClientBell *cb = &p._abell
+    cdef uint32_t seq
+    p.enter()
+    try:
+        if p._abell_busy:
+            raise RuntimeError("an asynchronous send is in flight on this connection")
+        if cb.window != NULL and <size_t>cb.window != window:
+            drop_client_bell(cb)
+        if cb.window == NULL:
+            open_into(p, cb, window, timeout_ms)
+        seq = cb.seq + 1
+        if seq == 0:
+            seq = 1
+        cb.seq = seq
+        p._amsg = msg
+        if winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp):
+            synchapi.SetEvent(cb.server_event)
+        p._abell_busy = True
+        return seq
+    finally:
+        if not p._abell_busy:
+            p.leave()
+
+
+cdef object async_end(Process p, uint32_t seq):
+    cdef ClientBell *cb = &p._abell
+    cdef winipc_bell *b = cb.bell
+    cdef uint32_t error
+    cdef LRESULT result
+    cdef bint done = True
+    try:
+        if not winipc_bell_answered(b, seq):
+            winipc_bell_client_sleeps(b)
+            if not winipc_bell_answered(b, seq):
+                if not win32.IsWindow(cb.window):
+                    winipc_bell_client_wakes(b)
+                    round_trip_failed(win32.ERROR_INVALID_WINDOW_HANDLE, STEP_BELL,
+                                      p._amsg, 0, 0, p.pid)
+                done = False
+                return None
+        # A wake-up that comes after this stays pending on the
+        # auto-reset Event: a later wait only looks at the page once more.
+        winipc_bell_client_wakes(b)
+        error = b.error
+        if error:
+            result = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
+            refused(p._amsg, result)
+        return <LRESULT>b.result
+    finally:
+        if done:
+            p._abell_busy = False
+            p.leave()

@@ -1,0 +1,198 @@
+"""The native contract is code: ``winipc/_rpc.pyi``, ``_kernel.pyi`` and
+``_win32.pyi`` declare what every backend's compiled modules export, once,
+with what only one platform has under ``sys.platform``.
+
+This test reads those stubs and checks, for the running platform, that the
+compiled modules export exactly the declared names, and every function and
+method with the declared parameters (names, kinds and defaults).  Run on each
+platform, either backend drifting from the contract fails there.  It also
+checks that the two platforms' views of the stubs differ in exactly the names
+listed in ``PLATFORM_ONLY`` below, each with its reason, and nowhere in a
+shared name's parameters: a parameter one side would only ignore, or a
+default that differs, cannot creep in.  (mypy's stubtest, in test_types.py,
+checks the types as well.)
+"""
+
+import ast
+import importlib
+import inspect
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULES = ["_rpc", "_kernel", "_win32"]
+PLATFORMS = ["linux", "win32"]
+RUNNING = "win32" if sys.platform == "win32" else "linux"
+
+# What only one platform's backend has, as "module.name" or
+# "module.Class.member", and why.
+PLATFORM_ONLY = {
+    "win32": {
+        # Doorbells are made through the server's window: a registered
+        # message and named sections (Linux: the endpoint socket).
+        "_rpc.CONTROL_NAME", "_rpc.object_name",
+        "_rpc.Process.bell_window", "_rpc.Process.bell_token",
+        # How a Windows server reads a client's buffer safely (Linux's
+        # process_vm_readv cannot fault).
+        "_rpc.SAFE_COPY",
+        # A mapping's view is a MappedView (Linux: an mmap).
+        "_kernel.MappedView",
+        # Handles and processes: Win32 calls that subprocess.Popen lacks, for
+        # spawn() and for handles a child is given (winipc/_os_windows.py).
+        "_kernel.WM_WINIPC_HANDLE", "_kernel.object_type", "_kernel.inheritable_copy",
+        "_kernel.close_handle", "_kernel.std_handle", "_kernel.resume_main_thread",
+        "_kernel.wait_for_input_idle", "_kernel.post_handle_message",
+        "_kernel.receive_handle_messages", "_kernel.KObject.duplicate_into",
+    },
+    "linux": {
+        # The endpoint socket a server listens on (Windows: its window).
+        "_rpc.endpoint_dir", "_rpc.Process.turn_handle",
+        # A handle is pushed into another process through its server
+        # (Windows: DuplicateHandle into the target's process handle).
+        "_rpc.Process.push_fd", "_kernel.fd_from_process",
+        # Named objects are files in /dev/shm with a header of a page.
+        "_kernel.SHM_DIR", "_kernel.FILE_PREFIX", "_kernel.PAGE", "_kernel.name_path",
+        # The futex and robust-mutex state Win32 keeps in the kernel.
+        "_kernel.KObject.owned", "_kernel.KObject.manual_reset", "_kernel.KObject.maximum",
+    },
+}
+
+
+def _platform_test(test, platform):
+    """The value of ``sys.platform == "win32"`` (or !=, or startswith) for
+    ``platform``; None when ``test`` is no platform check."""
+    if (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and ast.unparse(test.left) == "sys.platform"
+            and isinstance(test.comparators[0], ast.Constant)):
+        value = test.comparators[0].value
+        if isinstance(test.ops[0], ast.Eq):
+            return platform == value
+        if isinstance(test.ops[0], ast.NotEq):
+            return platform != value
+    if (isinstance(test, ast.Call) and ast.unparse(test.func) == "sys.platform.startswith"
+            and isinstance(test.args[0], ast.Constant)):
+        return platform.startswith(test.args[0].value)
+    return None
+
+
+def _params(fn):
+    """A stub function's parameters: (name, kind, default source or None)."""
+    a = fn.args
+    out = []
+    positional = [(p, inspect.Parameter.POSITIONAL_ONLY) for p in a.posonlyargs]
+    positional += [(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in a.args]
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    for (p, kind), d in zip(positional, defaults):
+        out.append((p.arg, kind, None if d is None else ast.unparse(d)))
+    if a.vararg:
+        out.append((a.vararg.arg, inspect.Parameter.VAR_POSITIONAL, None))
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        out.append((p.arg, inspect.Parameter.KEYWORD_ONLY, None if d is None else ast.unparse(d)))
+    if a.kwarg:
+        out.append((a.kwarg.arg, inspect.Parameter.VAR_KEYWORD, None))
+    return tuple(out)
+
+
+def _public(name):
+    return not name.startswith("_")
+
+
+def _walk(body, platform, prefix, out):
+    """Fills ``out`` (qualified name -> parameters, or None for a value, a
+    property or a class) from a stub body, as ``platform`` sees it."""
+    for node in body:
+        if isinstance(node, ast.If):
+            seen = _platform_test(node.test, platform)
+            assert seen is not None, f"{prefix}: a stub branches on {ast.unparse(node.test)}"
+            _walk(node.body if seen else node.orelse, platform, prefix, out)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if _public(node.target.id):
+                out[prefix + node.target.id] = None
+        elif isinstance(node, ast.FunctionDef):
+            if _public(node.name) or node.name == "__init__":
+                is_property = any(ast.unparse(d).endswith(("property", ".setter"))
+                                  for d in node.decorator_list)
+                out[prefix + node.name] = None if is_property else _params(node)
+        elif isinstance(node, ast.ClassDef):
+            if _public(node.name):
+                out[prefix + node.name] = None
+                _walk(node.body, platform, prefix + node.name + ".", out)
+    return out
+
+
+def contract(module, platform):
+    path = os.path.join(ROOT, "winipc", module + ".pyi")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    return _walk(tree.body, platform, module + ".", {})
+
+
+def _runtime_params(obj):
+    sig = inspect.signature(obj)
+    return tuple((p.name, p.kind, None if p.default is p.empty else repr(p.default))
+                 for p in sig.parameters.values())
+
+
+def exported(module):
+    """What the running backend's module exports: qualified name ->
+    parameters (None for what is not a function)."""
+    mod = importlib.import_module("winipc." + module)
+    out = {}
+    for name, value in vars(mod).items():
+        if not _public(name) or inspect.ismodule(value):
+            continue
+        key = f"{module}.{name}"
+        if inspect.isclass(value):
+            out[key] = None
+            for member, attr in vars(value).items():
+                if _public(member):
+                    out[f"{key}.{member}"] = (
+                        _runtime_params(attr) if callable(attr) and not isinstance(
+                            attr, (property, type(value.__dict__.get("__weakref__"))))
+                        and inspect.isroutine(attr) else None)
+        else:
+            out[key] = _runtime_params(value) if inspect.isroutine(value) else None
+    return out
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_backend_exports_exactly_the_contract(module):
+    want = {k: v for k, v in contract(module, RUNNING).items()
+            if not k.endswith(".__init__")}       # a compiled class hides its __init__'s
+    have = exported(module)
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    assert not missing, f"the {RUNNING} backend lacks {missing} (winipc/{module}.pyi)"
+    assert not extra, f"the {RUNNING} backend exports {extra}, which winipc/{module}.pyi lacks"
+    differ = {k: (want[k], have[k]) for k in want if want[k] != have[k]}
+    assert not differ, ("parameters differ from the contract (stub, module):\n"
+                        + "\n".join(f"  {k}: {a} != {b}" for k, (a, b) in differ.items()))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_platforms_differ_only_where_declared(module):
+    views = {p: contract(module, p) for p in PLATFORMS}
+    for platform, other in (("win32", "linux"), ("linux", "win32")):
+        only = {k for k in views[platform] if k not in views[other]}
+        declared = {k for k in PLATFORM_ONLY[platform] if k.startswith(module + ".")}
+        nested = {k for k in only if k.rsplit(".", 1)[0] in declared}   # a platform-only class's members
+        assert only - nested == declared, (
+            f"names only the {platform} stubs have: {sorted(only - nested)}; "
+            f"declared: {sorted(declared)}")
+    shared = set(views["win32"]) & set(views["linux"])
+    differ = sorted(k for k in shared if views["win32"][k] != views["linux"][k])
+    assert not differ, "the platforms' stubs give these different parameters: " + ", ".join(
+        f"{k}: win32 {views['win32'][k]} / linux {views['linux'][k]}" for k in differ)
+
+
+def test_contract_sees_the_backends_names():
+    # The reading of the stubs works: a name every backend has is found,
+    # with its parameters, in both views and in the running module.
+    for platform in PLATFORMS:
+        c = contract("_rpc", platform)
+        assert c["_rpc.find_window"] == (
+            ("title", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),)
+        assert "_rpc.Process.pid" in c and c["_rpc.Process.pid"] is None
+    assert exported("_rpc")["_rpc.find_window"] == contract("_rpc", RUNNING)["_rpc.find_window"]

@@ -19,7 +19,8 @@ import os
 import stat as _stat
 from urllib.parse import quote as _quote
 
-from ._errors import ERROR_INVALID_HANDLE, WrongObjectType, raise_errno, raise_winerror
+from ._errors import WrongObjectType, raise_errno, raise_winerror
+from .constants import WinError
 
 SHM_DIR = "/dev/shm"
 FILE_PREFIX = "winipc-"
@@ -114,11 +115,11 @@ def _file_type(st: os.stat_result) -> str:
 def _refuse_open(e: OSError, call: str, name: str, path: str) -> None:
     """Raises the winipc error for a failed open() of a name's file."""
     if e.errno == _errno.ELOOP:
-        raise_winerror(ERROR_INVALID_HANDLE, call,
+        raise_winerror(WinError.INVALID_HANDLE, call,
                        f"{name!r} ({path}) is a symbolic link, not a winipc object",
                        cls=WrongObjectType)
     if e.errno == _errno.EISDIR:
-        raise_winerror(ERROR_INVALID_HANDLE, call,
+        raise_winerror(WinError.INVALID_HANDLE, call,
                        f"{name!r} ({path}) is a directory, not a winipc object",
                        cls=WrongObjectType)
     if e.errno in (_errno.EACCES, _errno.EPERM):
@@ -135,7 +136,7 @@ def regular_file(fd: int, call: str, what: str) -> os.stat_result:
     except OSError as e:
         raise_errno(e.errno, call, f"fstat of {what}")
     if not _stat.S_ISREG(st.st_mode):
-        raise_winerror(ERROR_INVALID_HANDLE, call,
+        raise_winerror(WinError.INVALID_HANDLE, call,
                        f"{what} is a {_file_type(st)}, not a winipc object", cls=WrongObjectType)
     return st
 

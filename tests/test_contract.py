@@ -34,6 +34,9 @@ PLATFORM_ONLY = {
         # message and named sections (Linux: the endpoint socket).
         "_rpc.CONTROL_NAME", "_rpc.object_name",
         "_rpc.Process.bell_window", "_rpc.Process.bell_token",
+        # A Windows process can go back to SendMessage (Linux: a connection's
+        # doorbell lasts as long as its endpoint connection).
+        "_rpc.Process.close_bell",
         # How a Windows server reads a client's buffer safely (Linux's
         # process_vm_readv cannot fault).
         "_rpc.SAFE_COPY",
@@ -141,7 +144,10 @@ def exported(module):
     mod = importlib.import_module("winipc." + module)
     out = {}
     for name, value in vars(mod).items():
-        if not _public(name) or inspect.ismodule(value):
+        # Modules, and the errors every backend raises through winipc._errors,
+        # are what a backend uses, not what it exports.
+        if (not _public(name) or inspect.ismodule(value)
+                or getattr(value, "__module__", None) == "winipc._errors"):
             continue
         key = f"{module}.{name}"
         if inspect.isclass(value):

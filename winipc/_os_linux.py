@@ -142,9 +142,10 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
             errno.EOPNOTSUPP, "DuplicateHandle failed: on Linux the receiving process decides "
             "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
             call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED)
+    from .rpc import DEFAULT_TIMEOUT_MS     # late: rpc's module imports this one's users
     fd = obj._native.duplicate(access, False)
     try:
-        return push(fd)
+        return push(fd, DEFAULT_TIMEOUT_MS)
     except NoSuchProcess as e:
         if not _process_exists(int(into.pid)):
             raise

@@ -326,8 +326,7 @@ class Connection(Resource):
             # The doorbell: always on Linux; on Windows only when asked for
             # (shared buffers, or a spin), the classic SendMessage otherwise.
             if shared or spin is not None or _native.DOORBELL_BY_DEFAULT:
-                self._native.open_bell(self.window.handle,
-                                       DEFAULT_SPIN_US if spin is None else spin,
+                self._native.open_bell(DEFAULT_SPIN_US if spin is None else spin,
                                        self._timeout_ms)
         except BaseException:
             self.process.close()
@@ -381,7 +380,7 @@ class Connection(Resource):
                  timeout: Optional[float] = None) -> int:
         """Send any wParam and lParam, as any process could."""
         self._check_open()
-        return self._native.send(self.window.handle, msg, wparam, lparam, self._ms(timeout))
+        return self._native.send(msg, wparam, lparam, self._ms(timeout))
 
     def _scratch_for(self, size: int) -> RemoteBuffer[bytes]:
         s = self._scratch
@@ -422,8 +421,7 @@ class Connection(Resource):
             if scratch is None or scratch.size < size:
                 scratch = self._scratch_for(size)
             try:
-                self.last_result = self._native.call(self.window.handle, msg, scratch.address,
-                                                     out, ms)
+                self.last_result = self._native.call(msg, scratch.address, out, ms)
             except (HandlerFailed, BufferTooSmall) as e:
                 raise _explained(e, msg, scratch, size) from None
             except BaseException as e:
@@ -459,7 +457,7 @@ class Connection(Resource):
         try:
             scratch = self._scratch_for(len(out))
             try:
-                return self._native.bench(self.window.handle, msg, scratch.address, out, n, ms)
+                return self._native.bench(msg, scratch.address, out, n, ms)
             except BaseException as e:
                 if _may_be_in_flight(e):
                     self._abandon(scratch)
@@ -550,9 +548,8 @@ class Connection(Resource):
         """One request through the native split-phase send (the caller has
         the asynchronous turn)."""
         native = self._native
-        handle = self.window.handle
         while True:
-            seq = native.begin_send(handle, msg, wparam, lparam, ms)
+            seq = native.begin_send(msg, wparam, lparam, ms)
             if seq:
                 break
             # Linux: another thread's synchronous request holds the

@@ -169,15 +169,15 @@ cdef class Process:
         finally:
             self.leave()
 
-    def alloc(self, size_t size, int64_t timeout_ms=5000):
+    def alloc(self, size_t size, int64_t timeout_ms):
         return self.request(PROCESS_VM_OPERATION, OP_ALLOC, ALLOC_PRIVATE, size, 0, timeout_ms,
                             -1, NULL, "VirtualAllocEx (server ALLOC)").value
 
-    def free(self, uint64_t address, int64_t timeout_ms=5000):
+    def free(self, uint64_t address, int64_t timeout_ms):
         self.request(PROCESS_VM_OPERATION, OP_FREE, 0, 0, address, timeout_ms, -1, NULL,
                      "VirtualFreeEx (server FREE)")
 
-    def open_bell(self, uint64_t window, int64_t spin_us, int64_t timeout_ms=5000):
+    def open_bell(self, int64_t spin_us, int64_t timeout_ms):
         """Have the server make this connection's doorbell page and map it:
         sends and calls ring it from now on."""
         cdef int fd = -1
@@ -194,7 +194,7 @@ cdef class Process:
             raise_errno(errno, "mmap (doorbell)")
         self.bell = <winipc_bell *>p
 
-    def alloc_shared(self, size_t size, int64_t timeout_ms=5000):
+    def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:
         (server address, a writable mmap of it)."""
         cdef int fd = -1
@@ -221,7 +221,7 @@ cdef class Process:
         self.mappings.append(mapping)
         return rep.value, mapping
 
-    def free_shared(self, uint64_t address, int64_t timeout_ms=5000):
+    def free_shared(self, uint64_t address, int64_t timeout_ms):
         cdef int i
         cdef void *p
         cdef Shared entry
@@ -264,7 +264,7 @@ cdef class Process:
                 return <object>self.shared[i].mapping
         return None
 
-    def push_fd(self, int fd, int64_t timeout_ms=5000):
+    def push_fd(self, int fd, int64_t timeout_ms):
         """Send ``fd`` (SCM_RIGHTS) to the server; the number it has there."""
         return <int>self.request(PROCESS_DUP_HANDLE, OP_DUP, 0, 0, 0, timeout_ms, fd, NULL,
                                  "DuplicateHandle (server DUP)").value
@@ -314,8 +314,7 @@ cdef class Process:
             self.seq += 1
         return <uint32_t>self.seq
 
-    def send(self, uint64_t window, uint32_t msg, uint64_t wparam, uint64_t lparam,
-             int64_t timeout_ms):
+    def send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms):
         cdef Failure f
         cdef int64_t result = 0
         cdef int rc, fd
@@ -359,11 +358,13 @@ cdef class Process:
         a begin_send() that found it taken (-1 before that)."""
         return self.turn_fd
 
-    def begin_send(self, uint64_t window, uint32_t msg, uint64_t wparam, uint64_t lparam,
-                   int64_t timeout_ms=5000):
-        """Post a request in the doorbell and return its sequence number
-        without waiting; 0 when another thread holds the connection's turn
-        (wait for turn_handle to be readable, then try again)."""
+    def begin_send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms):
+        """Post a request in the doorbell (opening it first if needed, within
+        ``timeout_ms``) and return its sequence number without waiting; 0
+        when another thread holds the connection's turn (wait for
+        turn_handle to be readable, then try again)."""
+        if self.bell == NULL:
+            self.open_bell(self.spin_us, timeout_ms)
         return async_begin(self, msg, wparam, lparam)
 
     def end_send(self, uint32_t seq):
@@ -378,12 +379,11 @@ cdef class Process:
         self.give_turn()
         self.leave()
 
-    def call(self, uint64_t window, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
+    def call(self, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
         """Write ``buffer`` to ``address``, send, read the result back into it."""
         return self._loop(msg, address, buffer, 1, timeout_ms, False)[0]
 
-    def bench(self, uint64_t window, uint32_t msg, uint64_t address, buffer, Py_ssize_t n,
-              int64_t timeout_ms):
+    def bench(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n, int64_t timeout_ms):
         """``n`` calls in C; each one's duration in nanoseconds."""
         return self._loop(msg, address, buffer, n, timeout_ms, True)
 

@@ -70,8 +70,8 @@ cdef void close_pushed(uint64_t owner) noexcept nogil:
     pthread_mutex_unlock(&pushed_lock)
 
 
-def claim_pushed(int fd):
-    """Take fd ``fd`` off the list of pushed fds not yet adopted (so that
+def claim_pushed(int value):
+    """Take fd ``value`` off the list of pushed fds not yet adopted (so that
     its client's leaving no longer closes it); whether it was on it."""
     global npushed
     cdef int i
@@ -79,7 +79,7 @@ def claim_pushed(int fd):
     with nogil:
         pthread_mutex_lock(&pushed_lock)
         for i in range(npushed):
-            if pushed[i].fd == fd:
+            if pushed[i].fd == value:
                 npushed -= 1
                 pushed[i] = pushed[npushed]
                 found = True

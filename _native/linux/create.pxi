@@ -181,10 +181,10 @@ def _existing(fd, int kind, bint writable, path, bint inheritable, str call):
     return obj
 
 
-def adopt(int fd, int kind):
-    """Takes ownership of `fd` (inherited, received or duplicated) as a `kind`."""
-    writable = _check_kind(fd, kind, f"{KIND_NAMES[kind]}.from_handle")
-    return _wrap(fd, kind, writable, _shm.path_of(fd), 0, 0)
+def adopt(int value, int kind):
+    """Takes ownership of fd `value` (inherited, received or duplicated) as a `kind`."""
+    writable = _check_kind(value, kind, f"{KIND_NAMES[kind]}.from_handle")
+    return _wrap(value, kind, writable, _shm.path_of(value), 0, 0)
 
 
 def fd_from_process(int pid, int value):

@@ -53,7 +53,8 @@ cdef class Process:
         self._nregions = 0
 
     def __init__(self, DWORD pid, DWORD access, size_t window=0):
-        # ``window``: the server this handle is for; sections are asked of it.
+        # ``window``: the server window this handle is for (0: none); send,
+        # call, bench, doorbells and sections go to it.
         cdef HANDLE handle
         cdef DWORD err = 0
         cdef bint exited
@@ -96,6 +97,11 @@ cdef class Process:
     @spin_us.setter
     def spin_us(self, int value):
         self._spin_us = checked_spin_us(value)
+
+    @property
+    def window(self):
+        """The server window given at creation (0: none)."""
+        return <size_t>self._window
 
     @property
     def bell_window(self):
@@ -218,11 +224,12 @@ cdef class Process:
                            detail=f"the server refused {what}: {_describe_winerror(code)}")
         return result
 
-    def open_bell(self, size_t window, int spin_us, UINT timeout_ms):
-        """Open a doorbell to the server ``window``: from now on send, call
-        and bench to that window post their request in a page both sides
-        map, and wait for the answer spinning ``spin_us`` µs, then sleeping
-        on an Event.  A doorbell already open is closed first."""
+    def open_bell(self, int spin_us, UINT timeout_ms):
+        """Open a doorbell to the server window: from now on send, call and
+        bench post their request in a page both sides map, and wait for the
+        answer spinning ``spin_us`` µs, then sleeping on an Event.  A
+        doorbell already open is closed first."""
+        cdef size_t window = <size_t>self._window
         self.enter()
         try:
             if self._bell_busy:
@@ -240,10 +247,10 @@ cdef class Process:
         """The Event an asynchronous send waits on (0 before the first)."""
         return <size_t>self._abell.client_event
 
-    def begin_send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
+    def begin_send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
         """Post a request in the asynchronous doorbell (opening it first if
         needed: a control message, ``timeout_ms``) -> its sequence number."""
-        return async_begin(self, window, msg, wparam, lparam, timeout_ms)
+        return async_begin(self, <size_t>self._window, msg, wparam, lparam, timeout_ms)
 
     def end_send(self, uint32_t seq):
         """The answer to request ``seq`` once it has come (a refusal raises
@@ -276,10 +283,10 @@ cdef class Process:
         have the server unmap it."""
         free_shared_section(self, address, timeout_ms)
 
-    def alloc(self, size_t size, timeout_ms=None):
+    def alloc(self, size_t size, UINT timeout_ms):
         """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) ->
-        address.  ``timeout_ms`` is the Linux backend's (its server
-        allocates); VirtualAllocEx never waits for the server."""
+        address.  It is done within ``timeout_ms``: VirtualAllocEx never
+        waits for the server (the Linux backend's server allocates)."""
         cdef HANDLE handle = self.enter()
         cdef void *address
         cdef DWORD err = 0
@@ -296,9 +303,9 @@ cdef class Process:
         finally:
             self.leave()
 
-    def free(self, size_t address, timeout_ms=None):
-        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation
-        (``timeout_ms``: as for alloc)."""
+    def free(self, size_t address, UINT timeout_ms):
+        """VirtualFreeEx(address, 0, MEM_RELEASE): the whole allocation,
+        within ``timeout_ms`` as alloc."""
         cdef HANDLE handle = self.enter()
         cdef BOOL ok
         cdef DWORD err = 0
@@ -351,16 +358,17 @@ cdef class Process:
         finally:
             self.leave()
 
-    def send(self, size_t window, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
-        """SendMessageTimeoutW(window, msg, wparam, lparam,
+    def send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
+        """SendMessageTimeoutW(the server window, msg, wparam, lparam,
         SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result, or
-        the same request through the doorbell to that window.
+        the same request through the doorbell.
         ``lparam`` is any 64-bit value, signed (LPARAM) or unsigned (an address).
 
         CallTimeout if the server did not answer in time or is hung,
         ServerGone if its window is gone; a refusal raises the server's
         error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
         cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
+        cdef size_t window = <size_t>self._window
         cdef LRESULT result = 0
         cdef DWORD err
         cdef ClientBell *bell
@@ -385,10 +393,11 @@ cdef class Process:
                 self._bell_busy = False
             self.leave()
 
-    def call(self, size_t window, UINT msg, size_t address, buffer, UINT timeout_ms):
+    def call(self, UINT msg, size_t address, buffer, UINT timeout_ms):
         """Write ``buffer`` to ``address``, send ``msg`` with wParam =
         len(buffer) and lParam = address, read the result back into
         ``buffer`` (writable): one block without the GIL.  -> the result."""
+        cdef size_t window = <size_t>self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL
@@ -421,10 +430,10 @@ cdef class Process:
         finally:
             self.leave()
 
-    def bench(self, size_t window, UINT msg, size_t address, buffer, Py_ssize_t n,
-              UINT timeout_ms):
+    def bench(self, UINT msg, size_t address, buffer, Py_ssize_t n, UINT timeout_ms):
         """``n`` calls as call() does them, timed in C with
         QueryPerformanceCounter -> a list of each one's duration in ns."""
+        cdef size_t window = <size_t>self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL

@@ -120,14 +120,16 @@ def receive_values(payload: str, timeout: float) -> list[int]:
     return [int(v) for v in data.decode().strip().split(",") if v]
 
 
-def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> int:
-    """Kernel object ``obj``'s handle duplicated for process ``into`` (None:
-    this one); ``close_source`` is done by the caller.  An fd goes into
-    another process only through that process's winipc Server (SCM_RIGHTS)."""
+def duplicate(native, kind: str, into, access: int, inheritable: bool,
+              close_source: bool) -> int:
+    """The handle of kernel object ``native`` (a ``kind``) duplicated for
+    process ``into`` (None: this one); ``close_source`` is done by the
+    caller.  An fd goes into another process only through that process's
+    winipc Server (SCM_RIGHTS)."""
     target = into if isinstance(into, int) else getattr(into, "pid", None)
     if into is None or target == os.getpid():
-        return obj._native.duplicate(access, inheritable)
-    push = getattr(getattr(into, "_native", None), "push_fd", None)
+        return native.duplicate(access, inheritable)
+    push = getattr(into, "_push_fd", None)
     if push is None:
         raise NotSupported(
             95, "DuplicateHandle failed: on Linux a handle can only be pushed into "
@@ -140,7 +142,7 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
             95, "DuplicateHandle failed: on Linux the receiving process decides "
             "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
             call="DuplicateHandle", winerror=50)
-    fd = obj._native.duplicate(access, False)
+    fd = native.duplicate(access, False)
     try:
         return push(fd)
     except NoSuchProcess as e:
@@ -149,8 +151,8 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
         raise NotSupported(
             95, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
             "on Linux a handle can only be pushed into a process through its Server; "
-            f"let that process pull it instead with {type(obj).__name__}.from_process("
-            f"{os.getpid()}, {obj.handle}) (pidfd_getfd), or serve a winipc.Server there",
+            f"let that process pull it instead with {kind}.from_process("
+            f"{os.getpid()}, {native.handle}) (pidfd_getfd), or serve a winipc.Server there",
             call="DuplicateHandle", winerror=50) from e
     finally:
         os.close(fd)

@@ -148,6 +148,11 @@ class Process(Resource):
     def _free_shared(self, address: int, timeout_ms: int) -> None:
         self._native.free_shared(address, timeout_ms)
 
+    def _push_fd(self, fd: int) -> int:
+        """Linux: a copy of ``fd`` sent into the process through its server
+        (SCM_RIGHTS); its value there (kernel objects' duplicate())."""
+        return self._native.push_fd(fd)
+
     def _release(self) -> None:
         self._native.close()
 

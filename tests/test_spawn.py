@@ -1,7 +1,7 @@
 """winipc.spawn gives a subprocess.Popen (winipc.Child) whose child inherits
 exactly the listed handles and learns their values; one suite for every
 backend.  (Which handles a child inherits, mode by mode, is in
-tests/test_kernel.py.)"""
+tests/test_kernel_sharing.py.)"""
 
 import gc
 import json

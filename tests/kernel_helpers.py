@@ -1,6 +1,6 @@
-"""What the kernel-object suites (test_kernel.py, test_kernel_sharing.py)
-share: the module under test, the platform, and the child processes of
-tests/kernel_child.py."""
+"""What the kernel-object suites (test_kernel.py, test_kernel_sharing.py,
+test_spawn.py) share: the module under test, the platform, and the child
+processes of tests/kernel_child.py."""
 
 import json
 import os

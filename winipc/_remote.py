@@ -150,8 +150,9 @@ class Process(Resource):
 
     def _push_fd(self, fd: int) -> int:
         """Linux: a copy of ``fd`` sent into the process through its server
-        (SCM_RIGHTS); its value there (kernel objects' duplicate())."""
-        return self._native.push_fd(fd)
+        (SCM_RIGHTS); its value there (kernel objects' duplicate()).  The
+        Windows backend has no such call: DuplicateHandle pushes itself."""
+        return self._native.push_fd(fd)  # type: ignore[attr-defined,unused-ignore]
 
     def _release(self) -> None:
         self._native.close()

@@ -36,6 +36,14 @@ class Process(subprocess.Popen[Any]):
                                call="pidfd_open", winerror=50)
         return self._pidfd
 
+    def _open_pidfd(self) -> None:
+        """Right after the start: holds a pidfd of the child (none where the
+        kernel gives none)."""
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = -1
+
     def _close_pidfd(self, _close: Any = os.close) -> None:
         fd, self._pidfd = self._pidfd, -1
         if fd >= 0:
@@ -82,10 +90,7 @@ class Launch:
         if self._theirs is not None:
             self._theirs.close()
             self._theirs = None
-        try:
-            child._pidfd = os.pidfd_open(child.pid)
-        except (AttributeError, OSError):
-            child._pidfd = -1
+        child._open_pidfd()
         if self._ours is not None:
             self._ours.settimeout(timeout)
             self._ours.sendall((",".join(map(str, self.values)) + "\n").encode())

@@ -1,4 +1,4 @@
-"""The other process of tests/test_kernel.py.
+"""The other process of tests/test_kernel.py and tests/test_kernel_sharing.py.
 
     python kernel_child.py COMMAND RESULT_FILE [ARGS...]
 

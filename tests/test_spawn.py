@@ -1,7 +1,7 @@
 """winipc.spawn gives a subprocess.Popen (winipc.Child) whose child inherits
 exactly the listed handles and learns their values; one suite for every
 backend.  (Which handles a child inherits, mode by mode, is in
-tests/test_kernel.py.)"""
+tests/test_kernel_sharing.py.)"""
 
 import gc
 import json
@@ -17,14 +17,10 @@ import pytest
 
 import children
 import winipc
-from conftest import UNDER_WINE
+from kernel_helpers import CHILD, LINUX, TIMEOUT, WINDOWS, mapping_with, read_result
 
-CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_child.py")
-TIMEOUT = 120 if UNDER_WINE else 30
 # -P: a child started in a checkout imports the installed winipc, not the sources.
 PY = [sys.executable, "-P", "-c"]
-LINUX = sys.platform.startswith("linux")
-WINDOWS = sys.platform == "win32"
 
 # The child of the pipe tests: sets the event it inherited, echoes its input in
 # capitals, and says on stderr how many handles it got.
@@ -38,22 +34,6 @@ print(sys.stdin.read().upper())
 print("handles", len(values), file=sys.stderr)
 """
 SLEEP = "import time; time.sleep(600)"
-
-
-def read_result(path, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"no result in {path}"
-        time.sleep(0.02)
-    with open(path) as f:
-        return json.load(f)
-
-
-def mapping_with(token):
-    fm = winipc.FileMapping(size=4096)
-    with fm.map() as view:
-        view[:len(token)] = token.encode()
-    return fm
 
 
 def test_spawn_returns_a_popen_with_its_exit_code():

@@ -1,5 +1,6 @@
-"""The Windows backend's doorbell, shared sections and safe copies, tested
-through winipc._rpc directly (the facade's options build on these)."""
+"""The Windows backend's doorbell and safe copies, tested through winipc._rpc
+directly (the facade's options build on these).  Shared sections:
+test_windows_shared.py."""
 
 import ctypes
 import mmap
@@ -19,212 +20,9 @@ if sys.platform != "win32":
 import winipc  # noqa: E402
 from winipc import _rpc  # noqa: E402
 from conftest import unique_title  # noqa: E402
-
-VM = _rpc.PROCESS_VM_OPERATION | _rpc.PROCESS_VM_READ | _rpc.PROCESS_VM_WRITE
-WM_NATIVE = _rpc.WM_USER + 1      # compiled compare on two doubles
-WM_PY = _rpc.WM_USER + 2          # Python compare on two doubles
-WM_SLOW = _rpc.WM_USER + 3        # sleeps value ms, then value = 7; returns 5
-WM_EXIT = _rpc.WM_USER + 4        # the server process exits in the handler
-WM_RAISE = _rpc.WM_USER + 5
-WM_BUMP = _rpc.WM_USER + 6        # compiled: +1 on every byte, returns the size
-WM_COUNT = _rpc.WM_USER + 7       # Python: returns how many calls it has had
-WM_NONE = _rpc.WM_USER + 99
-OP_SHARED_ALLOC, OP_SHARED_ADDRESS, OP_SHARED_FREE, OP_BELL_OPEN, OP_BELL_CLOSE = 1, 2, 3, 4, 5
-CONTROL = ctypes.WinDLL("user32").RegisterWindowMessageW(_rpc.CONTROL_NAME)
-TIMEOUT = 5000
-PAIR = struct.Struct("=dd")
-
-SERVER = r"""
-import ctypes, os, sys, time
-import winipc
-
-class Info(ctypes.Structure):
-    _fields_ = [("red", ctypes.c_double), ("blue", ctypes.c_double)]
-
-class Small(ctypes.Structure):
-    _fields_ = [("value", ctypes.c_uint64)]
-
-U = winipc.WM_USER
-server = winipc.Server(sys.argv[1])
-server._core.spin_us = int(sys.argv[2])
-samples = winipc.sample_handlers()
-server.handler(U + 1, Info, native=samples["compare"])
-server.handler(U + 6, 1, native=samples["bump"])
-calls = [0]
-
-@server.handler(U + 2, Info)
-def compare(info):
-    info.red, info.blue = info.blue + 1, info.red * 2
-    return 1
-
-@server.handler(U + 3, Small)
-def slow(s):
-    time.sleep(s.value / 1000)
-    s.value = 7
-    return 5
-
-@server.handler(U + 4, Small)
-def leave(s):
-    os._exit(3)
-
-@server.handler(U + 5, Small)
-def boom(s):
-    raise RuntimeError("on purpose")
-
-@server.handler(U + 7, Small)
-def count(s):
-    calls[0] += 1
-    return calls[0]
-
-with server:
-    print("ready", os.getpid(), flush=True)
-    sys.stdin.read()
-"""
-
-
-class Served:
-    def __init__(self, spin_us=50):
-        self.title = unique_title("winipc-bell")
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, self.title, str(spin_us)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline().split()
-        assert line and line[0] == "ready", line
-        self.window, self.pid, _ = _rpc.find_window(self.title)
-
-    def client(self, bell=None):
-        p = _rpc.Process(self.pid, VM, self.window)
-        if bell is not None:
-            p.open_bell(self.window, bell, TIMEOUT)
-        return p
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-
-
-@pytest.fixture(params=[50, 0], ids=["spin50", "spin0"])
-def served(request):
-    s = Served(request.param)
-    yield s
-    s.stop()
-
-
-def compare(p, s, msg, address, red, blue):
-    buf = bytearray(PAIR.pack(red, blue))
-    rc = p.call(s.window, msg, address, buf, TIMEOUT)
-    return PAIR.unpack(buf), rc
-
-
-# --- shared sections ------------------------------------------------------------
-
-def test_shared_alloc_write_read_free(served):
-    with_bell = served.client(bell=None)
-    try:
-        address, m = with_bell.alloc_shared(64, TIMEOUT)
-        assert isinstance(m, mmap.mmap) and len(m) == 64
-        with_bell.write(address + 8, b"\x01\x02\x03")
-        assert m[8:11] == b"\x01\x02\x03"
-        m[20:24] = b"abcd"
-        out = bytearray(4)
-        with_bell.read_into(address + 20, out)
-        assert out == b"abcd"
-        # the server computes in place in the section: classic and doorbell
-        assert compare(with_bell, served, WM_NATIVE, address, 1.0, 2.0) == ((3.0, 2.0), 0)
-        assert PAIR.unpack(m[:16]) == (3.0, 2.0)
-        with_bell.open_bell(served.window, 50, TIMEOUT)
-        assert compare(with_bell, served, WM_PY, address + 16, 5.0, 6.0) == ((7.0, 10.0), 1)
-        assert with_bell.call(served.window, WM_BUMP, address + 32, bytearray(b"\x00" * 32),
-                              TIMEOUT) == 32
-        assert m[32:64] == b"\x01" * 32
-        # a span past the section's end is not the section's
-        with pytest.raises(winipc.InvalidAddress):
-            with_bell.send(served.window, WM_BUMP, 65, address, TIMEOUT)
-        view = memoryview(m)
-        with pytest.raises(BufferError):
-            with_bell.free_shared(address, TIMEOUT)
-        assert compare(with_bell, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
-        view.release()
-        with_bell.free_shared(address, TIMEOUT)
-        assert m.closed
-        with pytest.raises(winipc.InvalidAddress):
-            with_bell.send(served.window, WM_BUMP, 16, address, TIMEOUT)
-    finally:
-        with_bell.close()
-
-
-def test_shared_limits_and_hostile_ops(served):
-    raw = served.client()
-    try:
-        def op(code, arg):
-            return raw.send(served.window, CONTROL, code, arg, TIMEOUT)
-        with pytest.raises(winipc.WinIPCError) as e:
-            op(OP_SHARED_ALLOC, 0)
-        assert e.value.winerror == 87
-        with pytest.raises(winipc.WinIPCError) as e:
-            op(OP_SHARED_ALLOC, (4 << 30) + 1)
-        assert e.value.winerror == 8
-        tokens = [op(OP_SHARED_ALLOC, 4096) for _ in range(1024)]
-        assert all(t > 0 for t in tokens) and len(set(tokens)) == 1024
-        with pytest.raises(winipc.WinIPCError) as e:
-            op(OP_SHARED_ALLOC, 4096)
-        assert e.value.winerror == 8
-        for t in tokens:
-            assert op(OP_SHARED_FREE, t) == 1
-        # unknown tokens, addresses and ops are refused, nothing else happens
-        for code, arg in [(OP_SHARED_FREE, tokens[0]), (OP_SHARED_ADDRESS, 12345),
-                          (OP_BELL_CLOSE, 99), (77, 0), (-1, -1)]:
-            with pytest.raises(winipc.WinIPCError):
-                op(code & 0xFFFFFFFFFFFFFFFF, arg)
-        address, m = raw.alloc_shared(16, TIMEOUT)
-        assert compare(raw, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
-        raw.free_shared(address, TIMEOUT)
-    finally:
-        raw.close()
-
-
-def test_bells_are_bounded(served):
-    raw = served.client()
-    try:
-        tokens = [raw.send(served.window, CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
-                  for _ in range(256)]
-        with pytest.raises(winipc.WinIPCError) as e:
-            raw.send(served.window, CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
-        assert e.value.winerror == 8
-        assert raw.send(served.window, CONTROL, OP_BELL_CLOSE, tokens.pop(), TIMEOUT) == 1
-        legit = served.client(bell=50)      # the freed place is usable
-        address = legit.alloc(16)
-        assert compare(legit, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
-        legit.close()
-        for t in tokens:
-            assert raw.send(served.window, CONTROL, OP_BELL_CLOSE, t, TIMEOUT) == 1
-    finally:
-        raw.close()
-
-
-def test_a_name_the_server_gave_is_its_own(served):
-    """The client finds the section the server made under the name it got,
-    and mmap would not have to create it."""
-    raw = served.client()
-    try:
-        token = raw.send(served.window, CONTROL, OP_SHARED_ALLOC, 32, TIMEOUT)
-        name = _rpc.object_name(served.pid, token, "shm")
-        k32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        k32.OpenFileMappingW.restype = ctypes.c_void_p
-        h = k32.OpenFileMappingW(0x0004, False, name)
-        assert h
-        k32.CloseHandle(ctypes.c_void_p(h))
-        assert not k32.OpenFileMappingW(0x0004, False, _rpc.object_name(served.pid, token ^ 1,
-                                                                        "shm"))
-        raw.send(served.window, CONTROL, OP_SHARED_FREE, token, TIMEOUT)
-    finally:
-        raw.close()
+from windows_served import (VM, WM_NATIVE, WM_PY, WM_SLOW, WM_EXIT, WM_RAISE,
+                            WM_BUMP, WM_COUNT, WM_NONE, OP_BELL_OPEN, OP_BELL_CLOSE,
+                            CONTROL, TIMEOUT, Served, served, compare)  # noqa: E402
 
 
 # --- the doorbell ---------------------------------------------------------------
@@ -243,24 +41,24 @@ def test_bell_round_trips(served):
             assert compare(p, served, WM_NATIVE, private, 1.5, 2.5) == ((3.5, 3.0), 0)
         # refusals come back as the same errors as from a message
         with pytest.raises(winipc.UnknownMessage):
-            p.call(served.window, WM_NONE, private, bytearray(16), TIMEOUT)
+            p.call(WM_NONE, private, bytearray(16), TIMEOUT)
         with pytest.raises(winipc.BufferTooSmall):
-            p.call(served.window, WM_NATIVE, private, bytearray(8), TIMEOUT)
+            p.call(WM_NATIVE, private, bytearray(8), TIMEOUT)
         with pytest.raises(winipc.InvalidAddress):
-            p.send(served.window, WM_NATIVE, 16, 0x10000, TIMEOUT)
+            p.send(WM_NATIVE, 16, 0x10000, TIMEOUT)
         with pytest.raises(winipc.HandlerFailed):
-            p.call(served.window, WM_RAISE, private, bytearray(8), TIMEOUT)
-        times = p.bench(served.window, WM_NATIVE, private, bytearray(16), 200, TIMEOUT)
+            p.call(WM_RAISE, private, bytearray(8), TIMEOUT)
+        times = p.bench(WM_NATIVE, private, bytearray(16), 200, TIMEOUT)
         assert len(times) == 200 and all(t > 0 for t in times)
         assert compare(p, served, WM_PY, private, 1.0, 2.0) == ((3.0, 2.0), 1)
         # a second open replaces the first; closing goes back to messages
-        p.open_bell(served.window, 10, TIMEOUT)
+        p.open_bell(10, TIMEOUT)
         assert compare(p, served, WM_NATIVE, private, 1.0, 2.0) == ((3.0, 2.0), 0)
         p.free(private)
         p.close_bell()
         assert p.bell_window == 0
         with pytest.raises(winipc.InvalidAddress):
-            p.send(served.window, WM_NATIVE, 16, 0x10000, TIMEOUT)
+            p.send(WM_NATIVE, 16, 0x10000, TIMEOUT)
     finally:
         p.close()
         classic.close()
@@ -292,7 +90,7 @@ def test_bell_threads_share_a_process(served):
 def open_raw_bell(s):
     """A doorbell opened by hand, as any client could, and its page mapped."""
     raw = s.client()
-    token = raw.send(s.window, CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
+    token = raw.send(CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
     page = mmap.mmap(-1, 4096, tagname=_rpc.object_name(s.pid, token, "bell"))
     return raw, token, page
 
@@ -343,7 +141,7 @@ def test_garbage_in_a_bell_harms_only_its_client(served):
         t.join()
     assert n > 20 and garbage[0] > 100
     # the server still serves messages, and the hostile bell can be closed
-    assert raw.send(served.window, CONTROL, OP_BELL_CLOSE, token, TIMEOUT) == 1
+    assert raw.send(CONTROL, OP_BELL_CLOSE, token, TIMEOUT) == 1
     assert compare(raw, served, WM_NATIVE, private, 1.0, 2.0)[0] == (3.0, 2.0)
     legit.close()
     raw.close()
@@ -357,13 +155,13 @@ def test_hung_handler_times_out_and_resyncs(served, spin):
         address = p.alloc(8)
         t0 = time.monotonic()
         with pytest.raises(winipc.CallTimeout):
-            p.call(served.window, WM_SLOW, address, bytearray(struct.pack("=Q", 1500)), 300)
+            p.call(WM_SLOW, address, bytearray(struct.pack("=Q", 1500)), 300)
         assert time.monotonic() - t0 < 0.3 + 0.5
         # the late answer is ignored; the next call gets its own
         buf = bytearray(struct.pack("=Q", 1))
-        assert p.call(served.window, WM_SLOW, address, buf, 10000) == 5
+        assert p.call(WM_SLOW, address, buf, 10000) == 5
         assert struct.unpack("=Q", buf)[0] == 7
-        assert p.send(served.window, WM_COUNT, 8, address, TIMEOUT) >= 1
+        assert p.send(WM_COUNT, 8, address, TIMEOUT) >= 1
     finally:
         p.close()
 
@@ -379,10 +177,10 @@ def test_ctrl_c_ends_a_bell_wait(served, spin):
         threading.Timer(0.3, _thread.interrupt_main).start()
         t0 = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
-            p.call(served.window, WM_SLOW, address, bytearray(struct.pack("=Q", 1500)), 20000)
+            p.call(WM_SLOW, address, bytearray(struct.pack("=Q", 1500)), 20000)
         assert time.monotonic() - t0 < 0.3 + 0.2
         buf = bytearray(struct.pack("=Q", 1))
-        assert p.call(served.window, WM_SLOW, address, buf, 10000) == 5
+        assert p.call(WM_SLOW, address, buf, 10000) == 5
     finally:
         p.close()
 
@@ -395,7 +193,7 @@ def test_server_dies_during_a_bell_call(spin):
         address = p.alloc(8)
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
-            p.call(s.window, WM_EXIT, address, bytearray(8), 20000)
+            p.call(WM_EXIT, address, bytearray(8), 20000)
         assert time.monotonic() - t0 < 2.0
     finally:
         p.close()
@@ -410,7 +208,7 @@ def test_server_killed_while_a_client_waits():
         threading.Timer(0.3, s.proc.kill).start()
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
-            p.call(s.window, WM_SLOW, address, bytearray(struct.pack("=Q", 10000)), 20000)
+            p.call(WM_SLOW, address, bytearray(struct.pack("=Q", 10000)), 20000)
         assert time.monotonic() - t0 < 2.0
     finally:
         p.close()
@@ -423,7 +221,7 @@ def test_clients_that_exit_give_their_bells_back(served):
     for _ in range(2):
         code = ("from winipc import _rpc\n"
                 f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
-                f"p.open_bell({served.window}, 50, 5000)\n"
+                f"p.open_bell(50, 5000)\n"
                 "print(p.bell_token, flush=True)\n"
                 "import os; os._exit(0)\n")
         out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
@@ -457,10 +255,10 @@ def test_buffer_pulled_under_the_handler(served, how):
         address = p.alloc(16)
         assert compare(p, served, WM_PY, address, 1.0, 2.0) == ((3.0, 2.0), 1)
         assert compare(p, served, WM_NATIVE, address, 1.0, 2.0) == ((3.0, 2.0), 0)
-        first = p.send(served.window, WM_COUNT, 8, address, TIMEOUT)
-        assert p.send(served.window, WM_COUNT, 8, address, TIMEOUT) == first + 1
+        first = p.send(WM_COUNT, 8, address, TIMEOUT)
+        assert p.send(WM_COUNT, 8, address, TIMEOUT) == first + 1
         buf = bytearray(struct.pack("=Q", 1))
-        assert p.call(served.window, WM_SLOW, address, buf, TIMEOUT) == 5
+        assert p.call(WM_SLOW, address, buf, TIMEOUT) == 5
         assert struct.unpack("=Q", buf)[0] == 7
     finally:
         p.close()
@@ -476,7 +274,7 @@ def test_a_window_that_is_not_a_winipc_server():
         window, pid, _ = _rpc.find_window(title)
         p = _rpc.Process(pid, VM, window)
         with pytest.raises(winipc.NotSupported):
-            p.open_bell(window, 50, TIMEOUT)
+            p.open_bell(50, TIMEOUT)
         with pytest.raises(winipc.NotSupported):
             p.alloc_shared(16, TIMEOUT)
         p.close()
@@ -519,12 +317,12 @@ def test_ctrl_c_stops_serve_forever_with_bells_open(busy):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
         p = _rpc.Process(pid, VM, window)
-        p.open_bell(window, 50, TIMEOUT)
+        p.open_bell(50, TIMEOUT)
         address, m = p.alloc_shared(16, TIMEOUT)
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
             while time.monotonic() - t0 < 10:
-                p.call(window, WM_NATIVE, address, bytearray(16), TIMEOUT)
+                p.call(WM_NATIVE, address, bytearray(16), TIMEOUT)
                 if not busy:
                     time.sleep(0.05)
         assert proc.stdout.readline().strip() == "interrupted"

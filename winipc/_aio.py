@@ -19,19 +19,24 @@ the facade are built on (a process's exit can use them too):
 Both return True when the fd or handle became ready, False when ``timeout``
 (seconds, None: no end) passed first.  Cancelling the awaiting task removes
 the reader or the registered wait: nothing is left behind.
+
+:class:`AsyncTurn` puts the asynchronous calls of one connection in a row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import sys
+import threading
 from typing import Optional
 
-from ._errors import NotSupported, error_from_winerror
+from ._errors import CallTimeout, NotSupported, error_from_winerror
 from .constants import WinError
+from ._timeouts import _left
 
-__all__ = ["readable", "signalled", "drain_eventfd"]
+__all__ = ["readable", "signalled", "drain_eventfd", "AsyncTurn"]
 
 
 async def readable(fd: int, timeout: Optional[float] = None) -> bool:
@@ -108,3 +113,62 @@ else:
 
     def check_loop() -> None:
         pass
+
+
+class AsyncTurn:
+    """One asynchronous call at a time on a connection, first come first
+    served, for tasks of any event loop (in any thread): a task that finds
+    the turn taken waits on a future, which the call before it completes
+    when it ends.  A waiter that is cancelled or times out after being
+    handed the turn passes it on."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._lock = threading.Lock()
+
+    async def acquire(self, deadline: Optional[float]) -> None:
+        with self._lock:
+            if not self._busy and not self._waiters:
+                self._busy = True
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(_left(deadline)):
+                await waiter
+        except BaseException as e:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)        # never handed the turn
+                    handed = False
+                else:
+                    handed = True
+            if handed:
+                # Handed over meanwhile: the hand-over sees the future done
+                # and passes the turn on (_hand).
+                if waiter.done() and not waiter.cancelled():
+                    self.release()
+            if isinstance(e, TimeoutError) and not isinstance(e, CallTimeout):
+                raise error_from_winerror(WinError.TIMEOUT, "call", "the asynchronous calls "
+                                          "before this one on the connection lasted the "
+                                          "whole timeout") from None
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._waiters:
+                self._busy = False
+                return
+            waiter = self._waiters.popleft()
+        # The turn stays taken: it goes to the waiter, on its own loop.
+        try:
+            waiter.get_loop().call_soon_threadsafe(self._hand, waiter)
+        except RuntimeError:        # its loop is closed: the next one
+            self.release()
+
+    def _hand(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.done():           # cancelled before it got here
+            self.release()
+        else:
+            waiter.set_result(None)

@@ -10,8 +10,9 @@ at import (as ``multiprocessing`` picks its ``popen_*`` modules):
   start with ``started(child, timeout)`` and releases what it held with
   ``close()``;
 - ``receive_values(payload, timeout)``: the child's side of "message" mode;
-- ``duplicate(obj, into, access, inheritable, close_source)``: a kernel
-  object's handle for another process (``_KernelObject.duplicate``);
+- ``duplicate(native, kind, into, access, inheritable, close_source)``: the
+  handle of a kernel object (its native object, ``kind`` its class's name)
+  for another process (``_KernelObject.duplicate``);
 - ``describe_winerror(code)`` and ``winerror_message(code, call, message)``:
   the platform's words for a Win32 error (``_errors.error_from_winerror``).
 """

@@ -38,6 +38,14 @@ class Process(subprocess.Popen[Any]):
                                call="pidfd_open", winerror=WinError.NOT_SUPPORTED)
         return self._pidfd
 
+    def _open_pidfd(self) -> None:
+        """Right after the start: holds a pidfd of the child (none where the
+        kernel gives none)."""
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = -1
+
     def _close_pidfd(self, _close: Any = os.close) -> None:
         fd, self._pidfd = self._pidfd, -1
         if fd >= 0:
@@ -84,10 +92,7 @@ class Launch:
         if self._theirs is not None:
             self._theirs.close()
             self._theirs = None
-        try:
-            child._pidfd = os.pidfd_open(child.pid)
-        except (AttributeError, OSError):
-            child._pidfd = -1
+        child._open_pidfd()
         if self._ours is not None:
             self._ours.settimeout(timeout)
             self._ours.sendall((",".join(map(str, self.values)) + "\n").encode())
@@ -122,14 +127,16 @@ def receive_values(payload: str, timeout: float) -> list[int]:
     return [int(v) for v in data.decode().strip().split(",") if v]
 
 
-def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> int:
-    """Kernel object ``obj``'s handle duplicated for process ``into`` (None:
-    this one); ``close_source`` is done by the caller.  An fd goes into
-    another process only through that process's winipc Server (SCM_RIGHTS)."""
+def duplicate(native, kind: str, into, access: int, inheritable: bool,
+              close_source: bool) -> int:
+    """The handle of kernel object ``native`` (a ``kind``) duplicated for
+    process ``into`` (None: this one); ``close_source`` is done by the
+    caller.  An fd goes into another process only through that process's
+    winipc Server (SCM_RIGHTS)."""
     target = into if isinstance(into, int) else getattr(into, "pid", None)
     if into is None or target == os.getpid():
-        return obj._native.duplicate(access, inheritable)
-    push = getattr(getattr(into, "_native", None), "push_fd", None)
+        return native.duplicate(access, inheritable)
+    push = getattr(into, "_push_fd", None)
     if push is None:
         raise NotSupported(
             errno.EOPNOTSUPP, "DuplicateHandle failed: on Linux a handle can only be pushed into "
@@ -142,18 +149,17 @@ def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> 
             errno.EOPNOTSUPP, "DuplicateHandle failed: on Linux the receiving process decides "
             "whether a pushed fd is inheritable (winipc receives it with FD_CLOEXEC)",
             call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED)
-    from .rpc import DEFAULT_TIMEOUT_MS     # late: rpc's module imports this one's users
-    fd = obj._native.duplicate(access, False)
+    fd = native.duplicate(access, False)
     try:
-        return push(fd, DEFAULT_TIMEOUT_MS)
+        return push(fd)
     except NoSuchProcess as e:
         if not _process_exists(int(into.pid)):
             raise
         raise NotSupported(
             errno.EOPNOTSUPP, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
             "on Linux a handle can only be pushed into a process through its Server; "
-            f"let that process pull it instead with {type(obj).__name__}.from_process("
-            f"{os.getpid()}, {obj.handle}) (pidfd_getfd), or serve a winipc.Server there",
+            f"let that process pull it instead with {kind}.from_process("
+            f"{os.getpid()}, {native.handle}) (pidfd_getfd), or serve a winipc.Server there",
             call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED) from e
     finally:
         os.close(fd)

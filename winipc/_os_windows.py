@@ -151,17 +151,18 @@ def receive_values(payload: str, timeout: float) -> list[int]:
     return _native.receive_handle_messages(int(payload), _ns(timeout))
 
 
-def duplicate(obj, into, access: int, inheritable: bool, close_source: bool) -> int:
-    """Kernel object ``obj``'s handle duplicated (DuplicateHandle) into
-    process ``into``: None (this one), a pid, or an object with a process
-    ``handle`` (a winipc.Process or a Child)."""
+def duplicate(native, kind: str, into, access: int, inheritable: bool,
+              close_source: bool) -> int:
+    """The handle of kernel object ``native`` duplicated (DuplicateHandle)
+    into process ``into``: None (this one), a pid, or an object with a
+    process ``handle`` (a winipc.Process or a Child)."""
     if into is None:
         target = None
     elif isinstance(into, int):
         target = ("pid", into)
     else:
         target = int(into.handle)
-    return obj._native.duplicate_into(target, access, inheritable, close_source)
+    return native.duplicate_into(target, access, inheritable, close_source)
 
 
 # Why Windows refuses these calls most often, though nothing in the code says

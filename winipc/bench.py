@@ -27,12 +27,12 @@ Progress goes to stderr (a bar per size and path with tqdm, the extra
 winipc[bench]; otherwise a line per size), the table to stdout (to stderr
 when --json writes to stdout).  --plot needs matplotlib (winipc[plot]).
 """
+# The paths, the progress, the targets and the picture are _bench_report.py's.
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import statistics
@@ -48,6 +48,10 @@ from typing import Any, TextIO
 
 import winipc
 
+from ._bench_report import (PLOT_EXTRA, ROWS, SPINNING, TAIL_LIMIT, TARGETS, Progress,
+                            check_plotting, check_targets, make_progress, plot)
+from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgress
+from ._bench_report import size_label as size_label
 from ._bench_server import PLUS_ONE, WM_BUMP, WM_CPU, WM_PYBUMP
 
 __all__ = [
@@ -56,41 +60,9 @@ __all__ = [
 ]
 
 SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
-ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared compiled",
-        "python handler", "pipe (peer)"]
-SPINNING = ["call", "compiled", "shared call", "shared compiled"]
 ROUNDS = 10
 # Unrecorded passes over every path before the first row (seconds).
 WARM_UP_MIN, WARM_UP_MAX = 1.0, 10.0
-
-# Ratios of p50 that must hold within one run, per backend: (row, baseline,
-# sizes, most), and the rows whose tail is held (TAIL_LIMIT).
-_TARGETS: dict[str, list[tuple[str, str, list[int], float]]] = {
-    "windows": [
-        ("shared call", "call", [16], 1 / 20),     # the doorbell against SendMessage
-        ("call", "compiled", [16, 64, 512, 4096], 2.0),
-    ],
-    "linux": [
-        ("compiled", "pipe (peer)", [16], 1 / 5),
-        ("call", "pipe (peer)", [16], 1 / 3),
-        ("shared compiled", "pipe (peer)", [16], 1 / 50),
-        ("shared call", "pipe (peer)", [16], 1 / 10),
-        ("call", "pipe (peer)", [1 << 20], 1 / 3),
-    ],
-}
-_SPINNING = {
-    # No tail target on Windows: under Wine the serving thread's periodic
-    # look at its message queue and the client's at the window cross the
-    # Wine server (about 100 µs each), which real Windows does not.
-    "windows": [],
-    "linux": SPINNING,
-}
-TARGETS = _TARGETS[winipc.BACKEND]
-SPINNING = _SPINNING[winipc.BACKEND]
-# Every spinning row: p99 at most this many times its own p50.
-TAIL_LIMIT = 3.0
-
-PLOT_EXTRA = "pip install 'winipc[plot]'"
 # Seconds the benchmark's server may take to start (under Wine, several).
 START_TIMEOUT = 120
 
@@ -111,13 +83,6 @@ def timed(fn: Callable[[], object], n: int) -> list[int]:
         fn()
         out.append(clock() - t0)
     return out
-
-
-def size_label(size: int) -> str:
-    for unit, shift in (("MiB", 20), ("KiB", 10)):
-        if size >= 1 << shift and size % (1 << shift) == 0:
-            return f"{size >> shift} {unit}"
-    return f"{size} B"
 
 
 @contextlib.contextmanager
@@ -190,102 +155,6 @@ def server_cpu_ns(conn: winipc.Connection) -> int:
     conn.call(WM_CPU, bytes(8))
     assert conn.last_result is not None
     return conn.last_result
-
-
-# --- progress, on stderr ------------------------------------------------------
-
-class Progress:
-    """No progress at all; the base of the others."""
-
-    def note(self, text: str) -> None:
-        """Says what happens now."""
-
-    def start(self, size: int, calls: int) -> None:
-        """Paths of ``size`` start, ``calls`` calls each."""
-
-    def advance(self, row: str, calls: int) -> None:
-        """``row`` made ``calls`` more calls."""
-
-    def round_done(self, done: int, rounds: int) -> None:
-        """Every path made its calls of round ``done`` of ``rounds``."""
-
-    def finish(self) -> None:
-        """The paths of the size are measured (before its table rows print)."""
-
-
-class LineProgress(Progress):
-    """A line per size, and one every EVERY seconds while a size takes long:
-    where tqdm is missing, or stderr is no terminal."""
-
-    EVERY = 2.0
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream, self.size, self.calls = stream, 0, 0
-
-    def note(self, text: str) -> None:
-        print(f"bench: {text}", file=self.stream, flush=True)
-
-    def start(self, size: int, calls: int) -> None:
-        self.size, self.calls = size, calls
-        self.t0 = self.said = time.monotonic()
-
-    def round_done(self, done: int, rounds: int) -> None:
-        # A line when a size is done, and every few seconds in between.
-        if done < rounds and time.monotonic() - self.said < self.EVERY:
-            return
-        self.said = time.monotonic()
-        took = f"{self.said - self.t0:.1f} s"
-        if done == rounds:
-            line = f"measured, {len(ROWS)} paths x {self.calls} calls in {took}"
-        else:
-            line = (f"round {done}/{rounds}, {self.calls * done // rounds} of {self.calls}"
-                    f" calls per path, {took}")
-        print(f"bench: {size_label(self.size)} {line}", file=self.stream, flush=True)
-
-
-class BarProgress(LineProgress):
-    """A tqdm bar per path of the size being measured; they go when it is done."""
-
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__(stream)
-        self.tqdm = importlib.import_module("tqdm").tqdm
-        self.bars: dict[str, Any] = {}
-
-    def start(self, size: int, calls: int) -> None:
-        width = max(map(len, ROWS))
-        self.bars = {row: self.tqdm(total=calls, desc=f"{size_label(size):>7}  {row:<{width}}",
-                                    unit="call", position=i, leave=False, file=self.stream,
-                                    dynamic_ncols=True, mininterval=0.2)
-                     for i, row in enumerate(ROWS)}
-
-    def advance(self, row: str, calls: int) -> None:
-        self.bars[row].update(calls)
-
-    def round_done(self, done: int, rounds: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        for bar in reversed(list(self.bars.values())):
-            bar.close()
-        self.bars = {}
-
-
-def make_progress(kind: str, stream: TextIO = sys.stderr) -> Progress:
-    """``kind``: auto (bars on a terminal when tqdm is installed, else lines),
-    bar, lines or none."""
-    if kind == "none":
-        return Progress()
-    if kind in ("auto", "bar"):
-        try:
-            importlib.import_module("tqdm")
-        except ImportError:
-            if kind == "bar":
-                print("bench: no tqdm (pip install 'winipc[bench]'): a line per round instead",
-                      file=stream)
-        else:
-            if kind == "bar" or stream.isatty():
-                return BarProgress(stream)
-    return LineProgress(stream)
 
 
 # --- the measurement --------------------------------------------------------------
@@ -396,81 +265,6 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO) -> di
                       f"{s['mean']:>9.2f} {s['p50'] / pipe_p50:>7.3f}x  "
                       f"{client_cpu / 1e3:>10.2f} {server_cpu / 1e3:>10.2f}", file=out, flush=True)
     return {**info, "results": results}
-
-
-def check_targets(report: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
-    """The targets' verdicts on a run, printed to ``out``."""
-    by = {(r["path"], r["size"]): r for r in report["results"]}
-    sizes = report["sizes"]
-    verdicts = []
-    for row, base, target_sizes, limit in TARGETS:
-        for size in target_sizes:
-            if size not in sizes:
-                continue
-            ratio = by[(row, size)]["p50_us"] / by[(base, size)]["p50_us"]
-            ok = ratio <= limit
-            verdicts.append({"kind": "ratio", "path": row, "baseline": base, "size": size,
-                             "value": ratio, "limit": limit, "ok": ok})
-            print(f"target  {row} / {base} at {size} B: {ratio:.4f} <= {limit:.4f}"
-                  f"  {'ok' if ok else 'MISSED'}", file=out)
-    tails = 0
-    for row in SPINNING:
-        for size in sizes:
-            if size > 4096:
-                continue
-            r = by[(row, size)]
-            ratio = r["p99_us"] / r["p50_us"]
-            ok = ratio <= TAIL_LIMIT
-            verdicts.append({"kind": "tail", "path": row, "baseline": row, "size": size,
-                             "value": ratio, "limit": TAIL_LIMIT, "ok": ok})
-            if not ok:
-                tails += 1
-                print(f"target  {row} p99 / p50 at {size} B: {ratio:.2f} <= "
-                      f"{TAIL_LIMIT}  MISSED", file=out)
-    print(f"target  p99 <= {TAIL_LIMIT} x p50 for every spinning row up to 4096 B"
-          f"  {'ok' if not tails else 'MISSED'}", file=out, flush=True)
-    return verdicts
-
-
-# --- the picture --------------------------------------------------------------------
-
-def check_plotting() -> None:
-    """Raises SystemExit, saying what to install, when matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SystemExit(f"winipc bench: --plot needs matplotlib: {PLOT_EXTRA}") from None
-
-
-def plot(report: dict[str, Any], path: str) -> None:
-    """Latency against struct size, log-log: a p50 line per path, with a band
-    up to its p99."""
-    check_plotting()
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    sizes = report["sizes"]
-    by = {(r["path"], r["size"]): r for r in report["results"]}
-    fig = Figure(figsize=(9, 6), dpi=110, layout="constrained")
-    ax = fig.add_subplot()
-    for row in report["paths"]:
-        p50 = [by[(row, s)]["p50_us"] for s in sizes]
-        p99 = [by[(row, s)]["p99_us"] for s in sizes]
-        (line,) = ax.plot(sizes, p50, marker="o", markersize=4, label=row,
-                          linestyle="--" if row == "pipe (peer)" else "-")
-        ax.fill_between(sizes, p50, p99, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(sizes))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([size_label(s) for s in sizes])
-    ax.set_xlabel("struct size")
-    ax.set_ylabel("round trip, µs (line: p50, band: p50 to p99)")
-    ax.set_title(f"winipc {report['winipc']} round trip, {report['backend']}, Python "
-                 f"{report['python']}, {report['cpus']} CPUs, {report['calls']} calls per path")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
-    fig.savefig(path)
 
 
 # --- the command --------------------------------------------------------------------

@@ -9,36 +9,29 @@ it may do is what its open mode allows.  ``docs/kernel-objects.md`` describes
 each mechanism and where Linux differs.
 
 Timeouts are in seconds (``None`` waits forever, ``0`` polls).
+
+What every kind shares (handles, names, inheritance, duplication) is
+``_kobject.py``; child processes (spawn, Child, inherited_handles) are
+``_spawn.py``.  This module has every name of both.
 """
 
 from __future__ import annotations
 
-import os
-import time
-import sys
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
-from . import _aio
 from . import _kernel as _native
-from . import _os, _rpc
 from ._errors import AbandonedMutex, BufferTooSmall, error_from_winerror
 from .constants import (
     EventAccess, FileMapAccess, MutexAccess, SemaphoreAccess, StandardAccess, WaitResult,
     WinError,
 )
+from ._kobject import _check_int, _check_name, _deadline, _KernelObject, _ns
 from ._resource import Resource
+from ._spawn import HANDLES_ENV, PASS_HANDLES, Child, inherited_handles, spawn
 
 if TYPE_CHECKING:
     # What FileMapping.map() returns: mmap.mmap on Linux, a MappedView on Windows.
-    from typing import Protocol
-
-    from ._kernel import KObject, _View
-
-    class _HasPid(Protocol):
-        """A process by its id: a winipc.Process or a Child."""
-        @property
-        def pid(self) -> int: ...
+    from ._kernel import _View
 
 __all__ = [
     "Mutex", "Event", "Semaphore", "FileMapping", "SingleInstance", "single_instance",
@@ -68,42 +61,6 @@ FILE_MAP_READ = FileMapAccess.READ
 FILE_MAP_EXECUTE = FileMapAccess.EXECUTE
 FILE_MAP_ALL_ACCESS = FileMapAccess.ALL_ACCESS
 
-#: The environment variable through which :func:`spawn` tells a child how it
-#: passed the handle values; :func:`inherited_handles` reads it.
-HANDLES_ENV = "WINIPC_HANDLES"
-
-
-
-def _ns(timeout: float | None) -> int:
-    if timeout is None:
-        return -1
-    if timeout < 0:
-        raise ValueError("timeout must be None or >= 0")
-    return int(timeout * 1e9)
-
-
-async def _wait_native(obj: "_KernelObject", deadline: float | None) -> int | None:
-    """One asynchronous wait on ``obj`` (an event, semaphore or mutex), on
-    the native Waiting (Linux: a thread that signals an eventfd; Windows: a
-    RegisterWaitForSingleObject that sets an Event of its own, which the
-    proactor waits for) -> its result (WaitResult.OBJECT_0, or ABANDONED
-    for a mutex whose owner died), or None at the deadline.  Cancelled, it leaves nothing behind:
-    what the wait took on the caller's behalf (a count, an auto-reset
-    signal) is given back."""
-    _aio.check_loop()
-    waiting = obj._native.wait_start()
-    done = False
-    try:
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        ready = await _aio.wait_handle(waiting.handle, left)
-        if ready:
-            done = True
-            return waiting.finish()
-        return None
-    finally:
-        if not done:
-            waiting.cancel()
-
 
 def _abandoned() -> AbandonedMutex:
     return error_from_winerror(
@@ -111,175 +68,6 @@ def _abandoned() -> AbandonedMutex:
         "the mutex was abandoned: its owner died holding it; the caller owns it now",
         cls=AbandonedMutex)  # type: ignore[return-value]
 
-
-def _deadline(timeout: float | None) -> float | None:
-    _ns(timeout)        # validated as the blocking waits do
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def _check_name(name: object, signature: str) -> None:
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"{signature}: name is a str or None, not {type(name).__name__}"
-                        + (" (the numbers are keyword arguments)"
-                           if isinstance(name, int) else ""))
-
-
-def _check_int(value: object, cls: str, param: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{cls}: {param} is an int, not {type(value).__name__}")
-    return value
-
-
-def _handle_of(obj) -> int:
-    return obj if isinstance(obj, int) else int(obj.handle)
-
-
-class _KernelObject(Resource):
-    """What every kernel object has: a handle it owns, a name, inheritance
-    and duplication."""
-
-    _kind: int
-    _all_access: int
-
-    def _adopt(self, native: KObject, name: str | None = None, created: bool = True) -> Self:
-        self._native = native
-        self.name = name
-        self.created = created
-        self._opened()
-        return self
-
-    @classmethod
-    def _wrap(cls, native: KObject, name: str | None = None, created: bool = True) -> Self:
-        self = cls.__new__(cls)
-        return self._adopt(native, name, created)
-
-    def _release(self) -> None:
-        self._native.close()
-
-    def __enter__(self) -> Self:
-        # ``with`` on a kernel object takes it (a Mutex's ownership, a
-        # Semaphore's count); nothing else can be taken, and closing is
-        # spelled close() or contextlib.closing() for every kernel object.
-        kind = type(self).__name__
-        raise TypeError(
-            f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind} is not a context manager: `with` on "
-            "a winipc kernel "
-            "object takes it, and only a Mutex or a Semaphore can be taken; close it with "
-            f"close(), or with contextlib.closing({type(self).__name__.lower()})")
-
-    def close(self) -> None:
-        """Closes the handle; twice is harmless.  A handle protected from close
-        (Windows ``HANDLE_FLAG_PROTECT_FROM_CLOSE``) raises and stays open."""
-        super().close()
-
-    @property
-    def handle(self) -> int:
-        """The raw handle value (Windows: a HANDLE; Linux: an fd)."""
-        self._check_open()
-        return self._native.handle
-
-    def __int__(self) -> int:
-        return self.handle
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else f"handle={self._native.handle}"
-        name = f" {self.name!r}" if self.name else ""
-        return f"<winipc.{type(self).__name__}{name} {state}>"
-
-    # --- opening ---
-
-    @classmethod
-    def open(cls, name: str, access: int | None = None, inheritable: bool = False) -> Self:
-        """The existing object named ``name`` (``OpenMutex`` and friends);
-        :class:`~winipc.ObjectNotFound` (a ``FileNotFoundError``) if there is
-        none, :class:`~winipc.WrongObjectType` if the name is another type's."""
-        access = cls._all_access if access is None else int(access)
-        return cls._wrap(_native.open_object(cls._kind, name, access, bool(inheritable)),
-                         name, False)
-
-    @classmethod
-    def from_handle(cls, value: int) -> Self:
-        """Adopts a handle value this process got by inheritance or duplication;
-        the new object owns it.  Raises :class:`~winipc.WrongObjectType` if it
-        is another kind of object, :class:`~winipc.InvalidHandle` if nothing is
-        open under that value."""
-        # A handle a client pushed to this process's server becomes this
-        # object's: first taken from its client, whose leaving closes what
-        # it pushed, so that it cannot be closed under the adoption.
-        _rpc.claim_pushed(int(value))
-        return cls._wrap(_native.adopt(int(value), cls._kind))
-
-    @classmethod
-    def from_process(cls, process: int | _HasPid, value: int,
-                     access: int | None = None) -> Self:
-        """Pulls handle ``value`` of another process into this one and adopts it.
-
-        ``process`` is a pid or a :class:`winipc.Process`.  Windows:
-        ``DuplicateHandle`` from that process (it needs ``PROCESS_DUP_HANDLE``).
-        Linux: ``pidfd_getfd`` (it needs ptrace access to the process); with a
-        reduced ``access`` the copy is reopened read-only and the full one closed.
-        """
-        pid = process if isinstance(process, int) else int(process.pid)
-        acc = -1 if access is None else int(access)
-        sys.audit("winipc.pull_handle", pid, int(value), acc)
-        return cls._wrap(_native.adopt(_native.pull(pid, int(value), cls._kind, acc),
-                                       cls._kind))
-
-    # --- inheritance ---
-
-    @property
-    def inheritable(self) -> bool:
-        """Whether child processes inherit the handle (``HANDLE_FLAG_INHERIT``;
-        Linux: the fd without ``FD_CLOEXEC``)."""
-        self._check_open()
-        return self._native.inheritable
-
-    @inheritable.setter
-    def inheritable(self, value: bool) -> None:
-        self._check_open()
-        self._native.inheritable = bool(value)
-
-    @property
-    def protect_from_close(self) -> bool:
-        """``HANDLE_FLAG_PROTECT_FROM_CLOSE`` (Windows only: Linux has no such flag,
-        and says so with :class:`~winipc.NotSupported`).  ``close()`` of a
-        protected handle raises."""
-        self._check_open()
-        return self._native.protect_from_close
-
-    @protect_from_close.setter
-    def protect_from_close(self, value: bool) -> None:
-        self._check_open()
-        self._native.protect_from_close = bool(value)
-
-    # --- duplication ---
-
-    def duplicate(self, into=None, access: int | None = None, inheritable: bool = False,
-                  close_source: bool = False) -> int:
-        """A new handle to this object, valid in the process ``into``; its value.
-
-        ``into`` is ``None`` (this process), a :class:`winipc.Process` (or a
-        :class:`Child`) or, on Windows, a pid.  ``access`` ``None`` keeps this
-        handle's rights; fewer rights are really fewer (Linux: the file reopened
-        read-only).  The other process must then learn the value (a message, a
-        process-memory RPC) and adopt it with :meth:`from_handle`.
-        ``close_source`` closes this handle (``DUPLICATE_CLOSE_SOURCE``).
-
-        Linux: a handle goes into another process only through that process's
-        winipc :class:`~winipc.Server` (``SCM_RIGHTS``), so ``into`` must be a
-        :class:`winipc.Process` from :func:`winipc.open_process` for such a
-        process; the receiver decides the new fd's ``FD_CLOEXEC``, so
-        ``inheritable=True`` is refused there.  The other direction needs no
-        cooperation: :meth:`from_process`.
-        """
-        self._check_open()
-        acc = -1 if access is None else int(access)
-        if into is not None:
-            sys.audit("winipc.duplicate_handle", getattr(into, "pid", into), acc)
-        value = _os.duplicate(self, into, acc, bool(inheritable), bool(close_source))
-        if close_source:
-            self.close()
-        return value
 
 class Mutex(_KernelObject):
     """A mutex (``CreateMutexW``): recursive, owned by a thread, abandoned
@@ -335,7 +123,7 @@ class Mutex(_KernelObject):
             r = self._native.mutex_acquire(0)
             if r != WaitResult.TIMEOUT:
                 break
-            seen = await _wait_native(self, deadline)
+            seen = await self._wait_native(deadline)
             if seen is None:
                 return False
             abandoned = abandoned or seen == WaitResult.ABANDONED
@@ -402,7 +190,7 @@ class Event(_KernelObject):
         deadline = _deadline(timeout)
         if self._native.event_wait(0):
             return True
-        return await _wait_native(self, deadline) is not None
+        return await self._wait_native(deadline) is not None
 
 
 class Semaphore(_KernelObject):
@@ -440,7 +228,7 @@ class Semaphore(_KernelObject):
         deadline = _deadline(timeout)
         if self._native.semaphore_wait(0):
             return True
-        return await _wait_native(self, deadline) is not None
+        return await self._wait_native(deadline) is not None
 
     wait_async = acquire_async
 
@@ -538,160 +326,3 @@ def single_instance(name: str, scope: str = "local") -> SingleInstance:
     ``scope="local"`` guards one session (Linux: one user), ``"global"`` the
     machine; a name with its own ``Global\\``/``Local\\`` prefix keeps it."""
     return SingleInstance(name, scope)
-
-
-# --- child processes ---
-
-#: The ways :func:`spawn` can tell a child its handle values; the first is the default.
-PASS_HANDLES = ("env", "argv", "message", None)
-
-# Popen arguments spawn decides itself: they would let the child inherit more
-# (or fewer) handles than ``inherit=`` lists, or run ``argv`` through a shell.
-_REFUSED = {
-    "pass_fds": "list the handles in inherit= instead",
-    "close_fds": "the child inherits exactly the handles in inherit=",
-    "shell": "spawn runs argv without a shell",
-}
-
-
-def _argv_list(argv: object) -> list[Any]:
-    if isinstance(argv, (str, bytes, os.PathLike)):
-        raise TypeError(
-            f"spawn() argv must be a list of arguments, the program first (such as "
-            f"[sys.executable, 'child.py', '--name', 'job1']), not {type(argv).__name__} "
-            f"{argv!r}; split a command line first (shlex.split)")
-    try:
-        items = list(argv)                                    # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(f"spawn() argv must be a list of arguments, not "
-                        f"{type(argv).__name__}") from None
-    if not items:
-        raise ValueError("spawn() argv is empty: it needs at least the program")
-    out = []
-    for i, a in enumerate(items):
-        try:
-            out.append(os.fspath(a))
-        except TypeError:
-            raise TypeError(f"spawn() argv[{i}] must be str, bytes or os.PathLike, "
-                            f"not {type(a).__name__}") from None
-    return out
-
-
-class Child(_os.Process):
-    """A process started by :func:`spawn`: a :class:`subprocess.Popen`, with
-    ``stdin``/``stdout``/``stderr`` pipes, ``communicate()``, ``wait(timeout)``
-    (``subprocess.TimeoutExpired``), ``poll()``, ``returncode``, ``kill()`` and
-    ``pid``, plus ``handle`` (Windows: the process handle; Linux: a pidfd,
-    closed once the child was waited for).  Nothing needs closing after
-    ``wait()``.
-
-    ``with child:`` is Popen's (closes the pipes, waits for the child), except
-    that when the block raises, the child is killed first, so that an error
-    never leaves the parent waiting for a child that waits for it.
-    """
-
-    def __init__(self, argv: Sequence[Any], *, inherit: Iterable[Any] = (),
-                 pass_handles: str | None = "env", timeout: float = 10.0,
-                 **popen_kwargs: Any) -> None:
-        args = _argv_list(argv)
-        if pass_handles not in PASS_HANDLES:
-            raise ValueError(f"pass_handles is 'env' (the default), 'argv', 'message' or "
-                             f"None, not {pass_handles!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise ValueError(f"spawn() timeout is a number of seconds >= 0, not {timeout!r}")
-        for key, why in _REFUSED.items():
-            if key in popen_kwargs:
-                raise TypeError(f"spawn() takes no {key}=: {why}")
-        values = [_handle_of(h) for h in inherit]
-        sys.audit("winipc.spawn", args, values)
-        env = popen_kwargs.get("env")
-        env = dict(os.environ if env is None else env)
-        env.pop(HANDLES_ENV, None)
-        with _os.Launch(values, pass_handles, popen_kwargs) as launch:
-            told = launch.values
-            if pass_handles == "argv":
-                args += [str(v) for v in told]
-                env[HANDLES_ENV] = f"argv:{len(told)}"
-            elif pass_handles == "env":
-                env[HANDLES_ENV] = "env:" + ",".join(map(str, told))
-            elif pass_handles == "message":
-                env[HANDLES_ENV] = "message:" + launch.message_payload
-            popen_kwargs["env"] = env
-            super().__init__(args, **popen_kwargs)
-            try:
-                launch.started(self, timeout)
-            except BaseException:
-                self.kill()
-                self.wait()
-                raise
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is not None and self.poll() is None:
-            self.kill()
-        super().__exit__(exc_type, *exc)
-
-    def __repr__(self) -> str:
-        return f"<winipc.Child pid={self.pid} returncode={self.returncode}>"
-
-
-def spawn(argv: Sequence[Any], *, inherit: Iterable[Any] = (),
-          pass_handles: str | None = "env", timeout: float = 10.0,
-          **popen_kwargs: Any) -> Child:
-    """Starts ``argv`` as a child that inherits exactly the handles in ``inherit``
-    (objects or raw values), whatever their ``inheritable`` flag, and nothing
-    else of this process's; and tells it their values.  Returns a
-    :class:`Child`, a :class:`subprocess.Popen`.
-
-    ``argv`` is a list, the program first; a string is refused with a
-    ``TypeError`` (``subprocess`` would read it one way on Linux and another on
-    Windows): split a command line with ``shlex.split`` first.
-
-    ``pass_handles``, how the child learns the values (it reads them back, in
-    ``inherit`` order, with :func:`inherited_handles`):
-
-    - ``"env"`` (the default): in the environment variable ``WINIPC_HANDLES``;
-      the command line stays exactly ``argv``;
-    - ``"argv"``: appended to the command line (``sys.argv[1:]`` ends with them);
-    - ``"message"``: by a message once the child is ready to read it (Windows:
-      thread messages to its main thread, posted after ``WaitForInputIdle``;
-      Linux: a line on an inherited socket), within ``timeout`` seconds;
-    - ``None``: not at all.
-
-    Every other keyword goes to ``subprocess.Popen`` (``stdin``, ``stdout``,
-    ``stderr``, ``env``, ``cwd``, ``text``, ...), except ``pass_fds``,
-    ``close_fds`` and ``shell``, which would change what the child inherits
-    and are refused.  Windows: ``Popen`` with
-    ``STARTUPINFO(lpAttributeList={"handle_list": [...]})``; Linux: ``Popen``
-    with ``pass_fds``.  The parent may close its own handles as soon as
-    ``spawn`` returns.
-    """
-    return Child(argv, inherit=inherit, pass_handles=pass_handles, timeout=timeout,
-                 **popen_kwargs)
-
-
-_received: list[int] | None = None
-
-
-def inherited_handles(timeout: float = 10.0) -> list[int]:
-    """The handle values a parent passed with :func:`spawn`, in its order
-    (``[]`` if this process was not started that way).  In ``"message"`` mode
-    the first call waits up to ``timeout`` seconds for the message and must run
-    on the main thread (Windows posts to it)."""
-    global _received
-    if _received is not None:
-        return list(_received)
-    spec = os.environ.pop(HANDLES_ENV, "")
-    mode, _, payload = spec.partition(":")
-    if not spec:
-        values = []
-    elif mode == "argv":
-        n = int(payload)
-        values = [int(a) for a in sys.argv[len(sys.argv) - n:]] if n else []
-    elif mode == "env":
-        values = [int(v) for v in payload.split(",") if v]
-    elif mode == "message":
-        values = _os.receive_values(payload, timeout)
-    else:
-        raise ValueError(f"{HANDLES_ENV}={spec!r} is not from winipc.spawn")
-    _received = values
-    return list(values)

@@ -1,0 +1,388 @@
+"""The client side of process-memory RPC: a connection to one server window
+writes a struct into the server's memory, sends the message, and reads the
+result back, from threads or from asyncio."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, overload
+
+from . import _aio
+from . import _rpc as _native
+from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, WindowNotFound,
+                      error_from_winerror)
+from .constants import WinError
+from ._notes import _explained
+from ._remote import _CT, VM_ACCESS, Process, RemoteBuffer, _open_native, find_window
+from ._resource import Resource
+from ._timeouts import (_TURN_SLICE, DEFAULT_SPIN_US, DEFAULT_TIMEOUT, _check_spin, _deadline,
+                        _left, _seconds, _timeout_ms)
+
+if TYPE_CHECKING:
+    from ctypes import _CData
+
+    from typing_extensions import Buffer
+
+__all__ = ["Connection", "connect"]
+
+# A buffer that call() fills in place (out=).
+_B = TypeVar("_B", bound="Buffer")
+_CTYPES_DATA = (ctypes.Structure, ctypes.Union, ctypes.Array)
+
+
+class Connection(Resource):
+    """A client of one server window: its process opened with the VM rights,
+    and a scratch buffer there for :meth:`call`.  Use :func:`connect`."""
+
+    def __init__(self, title: str, timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 wait: float = 0.0, *, spin: Optional[int] = None, shared: bool = False):
+        sys.audit("winipc.connect", title)
+        self.title = title
+        self._timeout_ms = _timeout_ms(timeout)
+        self.timeout = timeout
+        self.shared = bool(shared)
+        self.last_result: Optional[int] = None
+        _check_spin(spin)
+        deadline = time.monotonic() + _seconds(wait, "wait")
+        while True:
+            try:
+                self.window = find_window(title)
+                break
+            except WindowNotFound as e:
+                if time.monotonic() >= deadline:
+                    if wait == 0:
+                        raise WindowNotFound(e.errno, f"{e.strerror}; connect(..., wait=seconds) "
+                                             "waits for a server that is still starting",
+                                             winerror=e.winerror, call=e.call) from None
+                    raise
+                time.sleep(0.02)
+        # The connection's own channel to the server; its Process (the
+        # memory it allocates there) is the one that closes it.
+        self._native = _open_native(self.window.pid, VM_ACCESS, self.window.handle)
+        self.process = Process._wrap(self._native, self.window.pid, VM_ACCESS)
+        self._scratch: Optional[RemoteBuffer[bytes]] = None
+        self._lock = threading.Lock()
+        # The asynchronous calls: one at a time, with a scratch buffer of their own.
+        self._aturn = _aio.AsyncTurn()
+        self._ascratch: Optional[RemoteBuffer[bytes]] = None
+        try:
+            # The doorbell: always on Linux; on Windows only when asked for
+            # (shared buffers, or a spin), the classic SendMessage otherwise.
+            if shared or spin is not None or _native.DOORBELL_BY_DEFAULT:
+                self._native.open_bell(DEFAULT_SPIN_US if spin is None else spin,
+                                       self._timeout_ms)
+        except BaseException:
+            self.process.close()
+            raise
+        self._opened()
+
+    @property
+    def pid(self) -> int:
+        return self.window.pid
+
+    @property
+    def spin(self) -> int:
+        """µs a call spins for its reply before it sleeps (0: never spins)."""
+        return self._native.spin_us
+
+    def _ms(self, timeout: Optional[float]) -> int:
+        return self._timeout_ms if timeout is None else _timeout_ms(timeout)
+
+    @overload
+    def alloc(self, what: type[_CT], *, shared: Optional[bool] = None) -> RemoteBuffer[_CT]: ...
+    @overload
+    def alloc(self, what: int, *, shared: Optional[bool] = None) -> RemoteBuffer[bytes]: ...
+
+    def alloc(self, what: Union[int, type[_CData]], *,
+              shared: Optional[bool] = None) -> RemoteBuffer[Any]:
+        """A buffer in the server for ``what`` (a ctypes type or a size);
+        shared (see :meth:`Process.allocate`) if the connection is, unless
+        ``shared`` says otherwise."""
+        self._check_open()
+        return self.process.allocate(what, shared=self.shared if shared is None else shared,
+                                     timeout=self.timeout)
+
+    def send(self, msg: int, buffer: RemoteBuffer[Any], timeout: Optional[float] = None) -> int:
+        """SendMessageTimeout(msg, wParam=buffer.size, lParam=buffer.address):
+        the server's result."""
+        self._check_open()
+        if not isinstance(buffer, RemoteBuffer):
+            raise TypeError(f"send() takes a message number and a RemoteBuffer, "
+                            f"not {type(buffer).__name__}")
+        buffer._check_open()
+        try:
+            return self.send_raw(msg, buffer.size, buffer.address, timeout)
+        except (HandlerFailed, BufferTooSmall) as e:
+            raise _explained(e, msg, buffer, buffer.size) from None
+        except BaseException as e:
+            if _may_be_in_flight(e):
+                buffer._leave_allocated()
+            raise
+
+    def send_raw(self, msg: int, wparam: int, lparam: int,
+                 timeout: Optional[float] = None) -> int:
+        """Send any wParam and lParam, as any process could."""
+        self._check_open()
+        return self._native.send(msg, wparam, lparam, self._ms(timeout))
+
+    def _scratch_for(self, size: int) -> RemoteBuffer[bytes]:
+        s = self._scratch
+        if s is None or s.size < size or s.closed:
+            if s is not None:
+                s.close()
+            self._scratch = s = self.process.allocate(max(size, 64), shared=self.shared,
+                                                      timeout=self.timeout)
+        return s
+
+    @overload
+    def call(self, msg: int, struct: _CT, timeout: Optional[float] = None,  # type: ignore[overload-overlap]
+             out: None = None) -> _CT: ...
+    @overload
+    def call(self, msg: int, struct: Buffer, timeout: Optional[float] = None,
+             out: None = None) -> bytearray: ...
+    @overload
+    def call(self, msg: int, struct: Buffer, timeout: Optional[float] = None, *,
+             out: _B) -> _B: ...
+    @overload
+    def call(self, msg: int, struct: Buffer, timeout: Optional[float], out: _B) -> _B: ...
+
+    def call(self, msg: int, struct: Any, timeout: Optional[float] = None,
+             out: Any = None) -> Any:
+        """Write ``struct`` into the server, send ``msg``, read the result
+        back: into ``out`` if given (``struct`` itself for no copy at all),
+        else into a new object of the same type (bytes-like in, bytearray
+        out).  The message's result is left in :attr:`last_result`."""
+        if self._closed:
+            self._check_open()
+        out, size = _result_for(struct, out, "call")
+        ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
+        lock = self._lock
+        if not lock.acquire(False):     # the usual case costs no timed wait
+            self._take_turn(ms)
+        try:
+            scratch = self._scratch
+            if scratch is None or scratch.size < size:
+                scratch = self._scratch_for(size)
+            try:
+                self.last_result = self._native.call(msg, scratch.address, out, ms)
+            except (HandlerFailed, BufferTooSmall) as e:
+                raise _explained(e, msg, scratch, size) from None
+            except BaseException as e:
+                if _may_be_in_flight(e):
+                    self._abandon(scratch)
+                raise
+        finally:
+            lock.release()
+        return out
+
+    def _take_turn(self, ms: int) -> None:
+        """The connection's scratch buffer, for one call: a call waiting
+        behind another thread's keeps its own timeout.  The lock is waited
+        for in slices: on Windows a lock's wait does not end for Ctrl+C,
+        and between slices Python runs its signal handlers."""
+        deadline = _deadline(ms)
+        while True:
+            left = _left(deadline)
+            if self._lock.acquire(timeout=_TURN_SLICE if left is None else min(left, _TURN_SLICE)):
+                return
+            if _left(deadline) == 0.0:
+                raise error_from_winerror(WinError.TIMEOUT, "call", "another thread's call on "
+                                          "this connection lasted the whole timeout")
+
+    def bench(self, msg: int, struct: Buffer, n: int,
+              timeout: Optional[float] = None) -> list[int]:
+        """``n`` calls in a compiled loop (no Python between them); each
+        call's duration in nanoseconds."""
+        self._check_open()
+        out = bytearray(memoryview(struct).cast("B"))
+        ms = self._ms(timeout)
+        self._take_turn(ms)
+        try:
+            scratch = self._scratch_for(len(out))
+            try:
+                return self._native.bench(msg, scratch.address, out, n, ms)
+            except BaseException as e:
+                if _may_be_in_flight(e):
+                    self._abandon(scratch)
+                raise
+        finally:
+            self._lock.release()
+
+    # --- asyncio -------------------------------------------------------------
+
+    async def asend(self, msg: int, buffer: RemoteBuffer[Any],
+                    timeout: Optional[float] = None) -> int:
+        """:meth:`send` for asyncio: awaits the server's result without
+        blocking the event loop (see :meth:`acall`)."""
+        self._check_open()
+        if not isinstance(buffer, RemoteBuffer):
+            raise TypeError(f"asend() takes a message number and a RemoteBuffer, "
+                            f"not {type(buffer).__name__}")
+        buffer._check_open()
+        _aio.check_loop()
+        ms = self._ms(timeout)
+        deadline = _deadline(ms)
+        await self._aturn.acquire(deadline)
+        try:
+            return await self._asend_raw(msg, buffer.size, buffer.address, ms, deadline)
+        except BaseException as e:
+            if _may_be_in_flight(e):
+                buffer._leave_allocated()
+            raise
+        finally:
+            self._aturn.release()
+
+    @overload
+    async def acall(self, msg: int, struct: _CT, timeout: Optional[float] = None,  # type: ignore[overload-overlap]
+                    out: None = None) -> _CT: ...
+    @overload
+    async def acall(self, msg: int, struct: Buffer, timeout: Optional[float] = None,
+                    out: None = None) -> bytearray: ...
+    @overload
+    async def acall(self, msg: int, struct: Buffer, timeout: Optional[float] = None, *,
+                    out: _B) -> _B: ...
+    @overload
+    async def acall(self, msg: int, struct: Buffer, timeout: Optional[float], out: _B) -> _B: ...
+
+    async def acall(self, msg: int, struct: Any, timeout: Optional[float] = None,
+                    out: Any = None) -> Any:
+        """:meth:`call` for asyncio: the request is posted in the doorbell
+        and the answer awaited without blocking the event loop (Linux: the
+        endpoint's socket, with ``loop.add_reader``; Windows: the doorbell's
+        Event, through the ProactorEventLoop).
+
+        Calls on one connection run one at a time, in the order they were
+        awaited, each with its own ``timeout`` (counted from the await).
+        Cancelling the awaiting task gives up the call: as after a
+        :class:`CallTimeout`, its buffer is never freed under the server and
+        the connection stays usable."""
+        self._check_open()
+        out, size = _result_for(struct, out, "acall")
+        _aio.check_loop()
+        ms = self._ms(timeout)
+        deadline = _deadline(ms)
+        await self._aturn.acquire(deadline)
+        try:
+            scratch = self._ascratch
+            if scratch is None or scratch.size < size or scratch.closed:
+                if scratch is not None:
+                    scratch.close()
+                # A request to the server (Linux) or VirtualAllocEx: once per
+                # connection, or when a call needs more room.
+                self._ascratch = scratch = self.process.allocate(
+                    max(size, 64), shared=self.shared, timeout=self.timeout)
+            self._native.write(scratch.address, out)
+            try:
+                self.last_result = await self._asend_raw(msg, size, scratch.address, ms, deadline)
+            except BaseException as e:
+                if _may_be_in_flight(e):
+                    # Cancelled or timed out: the server may still run it.
+                    self._abandon(scratch)
+                raise
+            self._native.read_into(scratch.address, out)
+        finally:
+            self._aturn.release()
+        return out
+
+    async def _asend_raw(self, msg: int, wparam: int, lparam: int, ms: int,
+                         deadline: Optional[float]) -> int:
+        """One request through the native split-phase send (the caller has
+        the asynchronous turn)."""
+        native = self._native
+        while True:
+            seq = native.begin_send(msg, wparam, lparam, ms)
+            if seq:
+                break
+            # Linux: another thread's synchronous request holds the
+            # connection; its end makes turn_handle readable.
+            if not await _aio.readable(native.turn_handle, _left(deadline)):
+                raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)",
+                                          "another thread's request on this connection "
+                                          "lasted the whole timeout")
+            _aio.drain_eventfd(native.turn_handle)
+        try:
+            while True:
+                try:
+                    result = native.end_send(seq)
+                except BaseException:
+                    seq = 0         # ended: the turn is given back
+                    raise
+                if result is not None:
+                    seq = 0
+                    return result
+                left = _left(deadline)
+                if left is not None and left <= 0:
+                    raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)")
+                if _aio.ALIVE_SLICE is not None:
+                    left = _aio.ALIVE_SLICE if left is None else min(left, _aio.ALIVE_SLICE)
+                await _aio.wait_handle(native.wait_handle, left)
+        finally:
+            if seq:
+                native.cancel_send(seq)
+
+    def _abandon(self, scratch: RemoteBuffer) -> None:
+        """A call on a scratch buffer may still run in the server: never
+        free it under the server, and use a new one from now on."""
+        scratch._leave_allocated()
+        if scratch is self._scratch:
+            self._scratch = None
+        if scratch is self._ascratch:
+            self._ascratch = None
+        scratch.close()
+
+    def _release(self) -> None:
+        try:
+            for scratch in (self._scratch, self._ascratch):
+                if scratch is not None:
+                    if _native.FREES_ON_CLOSE:
+                        # The server frees it with the connection: no request
+                        # that a hung server could keep waiting.
+                        scratch._leave_allocated()
+                    scratch.close()
+        finally:
+            self.process.close()
+
+    def __repr__(self):
+        return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
+
+
+def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
+    """Where a call of ``struct`` reads its result back, holding ``struct``'s
+    bytes, and its size: ``out`` (``struct`` itself for no copy at all), or
+    a new object of ``struct``'s type (bytes-like in, bytearray out)."""
+    if out is None:
+        if isinstance(struct, _CTYPES_DATA):
+            out = type(struct).from_buffer_copy(struct)
+        elif isinstance(struct, type):
+            raise TypeError(f"{method}() takes an instance to send, not the type "
+                            f"{struct.__name__}")
+        else:
+            out = bytearray(struct)
+    elif out is not struct:
+        memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
+    return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
+
+
+def _may_be_in_flight(error: BaseException) -> bool:
+    """Whether the server may still be running the request that raised
+    ``error``: it timed out, or a signal handler (Ctrl+C) raised while the
+    call waited.  The server's own refusals mean it is done."""
+    return isinstance(error, CallTimeout) or not isinstance(error, OSError)
+
+
+def connect(title: str, timeout: Optional[float] = DEFAULT_TIMEOUT, wait: float = 0.0, *,
+            spin: Optional[int] = None, shared: bool = False) -> Connection:
+    """Connect to the server window ``title``.
+
+    ``timeout`` (seconds, None for no end) bounds every call; ``wait`` is how
+    long to wait for the window to appear.  ``spin`` is how many µs a call
+    spins for its reply before it sleeps in the kernel (0: never; default
+    DEFAULT_SPIN_US); on Windows giving it turns the doorbell on.
+    ``shared=True`` puts :meth:`Connection.call`'s buffer, and by default
+    every :meth:`Connection.alloc`, in memory both processes map, and rings
+    the doorbell (on Windows too)."""
+    return Connection(title, timeout, wait, spin=spin, shared=shared)
+

@@ -1,0 +1,58 @@
+"""What a failed handler leaves at the start of its buffer, and what the
+sender makes of it: the server writes a note saying why (as
+_native/common/dispatch.pxi writes for compiled handlers), the client reads
+it back into the HandlerFailed it raises."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING, Any, Optional
+
+from ._errors import BufferTooSmall, HandlerFailed, WinIPCError, error_from_winerror
+
+if TYPE_CHECKING:
+    from ._remote import RemoteBuffer
+
+# A failed handler's buffer starts with _NOTE and a UTF-8 text saying why,
+# NUL-terminated, at most _NOTE_MAX bytes in all: the sender's HandlerFailed
+# shows it.
+_NOTE = b"winipc!"
+_NOTE_MAX = 256
+
+
+def _write_note(address: int, size: int, text: str) -> None:
+    room = min(size, _NOTE_MAX) - len(_NOTE) - 1
+    if room >= 0:
+        data = _NOTE + text.encode("utf-8", "replace")[:room] + b"\0"
+        ctypes.memmove(address, data, len(data))
+
+
+def _read_note(buffer: "RemoteBuffer[Any]", size: int) -> Optional[str]:
+    """The failure note at the start of ``buffer`` (``size`` bytes sent), if any."""
+    try:
+        raw = buffer.read(min(size, _NOTE_MAX))
+    except (OSError, ValueError):
+        return None
+    if not raw.startswith(_NOTE):
+        return None
+    return raw[len(_NOTE):].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _explained(error: WinIPCError, msg: int, buffer: "RemoteBuffer[Any]", size: int
+               ) -> WinIPCError:
+    """``error`` (the server refused message ``msg`` on ``size`` bytes of
+    ``buffer``) with what the client can say about it."""
+    if isinstance(error, HandlerFailed):
+        note = _read_note(buffer, size)
+        if note is None:
+            return error
+        detail = f"the handler of message {msg:#x} failed: {note}"
+    elif isinstance(error, BufferTooSmall):
+        detail = (f"the handler of message {msg:#x} needs more than the {size} bytes "
+                  f"sent (wParam {size})")
+    else:
+        return error
+    new = error_from_winerror(error.winerror or 0, error.call or "SendMessageTimeoutW", detail)
+    if isinstance(new, HandlerFailed):
+        new.handler_error = note
+    return new

@@ -1,0 +1,210 @@
+"""The server side of process-memory RPC: a window (Linux: an endpoint) whose
+handlers, Python or compiled, compute in place on structs that clients wrote
+into this process's memory."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import operator
+import threading
+from typing import (TYPE_CHECKING, Any, Callable, Optional, Self, SupportsIndex, TypeVar, Union,
+                    overload)
+
+from . import _rpc as _native
+from ._notes import _write_note
+from ._remote import _CT, Window, _size_of
+from ._resource import Resource
+from ._timeouts import DEFAULT_SPIN_US, _check_spin
+
+if TYPE_CHECKING:
+    from ctypes import _CData
+
+__all__ = ["NATIVE_HANDLER", "Server"]
+
+log = logging.getLogger("winipc")
+
+# What a handler may return: the message's result (None is 0).
+_R = TypeVar("_R", bound=Optional[SupportsIndex])
+_N = TypeVar("_N")
+
+# The prototype of a compiled handler: int64_t handler(void *data, size_t size).
+NATIVE_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _handler_address(native: Any) -> int:
+    """The address of a compiled handler, checked: a PyCapsule named
+    "winipc.handler", or a ctypes function pointer of NATIVE_HANDLER's type."""
+    if isinstance(native, ctypes._CFuncPtr):  # type: ignore[attr-defined]
+        if (native.restype not in (ctypes.c_int64, ctypes.c_longlong)
+                or [ctypes.sizeof(t) for t in (native.argtypes or ())] != [
+                    ctypes.sizeof(ctypes.c_void_p), ctypes.sizeof(ctypes.c_size_t)]):
+            raise TypeError("a compiled handler is int64_t handler(void *data, size_t size): "
+                            "make it with winipc.rpc.NATIVE_HANDLER(function)")
+    elif type(native).__name__ != "PyCapsule":
+        raise TypeError(f"native= takes a PyCapsule named 'winipc.handler' or a ctypes "
+                        f"function pointer (winipc.rpc.NATIVE_HANDLER), not "
+                        f"{type(native).__name__}; a Python function is registered with "
+                        f"@server.handler(msg, struct) instead")
+    try:
+        return _native.handler_address(native)
+    except ValueError as e:
+        raise TypeError(f"the capsule is not a winipc handler: {e}") from None
+
+
+# Results the protocol keeps for errors (common/winipc.h).
+_RESERVED = range(-2**63, -2**63 + 0x10000)
+
+
+def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int, int], int]:
+    def run(address: int, size: int) -> int:
+        try:
+            arg: Any
+            if struct is None:
+                arg = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
+            else:
+                arg = struct.from_address(address)
+            result = fn(arg)
+            if result is None:
+                return 0
+            try:
+                value = operator.index(result)   # an int (or bool), never "12" or 3.7
+            except TypeError:
+                raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
+                                "result is an int or None") from None
+            if value in _RESERVED:
+                raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
+                                 "the range winipc keeps for errors (-2**63 to -2**63 + 0xFFFF)")
+            return value
+        except KeyboardInterrupt:
+            raise           # not a failure to log: the server stops (dispatch.pxi)
+        except BaseException as e:
+            log.exception("handler %s raised; the sender gets HandlerFailed", fn)
+            _write_note(address, size, f"{type(e).__name__}: {e}")
+            raise
+    return run
+
+
+class Server(Resource):
+    """A window titled ``title`` (Linux: an endpoint) whose handlers compute
+    in place on structs that clients wrote into this process.
+
+    ``serve_forever()`` serves on the calling thread; ``with server:`` serves
+    on a thread of its own until the block ends, and closes the server.
+    ``stop()`` ends serving and allows serving again; ``close()`` is final.
+    """
+
+    def __init__(self, title: str, *, spin: Optional[int] = None,
+                 allow_lower_integrity: bool = False):
+        """``allow_lower_integrity=True`` (Windows) lets processes of a lower
+        integrity level send this server its messages: when the server runs
+        elevated, User Interface Privilege Isolation otherwise drops the
+        messages of every process that does not
+        (ChangeWindowMessageFilterEx).  It opens the server to every such
+        process of the session, so use it only for a server meant to be
+        driven from there.  Linux has no integrity levels: any process of
+        the same user may connect, and the flag changes nothing."""
+        _check_spin(spin)
+        self.title = title
+        # How long the serving thread spins over its doorbells for the next
+        # request after answering one (µs; 0: it sleeps at once).
+        self.spin = DEFAULT_SPIN_US if spin is None else spin
+        self._core = _native.ServerCore(title, self.spin)
+        self._core.allow_lower_integrity = bool(allow_lower_integrity)
+        self._thread: Optional[threading.Thread] = None
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        self._natives: list = []
+        self.window: Optional[Window] = None
+        self._opened()
+
+    @property
+    def pid(self) -> int:
+        return self._core.pid
+
+    @property
+    def held(self) -> tuple:
+        """(handles or fds, bytes) the server holds for its clients now:
+        what the bounds in the README limit."""
+        return self._core.held
+
+    @overload
+    def handler(self, msg: int, struct: Union[None, int, type[_CData]] = None, *,
+                native: _N) -> _N: ...
+    @overload
+    def handler(self, msg: int, struct: type[_CT], *, native: None = None
+                ) -> Callable[[Callable[[_CT], _R]], Callable[[_CT], _R]]: ...
+    @overload
+    def handler(self, msg: int, struct: Optional[int] = None, *, native: None = None
+                ) -> Callable[[Callable[[memoryview], _R]], Callable[[memoryview], _R]]: ...
+
+    def handler(self, msg: int, struct: Union[None, int, type[_CData]] = None, *,
+                native: Any = None) -> Any:
+        """Register the handler of ``msg``.  ``struct`` is the ctypes type the
+        handler works on (wParam must be at least its size), a minimum size,
+        or None for raw bytes.  A Python handler is the decorated function,
+        called with the struct (or a memoryview) in place; a compiled one is
+        ``native=``, a PyCapsule named "winipc.handler" or a ctypes function
+        pointer of type ``int64_t (*)(void *data, size_t size)``."""
+        if self._ready.is_set():
+            raise RuntimeError("register handlers before the server starts serving")
+        size = 0 if struct is None else _size_of(struct)
+        if native is not None:
+            self._core.handlers.add(msg, size, None, _handler_address(native))
+            # The server calls it for as long as it serves: a ctypes function
+            # pointer collected meanwhile would leave it calling freed code.
+            self._natives.append(native)
+            return native
+        ctype = None if struct is None or isinstance(struct, int) else struct
+
+        def register(fn: Callable) -> Callable:
+            self._core.handlers.add(msg, size, _python_handler(fn, ctype), 0)
+            return fn
+        return register
+
+    def _on_ready(self, handle: int, tid: int) -> None:
+        self.window = Window(handle, self.pid, tid)
+        self._ready.set()
+
+    def serve_forever(self) -> None:
+        """Create the window and serve until :meth:`stop`."""
+        self._check_open()
+        try:
+            self._core.run(self._on_ready)
+        finally:
+            self._ready.clear()
+
+    def _serve_thread(self) -> None:
+        try:
+            self.serve_forever()
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+
+    def start(self) -> Self:
+        """Serve on a new thread; returns once the window exists."""
+        self._check_open()
+        self._thread = threading.Thread(target=self._serve_thread, name=f"winipc {self.title}",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (from any thread); joins the serving thread."""
+        self._core.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+            self._thread = None
+
+    def _release(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __repr__(self):
+        return f"<winipc.Server {self.title!r}>"

@@ -9,18 +9,18 @@ import sys
 
 import pytest
 
-from winipc import _rpc
+from winipc import _rpc, _win32
 from conftest import unique_title
 
-VM = _rpc.PROCESS_VM_OPERATION | _rpc.PROCESS_VM_READ | _rpc.PROCESS_VM_WRITE
-WM_NATIVE = _rpc.WM_USER + 1      # compiled compare on two doubles
-WM_PY = _rpc.WM_USER + 2          # Python compare on two doubles
-WM_SLOW = _rpc.WM_USER + 3        # sleeps value ms, then value = 7; returns 5
-WM_EXIT = _rpc.WM_USER + 4        # the server process exits in the handler
-WM_RAISE = _rpc.WM_USER + 5
-WM_BUMP = _rpc.WM_USER + 6        # compiled: +1 on every byte, returns the size
-WM_COUNT = _rpc.WM_USER + 7       # Python: returns how many calls it has had
-WM_NONE = _rpc.WM_USER + 99
+VM = _win32.PROCESS_VM_OPERATION | _win32.PROCESS_VM_READ | _win32.PROCESS_VM_WRITE
+WM_NATIVE = _win32.WM_USER + 1      # compiled compare on two doubles
+WM_PY = _win32.WM_USER + 2          # Python compare on two doubles
+WM_SLOW = _win32.WM_USER + 3        # sleeps value ms, then value = 7; returns 5
+WM_EXIT = _win32.WM_USER + 4        # the server process exits in the handler
+WM_RAISE = _win32.WM_USER + 5
+WM_BUMP = _win32.WM_USER + 6        # compiled: +1 on every byte, returns the size
+WM_COUNT = _win32.WM_USER + 7       # Python: returns how many calls it has had
+WM_NONE = _win32.WM_USER + 99
 OP_SHARED_ALLOC, OP_SHARED_ADDRESS, OP_SHARED_FREE, OP_BELL_OPEN, OP_BELL_CLOSE = 1, 2, 3, 4, 5
 CONTROL = ctypes.WinDLL("user32").RegisterWindowMessageW(_rpc.CONTROL_NAME)
 TIMEOUT = 5000

@@ -16,14 +16,7 @@ DOORBELL_BY_DEFAULT: Final[bool]    # connections ring the doorbell unless told 
 FREES_ON_CLOSE: Final[bool]         # closing a connection frees its buffers in the server
 HANDLER_CAPSULE_NAME: Final[str]    # "winipc.handler": the name a handler capsule carries
 
-# Win32 values, the same on both platforms.
-WM_USER: Final[int]
-PROCESS_VM_OPERATION: Final[int]
-PROCESS_VM_READ: Final[int]
-PROCESS_VM_WRITE: Final[int]
-PROCESS_DUP_HANDLE: Final[int]
-PROCESS_QUERY_LIMITED_INFORMATION: Final[int]
-SYNCHRONIZE: Final[int]
+# (The Win32 numbers are winipc._win32's.)
 # The longest spin either side may be given (µs); spin_us setters check it.
 MAX_SPIN_US: Final[int]
 

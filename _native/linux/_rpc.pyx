@@ -44,9 +44,9 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 
 from posix_rpc cimport *
 from doorbell cimport *
-cimport win32_values as w32
 from win32_values cimport (ERROR_ACCESS_DENIED, ERROR_TIMEOUT, ERROR_CONNECTION_COUNT_LIMIT,
-                           ERROR_NOT_ENOUGH_QUOTA)
+                           ERROR_NOT_ENOUGH_QUOTA, PROCESS_VM_OPERATION, PROCESS_VM_READ,
+                           PROCESS_VM_WRITE, PROCESS_DUP_HANDLE)
 
 from winipc._errors import (raise_errno, raise_winerror, WindowNotFound, NoSuchProcess,
                             AccessDenied, ServerGone)
@@ -57,13 +57,6 @@ BACKEND = "linux"
 DOORBELL_BY_DEFAULT = True
 # A closing connection makes the server free every buffer it holds.
 FREES_ON_CLOSE = True
-WM_USER = w32.WM_USER
-PROCESS_VM_OPERATION = w32.PROCESS_VM_OPERATION
-PROCESS_VM_READ = w32.PROCESS_VM_READ
-PROCESS_VM_WRITE = w32.PROCESS_VM_WRITE
-PROCESS_DUP_HANDLE = w32.PROCESS_DUP_HANDLE
-PROCESS_QUERY_LIMITED_INFORMATION = w32.PROCESS_QUERY_LIMITED_INFORMATION
-SYNCHRONIZE = w32.SYNCHRONIZE
 
 cdef enum:
     OP_ALLOC = 1        # msg: ALLOC_PRIVATE or ALLOC_SHARED; wparam: size

@@ -47,14 +47,6 @@ def claim_pushed(value):
     DuplicateHandle'd handle is the adopter's from the start."""
     return False
 
-WM_USER = win32.WM_USER
-PROCESS_VM_OPERATION = win32.PROCESS_VM_OPERATION
-PROCESS_VM_READ = win32.PROCESS_VM_READ
-PROCESS_VM_WRITE = win32.PROCESS_VM_WRITE
-PROCESS_DUP_HANDLE = win32.PROCESS_DUP_HANDLE
-PROCESS_QUERY_LIMITED_INFORMATION = win32.PROCESS_QUERY_LIMITED_INFORMATION
-SYNCHRONIZE = win32.SYNCHRONIZE
-
 cdef enum:
     # ReadProcessMemory/WriteProcessMemory can fail with ERROR_PARTIAL_COPY
     # while the target's address space is changing under them (psutil sees

@@ -90,15 +90,21 @@ class ServerProcess:
         return winipc.connect(self.title, **{**self.doorbell, **kwargs})
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                children.stop(self.proc)
-        self.proc.stdout.close()
-        if not self.proc.stdin.closed:
-            self.proc.stdin.close()
+        stop_server_child(self.proc)
+
+
+def stop_server_child(proc):
+    """Ends a server child the way it expects (its stdin closes), killing
+    it if it has not exited 30 s later."""
+    if proc.poll() is None:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            children.stop(proc)
+    proc.stdout.close()
+    if not proc.stdin.closed:
+        proc.stdin.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from winipc import _rpc, _win32
-from conftest import unique_title
+from conftest import stop_server_child, unique_title
 
 VM = _win32.PROCESS_VM_OPERATION | _win32.PROCESS_VM_READ | _win32.PROCESS_VM_WRITE
 WM_NATIVE = _win32.WM_USER + 1      # compiled compare on two doubles
@@ -91,14 +91,7 @@ class Served:
         return p
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        stop_server_child(self.proc)
 
 
 @pytest.fixture(params=[50, 0], ids=["spin50", "spin0"])

@@ -30,13 +30,11 @@ import threading
 import time
 from typing import Any, Sequence
 
-from . import _kernel as _native
+from . import _kernel as _native, _win32
 from ._errors import error_from_winerror
 from .constants import WinError
 
 __all__ = ["Process", "Launch", "receive_values"]
-
-CREATE_SUSPENDED = 0x00000004
 
 
 def _ns(timeout: float) -> int:
@@ -83,7 +81,7 @@ class Launch:
             kwargs["startupinfo"] = info
             kwargs["close_fds"] = True
             if self._message:
-                kwargs["creationflags"] = int(kwargs.get("creationflags", 0)) | CREATE_SUSPENDED
+                kwargs["creationflags"] = int(kwargs.get("creationflags", 0)) | _win32.CREATE_SUSPENDED
         except BaseException:
             self.close()
             raise

@@ -19,6 +19,8 @@ HANDLER_CAPSULE_NAME: Final[str]    # "winipc.handler": the name a handler capsu
 # (The Win32 numbers are winipc._win32's.)
 # The longest spin either side may be given (µs); spin_us setters check it.
 MAX_SPIN_US: Final[int]
+# The results the protocol keeps for errors (winipc.h): -2**63 .. -2**63 + 0xFFFF.
+RESERVED_RESULTS: Final[range]
 
 # Cython's doctest table (empty: the module has no doctests).
 __test__: dict[str, str]

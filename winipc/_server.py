@@ -53,7 +53,7 @@ def _handler_address(native: Any) -> int:
 
 
 # Results the protocol keeps for errors (common/winipc.h).
-_RESERVED = range(-2**63, -2**63 + 0x10000)
+_RESERVED = _native.RESERVED_RESULTS
 
 
 def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int, int], int]:
@@ -74,7 +74,8 @@ def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int,
                                 "result is an int or None") from None
             if value in _RESERVED:
                 raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
-                                 "the range winipc keeps for errors (-2**63 to -2**63 + 0xFFFF)")
+                                 f"the range winipc keeps for errors ({_RESERVED.start} to "
+                                 f"{_RESERVED.stop - 1})")
             return value
         except KeyboardInterrupt:
             raise           # not a failure to log: the server stops (dispatch.pxi)

@@ -50,6 +50,7 @@ FILE_MAP_WRITE: Final[int]
 FILE_MAP_READ: Final[int]
 FILE_MAP_EXECUTE: Final[int]
 FILE_MAP_ALL_ACCESS: Final[int]
+CREATE_SUSPENDED: Final[int]
 WM_USER: Final[int]
 WM_APP: Final[int]
 

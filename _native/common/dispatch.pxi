@@ -21,9 +21,15 @@ cdef extern from "winipc.h" nogil:
     uint32_t WINIPC_ERROR_CODE(int64_t r)
     int64_t winipc_sample_compare(void *data, size_t size)
     int64_t winipc_sample_bump(void *data, size_t size)
+    int64_t WINIPC_ERROR_BASE
+    enum:
+        WINIPC_ERROR_SPAN
 
 cdef enum:
     MAX_HANDLERS = 256
+
+#: The results the protocol keeps for errors (winipc.h): a handler's are outside.
+RESERVED_RESULTS = range(WINIPC_ERROR_BASE, WINIPC_ERROR_BASE + WINIPC_ERROR_SPAN)
 
 HANDLER_CAPSULE_NAME = "winipc.handler"
 

@@ -51,5 +51,6 @@ cdef extern from "win32_values.h":
         FILE_MAP_READ
         FILE_MAP_EXECUTE
         FILE_MAP_ALL_ACCESS
+        CREATE_SUSPENDED
         WM_USER
         WM_APP

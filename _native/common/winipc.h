@@ -17,8 +17,9 @@
 #include <stdint.h>
 
 #define WINIPC_ERROR_BASE   INT64_MIN   /* 0x8000000000000000 */
+#define WINIPC_ERROR_SPAN   0x10000     /* error codes 0..0xFFFF */
 #define WINIPC_ERROR_RESULT(code) ((int64_t)(WINIPC_ERROR_BASE + (int64_t)(code)))
-#define WINIPC_IS_ERROR(r)  ((int64_t)(r) >= WINIPC_ERROR_BASE && (int64_t)(r) < WINIPC_ERROR_BASE + 0x10000)
+#define WINIPC_IS_ERROR(r)  ((int64_t)(r) >= WINIPC_ERROR_BASE && (int64_t)(r) < WINIPC_ERROR_BASE + WINIPC_ERROR_SPAN)
 #define WINIPC_ERROR_CODE(r) ((uint32_t)((int64_t)(r) - WINIPC_ERROR_BASE))
 
 typedef int64_t (*winipc_handler)(void *data, size_t size);

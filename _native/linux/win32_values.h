@@ -69,6 +69,9 @@
 #define FILE_MAP_EXECUTE                0x0020
 #define FILE_MAP_ALL_ACCESS             (STANDARD_RIGHTS_REQUIRED | 0x001F)
 
+/* winbase.h: a process creation flag (spawn's "message" way on Windows) */
+#define CREATE_SUSPENDED                0x00000004
+
 /* winuser.h: the first private window messages */
 #define WM_USER                         0x0400
 #define WM_APP                          0x8000

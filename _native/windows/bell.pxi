@@ -128,7 +128,7 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
                 return BELL_INTERRUPTED
     error = b.error
     if error:
-        result[0] = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
+        result[0] = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
     else:
         result[0] = <LRESULT>b.result
     return 0

@@ -133,7 +133,7 @@ cdef object async_end(Process p, uint32_t seq):
         winipc_bell_client_wakes(b)
         error = b.error
         if error:
-            result = WINIPC_ERROR_RESULT(error if error < 0x10000 else bellapi.ERROR_INVALID_DATA)
+            result = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
             refused(p._amsg, result)
         return <LRESULT>b.result
     finally:

@@ -172,7 +172,7 @@ cdef struct WindowState:
 
 
 cdef inline LRESULT error_result(DWORD code) noexcept nogil:
-    return WINIPC_ERROR_RESULT(code if 0 < code < 0x10000 else ERROR_INVALID_PARAMETER)
+    return WINIPC_ERROR_RESULT(code if 0 < code < WINIPC_ERROR_SPAN else ERROR_INVALID_PARAMETER)
 
 
 cdef Section *find_section(WindowState *s, size_t address, size_t size) noexcept nogil:

@@ -32,7 +32,7 @@ def test_bell_round_trips(served):
     classic = served.client()
     try:
         assert p.bell_window == served.window and p.bell_token > 0
-        private = p.alloc(16)
+        private = p.alloc(16, TIMEOUT)
         for msg, rc in [(WM_NATIVE, 0), (WM_PY, 1)]:
             assert compare(p, served, msg, private, 3333.0, 20.01) == ((21.01, 6666.0), rc)
             assert compare(classic, served, msg, private, 1.0, 2.0) == ((3.0, 2.0), rc)
@@ -54,7 +54,7 @@ def test_bell_round_trips(served):
         # a second open replaces the first; closing goes back to messages
         p.open_bell(10, TIMEOUT)
         assert compare(p, served, WM_NATIVE, private, 1.0, 2.0) == ((3.0, 2.0), 0)
-        p.free(private)
+        p.free(private, TIMEOUT)
         p.close_bell()
         assert p.bell_window == 0
         with pytest.raises(winipc.InvalidAddress):
@@ -71,11 +71,11 @@ def test_bell_threads_share_a_process(served):
 
     def work(k):
         try:
-            address = p.alloc(16)
+            address = p.alloc(16, TIMEOUT)
             for i in range(200):
                 out, _ = compare(p, served, WM_NATIVE, address, float(i), float(k))
                 assert out == (k + 1.0, 2.0 * i)
-            p.free(address)
+            p.free(address, TIMEOUT)
         except BaseException as e:   # noqa: BLE001
             errors.append(e)
     threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
@@ -100,11 +100,11 @@ def test_garbage_in_a_bell_harms_only_its_client(served):
     # the hostile client aims at real handlers on buffers of its own (any
     # client that knows an address can have any handler run on it, by message
     # as by doorbell: Windows cannot tell senders apart)
-    own_private = raw.alloc(4096)
+    own_private = raw.alloc(4096, TIMEOUT)
     own_shared, _ = raw.alloc_shared(4096, TIMEOUT)
     legit = served.client(bell=50)
     shared, m = legit.alloc_shared(16, TIMEOUT)
-    private = legit.alloc(16)
+    private = legit.alloc(16, TIMEOUT)
     stop = threading.Event()
     garbage = [0]
     wake = struct.unpack_from("=Q", page, 128)[0]
@@ -152,7 +152,7 @@ def test_garbage_in_a_bell_harms_only_its_client(served):
 def test_hung_handler_times_out_and_resyncs(served, spin):
     p = served.client(bell=min(spin, 1_000_000))
     try:
-        address = p.alloc(8)
+        address = p.alloc(8, TIMEOUT)
         t0 = time.monotonic()
         with pytest.raises(winipc.CallTimeout):
             p.call(WM_SLOW, address, bytearray(struct.pack("=Q", 1500)), 300)
@@ -173,7 +173,7 @@ def test_ctrl_c_ends_a_bell_wait(served, spin):
     assert threading.current_thread() is threading.main_thread()
     p = served.client(bell=spin)
     try:
-        address = p.alloc(8)
+        address = p.alloc(8, TIMEOUT)
         threading.Timer(0.3, _thread.interrupt_main).start()
         t0 = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
@@ -190,7 +190,7 @@ def test_server_dies_during_a_bell_call(spin):
     s = Served(50)
     p = s.client(bell=spin)
     try:
-        address = p.alloc(8)
+        address = p.alloc(8, TIMEOUT)
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
             p.call(WM_EXIT, address, bytearray(8), 20000)
@@ -204,7 +204,7 @@ def test_server_killed_while_a_client_waits():
     s = Served(50)
     p = s.client(bell=50)
     try:
-        address = p.alloc(8)
+        address = p.alloc(8, TIMEOUT)
         threading.Timer(0.3, s.proc.kill).start()
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
@@ -252,7 +252,7 @@ def test_buffer_pulled_under_the_handler(served, how):
     # the server still serves, Python handlers included, with its state intact
     p = served.client()
     try:
-        address = p.alloc(16)
+        address = p.alloc(16, TIMEOUT)
         assert compare(p, served, WM_PY, address, 1.0, 2.0) == ((3.0, 2.0), 1)
         assert compare(p, served, WM_NATIVE, address, 1.0, 2.0) == ((3.0, 2.0), 0)
         first = p.send(WM_COUNT, 8, address, TIMEOUT)

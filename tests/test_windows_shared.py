@@ -96,7 +96,7 @@ def test_bells_are_bounded(served):
         assert e.value.winerror == 8
         assert raw.send(CONTROL, OP_BELL_CLOSE, tokens.pop(), TIMEOUT) == 1
         legit = served.client(bell=50)      # the freed place is usable
-        address = legit.alloc(16)
+        address = legit.alloc(16, TIMEOUT)
         assert compare(legit, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
         legit.close()
         for t in tokens:

@@ -1,11 +1,12 @@
 """Waiting for the kernel from asyncio, without a thread per wait.
 
-Two primitives, one per platform, that the asynchronous calls and waits of
-the facade are built on (a process's exit can use them too):
+Two primitives, one per platform (each in its platform's module, chosen once
+by ``_os.py``; here as ``wait_handle``), that the asynchronous calls and
+waits of the facade are built on (a process's exit can use them too):
 
-- :func:`readable` (Linux): until an fd is readable, with ``loop.add_reader``
+- ``readable`` (Linux, ``_os_linux.py``): until an fd is readable, with ``loop.add_reader``
   (epoll in the selector loop, or whatever loop the application runs).
-- :func:`signalled` (Windows): until a handle is signalled, the way asyncio's
+- ``signalled`` (Windows, ``_os_windows.py``): until a handle is signalled, the way asyncio's
   ``ProactorEventLoop`` waits for a process (``loop._proactor.wait_for_handle``:
   ``RegisterWaitForSingleObject``, whose thread pool waits for many handles
   at once and posts to the loop's completion port).  Only a wait that has no
@@ -28,90 +29,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import sys
 import threading
 from typing import Optional
 
-from ._errors import CallTimeout, NotSupported, error_from_winerror
+from ._errors import CallTimeout, error_from_winerror
 from .constants import WinError
+from ._os import ALIVE_SLICE, check_loop, wait_handle
 from ._timeouts import _left
 
-__all__ = ["readable", "signalled", "drain_eventfd", "AsyncTurn"]
-
-
-async def readable(fd: int, timeout: Optional[float] = None) -> bool:
-    """Until ``fd`` is readable (or hung up): True, or False after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def on_readable() -> None:
-        if not ready.done():
-            ready.set_result(True)
-
-    def on_timeout() -> None:
-        if not ready.done():
-            ready.set_result(False)
-
-    loop.add_reader(fd, on_readable)
-    timer = None if timeout is None else loop.call_later(max(timeout, 0.0), on_timeout)
-    try:
-        return await ready
-    finally:
-        loop.remove_reader(fd)
-        if timer is not None:
-            timer.cancel()
+__all__ = ["wait_handle", "check_loop", "ALIVE_SLICE", "drain_eventfd", "AsyncTurn"]
 
 
 def drain_eventfd(fd: int) -> None:
-    """Reset a non-blocking eventfd that :func:`readable` reported."""
+    """Reset a non-blocking eventfd that :func:`wait_handle` reported."""
     try:
         os.read(fd, 8)
     except BlockingIOError:
-        pass
-
-
-def proactor(loop: asyncio.AbstractEventLoop):
-    """The loop's IOCP proactor, or NotSupported naming the loop."""
-    p = getattr(loop, "_proactor", None)
-    if p is None or not hasattr(p, "wait_for_handle"):
-        raise error_from_winerror(
-            WinError.NOT_SUPPORTED, "RegisterWaitForSingleObject",
-            f"winipc's asyncio waits on Windows need asyncio's ProactorEventLoop (the default "
-            f"there); this loop is a {type(loop).__name__}, which cannot wait on a handle "
-            f"without a thread", cls=NotSupported)
-    return p
-
-
-async def signalled(handle: int, timeout: Optional[float] = None) -> bool:
-    """Until ``handle`` is signalled: True, or False after ``timeout``.
-
-    Use it only on handles that a wait does not change: a manual-reset
-    Event, a process, or an auto-reset Event whose state the caller
-    re-checks elsewhere (the doorbell's).  The result is a hint: an
-    auto-reset Event's signal is taken by the pool's wait, so True may also
-    come back as False; callers look at the state the handle stands for."""
-    loop = asyncio.get_running_loop()
-    ms = None if timeout is None else max(timeout, 0.0)
-    return bool(await proactor(loop).wait_for_handle(handle, ms))
-
-
-# The platform's choice, made once: ``wait_handle`` is the primitive of the
-# platform's handles; ``check_loop()`` raises at once when the running loop
-# cannot wait for them (Windows: a loop without a proactor); an asynchronous
-# send looks every ``ALIVE_SLICE`` seconds whether the server's window
-# still exists, as a synchronous one does between its waits (a dead server
-# never sets the doorbell's Event; on Linux its socket hangs up).
-if sys.platform == "win32":
-    wait_handle = signalled
-    ALIVE_SLICE: Optional[float] = 0.1
-
-    def check_loop() -> None:
-        proactor(asyncio.get_running_loop())
-else:
-    wait_handle = readable
-    ALIVE_SLICE = None
-
-    def check_loop() -> None:
         pass
 
 

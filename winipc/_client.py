@@ -298,7 +298,7 @@ class Connection(Resource):
                 break
             # Linux: another thread's synchronous request holds the
             # connection; its end makes turn_handle readable.
-            if not await _aio.readable(native.turn_handle, _left(deadline)):
+            if not await _aio.wait_handle(native.turn_handle, _left(deadline)):
                 raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)",
                                           "another thread's request on this connection "
                                           "lasted the whole timeout")

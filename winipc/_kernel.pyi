@@ -2,7 +2,8 @@
 # _native/README.md.  One module name, two sources (_native/linux/_kernel.pyx,
 # _native/windows/_kernel.pyx): what both have is declared once, and what only
 # one has, or has in another shape, sits under `sys.platform`.  Checked against
-# the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel`
+# the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel
+# winipc._win32`
 # (tests/test_types.py); tests/test_contract.py checks that each backend
 # exports exactly this, and where the platforms may differ.  Timeouts are in
 # nanoseconds, negative for none.

@@ -75,8 +75,8 @@ class _KernelObject(Resource):
         """One asynchronous wait on this object (an event, semaphore or mutex), on
         the native Waiting (Linux: a thread that signals an eventfd; Windows: a
         RegisterWaitForSingleObject that sets an Event of its own, which the
-        proactor waits for) -> its result (0, or 2 for a mutex whose owner
-        died), or None at the deadline.  Cancelled, it leaves nothing behind:
+        proactor waits for) -> its result (WaitResult.OBJECT_0, or ABANDONED
+        for a mutex whose owner died), or None at the deadline.  Cancelled, it leaves nothing behind:
         what the wait took on the caller's behalf (a count, an auto-reset
         signal) is given back."""
         _aio.check_loop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 from typing import TYPE_CHECKING, Any, Optional
 
+from . import _rpc
 from ._errors import BufferTooSmall, HandlerFailed, WinIPCError, error_from_winerror
 
 if TYPE_CHECKING:
@@ -15,9 +16,9 @@ if TYPE_CHECKING:
 
 # A failed handler's buffer starts with _NOTE and a UTF-8 text saying why,
 # NUL-terminated, at most _NOTE_MAX bytes in all: the sender's HandlerFailed
-# shows it.
-_NOTE = b"winipc!"
-_NOTE_MAX = 256
+# shows it.  Compiled handlers' notes are the native module's, the same.
+_NOTE: bytes = _rpc.NOTE_TAG
+_NOTE_MAX: int = _rpc.NOTE_LIMIT
 
 
 def _write_note(address: int, size: int, text: str) -> None:

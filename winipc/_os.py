@@ -14,17 +14,19 @@ at import (as ``multiprocessing`` picks its ``popen_*`` modules):
   handle of a kernel object (its native object, ``kind`` its class's name)
   for another process (``_KernelObject.duplicate``);
 - ``describe_winerror(code)`` and ``winerror_message(code, call, message)``:
-  the platform's words for a Win32 error (``_errors.error_from_winerror``).
+  the platform's words for a Win32 error (``_errors.error_from_winerror``);
+- ``wait_handle(handle, timeout)``, ``check_loop()`` and ``ALIVE_SLICE``: how
+  asyncio waits for the platform's handles (``_aio.py``).
 """
 
 import sys
 
 if sys.platform == "win32":
-    from ._os_windows import (Launch, Process, describe_winerror, duplicate, receive_values,
-                              winerror_message)
+    from ._os_windows import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,
+                              duplicate, receive_values, wait_handle, winerror_message)
 else:
-    from ._os_linux import (Launch, Process, describe_winerror, duplicate, receive_values,
-                            winerror_message)
+    from ._os_linux import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,
+                            duplicate, receive_values, wait_handle, winerror_message)
 
-__all__ = ["Launch", "Process", "describe_winerror", "duplicate", "receive_values",
-           "winerror_message"]
+__all__ = ["ALIVE_SLICE", "Launch", "Process", "check_loop", "describe_winerror", "duplicate",
+           "receive_values", "wait_handle", "winerror_message"]

@@ -9,11 +9,12 @@ way of telling it their values is a line on an inherited socket.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
 import subprocess
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from ._errors import NoSuchProcess, NotSupported, error_from_errno
 from .constants import WinError
@@ -186,3 +187,37 @@ def winerror_message(code: int, call: str, message: str) -> str:
     """An error's message with its Win32 code, which OSError shows only on
     Windows."""
     return f"{message} [WinError {code}]"
+
+
+# asyncio (winipc/_aio.py): an fd's readiness is what a loop waits for.
+
+async def readable(fd: int, timeout: Optional[float] = None) -> bool:
+    """Until ``fd`` is readable (or hung up): True, or False after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def on_readable() -> None:
+        if not ready.done():
+            ready.set_result(True)
+
+    def on_timeout() -> None:
+        if not ready.done():
+            ready.set_result(False)
+
+    loop.add_reader(fd, on_readable)
+    timer = None if timeout is None else loop.call_later(max(timeout, 0.0), on_timeout)
+    try:
+        return await ready
+    finally:
+        loop.remove_reader(fd)
+        if timer is not None:
+            timer.cancel()
+
+
+wait_handle = readable
+# A server that dies hangs its socket up: nothing to look at meanwhile.
+ALIVE_SLICE: Optional[float] = None
+
+
+def check_loop() -> None:
+    """Every asyncio loop can wait for an fd."""

@@ -23,15 +23,16 @@ inherits the listed handles, its standard handles, and nothing else.  What
 
 from __future__ import annotations
 
+import asyncio
 import msvcrt
 import os
 import subprocess
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from . import _kernel as _native, _win32
-from ._errors import error_from_winerror
+from ._errors import NotSupported, error_from_winerror
 from .constants import WinError
 
 __all__ = ["Process", "Launch", "receive_values"]
@@ -189,3 +190,41 @@ def winerror_message(code: int, call: str, message: str) -> str:
     if code == WinError.ACCESS_DENIED and call in ELEVATION_HINTS:
         message += f" ({ELEVATION_HINTS[call]})"
     return message
+
+
+# asyncio (winipc/_aio.py): the proactor's thread-pool wait for a handle.
+
+def proactor(loop: asyncio.AbstractEventLoop):
+    """The loop's IOCP proactor, or NotSupported naming the loop."""
+    p = getattr(loop, "_proactor", None)
+    if p is None or not hasattr(p, "wait_for_handle"):
+        raise error_from_winerror(
+            WinError.NOT_SUPPORTED, "RegisterWaitForSingleObject",
+            f"winipc's asyncio waits on Windows need asyncio's ProactorEventLoop (the default "
+            f"there); this loop is a {type(loop).__name__}, which cannot wait on a handle "
+            f"without a thread", cls=NotSupported)
+    return p
+
+
+async def signalled(handle: int, timeout: Optional[float] = None) -> bool:
+    """Until ``handle`` is signalled: True, or False after ``timeout``.
+
+    Use it only on handles that a wait does not change: a manual-reset
+    Event, a process, or an auto-reset Event whose state the caller
+    re-checks elsewhere (the doorbell's).  The result is a hint: an
+    auto-reset Event's signal is taken by the pool's wait, so True may also
+    come back as False; callers look at the state the handle stands for."""
+    loop = asyncio.get_running_loop()
+    ms = None if timeout is None else max(timeout, 0.0)
+    return bool(await proactor(loop).wait_for_handle(handle, ms))
+
+
+wait_handle = signalled
+# A dead server never sets the doorbell's Event: an asynchronous send looks
+# this often (s) whether its window still exists, as a synchronous one does.
+ALIVE_SLICE: Optional[float] = 0.1
+
+
+def check_loop() -> None:
+    """Raises at once when the running loop cannot wait for a handle."""
+    proactor(asyncio.get_running_loop())

@@ -2,7 +2,8 @@
 # _native/README.md.  One module name, two sources (_native/linux/_rpc.pyx,
 # _native/windows/_rpc.pyx): what both have is declared once, and what only
 # one has, or has in another shape, sits under `sys.platform`.  Checked against
-# the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel`
+# the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel
+# winipc._win32`
 # (tests/test_types.py); tests/test_contract.py checks that each backend
 # exports exactly this, and where the platforms may differ.
 import mmap
@@ -21,6 +22,10 @@ HANDLER_CAPSULE_NAME: Final[str]    # "winipc.handler": the name a handler capsu
 MAX_SPIN_US: Final[int]
 # The results the protocol keeps for errors (winipc.h): -2**63 .. -2**63 + 0xFFFF.
 RESERVED_RESULTS: Final[range]
+# What a failed handler's buffer starts with (then a NUL-terminated UTF-8
+# text saying why), and the most bytes such a note takes.
+NOTE_TAG: Final[bytes]
+NOTE_LIMIT: Final[int]
 
 # Cython's doctest table (empty: the module has no doctests).
 __test__: dict[str, str]

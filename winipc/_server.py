@@ -74,8 +74,8 @@ def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int,
                                 "result is an int or None") from None
             if value in _RESERVED:
                 raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
-                                 f"the range winipc keeps for errors ({_RESERVED.start} to "
-                                 f"{_RESERVED.stop - 1})")
+                                 "the range winipc keeps for errors (-2**63 to -2**63 + "
+                                 "0x%X)" % (len(_RESERVED) - 1))
             return value
         except KeyboardInterrupt:
             raise           # not a failure to log: the server stops (dispatch.pxi)

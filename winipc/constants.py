@@ -4,8 +4,8 @@ family.  The numbers are the native backend's (``winipc._win32``: windows.h on
 Windows, the same values on Linux), written nowhere else.
 
 An ``IntFlag`` combines with ``|``; rights of two families (say
-``EventAccess.MODIFY_STATE | StandardAccess.SYNCHRONIZE``) combine into a
-plain ``int``, which every ``access=`` parameter takes.
+``EventAccess.MODIFY_STATE | StandardAccess.SYNCHRONIZE``) combine too, into
+an ``int`` of the left one's class, which every ``access=`` parameter takes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from libc.string cimport memcpy
 from doorbell cimport WINIPC_MAX_SPIN_US
 from win32_values cimport (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_ADDRESS,
                            ERROR_UNHANDLED_EXCEPTION, ERROR_INVALID_MESSAGE,
-                           ERROR_NOT_ENOUGH_MEMORY, ERROR_INVALID_PARAMETER)
+                           ERROR_NOT_ENOUGH_MEMORY, ERROR_INVALID_PARAMETER, WM_USER)
 from cpython.ref cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
@@ -54,7 +54,7 @@ cdef class HandlerTable:
         for i in range(self.count):
             if self.entries[i].msg == msg:
                 raise ValueError(f"message {msg:#x} already has a handler")
-        if not 0x0400 <= msg <= 0xBFFF:
+        if not WM_USER <= msg <= 0xBFFF:
             # Below WM_USER are the system's messages; from 0xC000 on are
             # RegisterWindowMessage's, where winipc's own control message lives.
             raise ValueError(f"message {msg:#x} is outside WM_USER..0xBFFF")
@@ -108,11 +108,13 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) 
 # A failed handler's buffer starts with this and a UTF-8 text saying why
 # (NUL-terminated, at most NOTE_MAX bytes in all); the sender reads it back
 # for HandlerFailed's message.  The facade's Python handlers write the same
-# (winipc/rpc.py).
+# (winipc/_notes.py), with the tag and the limit exported here.
 cdef const char *NOTE_MAGIC = b"winipc!"
 cdef enum:
     NOTE_MAGIC_LEN = 7
     NOTE_MAX = 256
+NOTE_TAG = NOTE_MAGIC[:NOTE_MAGIC_LEN]
+NOTE_LIMIT = NOTE_MAX
 
 
 cdef void write_note(void *data, size_t size, const char *text) noexcept nogil:

@@ -54,7 +54,8 @@ from cpython.exc cimport PyErr_CheckSignals
 from kernel_sync cimport *
 
 from win32_values cimport (ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS, ERROR_ACCESS_DENIED,
-                           ERROR_INVALID_HANDLE, ERROR_NOT_SUPPORTED, WAIT_OBJECT_0,
+                           ERROR_INVALID_HANDLE, ERROR_NOT_SUPPORTED, ERROR_FILE_NOT_FOUND,
+                           WAIT_OBJECT_0,
                            WAIT_TIMEOUT, WAIT_ABANDONED)
 
 from winipc._errors import (raise_errno, raise_winerror, error_from_errno, AccessDenied,

@@ -235,7 +235,7 @@ cdef class Process:
                 self.shared[i] = self.shared[self.nshared]
                 break
         else:
-            raise_winerror(487, "VirtualFreeEx (shared)",
+            raise_winerror(ERROR_INVALID_ADDRESS, "VirtualFreeEx (shared)",
                            f"{address:#x} is not a shared buffer of this connection")
         mapping = <object>entry.mapping
         try:

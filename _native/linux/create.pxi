@@ -165,7 +165,7 @@ def open_object(int kind, str name, long access, bint inheritable):
     path = name_path(name)
     fd = _shm.attach(path, writable, call, name)
     if fd is None:
-        raise_winerror(2, call, f"no object is named {name!r}")
+        raise_winerror(ERROR_FILE_NOT_FOUND, call, f"no object is named {name!r}")
     return _existing(fd, kind, writable, path, inheritable, call)
 
 
@@ -201,7 +201,7 @@ def fd_from_process(int pid, int value):
     finally:
         os.close(pidfd)
     if r < 0:
-        if err == 9:   # EBADF
+        if err == _errno.EBADF:
             raise_errno(err, "pidfd_getfd", f"process {pid} has no fd {value}",
                         cls=InvalidHandle)
         raise_errno(err, "pidfd_getfd",

@@ -50,7 +50,7 @@ ALLOCATION_GRANULARITY = _sysinfo.dwAllocationGranularity
 WM_WINIPC_HANDLE = WM_APP + 0x3A1
 
 from win32_values cimport (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
-                           ERROR_ALREADY_EXISTS, ERROR_TIMEOUT)
+                           ERROR_ALREADY_EXISTS, ERROR_TIMEOUT, ERROR_FILE_NOT_FOUND)
 
 # ntdll's object queries, found at run time (no import library needed).
 cdef extern from "ntquery.h" nogil:
@@ -393,7 +393,7 @@ def open_object(int kind, str name, long long access, bint inheritable):
     finally:
         PyMem_Free(wname)
     if h == NULL:
-        if err == 2:
+        if err == ERROR_FILE_NOT_FOUND:
             raise_winerror(err, call, f"no object is named {name!r}", cls=ObjectNotFound)
         if err == ERROR_INVALID_HANDLE:
             raise_winerror(err, call, f"{name!r} is the name of another type of object",

@@ -30,7 +30,7 @@ cdef class Process:
     cdef int _busy          # calls using _handle without the GIL
     cdef readonly DWORD pid
     cdef readonly DWORD access
-    cdef HWND _window       # the server window given at creation (for sections)
+    cdef HWND _window       # the server window given at creation: sends, doorbells, sections
     cdef ClientBell _bell   # _bell.window NULL: none
     cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic)
     cdef ClientBell _abell  # the asynchronous sends' own doorbell (begin_send)
@@ -192,10 +192,9 @@ cdef class Process:
                 return r.local + (address - r.address)
         return NULL
 
-    cdef ClientBell *take_bell(self, size_t window, UINT msg):
-        """The doorbell, if it rings ``window`` and no other call uses it."""
-        if (self._bell.window == NULL or <size_t>self._bell.window != window
-                or self._bell_busy or msg == CONTROL_MESSAGE):
+    cdef ClientBell *take_bell(self, UINT msg):
+        """The doorbell, if one is open and no other call uses it."""
+        if self._bell.window == NULL or self._bell_busy or msg == CONTROL_MESSAGE:
             return NULL
         self._bell_busy = True
         return &self._bell
@@ -250,7 +249,7 @@ cdef class Process:
     def begin_send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
         """Post a request in the asynchronous doorbell (opening it first if
         needed: a control message, ``timeout_ms``) -> its sequence number."""
-        return async_begin(self, <size_t>self._window, msg, wparam, lparam, timeout_ms)
+        return async_begin(self, msg, wparam, lparam, timeout_ms)
 
     def end_send(self, uint32_t seq):
         """The answer to request ``seq`` once it has come (a refusal raises
@@ -375,7 +374,7 @@ cdef class Process:
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
         self.enter()
-        bell = self.take_bell(window, msg)
+        bell = self.take_bell(msg)
         try:
             with nogil:
                 if bell != NULL:
@@ -410,7 +409,7 @@ cdef class Process:
             get_buffer(buffer, &view, True)
             try:
                 local = self.pin(address, <size_t>view.len, &pinned)
-                bell = self.take_bell(window, msg)
+                bell = self.take_bell(msg)
                 try:
                     with nogil:
                         err = round_trip(handle, <HWND>window, bell, spin_us, msg, address, local,
@@ -455,7 +454,7 @@ cdef class Process:
                     raise MemoryError()
                 win32.QueryPerformanceFrequency(&freq)
                 local = self.pin(address, <size_t>view.len, &pinned)
-                bell = self.take_bell(window, msg)
+                bell = self.take_bell(msg)
                 try:
                     with nogil:
                         for i in range(n):

@@ -85,8 +85,7 @@ cdef open_into(Process p, ClientBell *target, size_t window, UINT timeout_ms):
 # carries its own sequence number, which no later request has.
 
 
-cdef object async_begin(Process p, size_t window, UINT msg, WPARAM wparam, lparam,
-                        UINT timeout_ms):
+cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
     cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
     cdef ClientBell *cb = &p._abell
     cdef uint32_t seq
@@ -94,10 +93,8 @@ cdef object async_begin(Process p, size_t window, UINT msg, WPARAM wparam, lpara
     try:
         if p._abell_busy:
             raise RuntimeError("an asynchronous send is in flight on this connection")
-        if cb.window != NULL and <size_t>cb.window != window:
-            drop_client_bell(cb)
         if cb.window == NULL:
-            open_into(p, cb, window, timeout_ms)
+            open_into(p, cb, <size_t>p._window, timeout_ms)
         seq = cb.seq + 1
         if seq == 0:
             seq = 1

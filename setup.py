@@ -99,7 +99,7 @@ class BuildExt(build_ext):
 
         ext.sources = cythonize(
             [ext], include_path=INCLUDE_DIRS, quiet=True,
-            compiler_directives={"language_level": "3"})[0].sources
+            compiler_directives={"language_level": "3", "embedsignature": True})[0].sources
         super().build_extension(ext)
 
 

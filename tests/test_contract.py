@@ -3,8 +3,10 @@
 with what only one platform has under ``sys.platform``.
 
 This test reads those stubs and checks, for the running platform, that the
-compiled modules export exactly the declared names, and every function and
-method with the declared parameters (names, kinds and defaults).  Run on each
+compiled modules export exactly the declared names, and every function,
+method and constructor with the declared parameters (names, kinds and
+defaults; a compiled class's constructor as the build embeds it in the
+class's docstring).  Run on each
 platform, either backend drifting from the contract fails there.  It also
 checks that the two platforms' views of the stubs differ in exactly the names
 listed in ``PLATFORM_ONLY`` below, each with its reason, and nowhere in a
@@ -138,6 +140,23 @@ def _runtime_params(obj):
                  for p in sig.parameters.values())
 
 
+def _constructor_params(cls):
+    """A compiled class's __init__ parameters.  Its slot wrapper has no
+    signature, but the build embeds one (Cython's embedsignature) as the
+    first line of the class's docstring: ``Process(int pid, ..., size_t window=0)``."""
+    first = (cls.__doc__ or "").split("\n", 1)[0]
+    assert first.startswith(cls.__name__ + "(") and first.endswith(")"), (
+        f"{cls.__name__}'s docstring does not start with its signature: {first!r}")
+    inner = first[len(cls.__name__) + 1:-1]
+    out = [("self", inspect.Parameter.POSITIONAL_OR_KEYWORD, None)]
+    for part in filter(None, (p.strip() for p in inner.split(","))):
+        decl, _, default = part.partition("=")
+        name = decl.split()[-1].lstrip("*")
+        out.append((name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default.strip() or None))
+    return tuple(out)
+
+
 def exported(module):
     """What the running backend's module exports: qualified name ->
     parameters (None for what is not a function)."""
@@ -152,6 +171,8 @@ def exported(module):
         key = f"{module}.{name}"
         if inspect.isclass(value):
             out[key] = None
+            if "__init__" in vars(value):
+                out[f"{key}.__init__"] = _constructor_params(value)
             for member, attr in vars(value).items():
                 if _public(member):
                     out[f"{key}.{member}"] = (
@@ -165,8 +186,7 @@ def exported(module):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_backend_exports_exactly_the_contract(module):
-    want = {k: v for k, v in contract(module, RUNNING).items()
-            if not k.endswith(".__init__")}       # a compiled class hides its __init__'s
+    want = contract(module, RUNNING)
     have = exported(module)
     missing = sorted(set(want) - set(have))
     extra = sorted(set(have) - set(want))
@@ -202,3 +222,6 @@ def test_contract_sees_the_backends_names():
             ("title", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),)
         assert "_rpc.Process.pid" in c and c["_rpc.Process.pid"] is None
     assert exported("_rpc")["_rpc.find_window"] == contract("_rpc", RUNNING)["_rpc.find_window"]
+    # A compiled class's constructor is read from its embedded signature.
+    assert [p[0] for p in exported("_rpc")["_rpc.Process.__init__"]] == [
+        "self", "pid", "access", "window"]

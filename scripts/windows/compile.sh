@@ -48,7 +48,7 @@ mkdir -p "$(dirname "$csrc")" "$(dirname "$out")"
 echo "cython   $source -> ${csrc#"$WINIPC_ROOT"/}" >&2
 cython_includes=(-I "$WINIPC_ROOT/_native/common" -I "$WINIPC_ROOT/_native/windows")
 for d in "${extra_includes[@]}"; do cython_includes+=(-I "$d"); done
-"$HOST_PYTHON" -m cython -3 --module-name "$module" "${cython_includes[@]}" -o "$csrc" "$source"
+"$HOST_PYTHON" -m cython -3 -X embedsignature=True --module-name "$module" "${cython_includes[@]}" -o "$csrc" "$source"
 
 echo "mingw    ${csrc#"$WINIPC_ROOT"/} -> $out" >&2
 "$MINGW_CC" -O2 -g0 -fno-strict-aliasing -DNDEBUG \

@@ -175,10 +175,8 @@ def exported(module):
                 out[f"{key}.__init__"] = _constructor_params(value)
             for member, attr in vars(value).items():
                 if _public(member):
-                    out[f"{key}.{member}"] = (
-                        _runtime_params(attr) if callable(attr) and not isinstance(
-                            attr, (property, type(value.__dict__.get("__weakref__"))))
-                        and inspect.isroutine(attr) else None)
+                    out[f"{key}.{member}"] = (_runtime_params(attr) if inspect.isroutine(attr)
+                                              else None)
         else:
             out[key] = _runtime_params(value) if inspect.isroutine(value) else None
     return out

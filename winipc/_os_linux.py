@@ -178,7 +178,6 @@ def _process_exists(pid: int) -> bool:
 
 def describe_winerror(code: int) -> str:
     """Win32 error ``code`` in the words of the errno value it maps to."""
-    import errno
     from ._errors import _ERRNO_OF_WINERROR
     return os.strerror(_ERRNO_OF_WINERROR.get(code, errno.EIO))
 

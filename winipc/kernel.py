@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Self
 
 from . import _kernel as _native
-from ._errors import AbandonedMutex, BufferTooSmall, error_from_winerror
+from ._errors import AbandonedMutex, BufferTooSmall, WinIPCError, error_from_winerror
 from .constants import (
     EventAccess, FileMapAccess, MutexAccess, SemaphoreAccess, StandardAccess, WaitResult,
     WinError,
@@ -62,11 +62,11 @@ FILE_MAP_EXECUTE = FileMapAccess.EXECUTE
 FILE_MAP_ALL_ACCESS = FileMapAccess.ALL_ACCESS
 
 
-def _abandoned() -> AbandonedMutex:
+def _abandoned() -> WinIPCError:
     return error_from_winerror(
         WaitResult.ABANDONED, "WaitForSingleObject",
         "the mutex was abandoned: its owner died holding it; the caller owns it now",
-        cls=AbandonedMutex)  # type: ignore[return-value]
+        cls=AbandonedMutex)
 
 
 class Mutex(_KernelObject):

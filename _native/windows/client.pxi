@@ -228,14 +228,13 @@ cdef class Process:
         bench post their request in a page both sides map, and wait for the
         answer spinning ``spin_us`` µs, then sleeping on an Event.  A
         doorbell already open is closed first."""
-        cdef size_t window = <size_t>self._window
         self.enter()
         try:
             if self._bell_busy:
                 raise RuntimeError("a call is using the doorbell")
             self.spin_us = spin_us
             self.drop_bell()
-            open_into(self, &self._bell, window, timeout_ms)
+            open_into(self, &self._bell, timeout_ms)
         finally:
             self.leave()
 
@@ -367,7 +366,7 @@ cdef class Process:
         ServerGone if its window is gone; a refusal raises the server's
         error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
         cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
-        cdef size_t window = <size_t>self._window
+        cdef HWND window = self._window
         cdef LRESULT result = 0
         cdef DWORD err
         cdef ClientBell *bell
@@ -381,7 +380,7 @@ cdef class Process:
                     step = STEP_BELL
                     err = bell_round_trip(bell, msg, wparam, lp, timeout_ms, spin_us, &result)
                 else:
-                    err = send_to(<HWND>window, msg, wparam, lp, timeout_ms, &result)
+                    err = send_to(window, msg, wparam, lp, timeout_ms, &result)
             if err:
                 round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid)
             if WINIPC_IS_ERROR(result):
@@ -396,7 +395,7 @@ cdef class Process:
         """Write ``buffer`` to ``address``, send ``msg`` with wParam =
         len(buffer) and lParam = address, read the result back into
         ``buffer`` (writable): one block without the GIL.  -> the result."""
-        cdef size_t window = <size_t>self._window
+        cdef HWND window = self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL
@@ -412,7 +411,7 @@ cdef class Process:
                 bell = self.take_bell(msg)
                 try:
                     with nogil:
-                        err = round_trip(handle, <HWND>window, bell, spin_us, msg, address, local,
+                        err = round_trip(handle, window, bell, spin_us, msg, address, local,
                                          view.buf, <size_t>view.len, timeout_ms, &result, &step)
                 finally:
                     if bell != NULL:
@@ -432,7 +431,7 @@ cdef class Process:
     def bench(self, UINT msg, size_t address, buffer, Py_ssize_t n, UINT timeout_ms):
         """``n`` calls as call() does them, timed in C with
         QueryPerformanceCounter -> a list of each one's duration in ns."""
-        cdef size_t window = <size_t>self._window
+        cdef HWND window = self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL
@@ -459,7 +458,7 @@ cdef class Process:
                     with nogil:
                         for i in range(n):
                             win32.QueryPerformanceCounter(&t0)
-                            err = round_trip(handle, <HWND>window, bell, spin_us, msg, address,
+                            err = round_trip(handle, window, bell, spin_us, msg, address,
                                              local, view.buf, <size_t>view.len, timeout_ms,
                                              &result, &step)
                             win32.QueryPerformanceCounter(&t1)

@@ -16,10 +16,10 @@ cdef void drop_client_bell(ClientBell *cb) noexcept:
     memset(cb, 0, sizeof(ClientBell))
 
 
-cdef open_into(Process p, ClientBell *target, size_t window, UINT timeout_ms):
-    """Have the server ``window`` make a doorbell, and open our side of
-    it into ``target`` (left empty on failure; the server is told)."""
-    cdef HWND hwnd = <HWND>window
+cdef open_into(Process p, ClientBell *target, UINT timeout_ms):
+    """Have the Process's server window make a doorbell, and open our side
+    of it into ``target`` (left empty on failure; the server is told)."""
+    cdef HWND hwnd = p._window
     cdef DWORD server_pid = 0
     cdef HANDLE section = NULL
     cdef void *view = NULL
@@ -32,7 +32,7 @@ cdef open_into(Process p, ClientBell *target, size_t window, UINT timeout_ms):
         control_message()
         if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
             raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
-                           detail=f"window {window:#x} is gone")
+                           detail=f"window {<size_t>hwnd:#x} is gone")
         token = <uint64_t>p.control(hwnd, OP_BELL_OPEN,
                                        <LPARAM>win32.GetCurrentProcessId(), timeout_ms,
                                        "a doorbell")
@@ -94,7 +94,7 @@ cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout
         if p._abell_busy:
             raise RuntimeError("an asynchronous send is in flight on this connection")
         if cb.window == NULL:
-            open_into(p, cb, <size_t>p._window, timeout_ms)
+            open_into(p, cb, timeout_ms)
         seq = cb.seq + 1
         if seq == 0:
             seq = 1

@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import ctypes
 import sys
 import threading
 import time
@@ -305,3 +306,49 @@ def test_servers_sharing_a_title_the_newest_live_one_answers(server_process):
     older.stop()
     with pytest.raises(winipc.WindowNotFound):
         winipc.find_window(older.title)
+
+
+@pytest.mark.skipif(not LINUX, reason="the standby thread and the endpoint's accept queue "
+                    "are the Linux server's")
+def test_a_client_accepted_by_the_standby_thread_does_not_stall_dispatch(server_process):
+    """The dispatch thread polls: a call on a connection's socket and a new
+    connection are both waiting.  It runs the call's handler; meanwhile a
+    kick makes the standby thread accept the new connection.  When the
+    handler returns, the dispatch thread's poll result about the listening
+    socket is stale: it must not wait in accept for a client that is gone,
+    since every call would then time out."""
+    from winipc import _rpc
+    s = server_process(doorbell={"spin": 0})
+    size = ctypes.sizeof(Small)
+    from winipc._remote import VM_ACCESS
+    window = winipc.find_window(s.title).handle
+    # No doorbell: their calls go on their sockets.
+    a, b = (_rpc.Process(s.pid, VM_ACCESS, window) for _ in range(2))
+    with s.connect(timeout=10) as kicker:
+        bufs = []
+        for p in (a, b):
+            address = p.alloc(size, 5000)
+            p.write(address, Small(700))
+            bufs.append(address)
+        calls = [threading.Thread(target=p.send, args=(WM_SLEEP, size, address, 10000))
+                 for p, address in zip((a, b), bufs)]
+        calls[0].start()                    # handler 1: 0.7 s
+        time.sleep(0.2)
+        calls[1].start()                    # waits on b's socket
+        queued = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        queued.connect(_rpc._title_link(s.title))   # waits in the accept queue
+        time.sleep(0.8)                     # handler 2 runs now, from the same poll
+        kicker.alloc(Small).close()         # the standby thread takes over, accepts
+        for t in calls:
+            t.join(10)
+        assert not any(t.is_alive() for t in calls)
+        queued.close()
+        a.write(bufs[0], Small(5))
+        a.send(WM_SMALL, size, bufs[0], 3000)      # CallTimeout while dispatch is stuck
+        out = Small()
+        a.read_into(bufs[0], out)
+        assert out.value == 15
+        assert kicker.call(WM_SMALL, Small(2)).value == 6
+    for p, address in zip((a, b), bufs):
+        p.free(address, 5000)
+        p.close()

@@ -140,7 +140,11 @@ cdef class ServerCore:
         kick_path = _kick_path(path)
         links = [f"{_title_prefix(self.title)}.{time.time_ns()}-{self.tid}",
                  _pid_link(getpid())]
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        # Non-blocking: the dispatch thread acts on a poll result that the
+        # standby thread may have made stale by accepting the same client, and
+        # a blocking accept4 on the empty queue would stall every client.
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+                              | _socket.SOCK_NONBLOCK)
         kick = _socket.socket(_socket.AF_UNIX,
                               _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
         try:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the native (Linux) environment: a venv in .venv with the build
 # tools, and winipc installed from the wheel that would ship, with its
-# extras test, bench and plot (pytest, pytest-benchmark[histogram], tqdm,
-# matplotlib: what the README's commands and the tests use):
+# extras test, bench, plot and peers (pytest, pytest-benchmark[histogram],
+# tqdm, matplotlib, posix_ipc: what the README's commands and the tests use):
 #   1. `python -m build` makes the sdist, then the wheel from that sdist alone
 #      (cp311-abi3, stripped), in build/linux/dist;
 #   2. `auditwheel repair` checks what the wheel links to and gives it the
@@ -61,6 +61,6 @@ rm -f dist/winipc-*.tar.gz
 cp "$out"/winipc-*.tar.gz dist/
 # A real install (not editable): the tests import what a user would get.
 .venv/bin/python -m pip install -q --force-reinstall --no-deps "$wheel"
-.venv/bin/python -m pip install -q "$wheel[test,bench,plot]"
+.venv/bin/python -m pip install -q "$wheel[test,bench,plot,peers]"
 printf '%s\n' "$stamp" >.venv/.winipc-built
 echo "setup.sh: installed $wheel" >&2

@@ -15,8 +15,11 @@ from conftest import UNDER_WINE
 
 # A short run: every path at every size still makes 50 calls.
 RUN_TIMEOUT = 600 if UNDER_WINE else 180
-PATHS = ["call", "compiled", "compiled no spin", "shared call", "shared compiled",
-         "python handler", "pipe (peer)"]
+PATHS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
+         "shared compiled", "python handler", "pipe (peer)"]
+# Other libraries' rows: there when their library is (winipc[peers]).
+PEERS = ["sem+shm (peer)", "python spin (peer)"]
+KINDS = ("ratio", "tail", "difference", "spread", "gap")
 SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -31,9 +34,10 @@ def bench(*args, timeout=RUN_TIMEOUT):
 def check_report(report, sizes):
     assert report["backend"] in ("linux", "windows")
     assert report["sizes"] == sizes
-    assert report["paths"] == PATHS
+    assert report["paths"][:len(PATHS)] == PATHS
+    assert set(report["paths"][len(PATHS):]) <= set(PEERS)
     rows = {(r["path"], r["size"]): r for r in report["results"]}
-    assert sorted(rows) == sorted((p, s) for p in PATHS for s in sizes)
+    assert sorted(rows) == sorted((p, s) for p in report["paths"] for s in sizes)
     assert len(report["results"]) == len(rows)
     for (path, size), r in rows.items():
         assert r["calls"] >= 50, (path, size)
@@ -44,9 +48,16 @@ def check_report(report, sizes):
         assert r["cpu_client_us"] >= 0 and r["cpu_server_us"] >= 0
         if path == "pipe (peer)":
             assert r["vs_pipe"] == 1.0
+    gaps = {(g["gap_us"], g["path"]): g for g in report["gaps"]}
+    assert {gap for gap, _ in gaps} == set(report["gaps_us"])
+    for (gap, path), g in gaps.items():
+        assert path in ("call", "pipe (peer)", "sem+shm (peer)"), path
+        assert g["calls"] >= 20 and 0 < g["p50_us"] <= g["p99_us"], (gap, path)
+        assert 0 <= g["server_cpu_share"] < 4, (gap, path)
+    assert report["cpus"] >= 1 and report["cpus_online"] >= report["cpus"]
     assert report["targets"], "no target verdicts"
     for t in report["targets"]:
-        assert t["kind"] in ("ratio", "tail") and isinstance(t["ok"], bool)
+        assert t["kind"] in KINDS and isinstance(t["ok"], bool)
     assert report["ok"] == all(t["ok"] for t in report["targets"])
 
 
@@ -64,14 +75,39 @@ def test_bench_json_to_stdout():
     assert "p50 us" in r.stderr and "bench: 1 MiB" in r.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                    reason="placements pin processes to CPUs (os.sched_setaffinity): not "
+                           "on this platform")
+@pytest.mark.parametrize("placement", ["same", "split"])
+def test_bench_placement_pins_both_sides(placement):
+    """--placement: the client and the server run where the run says (the
+    server's affinity is read back from the kernel), with a CPU hog and the
+    idle-gap rows; the header says where and how loaded."""
+    if placement == "split" and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("split needs two usable CPUs")
+    r = bench("--calls", "50", "--sizes", "16", "--placement", placement, "--hog",
+              "--gaps", "100,1000", "--json", "-", "--progress", "none")
+    assert r.returncode == 0, r.stderr[-4000:]
+    report = json.loads(r.stdout)
+    check_report(report, [16])
+    assert report["placement"] == placement and report["hog"] is True
+    assert len(report["client_cpus"]) == len(report["server_cpus"]) == 1
+    assert report["server_affinity"] == report["server_cpus"]
+    same = report["client_cpus"] == report["server_cpus"]
+    assert same == (placement == "same")
+    assert f"placement {placement}" in r.stderr and "a third process burns a CPU" in r.stderr
+    assert any(t["kind"] == "gap" for t in report["targets"])
+
+
 def test_bench_table_and_json_file(tmp_path):
     """The table on stdout, the JSON in a file; --progress none is quiet."""
     out = tmp_path / "run.json"
     r = bench("--calls", "50", "--sizes", "16,4096", "--json", str(out), "--progress", "none")
     assert r.returncode == 0, r.stderr[-4000:]
-    check_report(json.loads(out.read_text(encoding="utf-8")), [16, 4096])
+    report = json.loads(out.read_text(encoding="utf-8"))
+    check_report(report, [16, 4096])
     table = [line.split() for line in r.stdout.splitlines()]
-    assert sum(1 for t in table if t and t[0] in ("16", "4096")) == 2 * len(PATHS)
+    assert sum(1 for t in table if t and t[0] in ("16", "4096")) == 2 * len(report["paths"])
     assert "target" in r.stdout
     assert "bench:" not in r.stderr
 

@@ -13,7 +13,7 @@ from ._errors import (
     ServerFull, ServerGone, TooManyPosts, UnknownMessage, WindowNotFound, WinIPCError, WrongObjectType,
 )
 from .rpc import (
-    BACKEND, WM_USER, Access, Connection, Process, RemoteBuffer, Server, Window,
+    BACKEND, WM_USER, Access, Connection, PreparedCall, Process, RemoteBuffer, Server, Window,
     connect, find_window, open_process, sample_handlers,
 )
 from .constants import (
@@ -30,7 +30,8 @@ __all__ = [
     "InvalidAddress", "InvalidHandle", "NoSuchProcess", "NotOwner", "NotSupported",
     "ObjectNotFound", "ServerFull", "ServerGone", "TooManyPosts", "UnknownMessage", "WindowNotFound",
     "WinIPCError", "WrongObjectType",
-    "BACKEND", "WM_USER", "Access", "Connection", "Process", "RemoteBuffer", "Server",
+    "BACKEND", "WM_USER", "Access", "Connection", "PreparedCall", "Process", "RemoteBuffer",
+    "Server",
     "Window", "connect", "find_window", "open_process", "sample_handlers",
     "WM_APP", "WinError", "WaitResult", "StandardAccess", "ProcessAccess", "MutexAccess",
     "EventAccess", "SemaphoreAccess", "FileMapAccess",

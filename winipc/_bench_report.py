@@ -11,8 +11,10 @@ from typing import Any, TextIO
 
 import winipc
 
-ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared compiled",
-        "python handler", "pipe (peer)"]
+from ._bench_peers import SEM_ROW, SPIN_ROW
+
+ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
+        "shared compiled", "python handler", "pipe (peer)"]
 SPINNING = ["call", "compiled", "shared call", "shared compiled"]
 
 # Ratios of p50 that must hold within one run, per backend: (row, baseline,
@@ -39,6 +41,14 @@ _SPINNING = {
 }
 TARGETS = _TARGETS[winipc.BACKEND]
 SPINNING = _SPINNING[winipc.BACKEND]
+# Against the semaphore peer at 16 B, in the run's placement: (row, most).
+PEER_TARGETS = [("python handler", 1.0), ("shared call", 1 / 1.25)]
+# A prepared call on a shared buffer: at most this many µs over the compiled
+# loop (p50, 16 B).
+PREPARED_OVER_US = 0.6
+# Left to the scheduler: the slowest round's p50 of `call` at 16 B at most
+# this many times the fastest's.
+ROUND_SPREAD = 1.5
 # Every spinning row: p99 at most this many times its own p50.
 TAIL_LIMIT = 3.0
 
@@ -60,8 +70,8 @@ class Progress:
     def note(self, text: str) -> None:
         """Says what happens now."""
 
-    def start(self, size: int, calls: int) -> None:
-        """Paths of ``size`` start, ``calls`` calls each."""
+    def start(self, size: int, calls: int, rows: list[str]) -> None:
+        """Paths ``rows`` of ``size`` start, ``calls`` calls each."""
 
     def advance(self, row: str, calls: int) -> None:
         """``row`` made ``calls`` more calls."""
@@ -85,8 +95,8 @@ class LineProgress(Progress):
     def note(self, text: str) -> None:
         print(f"bench: {text}", file=self.stream, flush=True)
 
-    def start(self, size: int, calls: int) -> None:
-        self.size, self.calls = size, calls
+    def start(self, size: int, calls: int, rows: list[str]) -> None:
+        self.size, self.calls, self.rows = size, calls, rows
         self.t0 = self.said = time.monotonic()
 
     def round_done(self, done: int, rounds: int) -> None:
@@ -96,7 +106,7 @@ class LineProgress(Progress):
         self.said = time.monotonic()
         took = f"{self.said - self.t0:.1f} s"
         if done == rounds:
-            line = f"measured, {len(ROWS)} paths x {self.calls} calls in {took}"
+            line = f"measured, {len(self.rows)} paths x {self.calls} calls in {took}"
         else:
             line = (f"round {done}/{rounds}, {self.calls * done // rounds} of {self.calls}"
                     f" calls per path, {took}")
@@ -111,12 +121,12 @@ class BarProgress(LineProgress):
         self.tqdm = importlib.import_module("tqdm").tqdm
         self.bars: dict[str, Any] = {}
 
-    def start(self, size: int, calls: int) -> None:
-        width = max(map(len, ROWS))
+    def start(self, size: int, calls: int, rows: list[str]) -> None:
+        width = max(map(len, rows))
         self.bars = {row: self.tqdm(total=calls, desc=f"{size_label(size):>7}  {row:<{width}}",
                                     unit="call", position=i, leave=False, file=self.stream,
                                     dynamic_ncols=True, mininterval=0.2)
-                     for i, row in enumerate(ROWS)}
+                     for i, row in enumerate(rows)}
 
     def advance(self, row: str, calls: int) -> None:
         self.bars[row].update(calls)
@@ -164,6 +174,40 @@ def check_targets(report: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
                              "value": ratio, "limit": limit, "ok": ok})
             print(f"target  {row} / {base} at {size} B: {ratio:.4f} <= {limit:.4f}"
                   f"  {'ok' if ok else 'MISSED'}", file=out)
+    # Where users are: against the strongest peer in any placement, the
+    # rounds' spread left to the scheduler, and single calls after idling.
+    for row, limit in PEER_TARGETS:
+        if (row, 16) in by and (SEM_ROW, 16) in by:
+            ratio = by[(row, 16)]["p50_us"] / by[(SEM_ROW, 16)]["p50_us"]
+            verdicts.append(_verdict(out, "ratio", row, SEM_ROW, 16, ratio, limit,
+                                     f"{row} / {SEM_ROW} at 16 B ({report['placement']})"))
+    # The Python left on a prepared call: µs over the compiled loop, and
+    # against Python alone spinning on shared memory.
+    if ("shared prepared", 16) in by:
+        over = by[("shared prepared", 16)]["p50_us"] - by[("shared compiled", 16)]["p50_us"]
+        verdicts.append(_verdict(out, "difference", "shared prepared", "shared compiled", 16,
+                                 over, PREPARED_OVER_US,
+                                 "shared prepared - shared compiled at 16 B, us"))
+        if (SPIN_ROW, 16) in by:
+            verdicts.append(_verdict(
+                out, "ratio", "shared prepared", SPIN_ROW, 16,
+                by[("shared prepared", 16)]["p50_us"] / by[(SPIN_ROW, 16)]["p50_us"],
+                1 / 1.5, f"shared prepared / {SPIN_ROW} at 16 B"))
+    if report.get("placement") == "os" and ("call", 16) in by:
+        p50s = by[("call", 16)]["round_p50_us"]
+        verdicts.append(_verdict(out, "spread", "call", "call", 16, max(p50s) / min(p50s),
+                                 ROUND_SPREAD, "call: slowest round p50 / fastest at 16 B"))
+    if report.get("hog") and ("call", 16) in by:
+        verdicts.append(_verdict(out, "ratio", "call", "pipe (peer)", 16,
+                                 by[("call", 16)]["p50_us"] / by[("pipe (peer)", 16)]["p50_us"],
+                                 1.0, "call / pipe (peer) at 16 B with a CPU hog"))
+    gaps = report.get("gaps") or []
+    pipes = {r["gap_us"]: r["p50_us"] for r in gaps if r["path"] == "pipe (peer)"}
+    for r in gaps:
+        if r["path"] == "call":
+            verdicts.append(_verdict(out, "gap", "call", "pipe (peer)", 16,
+                                     r["p50_us"] / pipes[r["gap_us"]], 1.0,
+                                     f"call / pipe (peer) after {r['gap_us']} us idle"))
     tails = 0
     for row in SPINNING:
         for size in sizes:
@@ -181,6 +225,14 @@ def check_targets(report: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
     print(f"target  p99 <= {TAIL_LIMIT} x p50 for every spinning row up to 4096 B"
           f"  {'ok' if not tails else 'MISSED'}", file=out, flush=True)
     return verdicts
+
+
+def _verdict(out: TextIO, kind: str, row: str, base: str, size: int, value: float,
+             limit: float, what: str) -> dict[str, Any]:
+    ok = value <= limit
+    print(f"target  {what}: {value:.4f} <= {limit:.4f}  {'ok' if ok else 'MISSED'}", file=out)
+    return {"kind": kind, "path": row, "baseline": base, "size": size, "value": value,
+            "limit": limit, "ok": ok}
 
 
 # --- the picture --------------------------------------------------------------------

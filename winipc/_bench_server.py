@@ -1,6 +1,6 @@
 """The benchmark's server process (winipc.bench starts it):
 
-    python -P -m winipc._bench_server TITLE ADDRESS [SPIN...]
+    python -P -m winipc._bench_server TITLE ADDRESS [--cpus=A,B] [--peer-size=N] [SPIN...]
 
 Serves the compiled ``bump`` sample and a Python handler on the same bytes
 as two windows: TITLE, whose serving thread spins for the next request
@@ -8,14 +8,18 @@ as two windows: TITLE, whose serving thread spins for the next request
 process's own CPU time (WM_CPU).  For each SPIN (µs) also TITLE-spinSPIN,
 whose thread spins that long.  And it answers a plain multiprocessing pipe
 at ADDRESS (the peer the round trip is compared with) until the pipe
-closes."""
+closes.  --cpus pins the process to those CPUs before any thread starts;
+--peer-size N serves the other peers of winipc._bench_peers (those whose
+library is installed) for requests up to N bytes."""
 
 import contextlib
+import os
 import sys
 import time
 from multiprocessing.connection import Client
 
 import winipc
+from winipc import _bench_peers
 
 WM_BUMP = winipc.WM_USER + 1          # compiled handler, in place
 WM_PYBUMP = winipc.WM_USER + 2        # Python handler, in place
@@ -42,10 +46,18 @@ def serve(title: str, spin: "int | None") -> winipc.Server:
 def main(argv: "list[str] | None" = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     title, address = args[0], args[1]
-    extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in args[2:]]
+    options = dict(a[2:].split("=", 1) for a in args[2:] if a.startswith("--"))
+    if options.get("cpus"):
+        os.sched_setaffinity(0, {int(c) for c in options["cpus"].split(",")})
+    spins = [a for a in args[2:] if not a.startswith("--")]
+    extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in spins]
     with serve(title, None), serve(title + "-nospin", 0), contextlib.ExitStack() as stack:
         for server in extra:
             stack.enter_context(server)
+        if options.get("peer-size") and _bench_peers.missing() is None:
+            peer = _bench_peers.SemServer(title, int(options["peer-size"]),
+                                          lambda data: data.translate(PLUS_ONE))
+            stack.callback(peer.close)
         # The peer: the same request and answer over a multiprocessing pipe.
         with Client(address) as pipe:       # the family follows from the address
             pipe.send_bytes(b"ready")

@@ -16,7 +16,8 @@ from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, WindowNotFound
                       error_from_winerror)
 from .constants import WinError
 from ._notes import _explained
-from ._remote import _CT, VM_ACCESS, Process, RemoteBuffer, _open_native, find_window
+from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, _open_native, _size_of,
+                      find_window)
 from ._resource import Resource
 from ._timeouts import (_TURN_SLICE, DEFAULT_SPIN_US, DEFAULT_TIMEOUT, _check_spin, _deadline,
                         _left, _seconds, _timeout_ms)
@@ -177,6 +178,50 @@ class Connection(Resource):
         finally:
             lock.release()
         return out
+
+    def prepare(self, msg: int, what: Union[int, type[_CData]],
+                timeout: Optional[float] = None) -> _native.PreparedCall:
+        """``msg`` bound once to a buffer of its own in the server, for
+        ``what`` (a ctypes type or a size), shared if the connection is: the
+        fastest way to make the same call many times.  ``prepared(struct)``
+        writes ``struct``, sends, reads the answer back into ``struct`` (in
+        place, no new object) and returns the message's result; a struct
+        smaller than the buffer is sent as its own size.  One thread at a
+        time per prepared call; ``close()`` (or ``with``) frees its buffer.
+        Errors are :meth:`call`'s; after a :class:`CallTimeout` it goes on
+        with a new buffer, and the old one stays with the server."""
+        self._check_open()
+        size = _size_of(what)
+        buffer = self.process.allocate(size, shared=self.shared, timeout=self.timeout)
+        try:
+            prepared = _native.PreparedCall(self._native, msg, buffer.address, size,
+                                            self._ms(timeout), buffer)
+        except BaseException:
+            buffer.close()
+            raise
+        prepared.on_error = self._prepared_failed
+        return prepared
+
+    def _prepared_failed(self, prepared: _native.PreparedCall, error: BaseException
+                         ) -> BaseException:
+        buffer = prepared.owner
+        if isinstance(error, (HandlerFailed, BufferTooSmall)) and buffer is not None:
+            return _explained(error, prepared.msg, buffer, prepared.size)
+        if _may_be_in_flight(error) and buffer is not None and not self._closed:
+            # The server may still write the old buffer: never reuse it.
+            prepared.owner = None
+            buffer._leave_allocated()
+            try:
+                fresh = self.process.allocate(prepared.size, shared=self.shared,
+                                              timeout=self.timeout)
+            except BaseException:
+                prepared.close()
+                buffer.close()          # left allocated: closing frees nothing
+                return error
+            prepared.bind(fresh.address, prepared.size)
+            prepared.owner = fresh
+            buffer.close()
+        return error
 
     def _take_turn(self, ms: int) -> None:
         """The connection's scratch buffer, for one call: a call waiting

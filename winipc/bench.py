@@ -3,7 +3,8 @@ process, per struct size: p50 / p99 / mean, and the CPU time the client and
 the server spend per call.
 
     python -m winipc bench [--calls N] [--sizes 16,64,...] [--check]
-                           [--json FILE|-] [--plot FILE.png]
+                           [--placement split|same|os] [--hog] [--gaps 100,1000,...]
+                           [--no-peers] [--json FILE|-] [--plot FILE.png]
 
 Paths, for each size (the paths of one size are measured interleaved, in
 rounds, so that the machine's mood hits them alike):
@@ -15,9 +16,14 @@ rounds, so that the machine's mood hits them alike):
                     sleeps in the kernel (Linux: the socket; Windows: Events)
   shared call       conn.call() on a shared buffer (connect(shared=True)):
                     memory copies, the doorbell, no process_vm / WPM / RPM
+  shared prepared   a prepared call (conn.prepare) on a shared buffer: bound once,
+                    in place, the per-call Python left is one method call
   shared compiled   the compiled loop on the shared buffer
   python handler    conn.call() to a handler written in Python
   pipe (peer)       the same bytes there and back over a multiprocessing pipe
+  sem+shm (peer)    POSIX semaphores and shared memory, a Python server
+                    (winipc[peers]; not on Windows)
+  python spin (peer)  pure Python on both sides, spinning on a shared-memory word
 cpu columns: the CPU time of the client and of the server process per call,
 in µs: what spinning costs, next to the latency it buys.
 Targets are ratios of p50 within this one run (TARGETS); --check exits 1
@@ -48,6 +54,7 @@ from typing import Any, TextIO
 
 import winipc
 
+from . import _bench_peers
 from ._bench_report import (PLOT_EXTRA, ROWS, SPINNING, TAIL_LIMIT, TARGETS, Progress,
                             check_plotting, check_targets, make_progress, plot)
 from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgress
@@ -60,6 +67,8 @@ __all__ = [
 ]
 
 SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
+# Idle gaps (µs) before the single calls of the gap rows.
+GAPS_US = [100, 1000, 10000]
 ROUNDS = 10
 # Unrecorded passes over every path before the first row (seconds).
 WARM_UP_MIN, WARM_UP_MAX = 1.0, 10.0
@@ -86,9 +95,12 @@ def timed(fn: Callable[[], object], n: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
+def bench_server(spins: Sequence[int] = (), cpus: Sequence[int] = (),
+                 peer_size: int = 0) -> Iterator[tuple[str, Pipe]]:
     """The benchmark's server (winipc._bench_server) in a child process, with
-    a window for each of ``spins`` too: (its title, the pipe to its peer)."""
+    a window for each of ``spins`` too, pinned to ``cpus`` (if any), serving
+    the other peers for requests up to ``peer_size`` bytes (if not 0):
+    (its title, the pipe to its peer)."""
     title = f"winipc-bench-{uuid.uuid4()}"
     # The platform's own kind of pipe (multiprocessing's default: a named
     # pipe on Windows, a Unix socket in a fresh temporary folder elsewhere).
@@ -96,8 +108,11 @@ def bench_server(spins: Sequence[int] = ()) -> Iterator[tuple[str, Pipe]]:
     address = listener.address
     # -P: the server imports the installed winipc, never a checkout in the
     # current folder.
+    options = [f"--cpus={','.join(map(str, cpus))}"] if cpus else []
+    if peer_size:
+        options.append(f"--peer-size={peer_size}")
     child = subprocess.Popen([sys.executable, "-P", "-m", "winipc._bench_server", title,
-                              address, *map(str, spins)], stdin=subprocess.DEVNULL)
+                              address, *options, *map(str, spins)], stdin=subprocess.DEVNULL)
     accepted = threading.Event()
 
     def watch() -> None:
@@ -160,10 +175,13 @@ def server_cpu_ns(conn: winipc.Connection) -> int:
 # --- the measurement --------------------------------------------------------------
 
 def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
-            progress: Progress | None = None) -> dict[str, tuple[list[int], float, float]]:
-    """{row: (durations in ns, client cpu ns per call, server cpu ns per call)}
-    of ``n`` calls per row (at least ROUNDS * 5), in ROUNDS interleaved rounds."""
+            progress: Progress | None = None, peers: dict[str, Any] | None = None,
+            ) -> dict[str, tuple[list[int], float, float, list[float]]]:
+    """{row: (durations in ns, client cpu ns per call, server cpu ns per call,
+    each round's p50 in µs)} of ``n`` calls per row (at least ROUNDS * 5), in
+    ROUNDS interleaved rounds; ``peers``: the other peers' clients by row."""
     progress = progress or Progress()
+    peers = peers or {}
     data = bytearray(os.urandom(size))
     expect = bytes(data).translate(PLUS_ONE)
     default, nospin, shared = conns["default"], conns["nospin"], conns["shared"]
@@ -171,36 +189,98 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
         if c.call(WM_BUMP, data) != expect:
             raise AssertionError(f"wrong result from the server at {size} B")
         c.bench(WM_BUMP, data, max(20, n // 10))                     # warm up
+    for row, peer in peers.items():
+        if _peer_timed(peer, data, 1, expect) == []:
+            raise AssertionError(f"wrong result from {row} at {size} B")
 
     def over_pipe() -> None:
         pipe.send_bytes(data)
         pipe.recv_bytes()
 
+    # The prepared call bumps its bytes in place, call after call.
+    prepared = shared.prepare(WM_BUMP, size)
+    in_place = bytearray(data)
+    if prepared(in_place) != size or in_place != expect:
+        raise AssertionError(f"wrong result from a prepared call at {size} B")
     runs: dict[str, Callable[[int], list[int]]] = {
         "call": lambda k: timed(lambda: default.call(WM_BUMP, data), k),
         "compiled": lambda k: default.bench(WM_BUMP, data, k),
         "compiled no spin": lambda k: nospin.bench(WM_BUMP, data, k),
         "shared call": lambda k: timed(lambda: shared.call(WM_BUMP, data), k),
+        "shared prepared": lambda k: timed(lambda: prepared(in_place), k),
         "shared compiled": lambda k: shared.bench(WM_BUMP, data, k),
         "python handler": lambda k: timed(lambda: default.call(WM_PYBUMP, data), k),
         "pipe (peer)": lambda k: timed(over_pipe, k),
     }
-    times: dict[str, list[int]] = {row: [] for row in ROWS}
-    cpu = {row: [0, 0] for row in ROWS}
+    for row, peer in peers.items():
+        runs[row] = lambda k, peer=peer: _peer_timed(peer, data, k)
+    rows = [*ROWS, *peers]
+    times: dict[str, list[int]] = {row: [] for row in rows}
+    rounds: dict[str, list[float]] = {row: [] for row in rows}
+    cpu = {row: [0, 0] for row in rows}
     per_round = max(5, n // ROUNDS)
-    progress.start(size, per_round * ROUNDS)
+    progress.start(size, per_round * ROUNDS, rows)
     for done in range(1, ROUNDS + 1):
-        for row in ROWS:
+        for row in rows:
             s0, c0 = server_cpu_ns(default), time.process_time_ns()
-            times[row] += runs[row](per_round)
+            got = runs[row](per_round)
             c1, s1 = time.process_time_ns(), server_cpu_ns(default)
+            times[row] += got
+            rounds[row].append(summarize(got)["p50"])
             cpu[row][0] += c1 - c0
             cpu[row][1] += s1 - s0
             progress.advance(row, per_round)
         progress.round_done(done, ROUNDS)
     progress.finish()
-    return {row: (times[row], cpu[row][0] / len(times[row]), cpu[row][1] / len(times[row]))
-            for row in ROWS}
+    prepared.close()
+    return {row: (times[row], cpu[row][0] / len(times[row]), cpu[row][1] / len(times[row]),
+                  rounds[row])
+            for row in rows}
+
+
+def _peer_timed(peer: Any, data: bytearray, n: int, expect: bytes | None = None) -> list[int]:
+    """``n`` timed calls of another library's peer (a spinning one spins
+    only meanwhile); [] when ``expect`` is given and the answer differs."""
+    with peer.active() if hasattr(peer, "active") else contextlib.nullcontext():
+        if expect is not None:
+            return [] if peer.call(data) != expect else [0]
+        peer.call(data)         # the first after idling wakes the peer
+        return timed(lambda: peer.call(data), n)
+
+
+def measure_gaps(conn: winipc.Connection, pipe: Pipe, gaps_us: Sequence[int], n: int,
+                 peers: dict[str, Any]) -> list[dict[str, Any]]:
+    """One 16-byte call after each idle gap, for conn.call to a Python handler
+    and for each peer, interleaved call by call: per gap and path, the
+    latency and the CPU the server process spent per second of the run
+    (what its spin budget costs while the client idles)."""
+    data = bytearray(16)
+
+    def over_pipe() -> None:
+        pipe.send_bytes(data)
+        pipe.recv_bytes()
+
+    paths: dict[str, Callable[[], object]] = {
+        "call": lambda: conn.call(WM_PYBUMP, data), "pipe (peer)": over_pipe,
+        **{row: (lambda call=peer.call: call(data)) for row, peer in peers.items()
+           if not hasattr(peer, "active")}}     # a peer that spins all along is no sleeper
+    clock, sleep = time.perf_counter_ns, time.sleep
+    out = []
+    for gap in gaps_us:
+        times: dict[str, list[int]] = {path: [] for path in paths}
+        s0, w0 = server_cpu_ns(conn), clock()
+        for _ in range(n):
+            for path, fn in paths.items():
+                sleep(gap / 1e6)            # the client idles (other work, or none)
+                t0 = clock()
+                fn()
+                times[path].append(clock() - t0)
+        server_share = (server_cpu_ns(conn) - s0) / (clock() - w0)
+        for path, ns in times.items():
+            q = summarize(ns)
+            out.append({"gap_us": gap, "path": path, "calls": len(ns), "p50_us": q["p50"],
+                        "p99_us": q["p99"], "server_cpu_share": server_share})
+    return out
 
 
 def cpu_count() -> int:
@@ -214,22 +294,95 @@ def calls_for(size: int, calls: int) -> int:
     return max(50, calls if size <= 65536 else calls // 10)
 
 
-def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO) -> dict[str, Any]:
+PLACEMENTS = {
+    "split": "client and server pinned to two different CPUs",
+    "same": "client and server pinned to one CPU, sharing it",
+    "os": "left to the scheduler",
+}
+
+
+def placement_cpus(placement: str) -> tuple[list[int], list[int]]:
+    """The CPUs (client, server) of a placement; empty: not pinned."""
+    if placement == "os":
+        return [], []
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit(f"winipc bench: --placement {placement} needs CPU affinity "
+                         f"(os.sched_setaffinity), which {sys.platform} lacks here")
+    mine = sorted(os.sched_getaffinity(0))
+    if placement == "split":
+        if len(mine) < 2:
+            raise SystemExit("winipc bench: --placement split needs two CPUs, "
+                             f"this process may use {len(mine)}")
+        return [mine[0]], [mine[1]]
+    return [mine[0]], [mine[0]]
+
+
+def machine() -> dict[str, Any]:
+    """What else the machine is doing: CPUs and load, so that a busy machine
+    is not taken for a slow library."""
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"cpus_online": os.cpu_count() or 1, "cpus": cpu_count(), "load": load}
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool) -> Iterator[None]:
+    """A process that burns one CPU, left to the scheduler, while the run lasts."""
+    if not on:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                           stdin=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
+        placement: str = "os", hog: bool = False, gaps: Sequence[int] = (),
+        peers: bool = True) -> dict[str, Any]:
     """Measures every size and path, printing the table to ``out`` as it
     goes; the results as a JSON-ready dict (without the targets)."""
+    client_cpus, server_cpus = placement_cpus(placement)
+    where = machine()               # before this process is pinned
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
+    why_not = _bench_peers.missing() if peers else "not asked for (--no-peers)"
+    peer_rows = ([] if why_not else [_bench_peers.SEM_ROW]) + ([_bench_peers.SPIN_ROW]
+                                                               if peers else [])
     info = {
         "winipc": winipc.__version__, "backend": winipc.BACKEND,
-        "python": sys.version.split()[0], "platform": sys.platform, "cpus": cpu_count(),
-        "calls": calls, "rounds": ROUNDS, "spin_us": winipc.rpc.DEFAULT_SPIN_US,
-        "sizes": list(sizes), "paths": list(ROWS),
+        "python": sys.version.split()[0], "platform": sys.platform, **where,
+        "placement": placement, "client_cpus": client_cpus, "server_cpus": server_cpus,
+        "hog": hog, "calls": calls, "rounds": ROUNDS, "spin_us": winipc.rpc.DEFAULT_SPIN_US,
+        "sizes": list(sizes), "paths": [*ROWS, *peer_rows], "gaps_us": list(gaps),
     }
+    load = "" if info["load"] is None else f", load {info['load'][0]:.2f}"
     print(f"winipc {info['winipc']} round trip, backend {info['backend']}, "
           f"Python {info['python']}, {calls} calls per row (1/10 above 64 KiB), "
-          f"spin {info['spin_us']} us, {info['cpus']} CPUs", file=out)
+          f"spin {info['spin_us']} us", file=out)
+    print(f"machine: {info['cpus_online']} CPUs online, {info['cpus']} usable{load}; "
+          f"placement {placement} ({PLACEMENTS[placement]})"
+          f"{'; a third process burns a CPU' if hog else ''}", file=out)
+    if why_not:
+        print(f"peers left out: {_bench_peers.SEM_ROW}: {why_not}", file=out)
     print(f"{'size':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} "
           f"{'vs pipe':>8}  {'cpu client':>10} {'cpu server':>10}", file=out, flush=True)
     results = []
-    with bench_server() as (title, pipe), connections(title) as conns:
+    gap_rows: list[dict[str, Any]] = []
+    with cpu_hog(hog), bench_server(cpus=server_cpus, peer_size=0 if why_not else max(sizes)) \
+            as (title, pipe), connections(title) as conns, contextlib.ExitStack() as stack:
+        # Where the server really runs, as the kernel says.
+        if hasattr(os, "sched_getaffinity"):
+            info["server_affinity"] = sorted(os.sched_getaffinity(conns["default"].pid))
+        others: dict[str, Any] = {}
+        if not why_not:
+            others[_bench_peers.SEM_ROW] = _bench_peers.SemClient(title)
+            stack.callback(others[_bench_peers.SEM_ROW].close)
+        if peers:
+            others[_bench_peers.SPIN_ROW] = _bench_peers.SpinClient(max(sizes), server_cpus)
+            stack.callback(others[_bench_peers.SPIN_ROW].close)
         # A fresh pair of processes runs slowly until the scheduler has put
         # them on CPUs of their own, and every path (the pipe's peer, the
         # Python handler, the CPU probes) has a first time: one unrecorded
@@ -243,28 +396,41 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO) -> di
         progress.note("warming up")
         start, steady = time.monotonic(), 0
         while True:
-            warm = measure(conns, pipe, sizes[0], max(ROUNDS * 20, calls // 4))
+            warm = measure(conns, pipe, sizes[0], max(ROUNDS * 20, calls // 4), peers=others)
             tails = [summarize(warm[row][0]) for row in SPINNING]
             steady = steady + 1 if all(t["p99"] <= TAIL_LIMIT * t["p50"] for t in tails) else 0
             waited = time.monotonic() - start
             if (waited >= WARM_UP_MIN and steady >= 2) or waited >= WARM_UP_MAX:
                 break
         for size in sizes:
-            rows = measure(conns, pipe, size, calls_for(size, calls), progress)
+            rows = measure(conns, pipe, size, calls_for(size, calls), progress, others)
             pipe_p50 = summarize(rows["pipe (peer)"][0])["p50"]
-            for row in ROWS:
-                ns, client_cpu, server_cpu = rows[row]
+            for row, (ns, client_cpu, server_cpu, round_p50s) in rows.items():
                 s = summarize(ns)
                 results.append({
                     "size": size, "path": row, "calls": len(ns),
                     "p50_us": s["p50"], "p99_us": s["p99"], "mean_us": s["mean"],
                     "vs_pipe": s["p50"] / pipe_p50,
                     "cpu_client_us": client_cpu / 1e3, "cpu_server_us": server_cpu / 1e3,
+                    "round_p50_us": round_p50s,
                 })
                 print(f"{size:>9}  {row:<17} {s['p50']:>9.2f} {s['p99']:>9.2f} "
                       f"{s['mean']:>9.2f} {s['p50'] / pipe_p50:>7.3f}x  "
                       f"{client_cpu / 1e3:>10.2f} {server_cpu / 1e3:>10.2f}", file=out, flush=True)
-    return {**info, "results": results}
+        if gaps:
+            progress.note(f"one call after an idle gap: {', '.join(map(str, gaps))} us")
+            gap_rows = measure_gaps(conns["default"], pipe, gaps, max(20, calls // 20), others)
+            print(f"\none 16 B call after the client idled (conn.call: a Python handler); "
+                  f"server cpu: its share of a CPU meanwhile (spin {info['spin_us']} us)",
+                  file=out)
+            print(f"{'gap us':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'vs pipe':>8}  "
+                  f"{'server cpu':>10}", file=out)
+            pipes = {r["gap_us"]: r["p50_us"] for r in gap_rows if r["path"] == "pipe (peer)"}
+            for r in gap_rows:
+                print(f"{r['gap_us']:>9}  {r['path']:<17} {r['p50_us']:>9.2f} {r['p99_us']:>9.2f} "
+                      f"{r['p50_us'] / pipes[r['gap_us']]:>7.3f}x  "
+                      f"{r['server_cpu_share'] * 100:>9.1f}%", file=out, flush=True)
+    return {**info, "results": results, "gaps": gap_rows}
 
 
 # --- the command --------------------------------------------------------------------
@@ -274,6 +440,16 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
                     help="round trips per path and size (1/10 above 64 KiB, at least 50)")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
                     help="struct sizes in bytes, comma-separated (default: %(default)s)")
+    ap.add_argument("--placement", choices=list(PLACEMENTS), default="os",
+                    help="where client and server run: " + "; ".join(
+                        f"{k}: {v}" for k, v in PLACEMENTS.items()) + " (default: %(default)s)")
+    ap.add_argument("--hog", action="store_true",
+                    help="a third process burns one CPU while the run lasts")
+    ap.add_argument("--gaps", default=",".join(map(str, GAPS_US)),
+                    help="idle gaps (us) before single calls, comma-separated, '' for none "
+                         "(default: %(default)s)")
+    ap.add_argument("--no-peers", action="store_true",
+                    help=f"leave out the other libraries' rows ({_bench_peers.PEERS_EXTRA})")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--json", metavar="FILE",
                     help="write the results as JSON to FILE ('-': stdout, and the table to stderr)")
@@ -305,7 +481,12 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
     if args.plot:
         check_plotting()            # before minutes of measuring, not after
     out = sys.stderr if args.json == "-" else sys.stdout
-    report = run(sizes, args.calls, make_progress(args.progress), out)
+    try:
+        gaps = [int(g) for g in args.gaps.split(",") if g.strip()]
+    except ValueError:
+        raise SystemExit(f"winipc bench: --gaps wants integers, got {args.gaps!r}") from None
+    report = run(sizes, args.calls, make_progress(args.progress), out, args.placement,
+                 args.hog, gaps, not args.no_peers)
     report["targets"] = check_targets(report, out)
     report["ok"] = all(v["ok"] for v in report["targets"])
     if args.json:

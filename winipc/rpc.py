@@ -22,6 +22,8 @@ from ._remote import (Access, Process, RemoteBuffer, Window, find_window, open_p
 from ._server import Server
 from .constants import WM_USER
 
+PreparedCall = _native.PreparedCall
+
 # Names of this module beyond __all__ (re-exported explicitly, "X as X").
 from ._remote import VM_ACCESS as VM_ACCESS, StructType as StructType, log as log
 from ._server import NATIVE_HANDLER as NATIVE_HANDLER
@@ -29,8 +31,8 @@ from ._timeouts import (DEFAULT_SPIN_US as DEFAULT_SPIN_US, DEFAULT_TIMEOUT as D
                         DEFAULT_TIMEOUT_MS as DEFAULT_TIMEOUT_MS, MAX_SPIN_US as MAX_SPIN_US)
 
 __all__ = [
-    "WM_USER", "Access", "Window", "Process", "RemoteBuffer", "Connection", "Server",
-    "connect", "find_window", "open_process", "sample_handlers", "BACKEND",
+    "WM_USER", "Access", "Window", "Process", "RemoteBuffer", "Connection", "PreparedCall",
+    "Server", "connect", "find_window", "open_process", "sample_handlers", "BACKEND",
 ]
 
 BACKEND: str = _native.BACKEND

@@ -30,7 +30,7 @@
 #define WINIPC_DOORBELL_H
 
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE      /* sched_getaffinity, CPU_COUNT; before any header */
+#define _GNU_SOURCE      /* sched_getcpu; before any header */
 #endif
 
 #include <stddef.h>
@@ -55,12 +55,13 @@ typedef struct winipc_bell {
     volatile uint32_t flags;          /* reserved, 0 */
     volatile uint64_t wparam;
     volatile uint64_t lparam;
-    uint8_t pad0[64 - 32];
+    volatile uint32_t client_cpu;     /* the CPU the client waits on, + 1; 0: unknown */
+    uint8_t pad0[64 - 36];
     /* the server's cache line: written by the server, read by the client */
     volatile uint32_t rep;            /* sequence number of the last answer */
     volatile uint32_t server_asleep;  /* 1: the server sleeps; the client wakes it */
     volatile uint32_t error;          /* a Win32 code, 0 when `result` holds the answer */
-    volatile uint32_t pad1;
+    volatile uint32_t server_cpu;     /* the CPU the server serves on, + 1; 0: unknown */
     volatile int64_t result;
     uint8_t pad2[64 - 24];
 } winipc_bell;
@@ -88,38 +89,37 @@ typedef struct winipc_bell {
 #endif
 #endif
 
-/* How many CPUs this process may run on: with one, a waiter yields its time
- * slice instead of spinning, since its peer cannot run while it spins. */
-static inline int winipc_usable_cpus(void)
+/* The CPU this thread runs on now, + 1 (0: unknown): what each side
+ * publishes in its cache line of the page while it waits. */
+static inline uint32_t winipc_cpu(void)
 {
 #ifdef _WIN32
-    DWORD_PTR mine = 0, system = 0;
-    int n = 0;
-    if (!GetProcessAffinityMask(GetCurrentProcess(), &mine, &system))
-        return 1;
-    for (; mine; mine &= mine - 1)
-        n++;
-    return n ? n : 1;
+    PROCESSOR_NUMBER n;
+    GetCurrentProcessorNumberEx(&n);
+    return (uint32_t)n.Group * 64 + n.Number + 1;
 #else
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) != 0)
-        return 1;
-    return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+    int cpu = sched_getcpu();     /* the vDSO: no kernel entry */
+    return cpu < 0 ? 0 : (uint32_t)cpu + 1;
 #endif
 }
 
-/* One step of a spinning wait: a pause instruction, or with one usable CPU
- * a yield of the time slice. */
-static inline void winipc_relax(int usable_cpus)
+/* One step of a spinning wait for a peer last seen on `peer_cpu` (from the
+ * page: hostile, only compared) by a thread on `mine`.  Spinning pays only
+ * while the peer runs on another CPU (Linux's mutex owner-spinning): on the
+ * same CPU it cannot answer until we give the CPU up, so we yield it at
+ * once.  Otherwise a pause, never a yield: a yield on a busy CPU hands it
+ * to another process for a whole time slice.  A spinner that gets nothing
+ * within its budget sleeps in the kernel instead. */
+static inline void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
 {
-    if (usable_cpus > 1) {
-        winipc_pause();
-    } else {
+    if (peer_cpu != 0 && peer_cpu == mine) {
 #ifdef _WIN32
         SwitchToThread();
 #else
         sched_yield();
 #endif
+    } else {
+        winipc_pause();
     }
 }
 
@@ -135,6 +135,7 @@ static inline int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg,
     b->flags = 0;
     b->wparam = wparam;
     b->lparam = lparam;
+    b->client_cpu = winipc_cpu();
     winipc_store_release(&b->req, seq);
     winipc_fence();
     return winipc_exchange(&b->server_asleep, 0) == 1;
@@ -159,6 +160,31 @@ static inline void winipc_bell_client_sleeps(winipc_bell *b)
 static inline int winipc_bell_client_wakes(winipc_bell *b)
 {
     return winipc_exchange(&b->client_asleep, 0) == 1;
+}
+
+/* either side: where the other side was last seen running (+ 1; 0 unknown) */
+static inline uint32_t winipc_bell_server_cpu(winipc_bell *b)
+{
+    return b->server_cpu;
+}
+
+static inline uint32_t winipc_bell_client_cpu(winipc_bell *b)
+{
+    return b->client_cpu;
+}
+
+/* client, while it waits: where it runs now */
+static inline void winipc_bell_client_at(winipc_bell *b, uint32_t cpu)
+{
+    if (b->client_cpu != cpu)
+        b->client_cpu = cpu;
+}
+
+/* server, while it serves or spins: where it runs now */
+static inline void winipc_bell_server_at(winipc_bell *b, uint32_t cpu)
+{
+    if (b->server_cpu != cpu)
+        b->server_cpu = cpu;
 }
 
 /* server: the request sequence number posted last */
@@ -214,16 +240,6 @@ static inline int64_t winipc_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 #endif
-}
-
-/* Staged backoff (Agrona's BackoffIdleStrategy): pause for the first
- * WINIPC_PAUSE_NS of a spin, then yield the time slice at every step, so a
- * spinner on a busy machine lets a peer that waits for its CPU run (with no
- * one waiting a yield returns at once).  `spun_ns` is how long it has spun. */
-#define WINIPC_PAUSE_NS 5000
-static inline void winipc_backoff(int usable_cpus, int64_t spun_ns)
-{
-    winipc_relax(spun_ns < WINIPC_PAUSE_NS ? usable_cpus : 1);
 }
 
 #endif

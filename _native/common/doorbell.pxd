@@ -12,17 +12,17 @@ cdef extern from "doorbell.h" nogil:
         uint32_t flags
         uint64_t wparam
         uint64_t lparam
+        uint32_t client_cpu
         uint32_t rep
         uint32_t server_asleep
         uint32_t error
+        uint32_t server_cpu
         int64_t result
     enum:
         WINIPC_BELL_SIZE
-        WINIPC_PAUSE_NS
         WINIPC_MAX_SPIN_US
-    int winipc_usable_cpus()
-    void winipc_relax(int usable_cpus)
-    void winipc_backoff(int usable_cpus, int64_t spun_ns)
+    uint32_t winipc_cpu()
+    void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     int64_t winipc_now_ns()
     void winipc_fence()
     # client
@@ -31,6 +31,10 @@ cdef extern from "doorbell.h" nogil:
     int winipc_bell_answered(winipc_bell *b, uint32_t seq)
     void winipc_bell_client_sleeps(winipc_bell *b)
     int winipc_bell_client_wakes(winipc_bell *b)
+    uint32_t winipc_bell_server_cpu(winipc_bell *b)
+    uint32_t winipc_bell_client_cpu(winipc_bell *b)
+    void winipc_bell_client_at(winipc_bell *b, uint32_t cpu)
+    void winipc_bell_server_at(winipc_bell *b, uint32_t cpu)
     # server
     uint32_t winipc_bell_pending(winipc_bell *b)
     void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)

@@ -245,6 +245,7 @@ def _yama_scope():
 include "endpoint.pxi"
 include "client_io.pxi"
 include "client.pxi"
+include "prepared.pxi"
 include "client_async.pxi"
 include "clients.pxi"
 include "server.pxi"

@@ -29,7 +29,6 @@ cdef class Process:
     cdef object connecting      # a lock: one thread connects the endpoint
     cdef winipc_bell *bell      # the doorbell page, once open_bell() made it
     cdef int64_t spin_ns
-    cdef int ncpu
     cdef Shared *shared         # shared buffers mapped here, by server address
     cdef int nshared
     cdef list mappings          # their mmap objects
@@ -41,7 +40,6 @@ cdef class Process:
         self.sock = -1
         self.closed = True
         self.mappings = []
-        self.ncpu = winipc_usable_cpus()
         self.turn_fd = -1
         sem_init(&self.turn, 0, 1)
 
@@ -329,7 +327,7 @@ cdef class Process:
                 rc = take_turn(&self.turn, deadline, "server SEND (doorbell)", &f)
                 if rc == 0:
                     rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam,
-                                   deadline, self.spin_ns, self.ncpu, &result,
+                                   deadline, self.spin_ns, &result,
                                    "server SEND (doorbell)", &f)
                     self.give_turn()
             if rc < 0:
@@ -387,20 +385,53 @@ cdef class Process:
         """``n`` calls in C; each one's duration in nanoseconds."""
         return self._loop(msg, address, buffer, n, timeout_ms, True)
 
+    cdef int call_once(self, int fd, uint32_t msg, uint64_t address, char *data, size_t size,
+                       char *remote_copy, int64_t timeout_ms, int64_t *result,
+                       Failure *f) noexcept nogil:
+        """One round trip of ``size`` bytes at ``data`` through ``address``
+        (mapped here at ``remote_copy`` if it is a shared buffer): copy in,
+        ring or send, copy the answer back.  The caller is inside enter()."""
+        cdef Request req
+        cdef Reply rep
+        cdef int rc = 0
+        cdef int64_t deadline
+        if remote_copy != NULL:
+            memcpy(remote_copy, data, size)
+        else:
+            rc = vm_copy(self.pid, data, address, size, True, f)
+        if rc == 0:
+            deadline = deadline_after(timeout_ms)
+            rc = take_turn(&self.turn, deadline, "server SEND", f)
+        if rc == 0:
+            if self.bell != NULL:
+                rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, size, address,
+                               deadline, self.spin_ns, result, "server SEND (doorbell)", f)
+            else:
+                memset(&req, 0, sizeof(req))
+                req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address
+                self.seq += 1
+                req.seq = self.seq
+                rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND", f)
+                result[0] = rep.result
+            self.give_turn()
+        if rc == 0:
+            if remote_copy != NULL:
+                memcpy(data, remote_copy, size)
+            else:
+                rc = vm_copy(self.pid, data, address, size, False, f)
+        return rc
+
     cdef list _loop(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n,
                     int64_t timeout_ms, bint timed):
         cdef Py_buffer view, local
-        cdef Request req
-        cdef Reply rep
         cdef Failure f
-        cdef int rc = 0, fd, pid = self.pid
+        cdef int rc = 0, fd
         cdef Py_ssize_t i
-        cdef int64_t t0, result = 0, deadline
+        cdef int64_t t0, result = 0
         cdef uint64_t offset = 0
         cdef int64_t *out = NULL
         cdef bint have_view = False, have_local = False
         cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
-        cdef winipc_bell *bell = self.bell
         if n < 0:
             raise ValueError("n must not be negative")
         self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
@@ -416,34 +447,11 @@ cdef class Process:
                 PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
                 have_local = True
                 remote_copy = <char *>local.buf + offset
-            req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, view.len, address
             with nogil:
                 for i in range(n):
                     t0 = winipc_now_ns()
-                    if remote_copy != NULL:
-                        memcpy(remote_copy, view.buf, view.len)
-                    else:
-                        rc = vm_copy(pid, <char *>view.buf, address, view.len, True, &f)
-                    if rc == 0:
-                        deadline = deadline_after(timeout_ms)
-                        rc = take_turn(&self.turn, deadline, "server SEND", &f)
-                    if rc == 0:
-                        if bell != NULL:
-                            rc = bell_send(bell, fd, self.next_bell_seq(), msg, view.len, address,
-                                           deadline, self.spin_ns, self.ncpu, &result,
-                                           "server SEND (doorbell)", &f)
-                        else:
-                            self.seq += 1
-                            req.seq = self.seq
-                            rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND",
-                                          &f)
-                            result = rep.result
-                        self.give_turn()
-                    if rc == 0:
-                        if remote_copy != NULL:
-                            memcpy(view.buf, remote_copy, view.len)
-                        else:
-                            rc = vm_copy(pid, <char *>view.buf, address, view.len, False, &f)
+                    rc = self.call_once(fd, msg, address, <char *>view.buf, view.len, remote_copy,
+                                        timeout_ms, &result, &f)
                     if rc < 0:
                         break
                     out[i] = winipc_now_ns() - t0 if timed else result

@@ -163,17 +163,19 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 
 
 cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t wparam,
-                   uint64_t lparam, int64_t deadline, int64_t spin_ns, int ncpu,
+                   uint64_t lparam, int64_t deadline, int64_t spin_ns,
                    int64_t *result, const char *call, Failure *f) noexcept nogil:
     """Post a request in the doorbell page and wait for its answer: spin up
-    to ``spin_ns``, then sleep until the server's wake-up packet."""
+    to ``spin_ns`` (pausing while the server runs on another CPU, yielding
+    to it while it shares ours: doorbell.h), then sleep until the server's
+    wake-up packet."""
     cdef Request ring
     cdef Reply wake
     cdef pollfd pfd
     cdef int64_t start, now, next_look
     cdef unsigned int i = 0
     cdef int r
-    cdef uint32_t error
+    cdef uint32_t error, mine, peer
     if winipc_bell_post(b, seq, msg, wparam, lparam):
         memset(&ring, 0, sizeof(ring))
         ring.op = OP_RING
@@ -184,14 +186,19 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
     if spin_ns > 0 and not winipc_bell_answered(b, seq):
         start = winipc_now_ns()
         next_look = start + SPIN_LIVENESS_NS
-        now = start
+        mine = winipc_cpu()
+        peer = winipc_bell_server_cpu(b)
         while not winipc_bell_answered(b, seq):
-            winipc_backoff(ncpu, now - start)
+            winipc_wait_step(mine, peer)
             i += 1
-            if i % 64 == 0 or now - start >= WINIPC_PAUSE_NS:
+            if i % 32 == 0:
                 now = winipc_now_ns()
                 if now - start >= spin_ns or now >= deadline:
                     break
+                # The scheduler may have moved either of us.
+                mine = winipc_cpu()
+                winipc_bell_client_at(b, mine)
+                peer = winipc_bell_server_cpu(b)
                 if now >= next_look:
                     # However long the spin, a server that is gone (the
                     # socket hung up) is noticed within this.

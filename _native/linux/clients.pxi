@@ -25,6 +25,8 @@ cdef struct Client:
     Alloc *allocs
     winipc_bell *bell      # the connection's doorbell page, or NULL
     uint32_t served        # the last doorbell request answered
+    uint32_t told_cpu      # the CPU we last wrote in its page (doorbell.h: + 1)
+    uint32_t client_cpu    # the CPU it posted its last request from (its word)
     bint dead              # to be dropped once the scan is over
     bint stashed           # a call the standby thread received, kept for dispatch
     Request stash
@@ -186,6 +188,7 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
         fd[0] = -1
         return ERROR_NOT_ENOUGH_MEMORY
     c.bell = <winipc_bell *>p
+    c.told_cpu = 0          # a new page: tell it where we run
     c.served = 0
     return 0
 

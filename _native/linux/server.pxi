@@ -32,7 +32,8 @@ cdef class ServerCore:
     cdef int nclients
     cdef pthread_mutex_t table_lock   # the clients array, against held's reads
     cdef int64_t spin_ns
-    cdef int ncpu
+    cdef uint32_t cpu       # where the dispatch thread runs (doorbell.h: + 1)
+    cdef bint beside        # a doorbell's client waits on that CPU too
     cdef object pending     # raised by a signal handler while serving
     # Windows' opt-in for senders of a lower integrity level.  Linux has no
     # integrity levels: every process of this user (and root) may connect
@@ -59,7 +60,6 @@ cdef class ServerCore:
     def __init__(self, str title, int64_t spin_us=50):
         self.title = title
         self.spin_us = spin_us
-        self.ncpu = winipc_usable_cpus()
         self.handlers = HandlerTable()
         self.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
         if self.wake_fd < 0:
@@ -268,6 +268,7 @@ cdef class ServerCore:
         cdef int result = 0
         cdef bint armed
         cdef int64_t now, spin_until = 0, slice_end, next_signals = 0
+        cdef unsigned int spins
         while not self.stopping:
             if self.stashes:
                 self.serve_stashed()
@@ -317,15 +318,20 @@ cdef class ServerCore:
                     self.accept_client()
             # The doorbells: serve, and keep spinning while requests come.
             slice_end = winipc_now_ns() + SOCKET_CHECK_NS
+            spins = 0
+            self.cpu = winipc_cpu()
             while not self.stopping:
                 if self.serve_bells() > 0:
                     spin_until = winipc_now_ns() + self.spin_ns
                 now = winipc_now_ns()
                 if now >= spin_until or now >= slice_end:
                     break
-                # How long since the last request: past the first few µs
-                # the spin yields, so that a busy machine's other threads run.
-                winipc_backoff(self.ncpu, now - (spin_until - self.spin_ns))
+                # A client beside us on this CPU cannot post while we spin:
+                # then each step yields to it (doorbell.h).
+                winipc_wait_step(self.cpu, self.cpu if self.beside else 0)
+                spins += 1
+                if spins % 32 == 0:
+                    self.cpu = winipc_cpu()
         free(pfds)
         return result
 
@@ -427,21 +433,33 @@ cdef class ServerCore:
         return error
 
     cdef int serve_bells(self) noexcept nogil:
-        """Answer every request waiting in a doorbell; how many."""
+        """Answer every request waiting in a doorbell; how many.  Says in
+        each page where this thread runs, and notes whether a client waits
+        on the same CPU (``beside``)."""
         cdef int i, count = 0
         cdef Client *c
         cdef uint32_t seq, msg, error
         cdef uint64_t wparam, lparam
         cdef int64_t result
         cdef Reply wake
+        self.beside = False
         for i in range(self.nclients):
             c = self.clients[i]
             if c.bell == NULL or c.dead:
                 continue
+            # Both from our own memory: a pass reads no more of the pages.
+            if c.told_cpu != self.cpu:
+                c.told_cpu = self.cpu
+                winipc_bell_server_at(c.bell, self.cpu)
+            if c.client_cpu == self.cpu:
+                self.beside = True
             seq = winipc_bell_pending(c.bell)
             if seq == c.served:
                 continue
             c.served = seq
+            c.client_cpu = winipc_bell_client_cpu(c.bell)   # only compared, never trusted
+            if c.client_cpu == self.cpu:
+                self.beside = True
             winipc_bell_request(c.bell, &msg, &wparam, &lparam)
             result = 0
             error = self.dispatch(c, msg, wparam, lparam, &result)

@@ -25,7 +25,6 @@ cdef enum:
 # exception is set): an application-defined code, never a Win32 one.
 cdef DWORD BELL_INTERRUPTED = <DWORD>0xE0000001u
 
-cdef int USABLE_CPUS = winipc_usable_cpus()
 
 
 cdef int64_t qpc_frequency() noexcept nogil:
@@ -78,7 +77,8 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     cdef uint32_t seq = cb.seq + 1
     cdef int64_t start, now, deadline, spin_end, next_check
     cdef int64_t left_ms
-    cdef uint32_t error
+    cdef uint32_t error, mine
+    cdef unsigned int spins = 0
     if seq == 0:
         seq = 1
     cb.seq = seq
@@ -89,8 +89,16 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     deadline = start + us_to_ticks(<int64_t>timeout_ms * 1000)
     spin_end = start + us_to_ticks(spin_us)
     next_check = start + us_to_ticks(SPIN_CHECK_MS * 1000)
-    # Spin: no kernel call while the server answers within spin_us.
+    mine = winipc_cpu()
+    # Spin: no kernel call while the server answers within spin_us; a
+    # server on our CPU gets it at once (doorbell.h).
     while not winipc_bell_answered(b, seq):
+        winipc_wait_step(mine, winipc_bell_server_cpu(b))
+        spins += 1
+        if spins % 32 != 0:
+            continue
+        mine = winipc_cpu()
+        winipc_bell_client_at(b, mine)
         now = ticks_now()
         if now >= spin_end or now >= deadline:
             break
@@ -101,7 +109,6 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
                 if check_signals() < 0:
                     return BELL_INTERRUPTED
             next_check = ticks_now() + us_to_ticks(SPIN_CHECK_MS * 1000)
-        winipc_relax(USABLE_CPUS)
     # Sleep in slices, saying so first (the protocol's "a side sleeps").  A
     # wake-up that comes after we took the flag back (the server had taken
     # it first) stays pending on the auto-reset Event and only ends a later
@@ -138,17 +145,25 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
 
 cdef int serve_bells(WindowState *s) noexcept nogil:
     """Serve every doorbell with a new request, once each per pass (a client
-    that keeps changing its page cannot starve the others) -> how many."""
+    that keeps changing its page cannot starve the others) -> how many.
+    Says in each page where this thread runs (``s.cpu``), and notes whether
+    a client waits on the same CPU (``s.beside``)."""
     cdef int i, served = 0
     cdef ServerBell *sb
     cdef uint32_t seq, msg
     cdef uint64_t wparam, lparam
     cdef LRESULT answer
     cdef bint wake
+    s.beside = False
     for i in range(s.bell_slots):
         sb = &s.bells[i]
         if sb.section == NULL or sb.busy or sb.doomed:
             continue
+        # Where we run, for the client's spin; whether it waits beside us,
+        # for ours (doorbell.h).
+        winipc_bell_server_at(sb.bell, s.cpu)
+        if winipc_bell_client_cpu(sb.bell) == s.cpu:
+            s.beside = True
         seq = winipc_bell_pending(sb.bell)
         if seq == sb.last_served:
             continue

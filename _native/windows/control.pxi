@@ -31,10 +31,11 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 cimport bellapi
-from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_relax, winipc_usable_cpus, \
+from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_cpu, winipc_wait_step, \
     winipc_bell_post, winipc_bell_answered, winipc_bell_client_sleeps, winipc_bell_client_wakes, \
     winipc_bell_pending, winipc_bell_request, winipc_bell_answer, winipc_bell_server_sleeps, \
-    winipc_bell_server_wakes
+    winipc_bell_server_wakes, winipc_bell_server_cpu, winipc_bell_client_cpu, winipc_bell_client_at, \
+    winipc_bell_server_at
 cimport memoryapi
 cimport synchapi
 from handleapi cimport INVALID_HANDLE_VALUE
@@ -165,6 +166,8 @@ cdef struct WindowState:
     int bell_slots
     int bell_count
     HANDLE wake         # the server's wake Event (once a doorbell exists)
+    uint32_t cpu        # where the window thread runs (doorbell.h: + 1)
+    bint beside         # a doorbell's client waits on that CPU too
     uint64_t wake_token
     char *scratch       # the kept copy buffer for private requests
     size_t scratch_size

@@ -332,6 +332,8 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
     cdef int64_t spin_ticks = us_to_ticks(spin_us)
     cdef int64_t queue_ticks = us_to_ticks(QUEUE_CHECK_US)
     cdef DWORD woke
+    cdef unsigned int spins = 0
+    s.cpu = winipc_cpu()
     while True:
         if s.bell_count == 0:
             got = win32.GetMessageW(&message, NULL, 0, 0)
@@ -344,12 +346,16 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
                 return 0 if r == 0 else BELL_INTERRUPTED
             continue
 
+        spins += 1
+        if spins % 32 == 0:
+            s.cpu = winipc_cpu()
         served = serve_bells(s)
         now = ticks_now()
         if served:
             spin_end = now + spin_ticks
         if now < spin_end and now < next_queue:
-            winipc_relax(USABLE_CPUS)
+            # A client beside us on this CPU cannot post while we spin.
+            winipc_wait_step(s.cpu, s.cpu if s.beside else 0)
             continue
         # The message queue: sent messages are answered inside PeekMessageW.
         while bellapi.PeekMessageW(&message, NULL, 0, 0, bellapi.PM_REMOVE):
@@ -369,6 +375,7 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
         woke = bellapi.MsgWaitForMultipleObjectsEx(1, &s.wake, SWEEP_MS, bellapi.QS_ALLINPUT,
                                                    bellapi.MWMO_INPUTAVAILABLE)
         set_server_asleep(s, 0)
+        s.cpu = winipc_cpu()        # the wake-up may have moved us
         if woke == synchapi.WAIT_FAILED:
             return win32.GetLastError()
         if woke == synchapi.WAIT_TIMEOUT:

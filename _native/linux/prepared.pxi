@@ -1,0 +1,109 @@
+# PreparedCall: one message on one buffer of a Process, bound once, so that
+# each call does only the round trip (the per-call lookups of Process.call,
+# and the facade's, are done when it is made).  (Part of _rpc.pyx.)
+
+cdef class PreparedCall:
+    """``msg`` on the ``size`` bytes at ``address`` in ``process``'s server:
+    ``prepared(struct)`` writes ``struct`` there, sends, reads the answer
+    back into ``struct`` (in place) and returns the message's result.
+    ``on_error(prepared, error)``, if set, gives the exception to raise for
+    a failed call (the facade explains it, and replaces a buffer the server
+    may still be using)."""
+    cdef readonly Process process
+    cdef readonly uint32_t msg
+    cdef readonly uint64_t address
+    cdef readonly Py_ssize_t size
+    cdef readonly int64_t timeout_ms
+    cdef public object on_error
+    cdef public object owner        # what frees the buffer (the facade's RemoteBuffer)
+    cdef Py_buffer local            # the shared buffer's mapping here, if it is one
+    cdef bint have_local
+    cdef char *remote_copy
+    cdef bint busy                  # a thread is in a call (the buffer is one)
+
+    def __init__(self, Process process not None, uint32_t msg, uint64_t address,
+                 Py_ssize_t size, int64_t timeout_ms, owner=None):
+        self.process = process
+        self.msg = msg
+        self.timeout_ms = timeout_ms
+        self.owner = owner
+        self.bind(address, size)
+
+    def bind(self, uint64_t address, Py_ssize_t size):
+        """Use the ``size`` bytes at ``address`` from now on."""
+        cdef uint64_t offset = 0
+        if size <= 0:
+            raise ValueError("a prepared call needs a buffer of at least one byte")
+        self.unbind()
+        mapping = self.process.mapping_for(address, <size_t>size, &offset)
+        if mapping is not None:
+            PyObject_GetBuffer(mapping, &self.local, PyBUF_WRITABLE)
+            self.have_local = True
+            self.remote_copy = <char *>self.local.buf + offset
+        self.address = address
+        self.size = size
+
+    cdef void unbind(self) noexcept:
+        if self.have_local:
+            PyBuffer_Release(&self.local)
+            self.have_local = False
+        self.remote_copy = NULL
+        self.address = 0
+
+    @property
+    def closed(self):
+        return self.address == 0
+
+    def __call__(self, buffer):
+        cdef Py_buffer view
+        cdef Failure f
+        cdef int rc, fd
+        cdef int64_t result = 0
+        cdef Process p = self.process
+        if self.address == 0:
+            raise ValueError("the prepared call is closed")
+        if self.busy:
+            raise RuntimeError("a prepared call runs one call at a time (its buffer is one); "
+                               "prepare one per thread")
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        self.busy = True
+        try:
+            if view.len > self.size:
+                raise ValueError(f"{view.len} bytes do not fit the prepared call's "
+                                 f"{self.size}-byte buffer")
+            p.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
+            try:
+                fd = p.endpoint()
+                with nogil:
+                    rc = p.call_once(fd, self.msg, self.address, <char *>view.buf, view.len,
+                                     self.remote_copy, self.timeout_ms, &result, &f)
+                if rc < 0:
+                    raise_failure(&f)
+            finally:
+                p.leave()
+        except BaseException as e:
+            if self.on_error is None:
+                raise
+            raise self.on_error(self, e)
+        finally:
+            self.busy = False
+            PyBuffer_Release(&view)
+        return result
+
+    def close(self):
+        """Stop using the buffer and free it (its owner's close()); harmless
+        twice."""
+        owner, self.owner = self.owner, None
+        self.unbind()
+        if owner is not None:
+            owner.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __dealloc__(self):
+        if self.have_local:
+            PyBuffer_Release(&self.local)

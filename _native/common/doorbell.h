@@ -16,6 +16,15 @@
  *   a side sleeps:  store its *_asleep = 1; full fence; look again; sleep in
  *                   the kernel only if there is still nothing to do.
  *
+ * Waiting (winipc_wait_step, winipc_cold_budget): each side publishes the
+ * CPU it runs on in its own line (client_cpu, server_cpu).  A waiter spins
+ * only while its peer runs on another CPU, and yields at once to a peer on
+ * its own.  A call that had to wake the server (it slept) yields at every
+ * step until the server says it took the request (taken = seq, written only
+ * by a server that slept, so warm calls pay nothing for it), for a budget
+ * learnt from the recent wake-ups: a client that still spins when the answer
+ * comes spares the answer its own kernel wake-up.
+ *
  * The exchange makes every wake-up happen exactly once per sleep: whoever
  * swaps the flag from 1 to 0 owes (server) or is owed (client) one wake.
  * The fences make the store of one side and the load of the other
@@ -63,7 +72,8 @@ typedef struct winipc_bell {
     volatile uint32_t error;          /* a Win32 code, 0 when `result` holds the answer */
     volatile uint32_t server_cpu;     /* the CPU the server serves on, + 1; 0: unknown */
     volatile int64_t result;
-    uint8_t pad2[64 - 24];
+    volatile uint32_t taken;          /* a request the server took after sleeping */
+    uint8_t pad2[64 - 28];
 } winipc_bell;
 
 /* GCC and Clang (MinGW-w64 included) builtins; MSVC's Interlocked functions
@@ -211,6 +221,39 @@ static inline int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t erro
     winipc_store_release(&b->rep, seq);
     winipc_fence();
     return winipc_exchange(&b->client_asleep, 0) == 1;
+}
+
+/* server, after a sleep: it took request `seq` (the client's cold wait ends) */
+static inline void winipc_bell_take(winipc_bell *b, uint32_t seq)
+{
+    winipc_store_release(&b->taken, seq);
+}
+
+/* client: has the server taken request `seq` (or answered it)? */
+static inline int winipc_bell_taken(winipc_bell *b, uint32_t seq)
+{
+    return winipc_load_acquire(&b->taken) == seq || winipc_load_acquire(&b->rep) == seq;
+}
+
+/* The cold wait's budget: twice the recent wake-ups' average, at least the
+ * connection's spin, at most WINIPC_COLD_SPIN_MAX_NS; no spin, no wait. */
+#define WINIPC_COLD_SPIN_MAX_NS 500000
+static inline int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
+{
+    int64_t budget = 2 * wake_avg_ns;
+    if (spin_ns <= 0)
+        return 0;
+    if (budget < spin_ns)
+        budget = spin_ns;
+    return budget < WINIPC_COLD_SPIN_MAX_NS ? budget : WINIPC_COLD_SPIN_MAX_NS;
+}
+
+/* Learn one wake-up (an average over about the last eight) */
+static inline void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
+{
+    if (took_ns > WINIPC_COLD_SPIN_MAX_NS)
+        took_ns = WINIPC_COLD_SPIN_MAX_NS;
+    *wake_avg_ns = *wake_avg_ns ? *wake_avg_ns + (took_ns - *wake_avg_ns) / 8 : took_ns;
 }
 
 /* server, about to sleep / awake again */

@@ -18,9 +18,11 @@ cdef extern from "doorbell.h" nogil:
         uint32_t error
         uint32_t server_cpu
         int64_t result
+        uint32_t taken
     enum:
         WINIPC_BELL_SIZE
         WINIPC_MAX_SPIN_US
+        WINIPC_COLD_SPIN_MAX_NS
     uint32_t winipc_cpu()
     void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     int64_t winipc_now_ns()
@@ -35,7 +37,11 @@ cdef extern from "doorbell.h" nogil:
     uint32_t winipc_bell_client_cpu(winipc_bell *b)
     void winipc_bell_client_at(winipc_bell *b, uint32_t cpu)
     void winipc_bell_server_at(winipc_bell *b, uint32_t cpu)
+    int winipc_bell_taken(winipc_bell *b, uint32_t seq)
+    int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
+    void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
     # server
+    void winipc_bell_take(winipc_bell *b, uint32_t seq)
     uint32_t winipc_bell_pending(winipc_bell *b)
     void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
     int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)

@@ -29,6 +29,7 @@ cdef class Process:
     cdef object connecting      # a lock: one thread connects the endpoint
     cdef winipc_bell *bell      # the doorbell page, once open_bell() made it
     cdef int64_t spin_ns
+    cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
     cdef Shared *shared         # shared buffers mapped here, by server address
     cdef int nshared
     cdef list mappings          # their mmap objects
@@ -327,7 +328,7 @@ cdef class Process:
                 rc = take_turn(&self.turn, deadline, "server SEND (doorbell)", &f)
                 if rc == 0:
                     rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam,
-                                   deadline, self.spin_ns, &result,
+                                   deadline, self.spin_ns, &self.wake_avg, &result,
                                    "server SEND (doorbell)", &f)
                     self.give_turn()
             if rc < 0:
@@ -405,7 +406,8 @@ cdef class Process:
         if rc == 0:
             if self.bell != NULL:
                 rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, size, address,
-                               deadline, self.spin_ns, result, "server SEND (doorbell)", f)
+                               deadline, self.spin_ns, &self.wake_avg, result,
+                               "server SEND (doorbell)", f)
             else:
                 memset(&req, 0, sizeof(req))
                 req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address

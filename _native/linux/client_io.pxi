@@ -162,21 +162,55 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
 cdef int64_t SPIN_LIVENESS_NS = 1000000
 
 
+cdef int bell_spin(winipc_bell *b, int fd, uint32_t seq, bint cold, int64_t start,
+                   int64_t until, int64_t deadline) noexcept nogil:
+    """Spin until request ``seq`` is answered (or, ``cold``, taken by a
+    server that was asleep, yielding at every step) or ``until``: 1 when it
+    was, 0 when the spin ran out (or the server hung up)."""
+    cdef pollfd pfd
+    cdef int64_t now, next_look = start + SPIN_LIVENESS_NS
+    cdef unsigned int i = 0
+    cdef uint32_t mine = winipc_cpu()
+    cdef uint32_t peer = winipc_bell_server_cpu(b)
+    cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
+    while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
+        winipc_wait_step(mine, mine if cold else peer)
+        i += 1
+        if i % every == 0:
+            now = winipc_now_ns()
+            if now >= until or now >= deadline:
+                return 0
+            # The scheduler may have moved either of us.
+            mine = winipc_cpu()
+            winipc_bell_client_at(b, mine)
+            peer = winipc_bell_server_cpu(b)
+            if now >= next_look:
+                # However long the spin, a server that is gone (the
+                # socket hung up) is noticed within this.
+                next_look = now + SPIN_LIVENESS_NS
+                pfd.fd, pfd.events, pfd.revents = fd, POLLIN, 0
+                if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
+                    return 0
+    return 1
+
+
 cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t wparam,
-                   uint64_t lparam, int64_t deadline, int64_t spin_ns,
+                   uint64_t lparam, int64_t deadline, int64_t spin_ns, int64_t *wake_avg,
                    int64_t *result, const char *call, Failure *f) noexcept nogil:
     """Post a request in the doorbell page and wait for its answer: spin up
     to ``spin_ns`` (pausing while the server runs on another CPU, yielding
-    to it while it shares ours: doorbell.h), then sleep until the server's
-    wake-up packet."""
+    to it while it shares ours), then sleep until the server's wake-up
+    packet.  A request that had to wake the server first waits for it to
+    take the request, yielding, for a budget learnt in ``wake_avg``
+    (doorbell.h)."""
     cdef Request ring
     cdef Reply wake
-    cdef pollfd pfd
-    cdef int64_t start, now, next_look
-    cdef unsigned int i = 0
+    cdef int64_t start, now
     cdef int r
-    cdef uint32_t error, mine, peer
-    if winipc_bell_post(b, seq, msg, wparam, lparam):
+    cdef bint rang
+    cdef uint32_t error
+    rang = winipc_bell_post(b, seq, msg, wparam, lparam)
+    if rang:
         memset(&ring, 0, sizeof(ring))
         ring.op = OP_RING
         ring.seq = seq
@@ -185,27 +219,16 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
             return fail(f, errno, False, "send (doorbell)")
     if spin_ns > 0 and not winipc_bell_answered(b, seq):
         start = winipc_now_ns()
-        next_look = start + SPIN_LIVENESS_NS
-        mine = winipc_cpu()
-        peer = winipc_bell_server_cpu(b)
-        while not winipc_bell_answered(b, seq):
-            winipc_wait_step(mine, peer)
-            i += 1
-            if i % 32 == 0:
-                now = winipc_now_ns()
-                if now - start >= spin_ns or now >= deadline:
-                    break
-                # The scheduler may have moved either of us.
-                mine = winipc_cpu()
-                winipc_bell_client_at(b, mine)
-                peer = winipc_bell_server_cpu(b)
-                if now >= next_look:
-                    # However long the spin, a server that is gone (the
-                    # socket hung up) is noticed within this.
-                    next_look = now + SPIN_LIVENESS_NS
-                    pfd.fd, pfd.events, pfd.revents = fd, POLLIN, 0
-                    if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
-                        break
+        if rang:
+            r = bell_spin(b, fd, seq, True, start,
+                          start + winipc_cold_budget(spin_ns, wake_avg[0]), deadline)
+            now = winipc_now_ns()
+            winipc_cold_learn(wake_avg, now - start)
+            start = now
+        else:
+            r = 1
+        if r:
+            bell_spin(b, fd, seq, False, start, start + spin_ns, deadline)
     while not winipc_bell_answered(b, seq):
         winipc_bell_client_sleeps(b)
         if winipc_bell_answered(b, seq):

@@ -34,6 +34,7 @@ cdef class ServerCore:
     cdef int64_t spin_ns
     cdef uint32_t cpu       # where the dispatch thread runs (doorbell.h: + 1)
     cdef bint beside        # a doorbell's client waits on that CPU too
+    cdef bint woke          # it slept: say so in the first requests it takes (doorbell.h)
     cdef object pending     # raised by a signal handler while serving
     # Windows' opt-in for senders of a lower integrity level.  Linux has no
     # integrity levels: every process of this user (and root) may connect
@@ -297,6 +298,7 @@ cdef class ServerCore:
             r = poll(pfds, n, wait_ms)
             if armed:
                 self.arm_bells(False)
+                self.woke = wait_ms != 0
             if r < 0 and errno != EINTR:
                 result = -errno
                 break
@@ -457,6 +459,8 @@ cdef class ServerCore:
             if seq == c.served:
                 continue
             c.served = seq
+            if self.woke:
+                winipc_bell_take(c.bell, seq)   # the client that woke us stops yielding
             c.client_cpu = winipc_bell_client_cpu(c.bell)   # only compared, never trusted
             if c.client_cpu == self.cpu:
                 self.beside = True
@@ -473,6 +477,7 @@ cdef class ServerCore:
                 if send_packet(c.fd, &wake, sizeof(wake), -1) != sizeof(wake):
                     c.dead = True
         if count:
+            self.woke = False
             self.drop_dead()
         return count
 

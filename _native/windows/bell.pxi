@@ -63,6 +63,42 @@ cdef struct ClientBell:
     HANDLE server_event     # set by us when server_asleep was 1
     uint64_t token
     uint32_t seq            # the last request posted
+    int64_t wake_avg        # how long the server took to wake lately, ns (doorbell.h)
+
+
+cdef DWORD bell_spin(ClientBell *cb, uint32_t seq, bint cold, int64_t start, int64_t until,
+                     int64_t deadline, bint *done) noexcept nogil:
+    """Spin (ticks) until request ``seq`` is answered (or, ``cold``, taken
+    by a server that slept, yielding at every step: ``done``) or ``until``
+    -> 0, or the code to return (ERROR_INVALID_WINDOW_HANDLE: the server is
+    gone; BELL_INTERRUPTED)."""
+    cdef winipc_bell *b = cb.bell
+    cdef int64_t now, next_check = start + us_to_ticks(SPIN_CHECK_MS * 1000)
+    cdef uint32_t mine = winipc_cpu()
+    cdef uint32_t peer = winipc_bell_server_cpu(b)
+    cdef unsigned int spins = 0
+    cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
+    done[0] = False
+    while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
+        winipc_wait_step(mine, mine if cold else peer)
+        spins += 1
+        if spins % every != 0:
+            continue
+        mine = winipc_cpu()
+        winipc_bell_client_at(b, mine)
+        peer = winipc_bell_server_cpu(b)
+        now = ticks_now()
+        if now >= until or now >= deadline:
+            return 0
+        if now >= next_check:
+            if not win32.IsWindow(cb.window):
+                return win32.ERROR_INVALID_WINDOW_HANDLE
+            with gil:
+                if check_signals() < 0:
+                    return BELL_INTERRUPTED
+            next_check = ticks_now() + us_to_ticks(SPIN_CHECK_MS * 1000)
+    done[0] = True
+    return 0
 
 
 cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lparam,
@@ -75,40 +111,35 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     carries it counts: an answer to a request that timed out is ignored."""
     cdef winipc_bell *b = cb.bell
     cdef uint32_t seq = cb.seq + 1
-    cdef int64_t start, now, deadline, spin_end, next_check
-    cdef int64_t left_ms
-    cdef uint32_t error, mine
-    cdef unsigned int spins = 0
+    cdef int64_t start, now, deadline
+    cdef int64_t left_ms, cold_start
+    cdef uint32_t error
+    cdef DWORD err
+    cdef bint done = True
     if seq == 0:
         seq = 1
     cb.seq = seq
-    if winipc_bell_post(b, seq, msg, wparam, <uint64_t>lparam):
-        synchapi.SetEvent(cb.server_event)
-
     start = ticks_now()
     deadline = start + us_to_ticks(<int64_t>timeout_ms * 1000)
-    spin_end = start + us_to_ticks(spin_us)
-    next_check = start + us_to_ticks(SPIN_CHECK_MS * 1000)
-    mine = winipc_cpu()
+    if winipc_bell_post(b, seq, msg, wparam, <uint64_t>lparam):
+        synchapi.SetEvent(cb.server_event)
+        # It slept: yield until it has taken the request (doorbell.h).
+        if spin_us > 0:
+            cold_start = winipc_now_ns()
+            err = bell_spin(cb, seq, True, start,
+                            start + us_to_ticks(winipc_cold_budget(<int64_t>spin_us * 1000,
+                                                                   cb.wake_avg) // 1000),
+                            deadline, &done)
+            if err:
+                return err
+            winipc_cold_learn(&cb.wake_avg, winipc_now_ns() - cold_start)
+            start = ticks_now()
     # Spin: no kernel call while the server answers within spin_us; a
     # server on our CPU gets it at once (doorbell.h).
-    while not winipc_bell_answered(b, seq):
-        winipc_wait_step(mine, winipc_bell_server_cpu(b))
-        spins += 1
-        if spins % 32 != 0:
-            continue
-        mine = winipc_cpu()
-        winipc_bell_client_at(b, mine)
-        now = ticks_now()
-        if now >= spin_end or now >= deadline:
-            break
-        if now >= next_check:
-            if not win32.IsWindow(cb.window):
-                return win32.ERROR_INVALID_WINDOW_HANDLE
-            with gil:
-                if check_signals() < 0:
-                    return BELL_INTERRUPTED
-            next_check = ticks_now() + us_to_ticks(SPIN_CHECK_MS * 1000)
+    if done:
+        err = bell_spin(cb, seq, False, start, start + us_to_ticks(spin_us), deadline, &done)
+        if err:
+            return err
     # Sleep in slices, saying so first (the protocol's "a side sleeps").  A
     # wake-up that comes after we took the flag back (the server had taken
     # it first) stays pending on the auto-reset Event and only ends a later
@@ -170,6 +201,8 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
         # Read once: the client may change anything at any time.
         winipc_bell_request(sb.bell, &msg, &wparam, &lparam)
         sb.last_served = seq
+        if s.woke:
+            winipc_bell_take(sb.bell, seq)      # the client that woke us stops yielding
         sb.busy = True
         answer = serve(s, msg, <WPARAM>wparam, <LPARAM>lparam)
         sb.busy = False
@@ -183,6 +216,8 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
         if wake:
             synchapi.SetEvent(sb.client_event)
         served += 1
+    if served:
+        s.woke = False
     return served
 
 

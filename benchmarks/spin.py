@@ -34,7 +34,7 @@ def main(argv=None):
           f"{args.calls} calls per row")
     print(f"{'spin us':>8} {'gap us':>7} {'p50 us':>8} {'p99 us':>8}  "
           f"{'cpu client':>10} {'cpu server':>10}  (per call, us)", flush=True)
-    with bench_server(spins) as (title, _), contextlib.ExitStack() as stack:
+    with bench_server(spins) as (title, _, _), contextlib.ExitStack() as stack:
         conns = {s: stack.enter_context(winipc.connect(f"{title}-spin{s}", spin=s, wait=30,
                                                        shared=True)) for s in spins}
         probe = stack.enter_context(winipc.connect(title, wait=30))

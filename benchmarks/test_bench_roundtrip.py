@@ -19,7 +19,7 @@ SIZES = [16, 4096, 1 << 20]
 
 @pytest.fixture(scope="module")
 def server():
-    with bench_server() as (title, pipe), connections(title) as conns:
+    with bench_server() as (title, pipe, _), connections(title) as conns:
         yield conns, pipe
 
 

@@ -37,6 +37,8 @@ from .constants import WinError
 from ._os import ALIVE_SLICE, check_loop, wait_handle
 from ._timeouts import _left
 
+_running_loop = asyncio._get_running_loop   # None outside a loop, never raises
+
 __all__ = ["wait_handle", "check_loop", "ALIVE_SLICE", "drain_eventfd", "AsyncTurn"]
 
 
@@ -94,9 +96,14 @@ class AsyncTurn:
                 self._busy = False
                 return
             waiter = self._waiters.popleft()
-        # The turn stays taken: it goes to the waiter, on its own loop.
+        # The turn stays taken: it goes to the waiter, on its own loop (from
+        # that loop's own thread at once, without a step of the loop's).
+        loop = waiter.get_loop()
+        if _running_loop() is loop:
+            self._hand(waiter)          # its task wakes in the loop's next step
+            return
         try:
-            waiter.get_loop().call_soon_threadsafe(self._hand, waiter)
+            loop.call_soon_threadsafe(self._hand, waiter)
         except RuntimeError:        # its loop is closed: the next one
             self.release()
 

@@ -10,7 +10,8 @@ whose thread spins that long.  And it answers a plain multiprocessing pipe
 at ADDRESS (the peer the round trip is compared with) until the pipe
 closes.  --cpus pins the process to those CPUs before any thread starts;
 --peer-size N serves the other peers of winipc._bench_peers (those whose
-library is installed) for requests up to N bytes."""
+library is installed) for requests up to N bytes.  It also serves the asyncio
+rows' stream (winipc._bench_aio), and says where after "ready" on the pipe."""
 
 import contextlib
 import os
@@ -19,7 +20,7 @@ import time
 from multiprocessing.connection import Client
 
 import winipc
-from winipc import _bench_peers
+from winipc import _bench_aio, _bench_peers
 
 WM_BUMP = winipc.WM_USER + 1          # compiled handler, in place
 WM_PYBUMP = winipc.WM_USER + 2        # Python handler, in place
@@ -58,9 +59,12 @@ def main(argv: "list[str] | None" = None) -> None:
             peer = _bench_peers.SemServer(title, int(options["peer-size"]),
                                           lambda data: data.translate(PLUS_ONE))
             stack.callback(peer.close)
+        # The event loop's own floor, for the asyncio rows.
+        stream = _bench_aio.StreamServer(title, lambda data: data.translate(PLUS_ONE))
+        stack.callback(stream.close)
         # The peer: the same request and answer over a multiprocessing pipe.
         with Client(address) as pipe:       # the family follows from the address
-            pipe.send_bytes(b"ready")
+            pipe.send_bytes(b"ready " + stream.address.encode())
             while True:
                 try:
                     data = pipe.recv_bytes()

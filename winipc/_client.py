@@ -348,10 +348,12 @@ class Connection(Resource):
                                           "another thread's request on this connection "
                                           "lasted the whole timeout")
             _aio.drain_eventfd(native.turn_handle)
+        spin = self._native.spin_us      # the first look spins (an awake server)
         try:
             while True:
                 try:
-                    result = native.end_send(seq)
+                    result = native.end_send(seq, spin)
+                    spin = 0
                 except BaseException:
                     seq = 0         # ended: the turn is given back
                     raise

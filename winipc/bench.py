@@ -20,7 +20,11 @@ rounds, so that the machine's mood hits them alike):
                     in place, the per-call Python left is one method call
   shared compiled   the compiled loop on the shared buffer
   python handler    conn.call() to a handler written in Python
+  acall             await conn.acall() to the Python handler, one at a time
+  acall x8 tasks    eight tasks awaiting acall() on one connection: time per call
   pipe (peer)       the same bytes there and back over a multiprocessing pipe
+  asyncio stream (peer)  the same bytes over an asyncio stream (Unix socket;
+                    Windows: TCP loopback), the event loop's own floor
   sem+shm (peer)    POSIX semaphores and shared memory, a Python server
                     (winipc[peers]; not on Windows)
   python spin (peer)  pure Python on both sides, spinning on a shared-memory word
@@ -54,7 +58,7 @@ from typing import Any, TextIO
 
 import winipc
 
-from . import _bench_peers
+from . import _bench_aio, _bench_peers
 from ._bench_report import (PLOT_EXTRA, ROWS, SPINNING, TAIL_LIMIT, TARGETS, Progress,
                             check_plotting, check_targets, make_progress, plot)
 from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgress
@@ -96,11 +100,11 @@ def timed(fn: Callable[[], object], n: int) -> list[int]:
 
 @contextlib.contextmanager
 def bench_server(spins: Sequence[int] = (), cpus: Sequence[int] = (),
-                 peer_size: int = 0) -> Iterator[tuple[str, Pipe]]:
+                 peer_size: int = 0) -> Iterator[tuple[str, Pipe, str]]:
     """The benchmark's server (winipc._bench_server) in a child process, with
     a window for each of ``spins`` too, pinned to ``cpus`` (if any), serving
     the other peers for requests up to ``peer_size`` bytes (if not 0):
-    (its title, the pipe to its peer)."""
+    (its title, the pipe to its peer, the address of its asyncio stream)."""
     title = f"winipc-bench-{uuid.uuid4()}"
     # The platform's own kind of pipe (multiprocessing's default: a named
     # pipe on Windows, a Unix socket in a fresh temporary folder elsewhere).
@@ -137,11 +141,11 @@ def bench_server(spins: Sequence[int] = (), cpus: Sequence[int] = (),
                 hello = pipe.recv_bytes()
             except EOFError:
                 hello = b""
-            if hello != b"ready":
+            if not hello.startswith(b"ready "):
                 raise RuntimeError(
                     f"the benchmark's server (python -m winipc._bench_server) did not start:"
                     f" exit code {child.poll()}, see its output above")
-            yield title, pipe
+            yield title, pipe, hello[6:].decode()
     finally:
         accepted.set()
         watcher.join()
@@ -155,14 +159,14 @@ def bench_server(spins: Sequence[int] = (), cpus: Sequence[int] = (),
 
 @contextlib.contextmanager
 def connections(title: str) -> Iterator[dict[str, winipc.Connection]]:
-    """The connections the rows use, by name: default, nospin, shared."""
+    """The connections the rows use, by name: default, nospin, shared, aio."""
     with contextlib.ExitStack() as stack:
         def conn(suffix: str = "", **kw: Any) -> winipc.Connection:
             c: winipc.Connection = stack.enter_context(
                 winipc.connect(title + suffix, timeout=30, wait=30, **kw))
             return c
         yield {"default": conn(), "nospin": conn("-nospin", spin=0),
-               "shared": conn(shared=True)}
+               "shared": conn(shared=True), "aio": conn()}
 
 
 def server_cpu_ns(conn: winipc.Connection) -> int:
@@ -176,6 +180,7 @@ def server_cpu_ns(conn: winipc.Connection) -> int:
 
 def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             progress: Progress | None = None, peers: dict[str, Any] | None = None,
+            aio: _bench_aio.Rows | None = None,
             ) -> dict[str, tuple[list[int], float, float, list[float]]]:
     """{row: (durations in ns, client cpu ns per call, server cpu ns per call,
     each round's p50 in µs)} of ``n`` calls per row (at least ROUNDS * 5), in
@@ -192,6 +197,10 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
     for row, peer in peers.items():
         if _peer_timed(peer, data, 1, expect) == []:
             raise AssertionError(f"wrong result from {row} at {size} B")
+    if aio is not None:
+        for row in _bench_aio.ROWS:
+            if aio.call(row, data) != expect:
+                raise AssertionError(f"wrong result from {row} at {size} B")
 
     def over_pipe() -> None:
         pipe.send_bytes(data)
@@ -214,7 +223,10 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
     }
     for row, peer in peers.items():
         runs[row] = lambda k, peer=peer: _peer_timed(peer, data, k)
-    rows = [*ROWS, *peers]
+    if aio is not None:
+        for row in _bench_aio.ROWS:
+            runs[row] = lambda k, row=row: aio.timed(row, data, k)
+    rows = [row for row in ROWS if row in runs] + list(peers)
     times: dict[str, list[int]] = {row: [] for row in rows}
     rounds: dict[str, list[float]] = {row: [] for row in rows}
     cpu = {row: [0, 0] for row in rows}
@@ -372,7 +384,9 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
     results = []
     gap_rows: list[dict[str, Any]] = []
     with cpu_hog(hog), bench_server(cpus=server_cpus, peer_size=0 if why_not else max(sizes)) \
-            as (title, pipe), connections(title) as conns, contextlib.ExitStack() as stack:
+            as (title, pipe, stream), connections(title) as conns, contextlib.ExitStack() as stack:
+        aio = _bench_aio.Rows(conns["aio"], WM_PYBUMP, stream)
+        stack.callback(aio.close)
         # Where the server really runs, as the kernel says.
         if hasattr(os, "sched_getaffinity"):
             info["server_affinity"] = sorted(os.sched_getaffinity(conns["default"].pid))
@@ -396,14 +410,15 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
         progress.note("warming up")
         start, steady = time.monotonic(), 0
         while True:
-            warm = measure(conns, pipe, sizes[0], max(ROUNDS * 20, calls // 4), peers=others)
+            warm = measure(conns, pipe, sizes[0], max(ROUNDS * 20, calls // 4), peers=others,
+                           aio=aio)
             tails = [summarize(warm[row][0]) for row in SPINNING]
             steady = steady + 1 if all(t["p99"] <= TAIL_LIMIT * t["p50"] for t in tails) else 0
             waited = time.monotonic() - start
             if (waited >= WARM_UP_MIN and steady >= 2) or waited >= WARM_UP_MAX:
                 break
         for size in sizes:
-            rows = measure(conns, pipe, size, calls_for(size, calls), progress, others)
+            rows = measure(conns, pipe, size, calls_for(size, calls), progress, others, aio)
             pipe_p50 = summarize(rows["pipe (peer)"][0])["p50"]
             for row, (ns, client_cpu, server_cpu, round_p50s) in rows.items():
                 s = summarize(ns)

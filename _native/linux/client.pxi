@@ -366,11 +366,12 @@ cdef class Process:
             self.open_bell(self.spin_us, timeout_ms)
         return async_begin(self, msg, wparam, lparam)
 
-    def end_send(self, uint32_t seq):
+    def end_send(self, uint32_t seq, int64_t spin_us=0):
         """The answer to request ``seq`` once it has come (the turn is given
         back; a refusal raises the server's error), else None: the page now
-        says the client sleeps, and the caller waits for wait_handle."""
-        return async_end(self, seq)
+        says the client sleeps, and the caller waits for wait_handle.  With
+        ``spin_us``, an awake server's answer is first spun for that long."""
+        return async_end(self, seq, <int64_t>checked_spin_us(spin_us) * 1000)
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended)."""

@@ -49,15 +49,21 @@ cdef object async_begin(Process p, uint32_t msg, uint64_t wparam, uint64_t lpara
             p.leave()
 
 
-cdef object async_end(Process p, uint32_t seq):
+cdef object async_end(Process p, uint32_t seq, int64_t spin_ns):
     cdef Reply wake
     cdef Failure f
     cdef int r
     cdef uint32_t error
-    cdef int64_t result
+    cdef int64_t result, start
     cdef winipc_bell *b = p.bell
     cdef bint done = True
     try:
+        if spin_ns > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
+            # An awake server answers within a short spin: then the event
+            # loop is spared a round of its own (doorbell.h's policy).
+            with nogil:
+                start = winipc_now_ns()
+                bell_spin(b, p.sock, seq, False, start, start + spin_ns, INT64_MAX)
         # Wake-ups (this one's or stale ones); a hang-up or a notice fails.
         r = read_reply(p.sock, &wake, NULL, &f)
         while r > 0:

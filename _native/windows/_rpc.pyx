@@ -19,7 +19,7 @@ include "dispatch.pxi"
 #   server.pxi     ServerCore: the window, the checks, the serving loop
 
 from libc.stddef cimport wchar_t
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, INT64_MAX
 from libc.string cimport memcpy, memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free

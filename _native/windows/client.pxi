@@ -250,12 +250,13 @@ cdef class Process:
         needed: a control message, ``timeout_ms``) -> its sequence number."""
         return async_begin(self, msg, wparam, lparam, timeout_ms)
 
-    def end_send(self, uint32_t seq):
+    def end_send(self, uint32_t seq, int spin_us=0):
         """The answer to request ``seq`` once it has come (a refusal raises
         the server's error; so does a server window that is gone), else
         None: the page now says the client sleeps, and the caller waits on
-        wait_handle."""
-        return async_end(self, seq)
+        wait_handle.  With ``spin_us``, an awake server's answer is first
+        spun for that long."""
+        return async_end(self, seq, checked_spin_us(spin_us))
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended)."""

@@ -109,13 +109,24 @@ cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout
             p.leave()
 
 
-cdef object async_end(Process p, uint32_t seq):
+cdef object async_end(Process p, uint32_t seq, int spin_us):
     cdef ClientBell *cb = &p._abell
     cdef winipc_bell *b = cb.bell
     cdef uint32_t error
     cdef LRESULT result
-    cdef bint done = True
+    cdef DWORD err = 0
+    cdef bint done = True, spun
+    cdef int64_t start
     try:
+        if spin_us > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
+            # An awake server answers within a short spin: then the event
+            # loop is spared a round of its own (doorbell.h's policy).
+            with nogil:
+                start = ticks_now()
+                err = bell_spin(cb, seq, False, start, start + us_to_ticks(spin_us),
+                                INT64_MAX, &spun)
+            if err:
+                round_trip_failed(err, STEP_BELL, p._amsg, 0, 0, p.pid)
         if not winipc_bell_answered(b, seq):
             winipc_bell_client_sleeps(b)
             if not winipc_bell_answered(b, seq):

@@ -14,6 +14,7 @@ import pytest
 import winipc
 from structs import (MyInfo, Small, Stats, RESULTS, WM_BUMP, WM_COMPARE, WM_COMPARE_NATIVE,
                      WM_EXIT, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS)
+from conftest import DOORBELLS, unique_title
 
 LINUX = sys.platform.startswith("linux")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -357,3 +358,38 @@ def test_garbage_in_a_doorbell_harms_only_its_writer(server):
             assert good.call(WM_SMALL, Small(seq)).value == 3 * seq
     bell.close()
     s.close()
+
+
+@pytest.mark.parametrize("steady", [0, 50_000], ids=["plain", "steady"])
+def test_steady_mode_spins_across_steady_gaps_and_stops_after(doorbell, steady):
+    """Calls 2 ms apart: a server in steady mode keeps its serving thread
+    spinning between them (about a CPU), a plain one sleeps (its 50 µs spin
+    is a few % of a CPU); once the calls stop, neither burns anything.
+    (Windows' classic path has no doorbell to spin over: its server sleeps
+    in GetMessage whatever the mode.)"""
+    title = unique_title()
+    s = winipc.Server(title, steady=steady)
+    s.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+    spins = steady and (sys.platform != "win32" or doorbell != DOORBELLS["classic"])
+    with s, winipc.connect(title, wait=10, **doorbell) as conn:
+        assert s.steady == steady
+        cpu0, wall0 = time.thread_time(), time.monotonic()
+        p0 = time.process_time()
+        for _ in range(150):
+            assert conn.call(WM_BUMP, b"a") == b"b"
+            time.sleep(0.002)
+        wall = time.monotonic() - wall0
+        server_share = (time.process_time() - p0 - (time.thread_time() - cpu0)) / wall
+        if spins:
+            assert server_share > 0.5, server_share
+        else:
+            assert server_share < 0.3, server_share
+        # A pause ends steady mode: nothing burns while nobody calls.
+        time.sleep(0.3)
+        p0, wall0 = time.process_time(), time.monotonic()
+        time.sleep(0.5)
+        assert time.process_time() - p0 < 0.1 * (time.monotonic() - wall0)
+    with pytest.raises(ValueError, match="steady"):
+        winipc.Server("x", steady=-1)
+    with pytest.raises(TypeError, match="steady"):
+        winipc.Server("x", steady=1.5)

@@ -4,8 +4,9 @@
 
 Serves the compiled ``bump`` sample and a Python handler on the same bytes
 as two windows: TITLE, whose serving thread spins for the next request
-(the default), and TITLE-nospin, which sleeps at once; both report the
-process's own CPU time (WM_CPU).  For each SPIN (µs) also TITLE-spinSPIN,
+(the default), TITLE-nospin, which sleeps at once, and TITLE-steady, in
+steady mode (STEADY_US); each reports the process's CPU time (WM_CPU) and
+its serving thread's (WM_THREAD_CPU).  For each SPIN (µs) also TITLE-spinSPIN,
 whose thread spins that long.  And it answers a plain multiprocessing pipe
 at ADDRESS (the peer the round trip is compared with) until the pipe
 closes.  --cpus pins the process to those CPUs before any thread starts;
@@ -25,11 +26,15 @@ from winipc import _bench_aio, _bench_peers
 WM_BUMP = winipc.WM_USER + 1          # compiled handler, in place
 WM_PYBUMP = winipc.WM_USER + 2        # Python handler, in place
 WM_CPU = winipc.WM_USER + 3           # the process's CPU time so far, in ns
+WM_THREAD_CPU = winipc.WM_USER + 4    # the serving thread's CPU time so far, in ns
+# The steady-mode window's steady (µs): it bridges every idle gap measured, calls
+# to it coming one in three or four (the gap rows are interleaved).
+STEADY_US = 100000
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
 
 
-def serve(title: str, spin: "int | None") -> winipc.Server:
-    server = winipc.Server(title, spin=spin)
+def serve(title: str, spin: "int | None", steady: int = 0) -> winipc.Server:
+    server = winipc.Server(title, spin=spin, steady=steady)
     server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
 
     @server.handler(WM_PYBUMP)
@@ -40,6 +45,10 @@ def serve(title: str, spin: "int | None") -> winipc.Server:
     @server.handler(WM_CPU, 8)
     def cpu(view: memoryview) -> int:
         return time.process_time_ns()
+
+    @server.handler(WM_THREAD_CPU, 8)
+    def thread_cpu(view: memoryview) -> int:
+        return time.thread_time_ns()      # handlers run on the window's serving thread
 
     return server
 
@@ -52,7 +61,8 @@ def main(argv: "list[str] | None" = None) -> None:
         os.sched_setaffinity(0, {int(c) for c in options["cpus"].split(",")})
     spins = [a for a in args[2:] if not a.startswith("--")]
     extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in spins]
-    with serve(title, None), serve(title + "-nospin", 0), contextlib.ExitStack() as stack:
+    with serve(title, None), serve(title + "-nospin", 0), \
+            serve(title + "-steady", None, STEADY_US), contextlib.ExitStack() as stack:
         for server in extra:
             stack.enter_context(server)
         if options.get("peer-size") and _bench_peers.missing() is None:

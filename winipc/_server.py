@@ -95,7 +95,7 @@ class Server(Resource):
     ``stop()`` ends serving and allows serving again; ``close()`` is final.
     """
 
-    def __init__(self, title: str, *, spin: Optional[int] = None,
+    def __init__(self, title: str, *, spin: Optional[int] = None, steady: int = 0,
                  allow_lower_integrity: bool = False):
         """``allow_lower_integrity=True`` (Windows) lets processes of a lower
         integrity level send this server its messages: when the server runs
@@ -104,13 +104,25 @@ class Server(Resource):
         (ChangeWindowMessageFilterEx).  It opens the server to every such
         process of the session, so use it only for a server meant to be
         driven from there.  Linux has no integrity levels: any process of
-        the same user may connect, and the flag changes nothing."""
+        the same user may connect, and the flag changes nothing.
+
+        ``spin`` (µs) is how long the serving thread spins for the next
+        request after answering one before it sleeps in the kernel; the
+        next call after a longer pause pays a kernel wake-up.  ``steady``
+        (µs, 0: off) keeps it spinning while calls come at a steady rate at
+        most that far apart on average: no call then pays a wake-up, and
+        the serving thread burns its CPU for as long as they keep coming (a
+        call every millisecond with ``steady=2000``: a whole CPU).  A pause
+        longer than about twice the average ends it."""
         _check_spin(spin)
+        _check_spin(steady, "steady")
         self.title = title
         # How long the serving thread spins over its doorbells for the next
         # request after answering one (µs; 0: it sleeps at once).
         self.spin = DEFAULT_SPIN_US if spin is None else spin
         self._core = _native.ServerCore(title, self.spin)
+        # Steady mode (µs; 0: off).
+        self.steady = self._core.steady_us = steady
         self._core.allow_lower_integrity = bool(allow_lower_integrity)
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()

@@ -39,11 +39,11 @@ def _seconds(value: object, param: str) -> float:
     return float(value)
 
 
-def _check_spin(spin: Optional[int]) -> None:
+def _check_spin(spin: Optional[int], name: str = "spin") -> None:
     if spin is not None and (isinstance(spin, bool) or not isinstance(spin, int)):
-        raise TypeError(f"spin is an int number of microseconds, not {type(spin).__name__}")
+        raise TypeError(f"{name} is an int number of microseconds, not {type(spin).__name__}")
     if spin is not None and not 0 <= spin <= MAX_SPIN_US:
-        raise ValueError(f"spin is a number of microseconds from 0 to {MAX_SPIN_US}, "
+        raise ValueError(f"{name} is a number of microseconds from 0 to {MAX_SPIN_US}, "
                          f"not {spin!r}")
 
 

@@ -63,7 +63,7 @@ from ._bench_report import (PLOT_EXTRA, ROWS, SPINNING, TAIL_LIMIT, TARGETS, Pro
                             check_plotting, check_targets, make_progress, plot)
 from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgress
 from ._bench_report import size_label as size_label
-from ._bench_server import PLUS_ONE, WM_BUMP, WM_CPU, WM_PYBUMP
+from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP, WM_THREAD_CPU
 
 __all__ = [
     "PLUS_ONE", "ROUNDS", "ROWS", "SIZES", "TARGETS", "WM_BUMP", "WM_CPU", "WM_PYBUMP",
@@ -159,14 +159,15 @@ def bench_server(spins: Sequence[int] = (), cpus: Sequence[int] = (),
 
 @contextlib.contextmanager
 def connections(title: str) -> Iterator[dict[str, winipc.Connection]]:
-    """The connections the rows use, by name: default, nospin, shared, aio."""
+    """The connections the rows use, by name: default, nospin, shared, aio,
+    steady (the server in steady mode)."""
     with contextlib.ExitStack() as stack:
         def conn(suffix: str = "", **kw: Any) -> winipc.Connection:
             c: winipc.Connection = stack.enter_context(
                 winipc.connect(title + suffix, timeout=30, wait=30, **kw))
             return c
         yield {"default": conn(), "nospin": conn("-nospin", spin=0),
-               "shared": conn(shared=True), "aio": conn()}
+               "shared": conn(shared=True), "aio": conn(), "steady": conn("-steady")}
 
 
 def server_cpu_ns(conn: winipc.Connection) -> int:
@@ -260,38 +261,56 @@ def _peer_timed(peer: Any, data: bytearray, n: int, expect: bytes | None = None)
         return timed(lambda: peer.call(data), n)
 
 
-def measure_gaps(conn: winipc.Connection, pipe: Pipe, gaps_us: Sequence[int], n: int,
-                 peers: dict[str, Any]) -> list[dict[str, Any]]:
-    """One 16-byte call after each idle gap, for conn.call to a Python handler
-    and for each peer, interleaved call by call: per gap and path, the
-    latency and the CPU the server process spent per second of the run
-    (what its spin budget costs while the client idles)."""
+def thread_cpu_ns(conn: winipc.Connection) -> int:
+    """The CPU time so far of the thread that serves ``conn``, in ns."""
+    conn.call(WM_THREAD_CPU, bytes(8))
+    assert conn.last_result is not None
+    return conn.last_result
+
+
+GAP_STEADY = "call, steady server"
+
+
+def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Sequence[int],
+                 n: int, peers: dict[str, Any]) -> list[dict[str, Any]]:
+    """One 16-byte call after each idle gap to a Python handler, interleaved
+    call by call: conn.call (the default server), conn.call to a server in
+    steady mode, the pipe and each peer that sleeps when idle.  Per gap and
+    path: the latency, and for winipc's paths the share of a CPU that the
+    serving thread burnt meanwhile (what its spin costs while the client
+    idles)."""
     data = bytearray(16)
 
     def over_pipe() -> None:
         pipe.send_bytes(data)
         pipe.recv_bytes()
 
+    default, steady = conns["default"], conns["steady"]
+    serving = {"call": default, GAP_STEADY: steady}
     paths: dict[str, Callable[[], object]] = {
-        "call": lambda: conn.call(WM_PYBUMP, data), "pipe (peer)": over_pipe,
+        "call": lambda: default.call(WM_PYBUMP, data),
+        GAP_STEADY: lambda: steady.call(WM_PYBUMP, data),
+        "pipe (peer)": over_pipe,
         **{row: (lambda call=peer.call: call(data)) for row, peer in peers.items()
            if not hasattr(peer, "active")}}     # a peer that spins all along is no sleeper
     clock, sleep = time.perf_counter_ns, time.sleep
     out = []
     for gap in gaps_us:
         times: dict[str, list[int]] = {path: [] for path in paths}
-        s0, w0 = server_cpu_ns(conn), clock()
+        cpu0 = {path: thread_cpu_ns(c) for path, c in serving.items()}
+        w0 = clock()
         for _ in range(n):
             for path, fn in paths.items():
                 sleep(gap / 1e6)            # the client idles (other work, or none)
                 t0 = clock()
                 fn()
                 times[path].append(clock() - t0)
-        server_share = (server_cpu_ns(conn) - s0) / (clock() - w0)
+        wall = clock() - w0
+        share = {path: (thread_cpu_ns(c) - cpu0[path]) / wall for path, c in serving.items()}
         for path, ns in times.items():
             q = summarize(ns)
             out.append({"gap_us": gap, "path": path, "calls": len(ns), "p50_us": q["p50"],
-                        "p99_us": q["p99"], "server_cpu_share": server_share})
+                        "p99_us": q["p99"], "server_cpu_share": share.get(path)})
     return out
 
 
@@ -434,17 +453,19 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
                       f"{client_cpu / 1e3:>10.2f} {server_cpu / 1e3:>10.2f}", file=out, flush=True)
         if gaps:
             progress.note(f"one call after an idle gap: {', '.join(map(str, gaps))} us")
-            gap_rows = measure_gaps(conns["default"], pipe, gaps, max(20, calls // 20), others)
-            print(f"\none 16 B call after the client idled (conn.call: a Python handler); "
-                  f"server cpu: its share of a CPU meanwhile (spin {info['spin_us']} us)",
-                  file=out)
-            print(f"{'gap us':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'vs pipe':>8}  "
+            gap_rows = measure_gaps(conns, pipe, gaps, max(20, calls // 20), others)
+            print(f"\none 16 B call after the client idled, to a Python handler; server cpu: "
+                  f"the share of a CPU its serving thread burnt meanwhile (spin "
+                  f"{info['spin_us']} us; the steady server: steady={STEADY_US} us)", file=out)
+            print(f"{'gap us':>9}  {'path':<21} {'p50 us':>9} {'p99 us':>9} {'vs pipe':>8}  "
                   f"{'server cpu':>10}", file=out)
             pipes = {r["gap_us"]: r["p50_us"] for r in gap_rows if r["path"] == "pipe (peer)"}
             for r in gap_rows:
-                print(f"{r['gap_us']:>9}  {r['path']:<17} {r['p50_us']:>9.2f} {r['p99_us']:>9.2f} "
+                share = r["server_cpu_share"]
+                print(f"{r['gap_us']:>9}  {r['path']:<21} {r['p50_us']:>9.2f} {r['p99_us']:>9.2f} "
                       f"{r['p50_us'] / pipes[r['gap_us']]:>7.3f}x  "
-                      f"{r['server_cpu_share'] * 100:>9.1f}%", file=out, flush=True)
+                      f"{'' if share is None else f'{share * 100:9.1f}%':>10}", file=out,
+                      flush=True)
     return {**info, "results": results, "gaps": gap_rows}
 
 

@@ -256,6 +256,28 @@ static inline void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
     *wake_avg_ns = *wake_avg_ns ? *wake_avg_ns + (took_ns - *wake_avg_ns) / 8 : took_ns;
 }
 
+/* The server's spin after a request, in steady mode: while requests come at
+ * most `steady_ns` apart on average (over about the last four gaps), it
+ * spins until twice that average has passed, so that the next one finds it
+ * awake; otherwise `spin_ns`.  `gap_avg` and `last` are the server's own. */
+static inline int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *gap_avg,
+                                         int64_t spin_ns, int64_t steady_ns)
+{
+    int64_t gap = now - *last, want;
+    *last = now;
+    if (steady_ns <= 0)
+        return spin_ns;
+    if (gap > 4 * steady_ns)
+        gap = 4 * steady_ns;    /* one long pause only ends steady mode */
+    *gap_avg = *gap_avg ? *gap_avg + (gap - *gap_avg) / 4 : gap;
+    if (*gap_avg > steady_ns)
+        return spin_ns;
+    want = 2 * *gap_avg;
+    if (want > steady_ns)
+        want = steady_ns;
+    return want > spin_ns ? want : spin_ns;
+}
+
 /* server, about to sleep / awake again */
 static inline void winipc_bell_server_sleeps(winipc_bell *b)
 {

@@ -41,6 +41,8 @@ cdef extern from "doorbell.h" nogil:
     int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
     void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
     # server
+    int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *gap_avg, int64_t spin_ns,
+                               int64_t steady_ns)
     void winipc_bell_take(winipc_bell *b, uint32_t seq)
     uint32_t winipc_bell_pending(winipc_bell *b)
     void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)

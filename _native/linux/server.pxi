@@ -32,6 +32,8 @@ cdef class ServerCore:
     cdef int nclients
     cdef pthread_mutex_t table_lock   # the clients array, against held's reads
     cdef int64_t spin_ns
+    cdef int64_t steady_ns  # steady mode: the longest average gap it spins across
+    cdef int64_t last_request, gap_avg
     cdef uint32_t cpu       # where the dispatch thread runs (doorbell.h: + 1)
     cdef bint beside        # a doorbell's client waits on that CPU too
     cdef bint woke          # it slept: say so in the first requests it takes (doorbell.h)
@@ -86,6 +88,18 @@ cdef class ServerCore:
     @spin_us.setter
     def spin_us(self, int64_t value):
         self.spin_ns = <int64_t>checked_spin_us(value) * 1000
+
+    @property
+    def steady_us(self):
+        """Steady mode (0: off): while requests come at most this many µs
+        apart on average, the serving thread spins until the next is due
+        (twice the average gap), burning its CPU meanwhile, so that it never
+        sleeps between them; a longer pause ends it (doorbell.h)."""
+        return self.steady_ns // 1000
+
+    @steady_us.setter
+    def steady_us(self, int64_t value):
+        self.steady_ns = <int64_t>checked_spin_us(value) * 1000
 
     @property
     def held(self):
@@ -324,7 +338,10 @@ cdef class ServerCore:
             self.cpu = winipc_cpu()
             while not self.stopping:
                 if self.serve_bells() > 0:
-                    spin_until = winipc_now_ns() + self.spin_ns
+                    now = winipc_now_ns()
+                    spin_until = now + winipc_steady_spin(now, &self.last_request,
+                                                          &self.gap_avg, self.spin_ns,
+                                                          self.steady_ns)
                 now = winipc_now_ns()
                 if now >= spin_until or now >= slice_end:
                     break

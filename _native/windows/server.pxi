@@ -185,6 +185,18 @@ cdef class ServerCore:
         self._spin_us = checked_spin_us(value)
 
     @property
+    def steady_us(self):
+        """Steady mode (0: off): while requests come at most this many µs
+        apart on average, the serving thread spins until the next is due
+        (twice the average gap), burning its CPU meanwhile, so that it never
+        sleeps between them; a longer pause ends it (doorbell.h)."""
+        return self.state.steady_ns // 1000
+
+    @steady_us.setter
+    def steady_us(self, int value):
+        self.state.steady_ns = <int64_t>checked_spin_us(value) * 1000
+
+    @property
     def pid(self):
         return win32.GetCurrentProcessId()
 
@@ -352,7 +364,9 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
         served = serve_bells(s)
         now = ticks_now()
         if served:
-            spin_end = now + spin_ticks
+            spin_end = now + us_to_ticks(winipc_steady_spin(
+                winipc_now_ns(), &s.last_request, &s.gap_avg, <int64_t>spin_us * 1000,
+                s.steady_ns) // 1000)
         if now < spin_end and now < next_queue:
             # A client beside us on this CPU cannot post while we spin.
             winipc_wait_step(s.cpu, s.cpu if s.beside else 0)

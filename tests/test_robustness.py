@@ -352,3 +352,40 @@ def test_a_client_accepted_by_the_standby_thread_does_not_stall_dispatch(server_
     for p, address in zip((a, b), bufs):
         p.free(address, 5000)
         p.close()
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux servers map every buffer (vm.max_map_count "
+                    "bounds them); Windows' VirtualAllocEx needs no server")
+def test_one_client_process_cannot_exhaust_the_servers_mappings(server):
+    """However many connections one process opens, its buffers in the server
+    are bounded together (4096), so the server's mappings last for others:
+    another process still connects, allocates and calls; and freeing gives
+    the room back."""
+    conns = [server.connect() for _ in range(3)]
+    held = []
+    try:
+        with pytest.raises(winipc.WinIPCError) as e:
+            for i in range(3 * 4096):
+                held.append(conns[i % 3].alloc(1, shared=i % 2 == 0))
+        assert e.value.winerror == 8           # ERROR_NOT_ENOUGH_MEMORY
+        assert len(held) == 4096
+        code = ("import sys, winipc\n"
+                f"with winipc.connect({server.title!r}) as c:\n"
+                "    with c.alloc(16, shared=True) as b, c.alloc(16) as p:\n"
+                "        b.write(b'x' * 16); p.write(b'y' * 16)\n"
+                "        assert b.read() == b'x' * 16 and p.read() == b'y' * 16\n"
+                f"    assert bytes(c.call({WM_SMALL}, (7).to_bytes(8, 'little')))"
+                " == (21).to_bytes(8, 'little')\n"
+                "print('ok')\n")
+        r = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                           timeout=60)
+        assert r.stdout.strip() == "ok", r.stderr[-2000:]
+        for b in held[:10]:
+            b.close()
+        del held[:10]
+        held.append(conns[0].alloc(1, shared=True))
+    finally:
+        for b in held:
+            b.close()
+        for c in conns:
+            c.close()

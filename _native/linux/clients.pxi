@@ -12,6 +12,13 @@ cdef enum:
     MAX_PUSHED = 1024
 cdef uint64_t MAX_BYTES_PER_CLIENT = (<uint64_t>1) << 32
 
+cdef struct Peer:
+    int pid
+    int conns              # its connections (clients) here
+    int nallocs
+    uint64_t total
+
+
 cdef struct Alloc:
     uint64_t addr
     uint64_t size
@@ -30,6 +37,104 @@ cdef struct Client:
     bint dead              # to be dropped once the scan is over
     bint stashed           # a call the standby thread received, kept for dispatch
     Request stash
+    Peer *peer             # its process, and what all its connections hold
+
+
+# Bounds across connections.  Every buffer is a mapping, and the kernel
+# bounds a process's mappings (vm.max_map_count, 65530 by default): so
+# all the clients of this process's servers together hold at most
+# MAX_MAPS_TOTAL buffers, and one client process, however many connections
+# it opens, at most MAX_*_PER_PROCESS (a client process is its pid, as the
+# kernel reported it when the connection was made).
+cdef enum:
+    MAX_MAPS_TOTAL = 16384
+    MAX_ALLOCS_PER_PROCESS = 4096
+cdef uint64_t MAX_BYTES_PER_PROCESS = (<uint64_t>1) << 32
+
+cdef Peer **peers = NULL
+cdef int npeers = 0
+cdef int maps_total = 0
+cdef pthread_mutex_t peers_lock
+pthread_mutex_init(&peers_lock, NULL)
+
+
+cdef bint peer_join(Client *c, int pid) noexcept nogil:
+    """Count client ``c`` for its process ``pid``; False when out of memory."""
+    global peers, npeers
+    cdef int i
+    cdef Peer *p = NULL
+    cdef void *grown
+    pthread_mutex_lock(&peers_lock)
+    for i in range(npeers):
+        if peers[i].pid == pid:
+            p = peers[i]
+            break
+    if p == NULL:
+        grown = realloc(peers, (npeers + 1) * sizeof(Peer *))
+        if grown != NULL:
+            peers = <Peer **>grown
+            p = <Peer *>calloc(1, sizeof(Peer))
+        if p != NULL:
+            p.pid = pid
+            peers[npeers] = p
+            npeers += 1
+    if p != NULL:
+        p.conns += 1
+        c.peer = p
+    pthread_mutex_unlock(&peers_lock)
+    return p != NULL
+
+
+cdef void peer_leave(Client *c) noexcept nogil:
+    """Client ``c`` is gone, with all it held."""
+    global npeers, maps_total
+    cdef int i
+    cdef Peer *p = c.peer
+    if p == NULL:
+        return
+    pthread_mutex_lock(&peers_lock)
+    p.conns -= 1
+    p.nallocs -= c.nallocs
+    p.total -= c.total
+    maps_total -= c.nallocs
+    if p.conns == 0:
+        for i in range(npeers):
+            if peers[i] == p:
+                npeers -= 1
+                peers[i] = peers[npeers]
+                break
+        free(p)
+    pthread_mutex_unlock(&peers_lock)
+    c.peer = NULL
+
+
+cdef bint peer_take(Client *c, uint64_t size) noexcept nogil:
+    """Count one more buffer of ``size`` bytes for ``c``'s process, if the
+    bounds across connections allow it."""
+    global maps_total
+    cdef Peer *p = c.peer
+    cdef bint ok
+    pthread_mutex_lock(&peers_lock)
+    ok = (p != NULL and maps_total < MAX_MAPS_TOTAL and p.nallocs < MAX_ALLOCS_PER_PROCESS
+          and size <= MAX_BYTES_PER_PROCESS - p.total)
+    if ok:
+        p.nallocs += 1
+        p.total += size
+        maps_total += 1
+    pthread_mutex_unlock(&peers_lock)
+    return ok
+
+
+cdef void peer_give(Client *c, uint64_t size) noexcept nogil:
+    """One buffer of ``size`` bytes of ``c``'s is gone."""
+    global maps_total
+    cdef Peer *p = c.peer
+    pthread_mutex_lock(&peers_lock)
+    if p != NULL:
+        p.nallocs -= 1
+        p.total -= size
+    maps_total -= 1
+    pthread_mutex_unlock(&peers_lock)
 
 
 # The fds clients pushed here (OP_DUP) that nobody has adopted yet: they
@@ -94,6 +199,7 @@ cdef void drop_client(Client *c) noexcept nogil:
     """Close, unmap and free all that client ``c`` holds, and ``c``."""
     cdef int i
     close_pushed(c.serial)
+    peer_leave(c)
     close(c.fd)
     for i in range(c.nallocs):
         munmap(<void *>c.allocs[i].addr, c.allocs[i].size)
@@ -133,14 +239,18 @@ cdef uint32_t do_alloc(Client *c, uint64_t size, bint shared, uint64_t *addr,
         if p == NULL:
             return ERROR_NOT_ENOUGH_MEMORY
         c.allocs = <Alloc *>p
+    if not peer_take(c, size):
+        return ERROR_NOT_ENOUGH_MEMORY
     if shared:
         fd[0] = sealed_memfd(size)
         if fd[0] < 0:
+            peer_give(c, size)
             return ERROR_NOT_ENOUGH_MEMORY
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0)
     else:
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     if p == MAP_FAILED:
+        peer_give(c, size)
         if fd[0] >= 0:
             close(fd[0])
             fd[0] = -1
@@ -164,6 +274,7 @@ cdef uint32_t do_free(Client *c, uint64_t addr, Alloc *keep) noexcept nogil:
                 keep.size = c.allocs[i].size
             else:
                 munmap(<void *>addr, c.allocs[i].size)
+            peer_give(c, c.allocs[i].size)
             c.total -= c.allocs[i].size
             c.nallocs -= 1
             c.allocs[i] = c.allocs[c.nallocs]

@@ -396,6 +396,10 @@ cdef class ServerCore:
         if c == NULL:
             turn_away(fd)
             return
+        if not peer_join(c, cred.pid):
+            free(c)
+            turn_away(fd)
+            return
         if self.nclients % 16 == 0:
             pthread_mutex_lock(&self.table_lock)
             p = realloc(self.clients, (self.nclients + 16) * sizeof(Client *))
@@ -403,6 +407,7 @@ cdef class ServerCore:
                 self.clients = <Client **>p
             pthread_mutex_unlock(&self.table_lock)
             if p == NULL:
+                peer_leave(c)
                 free(c)
                 turn_away(fd)
                 return

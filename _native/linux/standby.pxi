@@ -4,6 +4,9 @@
 # for the dispatch thread, and gives the baton back when asked.
 
 
+cdef int64_t KICK_QUIET_NS = 1000000
+
+
 cdef struct StandbyStart:
     void *core              # the ServerCore, kept alive by its run()
     uint32_t started
@@ -33,10 +36,17 @@ cdef void standby_loop(ServerCore self) noexcept nogil:
     cdef pollfd pf[2]
     cdef char byte
     cdef uint64_t count
+    cdef int64_t quiet_until = 0, left
+    cdef int wait_ms
     while not self.stopping:
         pf[0].fd, pf[0].events, pf[0].revents = self.standby_fd, POLLIN, 0
         pf[1].fd, pf[1].events, pf[1].revents = self.kick_fd, POLLIN, 0
-        if poll(pf, 2, -1) < 0:
+        # After an empty kick the kicks wait (in the socket) for KICK_QUIET_NS:
+        # a flood wakes this thread at most that often, and an honest kick
+        # is answered at most that late.
+        left = quiet_until - winipc_now_ns()
+        wait_ms = <int>((left + 999999) // 1000000) if left > 0 else -1
+        if poll(pf, 1 if left > 0 else 2, wait_ms) < 0:
             if errno == EINTR:
                 continue
             return
@@ -45,9 +55,40 @@ cdef void standby_loop(ServerCore self) noexcept nogil:
         if pf[1].revents:
             while recv(self.kick_fd, &byte, 1, MSG_DONTWAIT) >= 0:
                 pass
-            if not self.stopping and winipc_baton_take(&self.baton):
+            # A kick is anyone's datagram: only one that finds a request
+            # waiting makes the dispatch thread hand over and take back the
+            # baton around its handler (a flood of empty kicks would slow
+            # every honest call down).
+            if self.stopping:
+                continue
+            if not requests_waiting(self):
+                quiet_until = winipc_now_ns() + KICK_QUIET_NS
+            elif winipc_baton_take(&self.baton):
                 standby_serve(self)
                 winipc_baton_give_back(&self.baton)
+
+
+cdef bint requests_waiting(ServerCore self) noexcept nogil:
+    """Whether a client waits to connect, or a connection has a request
+    that the dispatch thread has not kept yet (a look, no wait)."""
+    cdef pollfd *pfds
+    cdef int i, n = 1, r
+    cdef Client *c
+    pthread_mutex_lock(&self.table_lock)
+    pfds = <pollfd *>malloc((self.nclients + 1) * sizeof(pollfd))
+    if pfds == NULL:
+        pthread_mutex_unlock(&self.table_lock)
+        return True         # no memory to look: as before, take over
+    pfds[0].fd, pfds[0].events, pfds[0].revents = self.listen_fd, POLLIN, 0
+    for i in range(self.nclients):
+        c = self.clients[i]
+        if not c.dead and not c.stashed:
+            pfds[n].fd, pfds[n].events, pfds[n].revents = c.fd, POLLIN, 0
+            n += 1
+    pthread_mutex_unlock(&self.table_lock)
+    r = poll(pfds, n, 0)
+    free(pfds)
+    return r != 0           # ready, or an error: look closer while holding the baton
 
 cdef void standby_serve(ServerCore self) noexcept nogil:
     """Holding the baton: answer what runs no handler, keep calls for the

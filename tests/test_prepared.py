@@ -30,8 +30,10 @@ def test_a_prepared_call_returns_the_result_and_takes_smaller_structs(server):
         s = Small(5)
         assert small(s) == 3            # WM_SMALL's result, Small sent as its own size
         assert s.value == 15
+        address = small.address
         with pytest.raises(ValueError, match="do not fit"):
             small(bytearray(65))
+        assert small.address == address     # nothing was sent: the buffer is kept
         # In place, so it must be writable; each backend refuses a read-only
         # one as its read_into and call do (Windows: readinto()'s TypeError).
         with pytest.raises(TypeError if sys.platform == "win32" else BufferError):

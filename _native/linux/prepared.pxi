@@ -66,11 +66,14 @@ cdef class PreparedCall:
             raise RuntimeError("a prepared call runs one call at a time (its buffer is one); "
                                "prepare one per thread")
         PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        # Refused here, before on_error: nothing was sent, and on_error would
+        # take the buffer for one the server may still be writing.
+        if view.len > self.size:
+            PyBuffer_Release(&view)
+            raise ValueError(f"{view.len} bytes do not fit the prepared call's "
+                             f"{self.size}-byte buffer")
         self.busy = True
         try:
-            if view.len > self.size:
-                raise ValueError(f"{view.len} bytes do not fit the prepared call's "
-                                 f"{self.size}-byte buffer")
             p.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
             try:
                 fd = p.endpoint()

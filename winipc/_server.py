@@ -57,11 +57,13 @@ _RESERVED = _native.RESERVED_RESULTS
 
 
 def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int, int], int]:
+    view_at = _native.view_at
+
     def run(address: int, size: int) -> int:
         try:
             arg: Any
             if struct is None:
-                arg = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
+                arg = view_at(address, size)
             else:
                 arg = struct.from_address(address)
             result = fn(arg)

@@ -13,6 +13,17 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
 cdef extern from "Python.h":
     void PyErr_SetInterrupt()
+    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
+    int PyBUF_WRITE
+
+
+def view_at(size_t address, Py_ssize_t size):
+    """The ``size`` bytes at ``address`` in this process as a writable
+    memoryview, for Python handlers (a tenth of what ctypes takes to make
+    one; as unchecked as ctypes' from_address)."""
+    if size < 0:
+        raise ValueError("size must not be negative")
+    return PyMemoryView_FromMemory(<char *>address, size, PyBUF_WRITE)
 
 cdef extern from "winipc.h" nogil:
     ctypedef int64_t (*winipc_handler)(void *data, size_t size)

@@ -122,3 +122,37 @@ def test_a_name_the_server_gave_is_its_own(served):
         raw.send(CONTROL, OP_SHARED_FREE, token, TIMEOUT)
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize("bell", [None, 50], ids=["classic", "doorbell"])
+def test_a_reprotected_section_view_fails_only_its_call(served, bell):
+    """A client holds PROCESS_VM_OPERATION on the server (the technique needs
+    it), so it can re-protect the server's own view of its section
+    (VirtualProtectEx).  The handler runs on a copy: the call fails with
+    InvalidAddress, nothing faults, and the server serves on."""
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    protect = kernel32.VirtualProtectEx
+    protect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_ulong,
+                        ctypes.POINTER(ctypes.c_ulong)]
+    protect.restype = ctypes.c_int
+    raw = served.client(bell=bell)
+    try:
+        address, m = raw.alloc_shared(4096, TIMEOUT)
+        old = ctypes.c_ulong()
+        assert protect(raw.handle, address, 4096, 0x01, ctypes.byref(old)), \
+            ctypes.get_last_error()                             # PAGE_NOACCESS
+        with pytest.raises(winipc.InvalidAddress):
+            raw.send(WM_BUMP, 16, address, TIMEOUT)
+        # Another client is served meanwhile, and this one once it restores it.
+        other = served.client()
+        try:
+            buf = other.alloc(16, TIMEOUT)
+            assert compare(other, served, WM_NATIVE, buf, 1.0, 2.0)[0] == (3.0, 2.0)
+            other.free(buf, TIMEOUT)
+        finally:
+            other.close()
+        assert protect(raw.handle, address, 4096, old.value, ctypes.byref(old))
+        assert raw.send(WM_BUMP, 16, address, TIMEOUT) == 16
+        assert m[:16] == b"\x01" * 16
+    finally:
+        raw.close()

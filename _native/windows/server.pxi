@@ -22,8 +22,8 @@ cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
 
 cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,
                           int64_t *result) noexcept nogil:
-    """Run ``handler`` on a server-owned copy of a client's private buffer
-    and copy the answer back.  The client owns that memory and may free or
+    """Run ``handler`` on a server-owned copy of a client's buffer (private,
+    or a shared section's view) and copy the answer back.  The client owns that memory and may free or
     re-protect it (VirtualFreeEx, VirtualProtectEx) at any time, also while
     the handler runs: it then gets an error, never the server a fault (the
     copies are winipc_safe_copy, see safecopy.pxi).  ERROR_INVALID_ADDRESS
@@ -78,10 +78,13 @@ cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcep
         return WINIPC_ERROR_RESULT(ERROR_INVALID_MESSAGE)
     section = find_section(s, <size_t>lparam, size)
     if section != NULL:
-        # The server's own view: no client can unmap or re-protect it, so
-        # the handler runs on it directly.
+        # The server's own view, but its client holds PROCESS_VM_OPERATION
+        # on this process (the technique needs it) and may re-protect or
+        # unmap the view (VirtualProtectEx, or its own UnmapViewOfFile2) at
+        # any time, also while the handler runs: the handler runs on a copy,
+        # as for a private buffer.
         section.in_use += 1
-        code = run_handler(handler, <void *><size_t>lparam, size, &result)
+        code = run_on_copy(s, handler, <size_t>lparam, size, &result)
         section.in_use -= 1
         if section.doomed and section.in_use == 0:
             release_section(s, section)

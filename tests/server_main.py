@@ -12,7 +12,7 @@ import winipc  # noqa: E402
 from procstats import stats  # noqa: E402
 from structs import (  # noqa: E402
     WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES, WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID,
-    WM_PYBUMP, WM_RAISE, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS, RESULTS, Mixed, MyInfo,
+    WM_COUNT, WM_PYBUMP, WM_RAISE, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS, RESULTS, Mixed, MyInfo,
     Small, Stats,
 )
 
@@ -85,6 +85,13 @@ def build(title, spin=None):
     @server.handler(WM_PID, Small)
     def pid(s):
         return os.getpid()
+
+    counted = [0]
+
+    @server.handler(WM_COUNT, Small)
+    def count(s):
+        counted[0] += 1
+        return counted[0]
 
     return server
 

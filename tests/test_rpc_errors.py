@@ -10,7 +10,7 @@ import pytest
 
 import winipc
 from conftest import unique_title
-from structs import (MyInfo, Small, WM_BUMP, WM_COMPARE, WM_EXIT, WM_RAISE, WM_SLEEP,
+from structs import (MyInfo, Small, WM_BUMP, WM_COMPARE, WM_COUNT, WM_EXIT, WM_RAISE, WM_SLEEP,
                      WM_SMALL, WM_UNHANDLED)
 
 
@@ -288,3 +288,33 @@ def test_serve_forever_stops_on_ctrl_c():
     assert "KeyboardInterrupt" in err
     with pytest.raises(winipc.WindowNotFound):
         winipc.find_window(title)
+
+
+# ------------------------------------------------ what became of a timed-out call
+
+def test_a_timed_out_call_says_whether_it_ever_runs(server):
+    """A call that times out while the server is busy with another client's
+    handler is withdrawn: ``CallTimeout.started`` is False and it never runs
+    (the counter it would bump stays put).  One that the server took and
+    runs past the timeout says True.  Windows' classic SendMessageTimeout
+    cannot tell: there it is None, and the message may still run."""
+    classic = sys.platform == "win32" and not server.doorbell
+    with server.connect(timeout=10) as busy, server.connect(timeout=10) as conn:
+        assert conn.call(WM_COUNT, Small(0)) is not None and conn.last_result == 1
+        blocker = threading.Thread(target=busy.call, args=(WM_SLEEP, Small(1200)))
+        blocker.start()
+        try:
+            time.sleep(0.3)                          # the server runs busy's handler
+            with pytest.raises(winipc.CallTimeout) as e:
+                conn.call(WM_COUNT, Small(0), timeout=0.3)
+        finally:
+            blocker.join(10)
+        assert e.value.started is (None if classic else False)
+        conn.call(WM_COUNT, Small(0))
+        # Withdrawn: it never ran (the classic message ran once the server was free).
+        assert conn.last_result == (3 if classic else 2)
+        with pytest.raises(winipc.CallTimeout) as e:
+            conn.call(WM_SLEEP, Small(800), timeout=0.2)
+        assert e.value.started is (None if classic else True)
+        time.sleep(0.8)
+        assert conn.call(WM_SMALL, Small(2)).value == 6

@@ -416,8 +416,11 @@ def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
 def _may_be_in_flight(error: BaseException) -> bool:
     """Whether the server may still be running the request that raised
     ``error``: it timed out, or a signal handler (Ctrl+C) raised while the
-    call waited.  The server's own refusals mean it is done."""
-    return isinstance(error, CallTimeout) or not isinstance(error, OSError)
+    call waited.  The server's own refusals mean it is done, and so does a
+    timeout whose request was withdrawn before the server took it."""
+    if isinstance(error, CallTimeout):
+        return error.started is not False
+    return not isinstance(error, OSError)
 
 
 def connect(title: str, timeout: Optional[float] = DEFAULT_TIMEOUT, wait: float = 0.0, *,

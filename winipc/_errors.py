@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Optional
 
 from .constants import WinError
 
@@ -55,7 +56,14 @@ class ObjectNotFound(WinIPCError, FileNotFoundError):
 
 
 class CallTimeout(WinIPCError, TimeoutError):
-    """The server did not answer within the timeout (or is hung)."""
+    """The server did not answer within the timeout (or is hung).
+
+    ``started`` says what became of the request: ``False``, it was
+    withdrawn before the server took it and never runs; ``True``, the
+    server had taken it, and its handler runs or ran; ``None``, unknown
+    (the classic SendMessageTimeout path, or a wait before the request)."""
+
+    started: Optional[bool] = None
 
 
 class ServerGone(WinIPCError, ConnectionError):

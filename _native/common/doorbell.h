@@ -7,7 +7,9 @@
  *
  *   client posts:   write msg, wparam, lparam; store-release req = seq;
  *                   full fence; if exchange(server_asleep, 0) == 1: wake server
- *   server serves:  seq = load-acquire req; if seq != the last it served:
+ *   server serves:  seq = load-acquire req; if seq != the last it served and
+ *                   has neither flag: compare-exchange req from seq to
+ *                   seq | WINIPC_TAKEN (else the client withdrew it: skip);
  *                   read msg, wparam, lparam ONCE into locals and check them
  *                   exactly as a message's (the client may change them at any
  *                   time); run the handler; write error, result;
@@ -20,11 +22,16 @@
  * CPU it runs on in its own line (client_cpu, server_cpu).  A waiter spins
  * only while its peer runs on another CPU, and yields at once to a peer on
  * its own.  A call that had to wake the server (it slept) yields at every
- * step until the server says it took the request (taken = seq, written only
- * by a server that slept, so warm calls pay nothing for it), for a budget
+ * step until the server has taken the request (WINIPC_TAKEN), for a budget
  * learnt from the recent wake-ups: a client that still spins when the answer
  * comes spares the answer its own kernel wake-up.
  *
+ *   client gives up (timed out, interrupted): compare-exchange req from seq
+ *                   to seq | WINIPC_WITHDRAWN: done, the request never runs;
+ *                   else the server took it (it runs, or ran).
+ *
+ * The compare-exchange on req decides each request exactly once, between
+ * running and withdrawn, so a call that gave up can say which it was.
  * The exchange makes every wake-up happen exactly once per sleep: whoever
  * swaps the flag from 1 to 0 owes (server) or is owed (client) one wake.
  * The fences make the store of one side and the load of the other
@@ -55,10 +62,16 @@
 #define WINIPC_BELL_SIZE 4096   /* one page, mapped whole by both sides */
 /* The longest spin either side may be given (µs): longer is a busy wait. */
 #define WINIPC_MAX_SPIN_US 1000000
+/* req's flags: the request was taken (it runs) or withdrawn (it never runs);
+ * sequence numbers use the bits below them, and are never 0. */
+#define WINIPC_TAKEN     0x80000000u
+#define WINIPC_WITHDRAWN 0x40000000u
+#define WINIPC_SEQ_MASK  0x3FFFFFFFu
 
 typedef struct winipc_bell {
     /* the client's cache line: written by the client, read by the server */
-    volatile uint32_t req;            /* sequence number of the posted request */
+    volatile uint32_t req;            /* sequence number of the posted request, with
+                                         WINIPC_TAKEN or WINIPC_WITHDRAWN once decided */
     volatile uint32_t client_asleep;  /* 1: the client sleeps; the server wakes it */
     volatile uint32_t msg;
     volatile uint32_t flags;          /* reserved, 0 */
@@ -72,8 +85,7 @@ typedef struct winipc_bell {
     volatile uint32_t error;          /* a Win32 code, 0 when `result` holds the answer */
     volatile uint32_t server_cpu;     /* the CPU the server serves on, + 1; 0: unknown */
     volatile int64_t result;
-    volatile uint32_t taken;          /* a request the server took after sleeping */
-    uint8_t pad2[64 - 28];
+    uint8_t pad2[64 - 24];
 } winipc_bell;
 
 /* GCC and Clang (MinGW-w64 included) builtins; MSVC's Interlocked functions
@@ -83,12 +95,18 @@ typedef struct winipc_bell {
 #define winipc_load_acquire(p)      (*(volatile uint32_t *)(p))
 #define winipc_store_release(p, v)  (_ReadWriteBarrier(), *(volatile uint32_t *)(p) = (v))
 #define winipc_exchange(p, v)       ((uint32_t)_InterlockedExchange((volatile long *)(p), (long)(v)))
+#define winipc_cas(p, old, new)     ((uint32_t)_InterlockedCompareExchange((volatile long *)(p), \
+                                     (long)(new), (long)(old)) == (uint32_t)(old))
 #define winipc_fence()              MemoryBarrier()
 #define winipc_pause()              YieldProcessor()
 #else
 #define winipc_load_acquire(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define winipc_store_release(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define winipc_exchange(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+static inline int winipc_cas(volatile uint32_t *p, uint32_t old, uint32_t new_)
+{
+    return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
 #define winipc_fence()              __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #if defined(__x86_64__) || defined(__i386__)
 #define winipc_pause()              __builtin_ia32_pause()
@@ -149,6 +167,20 @@ static inline int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg,
     winipc_store_release(&b->req, seq);
     winipc_fence();
     return winipc_exchange(&b->server_asleep, 0) == 1;
+}
+
+/* client: the sequence number after `last` */
+static inline uint32_t winipc_bell_next_seq(uint32_t last)
+{
+    uint32_t seq = (last + 1) & WINIPC_SEQ_MASK;
+    return seq ? seq : 1;
+}
+
+/* client, giving up request `seq`: 1 when it is withdrawn (it never runs),
+ * 0 when the server took it (it runs, or ran) */
+static inline int winipc_bell_withdraw(winipc_bell *b, uint32_t seq)
+{
+    return winipc_cas(&b->req, seq, seq | WINIPC_WITHDRAWN);
 }
 
 /* client: has request `seq` been answered? */
@@ -223,16 +255,25 @@ static inline int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t erro
     return winipc_exchange(&b->client_asleep, 0) == 1;
 }
 
-/* server, after a sleep: it took request `seq` (the client's cold wait ends) */
-static inline void winipc_bell_take(winipc_bell *b, uint32_t seq)
+/* server: a request to take, from what pending() read (`raw`), and the last
+ * one it served: 1 when `raw` is a request neither taken nor withdrawn */
+static inline int winipc_bell_untaken(uint32_t raw, uint32_t served)
 {
-    winipc_store_release(&b->taken, seq);
+    return raw != served && !(raw & (WINIPC_TAKEN | WINIPC_WITHDRAWN));
+}
+
+/* server: take request `seq` (it then runs); 0 when the client withdrew it
+ * (or wrote something else meanwhile) */
+static inline int winipc_bell_take(winipc_bell *b, uint32_t seq)
+{
+    return winipc_cas(&b->req, seq, seq | WINIPC_TAKEN);
 }
 
 /* client: has the server taken request `seq` (or answered it)? */
 static inline int winipc_bell_taken(winipc_bell *b, uint32_t seq)
 {
-    return winipc_load_acquire(&b->taken) == seq || winipc_load_acquire(&b->rep) == seq;
+    return winipc_load_acquire(&b->req) == (seq | WINIPC_TAKEN)
+           || winipc_load_acquire(&b->rep) == seq;
 }
 
 /* The cold wait's budget: twice the recent wake-ups' average, at least the

@@ -18,11 +18,12 @@ cdef extern from "doorbell.h" nogil:
         uint32_t error
         uint32_t server_cpu
         int64_t result
-        uint32_t taken
     enum:
         WINIPC_BELL_SIZE
         WINIPC_MAX_SPIN_US
         WINIPC_COLD_SPIN_MAX_NS
+        WINIPC_TAKEN
+        WINIPC_WITHDRAWN
     uint32_t winipc_cpu()
     void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     int64_t winipc_now_ns()
@@ -38,12 +39,15 @@ cdef extern from "doorbell.h" nogil:
     void winipc_bell_client_at(winipc_bell *b, uint32_t cpu)
     void winipc_bell_server_at(winipc_bell *b, uint32_t cpu)
     int winipc_bell_taken(winipc_bell *b, uint32_t seq)
+    uint32_t winipc_bell_next_seq(uint32_t last)
+    int winipc_bell_withdraw(winipc_bell *b, uint32_t seq)
     int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
     void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
     # server
     int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *gap_avg, int64_t spin_ns,
                                int64_t steady_ns)
-    void winipc_bell_take(winipc_bell *b, uint32_t seq)
+    int winipc_bell_untaken(uint32_t raw, uint32_t served)
+    int winipc_bell_take(winipc_bell *b, uint32_t seq)
     uint32_t winipc_bell_pending(winipc_bell *b)
     void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
     int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)

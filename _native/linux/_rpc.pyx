@@ -98,6 +98,8 @@ cdef struct Failure:
     int code
     bint win            # a Win32 code (else an errno value)
     const char *call
+    int started         # a doorbell call given up: 0 withdrawn (it never runs),
+                        # 1 the server had taken it; -1 unknown
 
 # Failure.code when a signal handler raised (the exception is set).
 cdef enum:
@@ -119,7 +121,12 @@ cdef object raise_failure(Failure *f, detail=None):
         raise_pending()
     call = f.call.decode()
     if f.win:
-        raise_winerror(f.code, call, detail)
+        try:
+            raise_winerror(f.code, call, detail)
+        except BaseException as e:
+            if f.started >= 0:
+                e.started = bool(f.started)     # CallTimeout.started
+            raise
     if f.code == EPERM and call.startswith("process_vm"):
         detail = _ptrace_hint(_yama_scope())
     raise_errno(f.code, call, detail)
@@ -129,6 +136,7 @@ cdef inline int fail(Failure *f, int code, bint win, const char *call) noexcept 
     f.code = code
     f.win = win
     f.call = call
+    f.started = -1
     return -1
 
 

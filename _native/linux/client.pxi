@@ -308,9 +308,7 @@ cdef class Process:
     cdef inline uint32_t next_bell_seq(self) noexcept nogil:
         """The next request number (the caller holds ``turn``); never 0,
         the value of a page no request was posted in."""
-        self.seq += 1
-        if <uint32_t>self.seq == 0:
-            self.seq += 1
+        self.seq = winipc_bell_next_seq(<uint32_t>self.seq)
         return <uint32_t>self.seq
 
     def send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms):
@@ -374,10 +372,14 @@ cdef class Process:
         return async_end(self, seq, <int64_t>checked_spin_us(spin_us) * 1000)
 
     def cancel_send(self, uint32_t seq):
-        """Give up waiting for request ``seq`` (begun, not ended)."""
+        """Give up waiting for request ``seq`` (begun, not ended): withdrawn
+        if the server has not taken it yet -> True when withdrawn (it never
+        runs)."""
+        cdef bint withdrawn = winipc_bell_withdraw(self.bell, seq)
         winipc_bell_client_wakes(self.bell)
         self.give_turn()
         self.leave()
+        return withdrawn
 
     def call(self, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
         """Write ``buffer`` to ``address``, send, read the result back into it."""

@@ -240,6 +240,9 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
             break
         if wait_readable(fd, deadline, call, f) < 0:
             winipc_bell_client_wakes(b)   # a wake-up after this is a stale packet
+            # Timed out or interrupted: withdraw it if the server has not
+            # taken it yet, so that it never runs later (doorbell.h).
+            f.started = 0 if winipc_bell_withdraw(b, seq) else 1
             return -1
         r = read_reply(fd, &wake, NULL, f)
         if r < 0:

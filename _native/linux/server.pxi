@@ -36,7 +36,6 @@ cdef class ServerCore:
     cdef int64_t last_request, gap_avg
     cdef uint32_t cpu       # where the dispatch thread runs (doorbell.h: + 1)
     cdef bint beside        # a doorbell's client waits on that CPU too
-    cdef bint woke          # it slept: say so in the first requests it takes (doorbell.h)
     cdef object pending     # raised by a signal handler while serving
     # Windows' opt-in for senders of a lower integrity level.  Linux has no
     # integrity levels: every process of this user (and root) may connect
@@ -272,7 +271,7 @@ cdef class ServerCore:
         cdef Client *c
         for i in range(self.nclients):
             c = self.clients[i]
-            if c.bell != NULL and winipc_bell_pending(c.bell) != c.served:
+            if c.bell != NULL and winipc_bell_untaken(winipc_bell_pending(c.bell), c.served):
                 return True
         return False
 
@@ -312,7 +311,6 @@ cdef class ServerCore:
             r = poll(pfds, n, wait_ms)
             if armed:
                 self.arm_bells(False)
-                self.woke = wait_ms != 0
             if r < 0 and errno != EINTR:
                 result = -errno
                 break
@@ -478,11 +476,10 @@ cdef class ServerCore:
             if c.client_cpu == self.cpu:
                 self.beside = True
             seq = winipc_bell_pending(c.bell)
-            if seq == c.served:
+            # Taken atomically: a client that gave up first withdrew it.
+            if not winipc_bell_untaken(seq, c.served) or not winipc_bell_take(c.bell, seq):
                 continue
             c.served = seq
-            if self.woke:
-                winipc_bell_take(c.bell, seq)   # the client that woke us stops yielding
             c.client_cpu = winipc_bell_client_cpu(c.bell)   # only compared, never trusted
             if c.client_cpu == self.cpu:
                 self.beside = True
@@ -499,7 +496,6 @@ cdef class ServerCore:
                 if send_packet(c.fd, &wake, sizeof(wake), -1) != sizeof(wake):
                     c.dead = True
         if count:
-            self.woke = False
             self.drop_dead()
         return count
 

@@ -216,11 +216,18 @@ cdef int vm_failed(DWORD err, str call, str what, DWORD pid) except -1:
 
 
 cdef int round_trip_failed(DWORD err, Step step, UINT msg, size_t address, size_t size,
-                           DWORD pid) except -1:
+                           DWORD pid, int started=-1) except -1:
+    """Raise for a failed round trip; ``started`` (a doorbell call given up:
+    0 withdrawn, 1 taken, -1 unknown) goes into CallTimeout.started."""
     if err == BELL_INTERRUPTED:
         return reraise()
     if step == STEP_SEND or step == STEP_BELL:
-        return fail(err, STEP_CALLS[step], f"message {msg:#x} to process {pid}")
+        try:
+            return fail(err, STEP_CALLS[step], f"message {msg:#x} to process {pid}")
+        except BaseException as e:
+            if started >= 0 and step == STEP_BELL:
+                e.started = bool(started)
+            raise
     return vm_failed(err, STEP_CALLS[step], f"{size} bytes at {address:#x}", pid)
 
 

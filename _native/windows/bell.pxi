@@ -63,6 +63,8 @@ cdef struct ClientBell:
     HANDLE server_event     # set by us when server_asleep was 1
     uint64_t token
     uint32_t seq            # the last request posted
+    int started             # the last call given up: 0 withdrawn, 1 taken; -1 unknown
+    bint rang               # the last request woke the server
     int64_t wake_avg        # how long the server took to wake lately, ns (doorbell.h)
 
 
@@ -110,19 +112,33 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     Every request has a new sequence number, and only the answer that
     carries it counts: an answer to a request that timed out is ignored."""
     cdef winipc_bell *b = cb.bell
-    cdef uint32_t seq = cb.seq + 1
+    cdef uint32_t seq = winipc_bell_next_seq(cb.seq)
+    cdef DWORD err
+    cb.seq = seq
+    cb.started = -1
+    cb.rang = winipc_bell_post(b, seq, msg, wparam, <uint64_t>lparam)
+    if cb.rang:
+        synchapi.SetEvent(cb.server_event)
+    err = bell_wait(cb, seq, timeout_ms, spin_us, result)
+    if err == win32.ERROR_TIMEOUT or err == BELL_INTERRUPTED:
+        # Given up: withdrawn if the server has not taken it yet, so that
+        # it never runs later (doorbell.h).
+        cb.started = 0 if winipc_bell_withdraw(b, seq) else 1
+    return err
+
+
+cdef DWORD bell_wait(ClientBell *cb, uint32_t seq, UINT timeout_ms, int spin_us,
+                     LRESULT *result) noexcept nogil:
+    """bell_round_trip's wait for the answer to request ``seq`` (posted)."""
+    cdef winipc_bell *b = cb.bell
     cdef int64_t start, now, deadline
     cdef int64_t left_ms, cold_start
     cdef uint32_t error
     cdef DWORD err
     cdef bint done = True
-    if seq == 0:
-        seq = 1
-    cb.seq = seq
     start = ticks_now()
     deadline = start + us_to_ticks(<int64_t>timeout_ms * 1000)
-    if winipc_bell_post(b, seq, msg, wparam, <uint64_t>lparam):
-        synchapi.SetEvent(cb.server_event)
+    if cb.rang:
         # It slept: yield until it has taken the request (doorbell.h).
         if spin_us > 0:
             cold_start = winipc_now_ns()
@@ -196,13 +212,12 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
         if winipc_bell_client_cpu(sb.bell) == s.cpu:
             s.beside = True
         seq = winipc_bell_pending(sb.bell)
-        if seq == sb.last_served:
+        # Taken atomically: a client that gave up first withdrew it.
+        if not winipc_bell_untaken(seq, sb.last_served) or not winipc_bell_take(sb.bell, seq):
             continue
         # Read once: the client may change anything at any time.
         winipc_bell_request(sb.bell, &msg, &wparam, &lparam)
         sb.last_served = seq
-        if s.woke:
-            winipc_bell_take(sb.bell, seq)      # the client that woke us stops yielding
         sb.busy = True
         answer = serve(s, msg, <WPARAM>wparam, <LPARAM>lparam)
         sb.busy = False
@@ -216,8 +231,6 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
         if wake:
             synchapi.SetEvent(sb.client_event)
         served += 1
-    if served:
-        s.woke = False
     return served
 
 
@@ -225,7 +238,8 @@ cdef bint bells_pending(WindowState *s) noexcept nogil:
     cdef int i
     for i in range(s.bell_slots):
         if (s.bells[i].section != NULL and not s.bells[i].busy
-                and winipc_bell_pending(s.bells[i].bell) != s.bells[i].last_served):
+                and winipc_bell_untaken(winipc_bell_pending(s.bells[i].bell),
+                                        s.bells[i].last_served)):
             return True
     return False
 

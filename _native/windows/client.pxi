@@ -259,10 +259,14 @@ cdef class Process:
         return async_end(self, seq, checked_spin_us(spin_us))
 
     def cancel_send(self, uint32_t seq):
-        """Give up waiting for request ``seq`` (begun, not ended)."""
+        """Give up waiting for request ``seq`` (begun, not ended): withdrawn
+        if the server has not taken it yet -> True when withdrawn (it never
+        runs)."""
+        cdef bint withdrawn = winipc_bell_withdraw(self._abell.bell, seq)
         winipc_bell_client_wakes(self._abell.bell)
         self._abell_busy = False
         self.leave()
+        return withdrawn
 
     def close_bell(self):
         """Stop using the doorbell (the server is told); harmless without one."""
@@ -383,7 +387,8 @@ cdef class Process:
                 else:
                     err = send_to(window, msg, wparam, lp, timeout_ms, &result)
             if err:
-                round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid)
+                round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid,
+                                  bell.started if bell != NULL else -1)
             if WINIPC_IS_ERROR(result):
                 refused(msg, result)
             return result
@@ -420,7 +425,8 @@ cdef class Process:
                     if local != NULL:
                         PyBuffer_Release(&pinned)
                 if err:
-                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
+                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
+                                      bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result):
                     refused(msg, result)
                 return result
@@ -472,7 +478,8 @@ cdef class Process:
                     if local != NULL:
                         PyBuffer_Release(&pinned)
                 if err:
-                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid)
+                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
+                                      bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result):
                     refused(msg, result)
                 # ticks -> ns in Python ints: exact, whatever the counter's frequency

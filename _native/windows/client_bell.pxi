@@ -95,9 +95,7 @@ cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout
             raise RuntimeError("an asynchronous send is in flight on this connection")
         if cb.window == NULL:
             open_into(p, cb, timeout_ms)
-        seq = cb.seq + 1
-        if seq == 0:
-            seq = 1
+        seq = winipc_bell_next_seq(cb.seq)
         cb.seq = seq
         p._amsg = msg
         if winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp):

@@ -36,6 +36,7 @@ from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_cpu, w
     winipc_bell_pending, winipc_bell_request, winipc_bell_answer, winipc_bell_server_sleeps, \
     winipc_bell_server_wakes, winipc_bell_server_cpu, winipc_bell_client_cpu, winipc_bell_client_at, \
     winipc_bell_server_at, winipc_bell_take, winipc_bell_taken, winipc_cold_budget, \
+    winipc_bell_untaken, winipc_bell_withdraw, winipc_bell_next_seq, \
     winipc_cold_learn, winipc_now_ns, winipc_steady_spin
 cimport memoryapi
 cimport synchapi
@@ -169,7 +170,6 @@ cdef struct WindowState:
     HANDLE wake         # the server's wake Event (once a doorbell exists)
     uint32_t cpu        # where the window thread runs (doorbell.h: + 1)
     bint beside         # a doorbell's client waits on that CPU too
-    bint woke           # it slept: say so in the first requests it takes (doorbell.h)
     int64_t steady_ns   # steady mode: the longest average gap it spins across
     int64_t last_request, gap_avg
     uint64_t wake_token

@@ -81,7 +81,8 @@ cdef class PreparedCall:
                     if bell != NULL:
                         p._bell_busy = False
                 if err:
-                    round_trip_failed(err, step, self.msg, self.address, <size_t>view.len, p.pid)
+                    round_trip_failed(err, step, self.msg, self.address, <size_t>view.len, p.pid,
+                                      bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result):
                     refused(self.msg, result)
             finally:

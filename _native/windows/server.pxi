@@ -393,7 +393,6 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
                                                    bellapi.MWMO_INPUTAVAILABLE)
         set_server_asleep(s, 0)
         s.cpu = winipc_cpu()        # the wake-up may have moved us
-        s.woke = True
         if woke == synchapi.WAIT_FAILED:
             return win32.GetLastError()
         if woke == synchapi.WAIT_TIMEOUT:

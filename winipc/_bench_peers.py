@@ -39,6 +39,13 @@ SPIN_ROW = "python spin (peer)"
 _HEADER = 8
 
 
+def _buffer(shm: Any) -> memoryview:
+    """A shared-memory block's memory (None only once it is closed)."""
+    buf: Optional[memoryview] = shm.buf
+    assert buf is not None
+    return buf
+
+
 def missing() -> Optional[str]:
     """Why the semaphore peer cannot run here, or None."""
     try:
@@ -59,7 +66,7 @@ class SemServer:
     it is ready, removed when it stops."""
 
     def __init__(self, title: str, size: int, compute: Callable[[bytes], bytes]):
-        import posix_ipc
+        import posix_ipc  # type: ignore[import-not-found,unused-ignore]  # no stubs
         from multiprocessing import shared_memory
         req, rep, mem = _names(title)
         self.req = posix_ipc.Semaphore(req, posix_ipc.O_CREX, mode=0o600)
@@ -70,7 +77,7 @@ class SemServer:
         self.thread.start()
 
     def _serve(self) -> None:
-        buf = self.shm.buf
+        buf = _buffer(self.shm)
         while True:
             self.req.acquire()
             n = int.from_bytes(buf[:_HEADER], "little")
@@ -80,7 +87,7 @@ class SemServer:
             self.rep.release()
 
     def close(self) -> None:
-        self.shm.buf[:_HEADER] = bytes(_HEADER)
+        _buffer(self.shm)[:_HEADER] = bytes(_HEADER)
         self.req.release()
         self.thread.join(5)
         for sem in (self.req, self.rep):
@@ -94,7 +101,7 @@ class SemClient:
     """The client half: ``call(data)`` is one round trip, the answer bytes."""
 
     def __init__(self, title: str):
-        import posix_ipc
+        import posix_ipc  # type: ignore[import-not-found,unused-ignore]  # no stubs
         from multiprocessing import resource_tracker, shared_memory
         req, rep, mem = _names(title)
         self.req, self.rep = posix_ipc.Semaphore(req), posix_ipc.Semaphore(rep)
@@ -102,7 +109,7 @@ class SemClient:
         # The server owns the block: this process must not unlink it at exit
         # (shared_memory registers every attach with the resource tracker).
         resource_tracker.unregister(self.shm._name, "shared_memory")  # type: ignore[attr-defined]
-        self.buf = self.shm.buf
+        self.buf = _buffer(self.shm)
 
     def call(self, data: Any) -> bytes:
         n = len(data)
@@ -141,7 +148,7 @@ def spin_server(name: str, size: int) -> None:
         resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
     plus_one = bytes((i + 1) & 0xFF for i in range(256))
     try:
-        buf = shm.buf
+        buf = _buffer(shm)
         last = 0        # a request may come before this process has started
         while True:
             if buf[_ACTIVE] == 0:
@@ -170,7 +177,7 @@ class SpinClient:
     def __init__(self, size: int, cpus: Sequence[int] = ()):
         from multiprocessing import shared_memory
         self.shm = shared_memory.SharedMemory(create=True, size=_DATA + size)
-        self.buf = self.shm.buf
+        self.buf = _buffer(self.shm)
         self.seq = 0
         argv = [sys.executable, "-P", "-m", "winipc._bench_peers", "spin", self.shm.name,
                 str(size)]

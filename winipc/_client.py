@@ -8,7 +8,7 @@ import ctypes
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, cast, overload
 
 from . import _aio
 from . import _rpc as _native
@@ -204,7 +204,9 @@ class Connection(Resource):
 
     def _prepared_failed(self, prepared: _native.PreparedCall, error: BaseException
                          ) -> BaseException:
-        buffer = prepared.owner
+        # The owner is the RemoteBuffer prepare() gave it (the native module
+        # knows only that it has a close()).
+        buffer = cast(Optional[RemoteBuffer[Any]], prepared.owner)
         if isinstance(error, (HandlerFailed, BufferTooSmall)) and buffer is not None:
             return _explained(error, prepared.msg, buffer, prepared.size)
         if _may_be_in_flight(error) and buffer is not None and not self._closed:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -223,10 +224,10 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
         "pipe (peer)": lambda k: timed(over_pipe, k),
     }
     for row, peer in peers.items():
-        runs[row] = lambda k, peer=peer: _peer_timed(peer, data, k)
+        runs[row] = functools.partial(_peer_timed, peer, data)
     if aio is not None:
         for row in _bench_aio.ROWS:
-            runs[row] = lambda k, row=row: aio.timed(row, data, k)
+            runs[row] = functools.partial(aio.timed, row, data)
     rows = [row for row in ROWS if row in runs] + list(peers)
     times: dict[str, list[int]] = {row: [] for row in rows}
     rounds: dict[str, list[float]] = {row: [] for row in rows}
@@ -291,7 +292,7 @@ def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Seque
         "call": lambda: default.call(WM_PYBUMP, data),
         GAP_STEADY: lambda: steady.call(WM_PYBUMP, data),
         "pipe (peer)": over_pipe,
-        **{row: (lambda call=peer.call: call(data)) for row, peer in peers.items()
+        **{row: functools.partial(peer.call, data) for row, peer in peers.items()
            if not hasattr(peer, "active")}}     # a peer that spins all along is no sleeper
     clock, sleep = time.perf_counter_ns, time.sleep
     out = []

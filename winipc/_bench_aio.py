@@ -50,6 +50,10 @@ class StreamServer:
                     writer.write(self.compute(data))
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
+            except asyncio.CancelledError:
+                # The loop is closing (see below).  Ending quietly: on Python 3.11,
+                # the stream's own callback raises on a handler that was cancelled.
+                pass
             finally:
                 writer.close()
 
@@ -68,6 +72,15 @@ class StreamServer:
         self.server = self.loop.run_until_complete(start())
         started.set()
         self.loop.run_forever()
+        # A closed server's accept is a task on Windows' proactor loop, cancelled
+        # only on a later round, and a connection's handler may still be waiting:
+        # both end here, before the loop closes, or exit reports them destroyed
+        # while pending.
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.close()
 
     def close(self) -> None:
         def stop() -> None:

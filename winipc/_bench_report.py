@@ -22,7 +22,7 @@ SPINNING = ["call", "compiled", "shared call", "shared compiled"]
 # sizes, most), and the rows whose tail is held (TAIL_LIMIT).
 _TARGETS: dict[str, list[tuple[str, str, list[int], float]]] = {
     "windows": [
-        ("shared call", "call", [16], 1 / 20),     # the doorbell against SendMessage
+        ("shared call", "call", [16], 1 / 100),    # the doorbell against SendMessage
         ("call", "compiled", [16, 64, 512, 4096], 2.0),
     ],
     "linux": [

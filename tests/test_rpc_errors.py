@@ -318,3 +318,29 @@ def test_a_timed_out_call_says_whether_it_ever_runs(server):
         assert e.value.started is (None if classic else True)
         time.sleep(0.8)
         assert conn.call(WM_SMALL, Small(2)).value == 6
+
+
+def test_swapped_arguments_say_so(server):
+    """The message number comes first: a struct in its place is a TypeError
+    that says so, not whatever converting it to an int says."""
+    with server.connect() as conn:
+        with pytest.raises(TypeError, match="message number first"):
+            conn.call(MyInfo(1, 2), WM_COMPARE)
+        with pytest.raises(TypeError, match="message number first"):
+            conn.call("text", MyInfo(1, 2))
+        assert conn.call(WM_COMPARE, MyInfo(1, 2)).red == 3
+
+
+def test_a_handler_must_be_a_plain_function():
+    """A coroutine function would never run on the serving thread: refused
+    when registered, as are swapped arguments."""
+    server = winipc.Server(unique_title())
+    try:
+        with pytest.raises(TypeError, match="coroutine function"):
+            @server.handler(WM_COMPARE, MyInfo)
+            async def compare(info):
+                return 0
+        with pytest.raises(TypeError, match="message number first"):
+            server.handler(MyInfo, WM_COMPARE)
+    finally:
+        server.close()

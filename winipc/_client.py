@@ -158,6 +158,8 @@ class Connection(Resource):
         out).  The message's result is left in :attr:`last_result`."""
         if self._closed:
             self._check_open()
+        if type(msg) is not int:
+            _check_message(msg, "call")
         out, size = _result_for(struct, out, "call")
         ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
         lock = self._lock
@@ -307,6 +309,7 @@ class Connection(Resource):
         :class:`CallTimeout`, its buffer is never freed under the server and
         the connection stays usable."""
         self._check_open()
+        _check_message(msg, "acall")
         out, size = _result_for(struct, out, "acall")
         _aio.check_loop()
         ms = self._ms(timeout)
@@ -413,6 +416,14 @@ def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
     elif out is not struct:
         memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
     return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
+
+
+def _check_message(msg: Any, method: str) -> None:
+    """A message number is an int (an IntEnum too); the first argument, so
+    that swapped arguments get an error that says so."""
+    if isinstance(msg, bool) or not isinstance(msg, int):
+        raise TypeError(f"{method}() takes the message number first (an int), then the "
+                        f"struct; got {type(msg).__name__} for the message")
 
 
 def _may_be_in_flight(error: BaseException) -> bool:

@@ -5,6 +5,7 @@ into this process's memory."""
 from __future__ import annotations
 
 import ctypes
+import inspect
 import logging
 import operator
 import threading
@@ -163,6 +164,9 @@ class Server(Resource):
         pointer of type ``int64_t (*)(void *data, size_t size)``."""
         if self._ready.is_set():
             raise RuntimeError("register handlers before the server starts serving")
+        if isinstance(msg, bool) or not isinstance(msg, int):
+            raise TypeError(f"handler() takes the message number first (an int), then the "
+                            f"struct; got {type(msg).__name__} for the message")
         size = 0 if struct is None else _size_of(struct)
         if native is not None:
             self._core.handlers.add(msg, size, None, _handler_address(native))
@@ -173,6 +177,12 @@ class Server(Resource):
         ctype = None if struct is None or isinstance(struct, int) else struct
 
         def register(fn: Callable) -> Callable:
+            if inspect.iscoroutinefunction(fn):
+                # The serving thread calls a handler and takes its result at
+                # once: a coroutine would never run.
+                raise TypeError(f"handler {fn.__qualname__} is a coroutine function: a "
+                                "handler runs on the serving thread and returns the "
+                                "message's result (an int or None) before the answer goes")
             self._core.handlers.add(msg, size, _python_handler(fn, ctype), 0)
             return fn
         return register

@@ -95,8 +95,8 @@ typedef struct winipc_bell {
 #define winipc_load_acquire(p)      (*(volatile uint32_t *)(p))
 #define winipc_store_release(p, v)  (_ReadWriteBarrier(), *(volatile uint32_t *)(p) = (v))
 #define winipc_exchange(p, v)       ((uint32_t)_InterlockedExchange((volatile long *)(p), (long)(v)))
-#define winipc_cas(p, old, new)     ((uint32_t)_InterlockedCompareExchange((volatile long *)(p), \
-                                     (long)(new), (long)(old)) == (uint32_t)(old))
+#define winipc_cas(p, old, new)     (((uint32_t)_InterlockedCompareExchange((volatile long *)(p), \
+                                      (long)(new), (long)(old))) == (uint32_t)(old))
 #define winipc_fence()              MemoryBarrier()
 #define winipc_pause()              YieldProcessor()
 #else

@@ -197,8 +197,9 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             raise AssertionError(f"wrong result from the server at {size} B")
         c.bench(WM_BUMP, data, max(20, n // 10))                     # warm up
     for row, peer in peers.items():
-        if _peer_timed(peer, data, 1, expect) == []:
-            raise AssertionError(f"wrong result from {row} at {size} B")
+        with _awake(peer):
+            if peer.call(data) != expect:
+                raise AssertionError(f"wrong result from {row} at {size} B")
     if aio is not None:
         for row in _bench_aio.ROWS:
             if aio.call(row, data) != expect:
@@ -252,12 +253,14 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             for row in rows}
 
 
-def _peer_timed(peer: Any, data: bytearray, n: int, expect: bytes | None = None) -> list[int]:
-    """``n`` timed calls of another library's peer (a spinning one spins
-    only meanwhile); [] when ``expect`` is given and the answer differs."""
-    with peer.active() if hasattr(peer, "active") else contextlib.nullcontext():
-        if expect is not None:
-            return [] if peer.call(data) != expect else [0]
+def _awake(peer: Any) -> contextlib.AbstractContextManager[Any]:
+    """While another library's peer is used: a spinning one spins only then."""
+    return peer.active() if hasattr(peer, "active") else contextlib.nullcontext()
+
+
+def _peer_timed(peer: Any, data: bytearray, n: int) -> list[int]:
+    """``n`` timed calls of another library's peer."""
+    with _awake(peer):
         peer.call(data)         # the first after idling wakes the peer
         return timed(lambda: peer.call(data), n)
 

@@ -367,9 +367,12 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
         served = serve_bells(s)
         now = ticks_now()
         if served:
-            spin_end = now + us_to_ticks(winipc_steady_spin(
-                winipc_now_ns(), &s.last_request, &s.gap_avg, <int64_t>spin_us * 1000,
-                s.steady_ns) // 1000)
+            if s.steady_ns <= 0:    # the usual case: no second clock read per request
+                spin_end = now + spin_ticks
+            else:
+                spin_end = now + us_to_ticks(winipc_steady_spin(
+                    winipc_now_ns(), &s.last_request, &s.gap_avg, <int64_t>spin_us * 1000,
+                    s.steady_ns) // 1000)
         if now < spin_end and now < next_queue:
             # A client beside us on this CPU cannot post while we spin.
             winipc_wait_step(s.cpu, s.cpu if s.beside else 0)

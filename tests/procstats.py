@@ -53,8 +53,15 @@ def _win_private_bytes(k32):
     return total
 
 
-def _win_handles_in_system_table():
-    """This process's handles, counted in the system-wide handle table
+def win_handles_of(pid):
+    """How many handles process ``pid`` holds (Windows): its entries in the
+    system-wide handle table, which Wine keeps too."""
+    return _win_handles_in_system_table(pid)
+
+
+def _win_handles_in_system_table(pid=None):
+    """A process's handles (this one's by default), counted in the
+    system-wide handle table
     (NtQuerySystemInformation(SystemExtendedHandleInformation))."""
     import ctypes
 
@@ -92,7 +99,7 @@ def _win_handles_in_system_table():
             raise OSError("NtQuerySystemInformation(SystemExtendedHandleInformation) "
                           f"reported {n} handles, more than its buffer holds")
         entries = (Entry * n).from_buffer(buf, ctypes.sizeof(Head))
-        pid = os.getpid()
+        pid = os.getpid() if pid is None else pid
         return sum(1 for e in entries if e.UniqueProcessId == pid)
     raise OSError("NtQuerySystemInformation(SystemExtendedHandleInformation): "
                   "the handle table kept growing")

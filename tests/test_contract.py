@@ -33,17 +33,22 @@ RUNNING = "win32" if sys.platform == "win32" else "linux"
 PLATFORM_ONLY = {
     "win32": {
         # Doorbells are made through the server's window: a registered
-        # message and named sections (Linux: the endpoint socket).
-        "_rpc.CONTROL_NAME", "_rpc.object_name",
-        "_rpc.Process.bell_window", "_rpc.Process.bell_token",
+        # message, and handles the server duplicates into the client
+        # (Linux: the endpoint socket and fds it passes).
+        "_rpc.CONTROL_NAME",
+        "_rpc.Process.bell_window", "_rpc.Process.bell_token", "_rpc.Process.bell_page",
+        # A client may pull the server's view of its doorbell page (it holds
+        # PROCESS_VM_OPERATION on the server): restored, and counted.
+        "_rpc.ServerCore.healed",
         # A Windows process can go back to SendMessage (Linux: a connection's
         # doorbell lasts as long as its endpoint connection).
         "_rpc.Process.close_bell",
         # How a Windows server reads a client's buffer safely (Linux's
         # process_vm_readv cannot fault).
         "_rpc.SAFE_COPY",
-        # A mapping's view is a MappedView (Linux: an mmap).
-        "_kernel.MappedView",
+        # A mapping's view is a MappedView (Linux: an mmap), a shared
+        # buffer's too.
+        "_kernel.MappedView", "_rpc.MappedView",
         # Handles and processes: Win32 calls that subprocess.Popen lacks, for
         # spawn() and for handles a child is given (winipc/_os_windows.py).
         "_kernel.WM_WINIPC_HANDLE", "_kernel.object_type", "_kernel.inheritable_copy",

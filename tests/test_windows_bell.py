@@ -3,7 +3,6 @@ directly (the facade's options build on these).  Shared sections:
 test_windows_shared.py."""
 
 import ctypes
-import mmap
 import os
 import struct
 import subprocess
@@ -21,8 +20,9 @@ import winipc  # noqa: E402
 from winipc import _rpc  # noqa: E402
 from conftest import unique_title  # noqa: E402
 from windows_served import (VM, WM_NATIVE, WM_PY, WM_SLOW, WM_EXIT, WM_RAISE,
-                            WM_BUMP, WM_COUNT, WM_NONE, OP_BELL_OPEN, OP_BELL_CLOSE,
-                            CONTROL, TIMEOUT, Served, served, compare)  # noqa: E402
+                            WM_BUMP, WM_COUNT, WM_HELD, WM_HEALED, WM_NONE, OP_BELL_CLOSE,
+                            CONTROL, TIMEOUT, RawBell, Served, served, served_both,
+                            compare, wait_for)  # noqa: E402
 
 
 # --- the doorbell ---------------------------------------------------------------
@@ -51,7 +51,8 @@ def test_bell_round_trips(served):
         times = p.bench(WM_NATIVE, private, bytearray(16), 200, TIMEOUT)
         assert len(times) == 200 and all(t > 0 for t in times)
         assert compare(p, served, WM_PY, private, 1.0, 2.0) == ((3.0, 2.0), 1)
-        # a second open replaces the first; closing goes back to messages
+        # a second open keeps the doorbell, with its new spin; closing goes
+        # back to messages
         p.open_bell(10, TIMEOUT)
         assert compare(p, served, WM_NATIVE, private, 1.0, 2.0) == ((3.0, 2.0), 0)
         p.free(private, TIMEOUT)
@@ -87,16 +88,9 @@ def test_bell_threads_share_a_process(served):
     assert not errors
 
 
-def open_raw_bell(s):
-    """A doorbell opened by hand, as any client could, and its page mapped."""
-    raw = s.client()
-    token = raw.send(CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
-    page = mmap.mmap(-1, 4096, tagname=_rpc.object_name(s.pid, token, "bell"))
-    return raw, token, page
-
-
 def test_garbage_in_a_bell_harms_only_its_client(served):
-    raw, token, page = open_raw_bell(served)
+    rb = RawBell(served)
+    raw, token, page = rb.raw, rb.token, rb.page
     # the hostile client aims at real handlers on buffers of its own (any
     # client that knows an address can have any handler run on it, by message
     # as by doorbell: Windows cannot tell senders apart)
@@ -107,16 +101,14 @@ def test_garbage_in_a_bell_harms_only_its_client(served):
     private = legit.alloc(16, TIMEOUT)
     stop = threading.Event()
     garbage = [0]
-    wake = struct.unpack_from("=Q", page, 128)[0]
-    wake_event = ctypes.WinDLL("kernel32").OpenEventW(0x0002, False,
-                                                      _rpc.object_name(served.pid, wake, "wake"))
+    wake_event = ctypes.c_void_p(rb.wake_event)
 
     def scribble():
         rnd = os.urandom
         k32 = ctypes.WinDLL("kernel32")
         while not stop.is_set():
             page[0:64] = rnd(64)            # req, msg, wparam, lparam: anything
-            page[64:128] = rnd(64)          # and the server's half too
+            page[64:192] = rnd(128)         # and the server's half and grant too
             if garbage[0] % 3 == 0:         # aim at real handlers and buffers
                 struct.pack_into("=IIIIQQ", page, 0, garbage[0], 1, WM_BUMP if garbage[0] & 1
                                  else WM_PY, 0, int.from_bytes(rnd(2), "little"),
@@ -144,8 +136,8 @@ def test_garbage_in_a_bell_harms_only_its_client(served):
     assert raw.send(CONTROL, OP_BELL_CLOSE, token, TIMEOUT) == 1
     assert compare(raw, served, WM_NATIVE, private, 1.0, 2.0)[0] == (3.0, 2.0)
     legit.close()
-    raw.close()
-    page.close()
+    del page
+    rb.close()
 
 
 @pytest.mark.parametrize("spin", [50, 2_000_000 // 2])
@@ -215,27 +207,24 @@ def test_server_killed_while_a_client_waits():
         s.stop()
 
 
-def test_clients_that_exit_give_their_bells_back(served):
-    k32 = ctypes.WinDLL("kernel32")
-    k32.OpenFileMappingW.restype = ctypes.c_void_p
+def test_clients_that_exit_give_everything_back(served_both):
+    """Whichever way the server serves (a thread, or serve_forever on the
+    main thread, whose signal timer ends every wait first), a client that
+    exits without a word gets its doorbells and sections released."""
+    before = served_both.ask(WM_HELD)
     for _ in range(2):
         code = ("from winipc import _rpc\n"
-                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
-                f"p.open_bell(50, 5000)\n"
-                "print(p.bell_token, flush=True)\n"
+                f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
+                "p.open_bell(50, 5000)\n"
+                "p.alloc_shared(4096, 5000)\n"
+                "p.alloc_shared(4096, 5000)\n"
+                "p.begin_send(0x401, 16, p.alloc(16, 5000), 5000)\n"
                 "import os; os._exit(0)\n")
         out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=60).stdout
-        name = _rpc.object_name(served.pid, int(out.split()[0]), "bell")
-        # only the server holds the page now, until its sweep (SWEEP_MS) closes it
-        deadline = time.monotonic() + 5
-        while True:
-            h = k32.OpenFileMappingW(0x0004, False, name)
-            if not h:
-                break
-            k32.CloseHandle(ctypes.c_void_p(h))
-            assert time.monotonic() < deadline, "a dead client's doorbell was not reclaimed"
-            time.sleep(0.05)
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert wait_for(lambda: served_both.ask(WM_HELD), before) == before, \
+            "a dead client's doorbells and sections were not reclaimed"
 
 
 # --- a client that takes its buffer away while the handler runs (issue 8, 4) ------
@@ -335,3 +324,79 @@ def test_ctrl_c_stops_serve_forever_with_bells_open(busy):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+# --- a client that pulls the server's view of its doorbell page ---------------------
+
+def server_view_of(served, p):
+    """Where the server maps the doorbell page of ``p``: a page of its
+    memory with the marker we put in ours (a client with VM_READ could read
+    the server's tables just as well)."""
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.OpenProcess.restype = ctypes.c_void_p
+    k32.VirtualQueryEx.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                   ctypes.c_size_t]
+    k32.VirtualQueryEx.restype = ctypes.c_size_t
+    k32.ReadProcessMemory.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                      ctypes.c_size_t, ctypes.c_void_p]
+
+    class MBI(ctypes.Structure):
+        _fields_ = [("BaseAddress", ctypes.c_void_p), ("AllocationBase", ctypes.c_void_p),
+                    ("AllocationProtect", ctypes.c_ulong), ("PartitionId", ctypes.c_ushort),
+                    ("RegionSize", ctypes.c_size_t), ("State", ctypes.c_ulong),
+                    ("Protect", ctypes.c_ulong), ("Type", ctypes.c_ulong)]
+    marker = os.urandom(16)
+    ctypes.memmove(p.bell_page + 2048, marker, 16)
+    h = k32.OpenProcess(0x0400 | 0x0010, False, served.pid)   # QUERY_INFORMATION | VM_READ
+    assert h, ctypes.get_last_error()
+    try:
+        info, address = MBI(), 0
+        buf = ctypes.create_string_buffer(16)
+        while k32.VirtualQueryEx(ctypes.c_void_p(h), ctypes.c_void_p(address), ctypes.byref(info),
+                                 ctypes.sizeof(info)):
+            base = info.BaseAddress or 0
+            if (info.State == 0x1000 and info.Type == 0x40000 and info.RegionSize == 4096
+                    and info.Protect == 0x04 and k32.ReadProcessMemory(
+                        ctypes.c_void_p(h), ctypes.c_void_p(base + 2048), buf, 16, None)
+                    and buf.raw == marker):
+                return base
+            address = base + info.RegionSize
+    finally:
+        k32.CloseHandle(ctypes.c_void_p(h))
+    raise AssertionError("the server's view of the doorbell page was not found")
+
+
+@pytest.mark.parametrize("how", ["protect", "unmap"])
+def test_a_pulled_doorbell_page_is_restored(served_both, how):
+    """A client holds PROCESS_VM_OPERATION on the server, so it can
+    re-protect (VirtualProtectEx) or unmap (NtUnmapViewOfSection) the
+    server's view of its doorbell page.  The server restores it at the
+    first fault and serves on: this client, and the others."""
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.VirtualProtectEx.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                     ctypes.c_ulong, ctypes.POINTER(ctypes.c_ulong)]
+    ntdll = ctypes.WinDLL("ntdll")
+    ntdll.NtUnmapViewOfSection.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    p = served_both.client(bell=50)
+    other = served_both.client(bell=50)
+    try:
+        private = p.alloc(16, TIMEOUT)
+        assert compare(p, served_both, WM_NATIVE, private, 1.0, 2.0)[0] == (3.0, 2.0)
+        theirs = server_view_of(served_both, p)
+        for _ in range(3):
+            if how == "protect":
+                old = ctypes.c_ulong()
+                assert k32.VirtualProtectEx(ctypes.c_void_p(p.handle), ctypes.c_void_p(theirs),
+                                            4096, 0x01, ctypes.byref(old)), \
+                    ctypes.get_last_error()
+            else:
+                assert ntdll.NtUnmapViewOfSection(ctypes.c_void_p(p.handle),
+                                                  ctypes.c_void_p(theirs)) == 0
+            for _ in range(5):
+                assert compare(p, served_both, WM_NATIVE, private, 1.0, 2.0)[0] == (3.0, 2.0)
+                assert compare(other, served_both, WM_PY, other.alloc(16, TIMEOUT),
+                               1.0, 2.0) == ((3.0, 2.0), 1)
+        assert served_both.ask(WM_HEALED) >= 3
+    finally:
+        p.close()
+        other.close()

@@ -2,9 +2,9 @@
 (the facade's shared=True builds on them).  The doorbell: test_windows_bell.py."""
 
 import ctypes
-import mmap
-import os
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,9 +14,9 @@ if sys.platform != "win32":
 
 import winipc  # noqa: E402
 from winipc import _rpc  # noqa: E402
-from windows_served import (WM_NATIVE, WM_PY, WM_BUMP, OP_SHARED_ALLOC,
-                            OP_SHARED_ADDRESS, OP_SHARED_FREE, OP_BELL_OPEN,
-                            OP_BELL_CLOSE, CONTROL, TIMEOUT, PAIR, served, compare)  # noqa: E402
+from windows_served import (VM, WM_NATIVE, WM_PY, WM_BUMP, WM_HELD, OP_SHARED_ALLOC,
+                            OP_SHARED_FREE, OP_BELL_OPEN, OP_BELL_CLOSE, CONTROL, TIMEOUT,
+                            PAIR, RawBell, served, compare, wait_for)  # noqa: E402
 
 
 # --- shared sections ------------------------------------------------------------
@@ -25,7 +25,7 @@ def test_shared_alloc_write_read_free(served):
     with_bell = served.client(bell=None)
     try:
         address, m = with_bell.alloc_shared(64, TIMEOUT)
-        assert isinstance(m, mmap.mmap) and len(m) == 64
+        assert len(m) == 64 and memoryview(m).nbytes == 64
         with_bell.write(address + 8, b"\x01\x02\x03")
         assert m[8:11] == b"\x01\x02\x03"
         m[20:24] = b"abcd"
@@ -57,26 +57,38 @@ def test_shared_alloc_write_read_free(served):
 
 
 def test_shared_limits_and_hostile_ops(served):
+    """Sections are asked for through a doorbell only, and bounded per
+    client process: one process cannot take what others need."""
     raw = served.client()
     try:
         def op(code, arg):
             return raw.send(CONTROL, code, arg, TIMEOUT)
+        # as a window message (anyone can send one) they are refused
+        for code, arg in [(OP_SHARED_ALLOC, 4096), (OP_SHARED_FREE, 0x10000)]:
+            with pytest.raises(winipc.WinIPCError) as e:
+                op(code, arg)
+            assert e.value.winerror == 5        # ERROR_ACCESS_DENIED
         with pytest.raises(winipc.WinIPCError) as e:
-            op(OP_SHARED_ALLOC, 0)
-        assert e.value.winerror == 87
-        with pytest.raises(winipc.WinIPCError) as e:
-            op(OP_SHARED_ALLOC, (4 << 30) + 1)
+            raw.alloc_shared((1 << 30) + 1, TIMEOUT)
         assert e.value.winerror == 8
-        tokens = [op(OP_SHARED_ALLOC, 4096) for _ in range(1024)]
-        assert all(t > 0 for t in tokens) and len(set(tokens)) == 1024
+        sections = [raw.alloc_shared(4096, TIMEOUT) for _ in range(256)]
+        assert len({a for a, _ in sections}) == 256
         with pytest.raises(winipc.WinIPCError) as e:
-            op(OP_SHARED_ALLOC, 4096)
+            raw.alloc_shared(4096, TIMEOUT)
         assert e.value.winerror == 8
-        for t in tokens:
-            assert op(OP_SHARED_FREE, t) == 1
-        # unknown tokens, addresses and ops are refused, nothing else happens
-        for code, arg in [(OP_SHARED_FREE, tokens[0]), (OP_SHARED_ADDRESS, 12345),
-                          (OP_BELL_CLOSE, 99), (77, 0), (-1, -1)]:
+        # another process still gets its own
+        code = ("from winipc import _rpc\n"
+                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
+                "a, m = p.alloc_shared(4096, 5000)\n"
+                "m[:4] = b'abcd'\n"
+                "print(p.send(0x%x, 4, a, 5000), bytes(m[:4]))\n" % WM_BUMP)
+        out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == ["4", "b'bcde'"], out.stderr
+        for address, m in sections:
+            raw.free_shared(address, TIMEOUT)
+        # unknown tokens and ops are refused, nothing else happens
+        for code, arg in [(OP_BELL_CLOSE, 99), (77, 0), (-1, -1)]:
             with pytest.raises(winipc.WinIPCError):
                 op(code & 0xFFFFFFFFFFFFFFFF, arg)
         address, m = raw.alloc_shared(16, TIMEOUT)
@@ -86,42 +98,109 @@ def test_shared_limits_and_hostile_ops(served):
         raw.close()
 
 
-def test_bells_are_bounded(served):
-    raw = served.client()
+def test_bells_are_bounded_per_process(served):
+    held = served.ask(WM_HELD)
+    bells = [RawBell(served) for _ in range(32)]
     try:
-        tokens = [raw.send(CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
-                  for _ in range(256)]
         with pytest.raises(winipc.WinIPCError) as e:
-            raw.send(CONTROL, OP_BELL_OPEN, os.getpid(), TIMEOUT)
+            RawBell(served)
         assert e.value.winerror == 8
-        assert raw.send(CONTROL, OP_BELL_CLOSE, tokens.pop(), TIMEOUT) == 1
+        # another process still gets one
+        code = ("from winipc import _rpc\n"
+                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
+                "p.open_bell(50, 5000)\n"
+                "a = p.alloc(16, 5000)\n"
+                "print(p.send(0x%x, 4, a, 5000))\n" % WM_BUMP)
+        out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == ["4"], out.stderr
+        b = bells.pop()
+        assert b.raw.send(CONTROL, OP_BELL_CLOSE, b.token, TIMEOUT) == 1
+        b.close()
         legit = served.client(bell=50)      # the freed place is usable
         address = legit.alloc(16, TIMEOUT)
         assert compare(legit, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
         legit.close()
-        for t in tokens:
-            assert raw.send(CONTROL, OP_BELL_CLOSE, t, TIMEOUT) == 1
     finally:
-        raw.close()
+        for b in bells:
+            b.raw.send(CONTROL, OP_BELL_CLOSE, b.token, TIMEOUT)
+            b.close()
+    assert wait_for(lambda: served.ask(WM_HELD), held) == held
 
 
-def test_a_name_the_server_gave_is_its_own(served):
-    """The client finds the section the server made under the name it got,
-    and mmap would not have to create it."""
+def test_a_pid_that_cannot_be_used_gets_nothing(served):
+    """A doorbell for pid 0, for no process, or for a process that never
+    claims it (a lie about who asks) is refused or taken back: nothing is
+    held for it, and the named process keeps no handle."""
+    from procstats import win_handles_of
+    held = served.ask(WM_HELD)
     raw = served.client()
+    victim = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
     try:
-        token = raw.send(CONTROL, OP_SHARED_ALLOC, 32, TIMEOUT)
-        name = _rpc.object_name(served.pid, token, "shm")
-        k32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        k32.OpenFileMappingW.restype = ctypes.c_void_p
-        h = k32.OpenFileMappingW(0x0004, False, name)
-        assert h
-        k32.CloseHandle(ctypes.c_void_p(h))
-        assert not k32.OpenFileMappingW(0x0004, False, _rpc.object_name(served.pid, token ^ 1,
-                                                                        "shm"))
-        raw.send(CONTROL, OP_SHARED_FREE, token, TIMEOUT)
+        for pid in (0, -1, 1 << 32, 0xFFFFFFF0):
+            with pytest.raises(winipc.WinIPCError):
+                raw.send(CONTROL, OP_BELL_OPEN, pid, TIMEOUT)
+        assert served.ask(WM_HELD) == held
+        time.sleep(0.5)     # the victim has started
+        before = win_handles_of(victim.pid)
+        for _ in range(32):     # lies, up to the named process's own bound
+            RawBell(served, pid=victim.pid).close()
+        assert win_handles_of(victim.pid) >= before + 3 * 32
+        with pytest.raises(winipc.WinIPCError) as e:
+            RawBell(served, pid=victim.pid)
+        assert e.value.winerror == 8
+        # never claimed: taken back, from the server and from the victim
+        assert wait_for(lambda: served.ask(WM_HELD), held, 10) == held
+        assert win_handles_of(victim.pid) == before
     finally:
+        victim.stdin.close()
+        victim.wait(30)
         raw.close()
+
+
+def test_another_client_cannot_reach_a_section(served):
+    """Only the process a section was made for can use it: another client
+    that knows its address (anyone can find it) cannot have a handler run on
+    it, free it or close its doorbell, by message or by doorbell."""
+    owner = served.client(bell=50)
+    try:
+        address, m = owner.alloc_shared(64, TIMEOUT)
+        m[:16] = bytes(16)
+        code = ("import sys, winipc\n"
+                "from winipc import _rpc\n"
+                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
+                f"address, token = {address}, {owner.bell_token}\n"
+                "import ctypes\n"
+                f"CONTROL = ctypes.WinDLL('user32').RegisterWindowMessageW({_rpc.CONTROL_NAME!r})\n"
+                "refused = 0\n"
+                "def expect(f, *args):\n"
+                "    global refused\n"
+                "    try:\n"
+                "        f(*args)\n"
+                "    except winipc.WinIPCError as e:\n"
+                "        refused += 1\n"
+                "        return\n"
+                "    print('NOT REFUSED', args, flush=True)\n"
+                "expect(p.send, 0x%x, 16, address, 5000)\n"       # by message
+                "expect(p.send, CONTROL, 3, address, 5000)\n"     # free by message
+                "expect(p.send, CONTROL, 5, token ^ 1, 5000)\n"   # a guessed token
+                "p.open_bell(50, 5000)\n"
+                "expect(p.send, 0x%x, 16, address, 5000)\n"       # by doorbell
+                "mine, _ = p.alloc_shared(64, 5000)\n"
+                "expect(p.send, 0x%x, 16, address, 5000)\n"
+                "print('refused', refused, flush=True)\n" % (WM_BUMP, WM_BUMP, WM_BUMP))
+        out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == ["refused", "5"], (out.stdout, out.stderr)
+        # untouched, and still the owner's
+        assert m[:16] == bytes(16)
+        assert owner.send(WM_BUMP, 16, address, TIMEOUT) == 16
+        assert m[:16] == b"\x01" * 16
+        assert compare(owner, served, WM_NATIVE, address + 16, 1.0, 2.0)[0] == (3.0, 2.0)
+        owner.free_shared(address, TIMEOUT)
+    finally:
+        owner.close()
 
 
 @pytest.mark.parametrize("bell", [None, 50], ids=["classic", "doorbell"])

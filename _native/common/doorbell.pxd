@@ -28,6 +28,7 @@ cdef extern from "doorbell.h" nogil:
     void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     int64_t winipc_now_ns()
     void winipc_fence()
+    int winipc_cas(uint32_t *p, uint32_t old, uint32_t new_)
     # client
     int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg, uint64_t wparam,
                          uint64_t lparam)

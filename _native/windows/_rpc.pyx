@@ -16,20 +16,23 @@ include "dispatch.pxi"
 #   client.pxi     find_window, Process: copies, sends, calls
 #   client_bell.pxi    the client's doorbells, asynchronous sends
 #   client_shared.pxi  the client's shared sections
+#   view.pxi       MappedView, a section mapped here (shared with _kernel.pyx)
 #   server.pxi     ServerCore: the window, the checks, the serving loop
 
 from libc.stddef cimport wchar_t
 from libc.stdint cimport int64_t, INT64_MAX
 from libc.string cimport memcpy, memset
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, \
+    PyBUF_SIMPLE, PyBUF_WRITABLE
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, HWND, LPARAM, LRESULT, UINT, WPARAM
 from wide cimport wide
+from memoryapi cimport UnmapViewOfFile
 
-import mmap
 import os
 import threading
 
@@ -236,6 +239,7 @@ include "bell.pxi"
 include "send.pxi"
 include "safecopy.pxi"
 
+include "view.pxi"
 include "client_bell.pxi"
 include "client_shared.pxi"
 include "client.pxi"

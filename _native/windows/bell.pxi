@@ -219,7 +219,10 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
         winipc_bell_request(sb.bell, &msg, &wparam, &lparam)
         sb.last_served = seq
         sb.busy = True
-        answer = serve(s, msg, <WPARAM>wparam, <LPARAM>lparam)
+        if msg == s.control:    # its process asks for or frees a section
+            answer = bell_control(s, sb, <WPARAM>wparam, <LPARAM>lparam)
+        else:
+            answer = serve(s, msg, <WPARAM>wparam, <LPARAM>lparam, sb.pid)
         sb.busy = False
         if sb.doomed:   # closed by a message the handler let in
             release_bell(s, sb)

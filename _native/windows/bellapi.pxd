@@ -52,3 +52,34 @@ cdef extern from "ntsecapi.h" nogil:
     # https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-rtlgenrandom
     # (advapi32's SystemFunction036; BCryptGenRandom would need bcrypt.dll)
     unsigned char RtlGenRandom(void *RandomBuffer, unsigned long RandomBufferLength)
+
+cdef extern from "windows.h" nogil:
+    # https://learn.microsoft.com/en-us/windows/win32/api/winnt/ns-winnt-exception_record
+    ctypedef struct EXCEPTION_RECORD:
+        DWORD ExceptionCode
+        DWORD NumberParameters
+        size_t ExceptionInformation[15]
+    # https://learn.microsoft.com/en-us/windows/win32/api/winnt/ns-winnt-exception_pointers
+    ctypedef struct EXCEPTION_POINTERS:
+        EXCEPTION_RECORD *ExceptionRecord
+    enum:
+        EXCEPTION_ACCESS_VIOLATION
+        EXCEPTION_IN_PAGE_ERROR
+        STATUS_GUARD_PAGE_VIOLATION
+        EXCEPTION_CONTINUE_EXECUTION
+        EXCEPTION_CONTINUE_SEARCH
+        TLS_OUT_OF_INDEXES
+    ctypedef long (__stdcall *PVECTORED_EXCEPTION_HANDLER)(EXCEPTION_POINTERS *) noexcept nogil
+    # https://learn.microsoft.com/en-us/windows/win32/api/errhandlingapi/nf-errhandlingapi-addvectoredexceptionhandler
+    void *AddVectoredExceptionHandler(unsigned long First, PVECTORED_EXCEPTION_HANDLER Handler)
+    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-tlsalloc
+    DWORD TlsAlloc()
+    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-tlsgetvalue
+    void *TlsGetValue(DWORD dwTlsIndex)
+    # https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-tlssetvalue
+    BOOL TlsSetValue(DWORD dwTlsIndex, void *lpTlsValue)
+    # https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualprotect
+    BOOL VirtualProtect(void *lpAddress, size_t dwSize, DWORD flNewProtect, DWORD *lpflOldProtect)
+    # https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-mapviewoffileex
+    void *MapViewOfFileEx(HANDLE hFileMappingObject, DWORD dwDesiredAccess, DWORD dwFileOffsetHigh,
+                          DWORD dwFileOffsetLow, size_t dwNumberOfBytesToMap, void *lpBaseAddress)

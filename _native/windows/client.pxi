@@ -32,7 +32,8 @@ cdef class Process:
     cdef readonly DWORD access
     cdef HWND _window       # the server window given at creation: sends, doorbells, sections
     cdef ClientBell _bell   # _bell.window NULL: none
-    cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic)
+    cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic,
+                            # or waits for it: a call on a shared section)
     cdef ClientBell _abell  # the asynchronous sends' own doorbell (begin_send)
     cdef bint _abell_busy   # an asynchronous send is in flight on it
     cdef UINT _amsg         # its message, for the error of a refusal
@@ -109,8 +110,13 @@ cdef class Process:
         return <size_t>self._bell.window
 
     @property
+    def bell_page(self):
+        """Where the doorbell's page is mapped in this process, 0 if none."""
+        return <size_t>self._bell.bell
+
+    @property
     def bell_token(self):
-        """The doorbell's token (its objects' names: object_name()), 0 if none."""
+        """The doorbell's token (what closes it: only this process knows it), 0 if none."""
         return self._bell.token
 
     # Every use of the handle without the GIL is bracketed by enter/leave, so
@@ -128,9 +134,9 @@ cdef class Process:
             self.release()
 
     cdef void release(self) noexcept:
-        """What close() owes, once no call uses it: the doorbell, the
-        sections (the server is told with a posted message, which never
-        waits), the handle."""
+        """What close() owes, once no call uses it: the doorbell (the server
+        is told with a posted message, which never waits, and releases the
+        sections with it), our views of the sections, the handle."""
         cdef int i, n = self._nregions
         cdef Region **regions = self._regions
         self.drop_bell()
@@ -138,8 +144,6 @@ cdef class Process:
         self._regions = NULL    # detached first: dropping one may let other threads run
         self._nregions = 0
         for i in range(n):
-            win32.PostMessageW(self._window, CONTROL_MESSAGE, OP_SHARED_FREE,
-                               <LPARAM>regions[i].token)
             self.drop_region(regions[i])
         PyMem_Free(regions)
         if self._handle != NULL:
@@ -178,6 +182,17 @@ cdef class Process:
         """Close our side of the doorbell and tell the server (posted)."""
         drop_client_bell(&self._bell)
 
+    cdef bint in_section(self, size_t address, size_t size) noexcept:
+        """Whether [address, address + size) lies in one of our sections."""
+        cdef int i
+        cdef Region *r
+        for i in range(self._nregions):
+            r = self._regions[i]
+            if (address >= r.address and address - r.address < r.size
+                    and size <= r.size - (address - r.address)):
+                return True
+        return False
+
     cdef char *pin(self, size_t address, size_t size, Py_buffer *view) except? NULL:
         """Where [address, address + size) of the server is mapped here, if it
         lies in one of our shared sections, with that mapping pinned in
@@ -192,10 +207,28 @@ cdef class Process:
                 return r.local + (address - r.address)
         return NULL
 
-    cdef ClientBell *take_bell(self, UINT msg):
-        """The doorbell, if one is open and no other call uses it."""
-        if self._bell.window == NULL or self._bell_busy or msg == CONTROL_MESSAGE:
-            return NULL
+    cdef ClientBell *take_bell(self, UINT msg, bint shared=False,
+                               UINT timeout_ms=0) except? NULL:
+        """The doorbell, if one is open and no other call uses it (NULL: go
+        classic).  A request on a shared section, or one for the doorbell's
+        server side (``shared``), must ride the doorbell, which alone tells
+        the server who asks: it opens one if needed and waits for it, within
+        ``timeout_ms``."""
+        cdef int64_t deadline
+        if not shared:
+            if self._bell.window == NULL or self._bell_busy or msg == CONTROL_MESSAGE:
+                return NULL
+            self._bell_busy = True
+            return &self._bell
+        if self._bell.window == NULL:
+            open_into(self, &self._bell, timeout_ms)
+        deadline = ticks_now() + us_to_ticks(<int64_t>timeout_ms * 1000)
+        while self._bell_busy:
+            with nogil:
+                win32.Sleep(0)
+            PyErr_CheckSignals()
+            if ticks_now() >= deadline:
+                round_trip_failed(win32.ERROR_TIMEOUT, STEP_BELL, msg, 0, 0, self.pid, 0)
         self._bell_busy = True
         return &self._bell
 
@@ -227,14 +260,12 @@ cdef class Process:
         """Open a doorbell to the server window: from now on send, call and
         bench post their request in a page both sides map, and wait for the
         answer spinning ``spin_us`` µs, then sleeping on an Event.  A
-        doorbell already open is closed first."""
+        doorbell already open stays, with the new spin."""
         self.enter()
         try:
-            if self._bell_busy:
-                raise RuntimeError("a call is using the doorbell")
             self.spin_us = spin_us
-            self.drop_bell()
-            open_into(self, &self._bell, timeout_ms)
+            if self._bell.window == NULL:
+                open_into(self, &self._bell, timeout_ms)
         finally:
             self.leave()
 
@@ -269,14 +300,17 @@ cdef class Process:
         return withdrawn
 
     def close_bell(self):
-        """Stop using the doorbell (the server is told); harmless without one."""
+        """Stop using the doorbell (the server is told); harmless without one.
+        Refused while shared buffers are open: they live with it."""
         if self._bell_busy:
             raise RuntimeError("a call is using the doorbell")
+        if self._nregions:
+            raise RuntimeError("shared buffers are open on this doorbell: free them first")
         self.drop_bell()
 
     def alloc_shared(self, size_t size, UINT timeout_ms):
         """A section of ``size`` bytes that the server creates and maps, also
-        mapped here -> (its address in the server, a writable mmap.mmap of
+        mapped here -> (its address in the server, a writable MappedView of
         it).  write/read_into/call/bench inside it are memory copies."""
         return alloc_shared_section(self, size, timeout_ms)
 
@@ -378,7 +412,11 @@ cdef class Process:
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
         self.enter()
-        bell = self.take_bell(msg)
+        try:
+            bell = self.take_bell(msg, self.in_section(<size_t>lp, wparam), timeout_ms)
+        except BaseException:
+            self.leave()
+            raise
         try:
             with nogil:
                 if bell != NULL:
@@ -414,7 +452,12 @@ cdef class Process:
             get_buffer(buffer, &view, True)
             try:
                 local = self.pin(address, <size_t>view.len, &pinned)
-                bell = self.take_bell(msg)
+                try:
+                    bell = self.take_bell(msg, local != NULL, timeout_ms)
+                except BaseException:
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
+                    raise
                 try:
                     with nogil:
                         err = round_trip(handle, window, bell, spin_us, msg, address, local,
@@ -460,7 +503,12 @@ cdef class Process:
                     raise MemoryError()
                 win32.QueryPerformanceFrequency(&freq)
                 local = self.pin(address, <size_t>view.len, &pinned)
-                bell = self.take_bell(msg)
+                try:
+                    bell = self.take_bell(msg, local != NULL, timeout_ms)
+                except BaseException:
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
+                    raise
                 try:
                     with nogil:
                         for i in range(n):

@@ -17,61 +17,41 @@ cdef void drop_client_bell(ClientBell *cb) noexcept:
 
 
 cdef open_into(Process p, ClientBell *target, UINT timeout_ms):
-    """Have the Process's server window make a doorbell, and open our side
-    of it into ``target`` (left empty on failure; the server is told)."""
+    """Have the Process's server window make a doorbell for this process,
+    and claim it into ``target`` (left empty on failure; the server is
+    told).  The server gives us handles (control.pxi): the page's is the
+    answer, the Events' are in the page's grant."""
     cdef HWND hwnd = p._window
-    cdef DWORD server_pid = 0
-    cdef HANDLE section = NULL
+    cdef HANDLE page
     cdef void *view = NULL
+    cdef BellGrant *grant
     cdef ClientBell bell
-    cdef uint64_t token, wake
-    cdef wchar_t *name = NULL
     cdef DWORD err
-    try:
-        memset(&bell, 0, sizeof(ClientBell))
-        control_message()
-        if not win32.GetWindowThreadProcessId(hwnd, &server_pid):
-            raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
-                           detail=f"window {<size_t>hwnd:#x} is gone")
-        token = <uint64_t>p.control(hwnd, OP_BELL_OPEN,
-                                       <LPARAM>win32.GetCurrentProcessId(), timeout_ms,
-                                       "a doorbell")
-        bell.window = hwnd
-        bell.token = token
-        try:
-            name = wide(object_name(server_pid, token, "bell"))
-            section = memoryapi.OpenFileMappingW(
-                memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
-            if section == NULL:
-                fail(win32.GetLastError(), "OpenFileMappingW", "the doorbell page")
-            view = memoryapi.MapViewOfFile(
-                section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, 0, 0,
-                WINIPC_BELL_SIZE)
-            err = win32.GetLastError()
-            win32.CloseHandle(section)
-            if view == NULL:
-                fail(err, "MapViewOfFile", "the doorbell page")
-            bell.bell = <winipc_bell *>view
-            PyMem_Free(name)
-            name = wide(object_name(server_pid, token, "client"))
-            bell.client_event = synchapi.OpenEventW(
-                win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, win32.FALSE, name)
-            if bell.client_event == NULL:
-                fail(win32.GetLastError(), "OpenEventW", "the doorbell's client Event")
-            wake = (<uint64_t *>(<char *>view + BELL_WAKE_TOKEN))[0]
-            PyMem_Free(name)
-            name = wide(object_name(server_pid, wake, "wake"))
-            bell.server_event = synchapi.OpenEventW(bellapi.EVENT_MODIFY_STATE, win32.FALSE,
-                                                    name)
-            if bell.server_event == NULL:
-                fail(win32.GetLastError(), "OpenEventW", "the server's wake Event")
-            bell.seq = bell.bell.req
-        except BaseException:
-            drop_client_bell(&bell)   # tells the server too
-            raise
-        target[0] = bell
-    finally:
-        PyMem_Free(name)
+    memset(&bell, 0, sizeof(ClientBell))
+    control_message()
+    page = <HANDLE><size_t>p.control(hwnd, OP_BELL_OPEN, <LPARAM>win32.GetCurrentProcessId(),
+                                     timeout_ms, "a doorbell")
+    view = memoryapi.MapViewOfFile(page, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
+                                   0, 0, WINIPC_BELL_SIZE)
+    if view == NULL:
+        # Revoked meanwhile (more than CLAIM_MS): the server closed it.
+        fail(win32.GetLastError(), "MapViewOfFile", "the doorbell page the server gave")
+    grant = grant_of(view)
+    if not winipc_cas(&grant.claim, CLAIM_OFFERED, CLAIM_TAKEN):
+        # Revoked: the server closed every handle it gave us, and its side.
+        memoryapi.UnmapViewOfFile(view)
+        raise_winerror(win32.ERROR_TIMEOUT, "MapViewOfFile",
+                       detail=f"the server took the doorbell back: it was not claimed within "
+                              f"{CLAIM_MS} ms")
+    # Ours from now on: the server closes none of these.
+    win32.CloseHandle(page)
+    bell.window = hwnd
+    bell.bell = <winipc_bell *>view
+    bell.token = grant.token
+    bell.client_event = <HANDLE><size_t>grant.client_event
+    bell.server_event = <HANDLE><size_t>grant.wake_event
+    bell.seq = bell.bell.req
+    target[0] = bell
 
 
 # Split-phase sends, for asyncio (winipc/_aio.py), on a doorbell of

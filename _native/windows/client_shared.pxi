@@ -1,55 +1,70 @@
 # The client's shared sections: memory the server creates and maps, mapped
-# here too, so that copies into it are memory copies.  (Part of _rpc.pyx:
+# here too, so that copies into it are memory copies.  Asked for and freed
+# through the doorbell, the only channel that says which process asks
+# (control.pxi); the server gives us a handle to each.  (Part of _rpc.pyx:
 # Process.alloc_shared and free_shared call these.)
 
 cdef struct Region:
     size_t address      # the section's address in the server
     size_t size
     char *local         # where it is mapped here
-    uint64_t token
-    PyObject *mapping   # the mmap.mmap (a reference of ours)
+    PyObject *mapping   # the MappedView (a reference of ours)
     Py_buffer view      # held while registered: nobody can close it under a copy
 
 
+cdef LRESULT bell_control_call(Process p, WPARAM op, LPARAM arg, UINT timeout_ms,
+                               str what) except? -1:
+    """A control request on the Process's doorbell (opened if needed) ->
+    its positive answer; raises the server's refusal or the call's failure."""
+    cdef ClientBell *bell = p.take_bell(CONTROL_MESSAGE, True, timeout_ms)
+    cdef LRESULT result = 0
+    cdef DWORD err
+    try:
+        with nogil:
+            err = bell_round_trip(bell, CONTROL_MESSAGE, op, arg, timeout_ms, p._spin_us, &result)
+        if err:
+            round_trip_failed(err, STEP_BELL, CONTROL_MESSAGE, 0, 0, p.pid, bell.started)
+    finally:
+        p._bell_busy = False
+    if WINIPC_IS_ERROR(result) or result <= 0:
+        code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
+        raise_winerror(code, "the doorbell",
+                       detail=f"the server refused {what}: {_describe_winerror(code)}")
+    return result
+
+
 cdef object alloc_shared_section(Process p, size_t size, UINT timeout_ms):
-    cdef LRESULT token, address
+    cdef LRESULT address
     cdef HANDLE section
-    cdef wchar_t *name = NULL
+    cdef void *base
+    cdef DWORD err
     cdef Region *r
-    cdef DWORD server_pid = 0
+    cdef MappedView mapping
     p.enter()
     try:
         if size == 0:
             raise ValueError("a shared buffer needs at least one byte")
-        if not win32.GetWindowThreadProcessId(p._window, &server_pid):
-            raise_winerror(win32.ERROR_INVALID_WINDOW_HANDLE, "GetWindowThreadProcessId",
-                           detail=f"the server window {<size_t>p._window:#x} is gone")
-        token = p.control(p._window, OP_SHARED_ALLOC, <LPARAM>size, timeout_ms,
-                             f"a shared buffer of {size} bytes")
+        address = bell_control_call(p, OP_SHARED_ALLOC, <LPARAM>size, timeout_ms,
+                                    f"a shared buffer of {size} bytes")
+        # The server gave us a handle to it: ours to close once mapped.
+        section = <HANDLE><size_t>grant_of(p._bell.bell).extra
+        base = memoryapi.MapViewOfFile(section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
+                                       0, 0, size)
+        err = win32.GetLastError()
+        win32.CloseHandle(section)
         try:
-            address = p.control(p._window, OP_SHARED_ADDRESS, token, timeout_ms,
-                                   "the address of a shared buffer")
-            tagname = object_name(server_pid, token, "shm")
-            # mmap(tagname=) would create the section if it did not exist:
-            # open it first, and hold it while mmap opens it again.
-            name = wide(tagname)
-            section = memoryapi.OpenFileMappingW(
-                memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, win32.FALSE, name)
-            if section == NULL:
-                fail(win32.GetLastError(), "OpenFileMappingW", "a shared buffer")
-            try:
-                mapping = mmap.mmap(-1, size, tagname=tagname)
-            finally:
-                win32.CloseHandle(section)
+            if base == NULL:
+                fail(err, "MapViewOfFile", f"a shared buffer of {size} bytes")
+            mapping = MappedView.__new__(MappedView)
+            mapping.base = mapping.start = <char *>base
+            mapping.length = <Py_ssize_t>size
             r = <Region *>PyMem_Malloc(sizeof(Region))
             if r == NULL:
-                mapping.close()
                 raise MemoryError()
             PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
             r.address = <size_t>address
             r.size = size
-            r.local = <char *>r.view.buf
-            r.token = <uint64_t>token
+            r.local = <char *>base
             r.mapping = <PyObject *>mapping
             Py_INCREF(mapping)
             try:
@@ -58,16 +73,28 @@ cdef object alloc_shared_section(Process p, size_t size, UINT timeout_ms):
                 p.drop_region(r)
                 raise
         except BaseException:
-            win32.PostMessageW(p._window, CONTROL_MESSAGE, OP_SHARED_FREE, token)
+            if base != NULL and mapping is None:
+                memoryapi.UnmapViewOfFile(base)
+            free_on_server(p, <size_t>address, timeout_ms)
             raise
         return <size_t>address, mapping
     finally:
-        PyMem_Free(name)
         p.leave()
+
+
+cdef void free_on_server(Process p, size_t address, UINT timeout_ms):
+    """Best effort, for a section we could not take: the server releases it
+    with the doorbell anyway."""
+    try:
+        bell_control_call(p, OP_SHARED_FREE, <LPARAM>address, timeout_ms,
+                          f"freeing the shared buffer at {address:#x}")
+    except Exception:
+        pass
 
 
 cdef object free_shared_section(Process p, size_t address, UINT timeout_ms):
     cdef Region *r
+    cdef MappedView mapping
     p.enter()
     try:
         # Off the list first: closing the mapping lets other threads run.
@@ -75,7 +102,7 @@ cdef object free_shared_section(Process p, size_t address, UINT timeout_ms):
         if r == NULL:
             raise_winerror(bellapi.ERROR_INVALID_ADDRESS, "free_shared",
                            detail=f"no shared buffer of this process is at {address:#x}")
-        mapping = <object>r.mapping
+        mapping = <MappedView>r.mapping
         PyBuffer_Release(&r.view)
         try:
             mapping.close()
@@ -83,9 +110,8 @@ cdef object free_shared_section(Process p, size_t address, UINT timeout_ms):
             PyObject_GetBuffer(mapping, &r.view, PyBUF_WRITABLE)
             p.add_region(r)
             raise
-        token = r.token
         p.drop_region(r)   # its view is released already: a second release is a no-op
-        p.control(p._window, OP_SHARED_FREE, <LPARAM>token, timeout_ms,
-                     f"freeing the shared buffer at {address:#x}")
+        bell_control_call(p, OP_SHARED_FREE, <LPARAM>address, timeout_ms,
+                          f"freeing the shared buffer at {address:#x}")
     finally:
         p.leave()

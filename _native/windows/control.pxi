@@ -1,31 +1,51 @@
-# The control message and what it manages in the server: shared sections and
-# doorbells (included by _rpc.pyx; the server side runs on the window thread
-# without the GIL).
+# The control message and what it manages in the server: doorbells and
+# shared sections (included by _rpc.pyx; the server side runs on the window
+# thread without the GIL).
 #
 # Control message: RegisterWindowMessageW("winipc.control"), the same value
 # in every process of the session.  wParam is an opcode, lParam its argument;
-# the answer is a positive value or WINIPC_ERROR_RESULT(code):
+# the answer is a positive value or WINIPC_ERROR_RESULT(code).  As a window
+# message (anyone can send one):
 #
-#   OP_SHARED_ALLOC   lParam = size          -> token of a new section
-#   OP_SHARED_ADDRESS lParam = token         -> the section's address in the server
-#   OP_SHARED_FREE    lParam = token         -> 1; the server unmaps and closes it
-#   OP_BELL_OPEN      lParam = client pid    -> token of a new doorbell
-#   OP_BELL_CLOSE     lParam = token         -> 1
+#   OP_BELL_OPEN      lParam = client pid    -> a handle to the doorbell page,
+#                                               valid in that process
+#   OP_BELL_CLOSE     lParam = bell token    -> 1
 #
-# A token is 62 random bits (RtlGenRandom), so it is positive as an answer and
-# unguessable.  The server names what it creates after its pid and the token:
+# and as a request in a doorbell page (msg = the control message): only the
+# process that maps that page can post one, so the server knows who asks:
 #
-#   Local\winipc.<server pid>.<token as 16 hex digits>.shm      a shared section
-#   Local\winipc.<server pid>.<token>.bell                      a doorbell page
-#   Local\winipc.<server pid>.<token>.client                    its client's Event
-#   Local\winipc.<server pid>.<wake token>.wake                 the server's Event
+#   OP_SHARED_ALLOC   lParam = size          -> the section's address in the
+#                                               server; the page's grant.extra:
+#                                               a handle to it in the client
+#   OP_SHARED_FREE    lParam = that address  -> 1
 #
-# The server never uses an object it did not create: CreateFileMappingW or
-# CreateEventW answering ERROR_ALREADY_EXISTS (someone squats the name) makes it
-# close that handle and try another token.  The wake token is written by the
-# server at offset BELL_WAKE_TOKEN of each doorbell page, read by the client
-# once when it opens the doorbell.  Freeing and closing take the token, not the
-# address, so only whoever was given an object can free it.
+# Ownership.  Nothing is named: a name can be listed by anyone in the session
+# (NtQueryDirectoryObject on BaseNamedObjects), so it can never prove who
+# asks.  The server creates every object unnamed and duplicates a handle
+# into the process that asked (it opens that pid with PROCESS_DUP_HANDLE);
+# a handle is valid in that one process only.  A pid can be lied about, but
+# then the handles land in the process that was named, which never learns
+# of them: the liar can use none of it.  So:
+#   - a doorbell belongs to the process it was opened for: whoever posts in
+#     its page maps it, and only that process could map it;
+#   - a section belongs to the doorbell that allocated it: it is served only
+#     on the doorbells of its process, freed only by its own doorbell, and
+#     released with it;
+#   - the page's grant holds the doorbell's token, OP_BELL_CLOSE's argument:
+#     only a process that maps the page reads it;
+#   - a doorbell that its process has not claimed (compare-exchange of
+#     grant.claim 0 -> 1) within CLAIM_MS is revoked (0 -> 2): the server
+#     closes the handles it gave that process (DuplicateHandle with
+#     DUPLICATE_CLOSE_SOURCE) and releases it.  A lie about a pid costs the
+#     named process nothing for long.
+# Every resource is bounded per client process and per server, and released
+# when its process exits (sweep_bells, every SWEEP_MS while doorbells exist).
+#
+# What no protocol can stop: the classic technique gives each client
+# PROCESS_VM_OPERATION | VM_WRITE on the server, with which it can rewrite
+# any of the server's memory directly.  The doorbell pages are touched under
+# a fault handler that restores a page a client re-protected or unmapped
+# (server.pxi, heal_bell_page), and sections only through fault-safe copies.
 
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -37,34 +57,51 @@ from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_cpu, w
     winipc_bell_server_wakes, winipc_bell_server_cpu, winipc_bell_client_cpu, winipc_bell_client_at, \
     winipc_bell_server_at, winipc_bell_take, winipc_bell_taken, winipc_cold_budget, \
     winipc_bell_untaken, winipc_bell_withdraw, winipc_bell_next_seq, \
-    winipc_cold_learn, winipc_now_ns, winipc_steady_spin
+    winipc_cold_learn, winipc_now_ns, winipc_steady_spin, winipc_cas
 cimport memoryapi
 cimport synchapi
+cimport handleapi
 from handleapi cimport INVALID_HANDLE_VALUE
 
 cdef enum:
     OP_SHARED_ALLOC = 1
-    OP_SHARED_ADDRESS = 2
     OP_SHARED_FREE = 3
     OP_BELL_OPEN = 4
     OP_BELL_CLOSE = 5
-    # What one client can make a server hold (any client: Windows cannot
-    # tell the senders of a message apart).  More is ERROR_NOT_ENOUGH_MEMORY.
+    # What a server holds for all its clients, and for any one client
+    # process (a pid's own doorbells and sections).  More is
+    # ERROR_NOT_ENOUGH_MEMORY.
     MAX_SECTIONS = 1024
     MAX_BELLS = 256
-    # Names are tried with this many tokens before giving up (a squatter
-    # would have to guess 62 random bits each time).
-    NAME_TRIES = 4
-    NAME_CHARS = 64
-    # Where the server writes its wake Event's token in a doorbell page,
-    # after the two cache lines of winipc_bell.
-    BELL_WAKE_TOKEN = 128
+    PID_SECTIONS = 256
+    PID_BELLS = 32
+    # Where the grant (BellGrant) lies in a doorbell page, after the two
+    # cache lines of winipc_bell.
+    BELL_GRANT = 128
+    # grant.claim
+    CLAIM_OFFERED = 0
+    CLAIM_TAKEN = 1
+    CLAIM_REVOKED = 2
+    # A doorbell its process has not claimed this long (ms) is revoked.
+    CLAIM_MS = 2000
     # Requests on private buffers run on a server-owned copy; a copy buffer
     # up to this size is kept between requests.
     SCRATCH_KEEP = 16 * 1024 * 1024
 
 cdef uint64_t MAX_SHARED_BYTES = (<uint64_t>4) << 30   # per server, all sections
+cdef uint64_t PID_SHARED_BYTES = (<uint64_t>1) << 30   # per client process
 cdef uint64_t TOKEN_MASK = ((<uint64_t>1) << 62) - 1
+
+# What the server writes in a doorbell page for its client, at BELL_GRANT.
+# Handles are values in the client's process.  Only grant.claim is ever
+# read back by the server (a compare-exchange): the rest is the client's.
+cdef struct BellGrant:
+    uint64_t token          # OP_BELL_CLOSE's argument
+    uint64_t client_event   # the doorbell's client Event (SYNCHRONIZE | EVENT_MODIFY_STATE)
+    uint64_t wake_event     # the server's wake Event (EVENT_MODIFY_STATE)
+    uint32_t claim          # CLAIM_*: the client's compare-exchange against the server's
+    uint32_t pad
+    uint64_t extra          # a bell control answer's second value
 
 CONTROL_NAME = "winipc.control"
 cdef UINT CONTROL_MESSAGE = 0
@@ -82,10 +119,8 @@ cdef UINT control_message() except 0:
     return CONTROL_MESSAGE
 
 
-def object_name(DWORD server_pid, uint64_t token, str suffix):
-    """The name of what a server made for ``token``: "shm", "bell", "client"
-    or "wake"."""
-    return f"Local\\winipc.{server_pid}.{token:016x}.{suffix}"
+cdef inline BellGrant *grant_of(void *page) noexcept nogil:
+    return <BellGrant *>(<char *>page + BELL_GRANT)
 
 
 cdef uint64_t random_token() noexcept nogil:
@@ -98,47 +133,14 @@ cdef uint64_t random_token() noexcept nogil:
     return value if value else 1
 
 
-cdef void make_name(wchar_t *out, DWORD pid, uint64_t token, const char *suffix) noexcept nogil:
-    """object_name() without the GIL, into NAME_CHARS wide characters."""
-    cdef const char *prefix = b"Local\\winipc."
-    cdef const char *hexdigits = b"0123456789abcdef"
-    cdef wchar_t digits[12]
-    cdef int n = 0, d = 0, i
-    while prefix[0]:
-        out[n] = prefix[0]
-        n += 1
-        prefix += 1
-    while True:
-        digits[d] = <wchar_t>(48 + pid % 10)
-        d += 1
-        pid //= 10
-        if pid == 0:
-            break
-    while d:
-        d -= 1
-        out[n] = digits[d]
-        n += 1
-    out[n] = 46   # "."
-    n += 1
-    for i in range(15, -1, -1):
-        out[n] = hexdigits[(token >> (4 * i)) & 15]
-        n += 1
-    out[n] = 46
-    n += 1
-    while suffix[0] and n < NAME_CHARS - 1:
-        out[n] = suffix[0]
-        n += 1
-        suffix += 1
-    out[n] = 0
-
-
 # --- the server's tables -----------------------------------------------------
 
 cdef struct Section:
     HANDLE mapping      # NULL: a free slot
     char *view          # mapped here by the server, read-write
     size_t size
-    uint64_t token
+    DWORD pid           # the owner process
+    uint64_t bell       # the token of the doorbell that allocated it
     int in_use          # handlers running on it: it is not unmapped meanwhile
     bint doomed         # freed while in use: released when the handler returns
 
@@ -146,8 +148,11 @@ cdef struct ServerBell:
     HANDLE section      # NULL: a free slot
     winipc_bell *bell   # the page, mapped here: hostile input
     HANDLE client_event
-    HANDLE client       # SYNCHRONIZE handle to the client's process, or NULL
+    HANDLE client       # the client's process: PROCESS_DUP_HANDLE | SYNCHRONIZE
+    DWORD pid
     uint64_t token
+    uint64_t given[3]   # the handles given to the client: page, its Event, the wake Event
+    uint64_t opened_ms  # GetTickCount64() at opening; 0 once claimed
     uint32_t last_served
     bint busy           # a request of it is running
     bint doomed         # closed while busy: released after it
@@ -172,7 +177,7 @@ cdef struct WindowState:
     bint beside         # a doorbell's client waits on that CPU too
     int64_t steady_ns   # steady mode: the longest average gap it spins across
     int64_t last_request, gap_avg
-    uint64_t wake_token
+    uint64_t healed     # doorbell pages restored after a client pulled them
     char *scratch       # the kept copy buffer for private requests
     size_t scratch_size
     bint scratch_busy
@@ -182,34 +187,25 @@ cdef inline LRESULT error_result(DWORD code) noexcept nogil:
     return WINIPC_ERROR_RESULT(code if 0 < code < WINIPC_ERROR_SPAN else ERROR_INVALID_PARAMETER)
 
 
-cdef Section *find_section(WindowState *s, size_t address, size_t size) noexcept nogil:
-    """The live section holding all of [address, address + size), or NULL.
-    Any client's: Windows cannot tell who sent a message, and the client
-    could as well have been given the token."""
+cdef Section *find_section(WindowState *s, size_t address, size_t size, DWORD pid) noexcept nogil:
+    """The live section of process ``pid`` holding all of [address, address
+    + size), or NULL (0: a window message, whose sender nobody knows)."""
     cdef int i
     cdef Section *sec
-    if size == 0:
+    if size == 0 or pid == 0:
         return NULL
     for i in range(s.section_slots):
         sec = &s.sections[i]
-        if (sec.mapping != NULL and not sec.doomed and address >= <size_t>sec.view
+        if (sec.mapping != NULL and not sec.doomed and sec.pid == pid
+                and address >= <size_t>sec.view
                 and address - <size_t>sec.view < sec.size
                 and size <= sec.size - (address - <size_t>sec.view)):
             return sec
     return NULL
 
 
-cdef Section *section_by_token(WindowState *s, uint64_t token) noexcept nogil:
-    cdef int i
-    for i in range(s.section_slots):
-        if s.sections[i].mapping != NULL and not s.sections[i].doomed \
-                and s.sections[i].token == token:
-            return &s.sections[i]
-    return NULL
-
-
 cdef void release_section(WindowState *s, Section *sec) noexcept nogil:
-    bellapi_unmap(sec.view)
+    memoryapi.UnmapViewOfFile(sec.view)
     win32.CloseHandle(sec.mapping)
     s.shared_bytes -= sec.size
     s.section_count -= 1
@@ -218,191 +214,255 @@ cdef void release_section(WindowState *s, Section *sec) noexcept nogil:
         s.section_slots -= 1
 
 
-cdef inline void bellapi_unmap(void *view) noexcept nogil:
-    if view != NULL:
-        memoryapi.UnmapViewOfFile(view)
+cdef void drop_section(WindowState *s, Section *sec) noexcept nogil:
+    """Release it, or once its running handlers return."""
+    if sec.in_use:
+        sec.doomed = True
+    else:
+        release_section(s, sec)
 
 
-cdef HANDLE create_section(DWORD pid, uint64_t size, const char *suffix, uint64_t *token,
-                           DWORD *err) noexcept nogil:
-    """A new pagefile-backed section under a fresh name; NULL and ``err``
-    when it cannot be made."""
-    cdef wchar_t name[NAME_CHARS]
-    cdef HANDLE mapping
-    cdef int attempt
-    err[0] = bellapi.ERROR_ALREADY_EXISTS
-    for attempt in range(NAME_TRIES):
-        token[0] = random_token()
-        if token[0] == 0:
-            err[0] = ERROR_NOT_ENOUGH_MEMORY
-            return NULL
-        make_name(name, pid, token[0], suffix)
-        mapping = memoryapi.CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, win32.PAGE_READWRITE,
-                                               <DWORD>(size >> 32), <DWORD>size,
-                                               name)
-        if mapping == NULL:
-            err[0] = win32.GetLastError()
-            return NULL
-        if win32.GetLastError() == bellapi.ERROR_ALREADY_EXISTS:
-            win32.CloseHandle(mapping)   # a squatter's, or ours: never used
-            continue
-        return mapping
-    return NULL
+cdef HANDLE give(ServerBell *b, HANDLE handle, DWORD access, DWORD *err) noexcept nogil:
+    """A handle to ``handle``'s object in the doorbell's client process, with
+    ``access`` only -> its value there, or NULL and ``err``."""
+    cdef HANDLE theirs = NULL
+    if not handleapi.DuplicateHandle(bellapi.GetCurrentProcess(), handle, b.client, &theirs,
+                                 access, win32.FALSE, 0):
+        err[0] = win32.GetLastError()
+        return NULL
+    return theirs
 
 
-cdef LRESULT shared_alloc(WindowState *s, uint64_t size) noexcept nogil:
-    cdef int slot
+cdef void take_back(ServerBell *b, uint64_t handle) noexcept nogil:
+    """Close a handle this server gave the client (it never claimed it).
+    Moved here and closed: DuplicateHandle with no target process closes
+    the source too on Windows, but Wine refuses that (ERROR_INVALID_HANDLE)."""
+    cdef HANDLE ours = NULL
+    if handle != 0 and handleapi.DuplicateHandle(
+            b.client, <HANDLE>handle, bellapi.GetCurrentProcess(), &ours, 0, win32.FALSE,
+            handleapi.DUPLICATE_CLOSE_SOURCE | handleapi.DUPLICATE_SAME_ACCESS):
+        win32.CloseHandle(ours)
+
+
+cdef LRESULT shared_alloc(WindowState *s, ServerBell *b, uint64_t size) noexcept nogil:
+    """A section for the doorbell's process: mapped here, a handle to it
+    given to the client (grant.extra) -> its address here."""
+    cdef int slot, i, mine = 0
+    cdef uint64_t mine_bytes = 0
     cdef Section *sec
-    cdef HANDLE mapping
+    cdef HANDLE mapping, theirs
     cdef void *view
-    cdef uint64_t token = 0
     cdef DWORD err = 0
     if size == 0 or size >= (<uint64_t>1 << 62):
         return error_result(ERROR_INVALID_PARAMETER)
-    if s.section_count >= MAX_SECTIONS or size > MAX_SHARED_BYTES - s.shared_bytes:
+    for i in range(s.section_slots):
+        if s.sections[i].mapping != NULL and s.sections[i].pid == b.pid:
+            mine += 1
+            mine_bytes += s.sections[i].size
+    if (s.section_count >= MAX_SECTIONS or size > MAX_SHARED_BYTES - s.shared_bytes
+            or mine >= PID_SECTIONS or size > PID_SHARED_BYTES - mine_bytes):
         return error_result(ERROR_NOT_ENOUGH_MEMORY)
     for slot in range(MAX_SECTIONS):
         if s.sections[slot].mapping == NULL:
             break
-    mapping = create_section(s.pid, size, b"shm", &token, &err)
+    mapping = memoryapi.CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, win32.PAGE_READWRITE,
+                                           <DWORD>(size >> 32), <DWORD>size, NULL)
     if mapping == NULL:
-        return error_result(err)
+        return error_result(win32.GetLastError())
     view = memoryapi.MapViewOfFile(mapping, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
                                    0, 0, <size_t>size)
     if view == NULL:
         err = win32.GetLastError()
         win32.CloseHandle(mapping)
         return error_result(err)
+    theirs = give(b, mapping, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, &err)
+    if theirs == NULL:
+        memoryapi.UnmapViewOfFile(view)
+        win32.CloseHandle(mapping)
+        return error_result(err)
+    grant_of(b.bell).extra = <uint64_t><size_t>theirs
     sec = &s.sections[slot]
     sec.mapping = mapping
     sec.view = <char *>view
     sec.size = <size_t>size
-    sec.token = token
+    sec.pid = b.pid
+    sec.bell = b.token
     sec.in_use = 0
     sec.doomed = False
     s.section_count += 1
     s.shared_bytes += size
     if slot >= s.section_slots:
         s.section_slots = slot + 1
-    return <LRESULT>token
+    return <LRESULT><size_t>view
 
 
-cdef LRESULT shared_free(WindowState *s, uint64_t token) noexcept nogil:
-    cdef Section *sec = section_by_token(s, token)
-    if sec == NULL:
-        return error_result(bellapi.ERROR_NOT_FOUND)
-    if sec.in_use:
-        sec.doomed = True   # a handler runs on it: unmapped when it returns
-    else:
-        release_section(s, sec)
-    return 1
+cdef LRESULT shared_free(WindowState *s, ServerBell *b, size_t address) noexcept nogil:
+    cdef int i
+    cdef Section *sec
+    for i in range(s.section_slots):
+        sec = &s.sections[i]
+        if (sec.mapping != NULL and not sec.doomed and <size_t>sec.view == address
+                and sec.bell == b.token):
+            drop_section(s, sec)
+            return 1
+    return error_result(bellapi.ERROR_NOT_FOUND)
+
+
+cdef LRESULT bell_control(WindowState *s, ServerBell *b, WPARAM op, LPARAM arg) noexcept nogil:
+    """A control request posted in doorbell ``b``: its process asks."""
+    if op == OP_SHARED_ALLOC:
+        return shared_alloc(s, b, <uint64_t>arg)
+    if op == OP_SHARED_FREE:
+        return shared_free(s, b, <size_t>arg)
+    return error_result(ERROR_INVALID_PARAMETER)
 
 
 # --- doorbells, server side ---------------------------------------------------
 
 cdef void release_bell(WindowState *s, ServerBell *b) noexcept nogil:
-    bellapi_unmap(b.bell)
+    """Close a doorbell and the sections it allocated."""
+    cdef int i
+    for i in range(s.section_slots):
+        if s.sections[i].mapping != NULL and s.sections[i].bell == b.token:
+            drop_section(s, &s.sections[i])
+    memoryapi.UnmapViewOfFile(b.bell)
     win32.CloseHandle(b.section)
-    if b.client_event != NULL:
-        win32.CloseHandle(b.client_event)
-    if b.client != NULL:
-        win32.CloseHandle(b.client)
+    win32.CloseHandle(b.client_event)
+    win32.CloseHandle(b.client)
     memset(b, 0, sizeof(ServerBell))
     s.bell_count -= 1
     while s.bell_slots and s.bells[s.bell_slots - 1].section == NULL:
         s.bell_slots -= 1
+    if s.bell_count == 0 and s.wake != NULL:    # nobody holds it any more
+        win32.CloseHandle(s.wake)
+        s.wake = NULL
+
+
+cdef bint revoke_unclaimed(ServerBell *b, uint64_t now_ms) noexcept nogil:
+    """Whether ``b`` was offered CLAIM_MS ago and never claimed: then it is
+    revoked here, and the handles it gave are closed in that process (the
+    page says which race won: a client that claims it now sees it revoked)."""
+    cdef int i
+    if b.opened_ms == 0 or now_ms - b.opened_ms < CLAIM_MS:
+        return False
+    if not winipc_cas(&grant_of(b.bell).claim, CLAIM_OFFERED, CLAIM_REVOKED):
+        b.opened_ms = 0     # claimed
+        return False
+    for i in range(3):
+        take_back(b, b.given[i])
+    return True
 
 
 cdef void sweep_bells(WindowState *s) noexcept nogil:
-    """Close the doorbells of clients that have exited."""
+    """Close the doorbells of clients that have exited, and those never
+    claimed (revoke_unclaimed)."""
     cdef int i
     cdef ServerBell *b
+    cdef uint64_t now_ms = synchapi.GetTickCount64()
     for i in range(s.bell_slots):
         b = &s.bells[i]
-        if (b.section != NULL and b.client != NULL and not b.busy
-                and win32.WaitForSingleObject(b.client, 0) == win32.WAIT_OBJECT_0):
+        if b.section == NULL or b.busy:
+            continue
+        if (win32.WaitForSingleObject(b.client, 0) == win32.WAIT_OBJECT_0
+                or revoke_unclaimed(b, now_ms)):
             release_bell(s, b)
 
 
 cdef DWORD ensure_wake(WindowState *s) noexcept nogil:
-    """The server's wake Event (auto-reset), made on the first doorbell."""
-    cdef wchar_t name[NAME_CHARS]
-    cdef HANDLE event
-    cdef uint64_t token
-    cdef int attempt
-    if s.wake != NULL:
-        return 0
-    for attempt in range(NAME_TRIES):
-        token = random_token()
-        if token == 0:
-            return ERROR_NOT_ENOUGH_MEMORY
-        make_name(name, s.pid, token, b"wake")
-        event = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, name)
-        if event == NULL:
+    """The server's wake Event (auto-reset, unnamed), made on the first doorbell."""
+    if s.wake == NULL:
+        s.wake = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, NULL)
+        if s.wake == NULL:
             return win32.GetLastError()
-        if win32.GetLastError() == bellapi.ERROR_ALREADY_EXISTS:
-            win32.CloseHandle(event)
-            continue
-        s.wake = event
-        s.wake_token = token
-        return 0
-    return bellapi.ERROR_ALREADY_EXISTS
+    return 0
 
 
 cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
-    cdef wchar_t name[NAME_CHARS]
-    cdef ServerBell *b
-    cdef HANDLE section = NULL, event = NULL
+    """A doorbell for process ``client_pid``: its page, Event and the wake
+    Event made here, handles to them given to that process -> the page's
+    handle there."""
+    cdef ServerBell b
+    cdef BellGrant *grant
+    cdef HANDLE theirs
     cdef void *view
-    cdef uint64_t token = 0
-    cdef DWORD err
-    cdef int slot, attempt
+    cdef DWORD err = 0
+    cdef int slot, i, mine = 0
+    if client_pid == 0:
+        return error_result(ERROR_INVALID_PARAMETER)
     if s.bell_count >= MAX_BELLS:
         sweep_bells(s)
-        if s.bell_count >= MAX_BELLS:
-            return error_result(ERROR_NOT_ENOUGH_MEMORY)
-    err = ensure_wake(s)
+    for i in range(s.bell_slots):
+        if s.bells[i].section != NULL and s.bells[i].pid == client_pid:
+            mine += 1
+    if mine >= PID_BELLS:
+        sweep_bells(s)
+        mine = 0
+        for i in range(s.bell_slots):
+            if s.bells[i].section != NULL and s.bells[i].pid == client_pid:
+                mine += 1
+    if s.bell_count >= MAX_BELLS or mine >= PID_BELLS:
+        return error_result(ERROR_NOT_ENOUGH_MEMORY)
+    memset(&b, 0, sizeof(ServerBell))
+    b.pid = client_pid
+    # A pid nobody can open for handles gets nothing: no doorbell waits
+    # for a process that cannot use it.
+    b.client = win32.OpenProcess(win32.PROCESS_DUP_HANDLE | win32.SYNCHRONIZE, win32.FALSE,
+                                 client_pid)
+    if b.client == NULL:
+        return error_result(win32.GetLastError())
+    b.token = random_token()
+    if b.token == 0:
+        err = ERROR_NOT_ENOUGH_MEMORY
+    if not err:
+        err = ensure_wake(s)
+    if not err:
+        b.section = memoryapi.CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, win32.PAGE_READWRITE,
+                                                 0, WINIPC_BELL_SIZE, NULL)
+        if b.section == NULL:
+            err = win32.GetLastError()
+    if not err:
+        b.client_event = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, NULL)
+        if b.client_event == NULL:
+            err = win32.GetLastError()
+    if not err:
+        view = memoryapi.MapViewOfFile(b.section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
+                                       0, 0, WINIPC_BELL_SIZE)
+        if view == NULL:
+            err = win32.GetLastError()
+        else:
+            b.bell = <winipc_bell *>view
+    if not err:
+        theirs = give(&b, b.section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, &err)
+        b.given[0] = <uint64_t><size_t>theirs
+    if not err:
+        theirs = give(&b, b.client_event, win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, &err)
+        b.given[1] = <uint64_t><size_t>theirs
+    if not err:
+        theirs = give(&b, s.wake, bellapi.EVENT_MODIFY_STATE, &err)
+        b.given[2] = <uint64_t><size_t>theirs
     if err:
+        for i in range(3):
+            take_back(&b, b.given[i])
+        if b.bell != NULL:
+            memoryapi.UnmapViewOfFile(b.bell)
+        if b.client_event != NULL:
+            win32.CloseHandle(b.client_event)
+        if b.section != NULL:
+            win32.CloseHandle(b.section)
+        win32.CloseHandle(b.client)
+        if s.bell_count == 0 and s.wake != NULL:
+            win32.CloseHandle(s.wake)
+            s.wake = NULL
         return error_result(err)
+    grant = grant_of(b.bell)
+    grant.token = b.token
+    grant.client_event = b.given[1]
+    grant.wake_event = b.given[2]
+    b.opened_ms = synchapi.GetTickCount64()
     for slot in range(MAX_BELLS):
         if s.bells[slot].section == NULL:
             break
-    for attempt in range(NAME_TRIES):
-        section = create_section(s.pid, WINIPC_BELL_SIZE, b"bell", &token, &err)
-        if section == NULL:
-            return error_result(err)
-        make_name(name, s.pid, token, b"client")
-        event = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, name)
-        if event == NULL:
-            err = win32.GetLastError()
-            win32.CloseHandle(section)
-            return error_result(err)
-        if win32.GetLastError() != bellapi.ERROR_ALREADY_EXISTS:
-            break
-        win32.CloseHandle(event)
-        win32.CloseHandle(section)
-        section = NULL
-    if section == NULL:
-        return error_result(bellapi.ERROR_ALREADY_EXISTS)
-    view = memoryapi.MapViewOfFile(section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
-                                   0, 0, WINIPC_BELL_SIZE)
-    if view == NULL:
-        err = win32.GetLastError()
-        win32.CloseHandle(event)
-        win32.CloseHandle(section)
-        return error_result(err)
-    (<uint64_t *>(<char *>view + BELL_WAKE_TOKEN))[0] = s.wake_token
-    b = &s.bells[slot]
-    b.section = section
-    b.bell = <winipc_bell *>view
-    b.client_event = event
-    # Only to reclaim the doorbell when that process exits; a client that
-    # names another process just keeps its doorbell longer (within MAX_BELLS).
-    b.client = win32.OpenProcess(win32.SYNCHRONIZE, win32.FALSE, client_pid) if client_pid else NULL
-    b.token = token
-    b.last_served = 0
-    b.busy = False
-    b.doomed = False
+    s.bells[slot] = b
     s.bell_count += 1
     if slot >= s.bell_slots:
         s.bell_slots = slot + 1
@@ -410,7 +470,7 @@ cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
         # The loop may be waiting in GetMessageW, which a sent message does
         # not end: a posted one does, and it then serves doorbells too.
         win32.PostMessageW(s.window, bellapi.WM_NULL, 0, 0)
-    return <LRESULT>token
+    return <LRESULT>b.given[0]
 
 
 cdef LRESULT bell_close(WindowState *s, uint64_t token) noexcept nogil:
@@ -428,18 +488,14 @@ cdef LRESULT bell_close(WindowState *s, uint64_t token) noexcept nogil:
 
 
 cdef LRESULT control(WindowState *s, WPARAM op, LPARAM arg) noexcept nogil:
-    cdef Section *sec
-    if op == OP_SHARED_ALLOC:
-        return shared_alloc(s, <uint64_t>arg)
-    if op == OP_SHARED_ADDRESS:
-        sec = section_by_token(s, <uint64_t>arg)
-        return <LRESULT>sec.view if sec != NULL else error_result(bellapi.ERROR_NOT_FOUND)
-    if op == OP_SHARED_FREE:
-        return shared_free(s, <uint64_t>arg)
+    """The control message, from anyone."""
     if op == OP_BELL_OPEN:
         return bell_open(s, <DWORD>arg if 0 < arg and (<uint64_t>arg >> 32) == 0 else 0)
     if op == OP_BELL_CLOSE:
         return bell_close(s, <uint64_t>arg)
+    if op == OP_SHARED_ALLOC or op == OP_SHARED_FREE:
+        # Only a doorbell says who asks.
+        return error_result(win32.ERROR_ACCESS_DENIED)
     return error_result(ERROR_INVALID_PARAMETER)
 
 

@@ -71,7 +71,7 @@ cdef class PreparedCall:
         try:
             handle = p.enter()
             try:
-                bell = p.take_bell(self.msg)
+                bell = p.take_bell(self.msg, self.local != NULL, self.timeout_ms)
                 try:
                     with nogil:
                         err = round_trip(handle, p._window, bell, p._spin_us, self.msg,

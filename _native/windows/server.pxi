@@ -67,16 +67,19 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
     return code
 
 
-cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcept nogil:
-    """One request, from a message or a doorbell: check it, run its handler
-    in place -> the result or WINIPC_ERROR_RESULT(code)."""
+cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam,
+                   DWORD pid) noexcept nogil:
+    """One request, from a message (``pid`` 0: nobody knows who sent it) or
+    a doorbell of process ``pid``: check it, run its handler -> the result
+    or WINIPC_ERROR_RESULT(code).  A section is served only to its own
+    process."""
     cdef Handler *handler = (<HandlerTable>s.table).find(msg)
     cdef Section *section
     cdef int64_t result = 0
     cdef uint32_t code
     if handler == NULL:
         return WINIPC_ERROR_RESULT(ERROR_INVALID_MESSAGE)
-    section = find_section(s, <size_t>lparam, size)
+    section = find_section(s, <size_t>lparam, size, pid)
     if section != NULL:
         # The server's own view, but its client holds PROCESS_VM_OPERATION
         # on this process (the technique needs it) and may re-protect or
@@ -97,13 +100,60 @@ cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam) noexcep
     return result
 
 
+# --- doorbell pages a client pulled ------------------------------------------
+# A client holds PROCESS_VM_OPERATION on the server (the technique needs it),
+# so it can re-protect or unmap the server's own view of a doorbell page
+# (VirtualProtectEx, UnmapViewOfFile2) while the serving thread uses it.  The
+# serving thread touches the pages on every pass, with atomics, so instead of
+# a guarded copy each access is retried: a vectored handler restores the
+# faulting page (read-write again, or the section mapped again at the same
+# address) and the instruction runs once more.  Only the serving thread's own
+# pages are restored (its WindowState is in a TLS slot while it serves); any
+# other fault goes on to the next handler.
+
+cdef DWORD SERVING_SLOT = bellapi.TlsAlloc()
+
+
+cdef long __stdcall heal_bell_page(bellapi.EXCEPTION_POINTERS *e) noexcept nogil:
+    cdef bellapi.EXCEPTION_RECORD *record = e.ExceptionRecord
+    cdef WindowState *s
+    cdef ServerBell *b
+    cdef size_t address
+    cdef DWORD old
+    cdef int i
+    if ((record.ExceptionCode != bellapi.EXCEPTION_ACCESS_VIOLATION
+            and record.ExceptionCode != bellapi.STATUS_GUARD_PAGE_VIOLATION)
+            or record.NumberParameters < 2 or SERVING_SLOT == bellapi.TLS_OUT_OF_INDEXES):
+        return bellapi.EXCEPTION_CONTINUE_SEARCH
+    s = <WindowState *>bellapi.TlsGetValue(SERVING_SLOT)
+    if s == NULL:
+        return bellapi.EXCEPTION_CONTINUE_SEARCH
+    address = record.ExceptionInformation[1]
+    for i in range(s.bell_slots):
+        b = &s.bells[i]
+        if b.section == NULL or address - <size_t>b.bell >= WINIPC_BELL_SIZE:
+            continue
+        if (bellapi.VirtualProtect(b.bell, WINIPC_BELL_SIZE, win32.PAGE_READWRITE, &old)
+                or bellapi.MapViewOfFileEx(b.section, memoryapi.FILE_MAP_READ
+                                           | memoryapi.FILE_MAP_WRITE, 0, 0,
+                                           WINIPC_BELL_SIZE, b.bell) == <void *>b.bell):
+            s.healed += 1
+            return bellapi.EXCEPTION_CONTINUE_EXECUTION
+        return bellapi.EXCEPTION_CONTINUE_SEARCH
+    return bellapi.EXCEPTION_CONTINUE_SEARCH
+
+
+if bellapi.AddVectoredExceptionHandler(1, heal_bell_page) == NULL:
+    raise MemoryError("AddVectoredExceptionHandler failed for the doorbell pages' guard")
+
+
 cdef LRESULT __stdcall wndproc(HWND window, UINT msg, WPARAM wparam, LPARAM lparam) noexcept nogil:
     cdef WindowState *state = <WindowState *>win32.GetWindowLongPtrW(window, win32.GWLP_USERDATA)
     if state != NULL:
         if msg == state.control:
             return control(state, wparam, lparam)
         if win32.WM_USER <= msg <= LAST_MESSAGE:
-            return serve(state, msg, wparam, lparam)
+            return serve(state, msg, wparam, lparam, 0)
         if msg == win32.WM_CLOSE:
             win32.DestroyWindow(window)
             return 0
@@ -206,18 +256,19 @@ cdef class ServerCore:
     @property
     def held(self):
         """(handles, bytes) this server holds for clients right now: shared
-        sections and doorbells, each within its bound (control.pxi).  A
-        window cannot tell which process sent it a message, so these stay
-        until freed or the server stops; what else the process holds is not
-        the clients' doing."""
-        cdef int i
-        cdef long handles = self.state.section_count
-        for i in range(self.state.bell_slots):
-            if self.state.bells[i].section != NULL:
-                handles += 2 + (self.state.bells[i].client != NULL)
+        sections and doorbells, each within its bounds per client process
+        and per server, and released when their process exits (control.pxi);
+        what else the process holds is not the clients' doing."""
+        cdef long handles = self.state.section_count + 3 * self.state.bell_count
         if self.state.wake != NULL:
             handles += 1
         return handles, self.state.shared_bytes + <uint64_t>self.state.bell_count * WINIPC_BELL_SIZE
+
+    @property
+    def healed(self):
+        """How many times a doorbell page that a client re-protected or
+        unmapped in this process was restored (heal_bell_page)."""
+        return self.state.healed
 
     @property
     def window(self):
@@ -286,7 +337,9 @@ cdef class ServerCore:
 
             self.state.serving = True
             with nogil:
+                bellapi.TlsSetValue(SERVING_SLOT, &self.state)
                 err = serve_loop(&self.state, window, self._spin_us)
+                bellapi.TlsSetValue(SERVING_SLOT, NULL)
             self.state.serving = False
             if err == BELL_INTERRUPTED:
                 reraise()
@@ -348,6 +401,7 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
     cdef int64_t queue_ticks = us_to_ticks(QUEUE_CHECK_US)
     cdef DWORD woke
     cdef unsigned int spins = 0
+    cdef uint64_t next_sweep = 0
     s.cpu = winipc_cpu()
     while True:
         if s.bell_count == 0:
@@ -382,6 +436,11 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
             r = dispatch(window, &message)
             if r <= 0:
                 return 0 if r == 0 else BELL_INTERRUPTED
+        # Dead clients' doorbells, by the clock: a busy server never sleeps
+        # out a wait, and a main-thread server's signal timer ends it first.
+        if synchapi.GetTickCount64() >= next_sweep:
+            sweep_bells(s)
+            next_sweep = synchapi.GetTickCount64() + SWEEP_MS
         now = ticks_now()
         next_queue = now + queue_ticks
         if now < spin_end or s.bell_count == 0:
@@ -398,5 +457,4 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
         s.cpu = winipc_cpu()        # the wake-up may have moved us
         if woke == synchapi.WAIT_FAILED:
             return win32.GetLastError()
-        if woke == synchapi.WAIT_TIMEOUT:
-            sweep_bells(s)
+

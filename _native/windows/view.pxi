@@ -1,5 +1,5 @@
-# MappedView: a view of a file mapping, what KObject.map returns.  (Part of
-# _kernel.pyx.)
+# MappedView: a view of a file mapping, what KObject.map returns (part of
+# _kernel.pyx) and what a shared buffer is mapped as (part of _rpc.pyx).
 
 cdef class MappedView:
     """A view of a file mapping (MapViewOfFile): the buffer protocol, slicing,

@@ -45,6 +45,7 @@ cdef extern from "windows.h" nogil:
     # https://learn.microsoft.com/en-us/windows/win32/debug/system-error-codes
     enum:
         ERROR_FILE_NOT_FOUND
+        ERROR_ACCESS_DENIED
         ERROR_INVALID_PARAMETER
         ERROR_PARTIAL_COPY
         ERROR_INVALID_WINDOW_HANDLE

@@ -22,3 +22,6 @@ def test_short_soak_under_hostile_traffic():
     assert out.returncode == 0, out.stdout
     assert "server crashed     no" in out.stdout
     assert int(out.stdout.split("hostile messages")[1].split()[0]) > 100, out.stdout
+    if sys.platform == "win32":     # the doorbell attacks ran too
+        line = out.stdout.split("through a doorbell")[1].splitlines()[0]
+        assert int(line.split()[0]) > 10 and "own view found: 0" not in line, out.stdout

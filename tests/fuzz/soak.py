@@ -8,7 +8,10 @@ on Linux tests/fuzz/attack_linux.py (raw wire messages, fds, garbage in
 doorbell pages, allocation bombs, unread replies, hang-ups); on Windows the
 C peer c_fuzz.exe (wild wParam/lParam to application and control messages,
 sent and posted, at read-only, no-access, guard, reserved, freed, executable
-and kernel addresses), found through WINIPC_PEERS_DIR.  Meanwhile a client
+and kernel addresses; through a doorbell of its own, requests aimed at every
+mapped region of the server, other clients' sections among them, garbage
+over its page, and that page pulled in the server), found through
+WINIPC_PEERS_DIR.  Meanwhile a client
 calls with every doorbell and checks each answer.  Before and after, the
 server reports its fds or handles, threads and mapped memory.
 
@@ -123,6 +126,8 @@ def main(argv=None):
                 report = out.read().decode(errors="replace")
             messages = sum(int(line.split()[1]) for line in report.splitlines()
                            if line.startswith("messages "))
+            # c_fuzz: "rung N pulled M own-view found|none", through its doorbell
+            rung = [line.split() for line in report.splitlines() if line.startswith("rung ")]
             crashed = server.poll() is not None
             after = before
             if not crashed:
@@ -152,6 +157,10 @@ def main(argv=None):
     print(f"  hostile messages   {messages}")
     print(f"  legitimate calls   {counts['calls']} ({len(DOORBELLS)} doorbells), "
           f"wrong results {counts['wrong']}, failed calls {len(errors)}")
+    if rung:
+        print(f"  through a doorbell {sum(int(r[1]) for r in rung)} requests and garbage, "
+              f"its page pulled {sum(int(r[3]) for r in rung)} times "
+              f"(own view found: {sum(r[5] == 'found' for r in rung)} of {len(rung)})")
     print(f"  server crashed     {f'yes, exit code {server.returncode}' if crashed else 'no'}")
     print(f"  server growth      fds/handles {growth[0]:+d}, threads {growth[1]:+d}, "
           f"mapped {growth[2]:+d} bytes")

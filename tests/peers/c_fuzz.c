@@ -8,10 +8,19 @@
  * (PostMessage).  The addresses include NULL, the kernel range, and regions
  * it makes in the server itself: read-only, no-access, guard, reserved-only,
  * executable, freed, and spans that run past a region's end.
+ *
+ * It also opens a doorbell of its own, as the protocol allows
+ * (control.pxi), and abuses it: garbage over its page, requests aimed at
+ * every mapped region of the server (other clients' sections and doorbell
+ * pages among them), section requests of wild sizes and frees of wild
+ * addresses, and its own doorbell page re-protected in the server (it holds
+ * PROCESS_VM_OPERATION, as every client does).
  */
 #include <windows.h>
+#include "doorbell.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <wchar.h>
 
 static unsigned long long state;
@@ -23,6 +32,15 @@ static unsigned long long next(void)     /* xorshift64 */
     state ^= state << 17;
     return state;
 }
+
+/* The grant the server writes after the two cache lines of the page
+ * (control.pxi's BellGrant). */
+typedef struct {
+    unsigned long long token, client_event, wake_event;
+    volatile LONG claim;
+    unsigned int pad;
+    unsigned long long extra;
+} grant_t;
 
 static int fail(const char *call)
 {
@@ -37,7 +55,13 @@ int wmain(int argc, wchar_t **argv)
     HANDLE process;
     UINT control;
     ULONGLONG deadline;
-    unsigned long long addresses[16];
+    unsigned long long addresses[96];
+    winipc_bell *bell = NULL;
+    grant_t *grant = NULL;
+    HANDLE wake = NULL;
+    void *view_there = NULL;   /* the server's view of our page */
+    uint32_t seq = 1;
+    long long rung = 0, pulled = 0;
     int naddresses = 0, i;
     long long messages = 0;
     static const DWORD protections[] = {
@@ -53,7 +77,8 @@ int wmain(int argc, wchar_t **argv)
     if (!hwnd)
         return fail("FindWindowW");
     GetWindowThreadProcessId(hwnd, &pid);
-    process = OpenProcess(PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE, FALSE, pid);
+    process = OpenProcess(PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE
+                          | PROCESS_QUERY_INFORMATION, FALSE, pid);
     if (!process)
         return fail("OpenProcess");
     control = RegisterWindowMessageW(L"winipc.control");
@@ -78,6 +103,39 @@ int wmain(int argc, wchar_t **argv)
             return fail("VirtualFreeEx");
         addresses[naddresses++] = (unsigned long long)reserved;
         addresses[naddresses++] = (unsigned long long)freed;
+    }
+    {   /* our own doorbell, claimed as the protocol says */
+        DWORD_PTR page = 0;
+        if (SendMessageTimeoutW(hwnd, control, 4, (LPARAM)GetCurrentProcessId(),
+                                SMTO_ABORTIFHUNG, 5000, &page) && (LONG_PTR)page > 0) {
+            bell = MapViewOfFile((HANDLE)page, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 4096);
+            if (!bell)
+                return fail("MapViewOfFile");
+            grant = (grant_t *)((char *)bell + 128);
+            if (InterlockedCompareExchange(&grant->claim, 1, 0) != 0)
+                return fail("claiming the doorbell");
+            wake = (HANDLE)(ULONG_PTR)grant->wake_event;
+            seq = bell->req;
+            memcpy((char *)bell + 2048, "c_fuzz's own page", 18);
+        }
+    }
+    {   /* every mapped read-write region of the server: sections and doorbell
+           pages, ours and other clients' */
+        MEMORY_BASIC_INFORMATION info;
+        char marker[18];
+        unsigned long long at = 0;
+        while (naddresses < 80 && VirtualQueryEx(process, (void *)at, &info, sizeof(info))) {
+            if (info.State == MEM_COMMIT && info.Type == MEM_MAPPED
+                    && info.Protect == PAGE_READWRITE) {
+                addresses[naddresses++] = (unsigned long long)info.BaseAddress;
+                if (bell && info.RegionSize == 4096
+                        && ReadProcessMemory(process, (char *)info.BaseAddress + 2048, marker,
+                                             sizeof(marker), NULL)
+                        && memcmp(marker, "c_fuzz's own page", 18) == 0)
+                    view_there = info.BaseAddress;
+            }
+            at = (unsigned long long)info.BaseAddress + info.RegionSize;
+        }
     }
     addresses[naddresses++] = 0;
     addresses[naddresses++] = 0xFFFF800000000000ULL;    /* the kernel's half */
@@ -106,6 +164,40 @@ int wmain(int argc, wchar_t **argv)
         }
         if (msg == control && wparam == 1)
             lparam &= 0xFFFFF;        /* sections: keep sizes small; the bound is tested apart */
+        if (bell && (r & 7) == 1) {
+            /* through our doorbell: a request, or garbage over the page */
+            if (next() % 16 == 0) {
+                unsigned long long *words = (unsigned long long *)bell;
+                for (i = 0; i < 16; i++)        /* both cache lines; not the grant */
+                    words[i] = next();
+                seq = bell->req;
+            } else {
+                if (msg == control)
+                    wparam = next() % 2 ? 1 : 3;     /* OP_SHARED_ALLOC / OP_SHARED_FREE */
+                if (msg == control && wparam == 1)
+                    lparam &= 0xFFFFF;
+                seq = winipc_bell_next_seq(seq);
+                winipc_bell_post(bell, seq, msg, wparam, (uint64_t)lparam);
+            }
+            if (wake)
+                SetEvent(wake);
+            if (grant->extra) {     /* a section it gave us: ours to close */
+                CloseHandle((HANDLE)(ULONG_PTR)grant->extra);
+                grant->extra = 0;
+            }
+            rung++;
+            messages++;
+            continue;
+        }
+        if (view_there && (r & 1023) == 2) {
+            /* our page, pulled in the server and (usually) given back */
+            VirtualProtectEx(process, view_there, 4096,
+                             next() % 2 ? PAGE_NOACCESS : PAGE_READONLY, &old);
+            Sleep(1);
+            if (next() % 4)
+                VirtualProtectEx(process, view_there, 4096, PAGE_READWRITE, &old);
+            pulled++;
+        }
         if (next() % 4 == 0)
             PostMessageW(hwnd, msg, wparam, lparam);
         else
@@ -114,5 +206,6 @@ int wmain(int argc, wchar_t **argv)
     }
     CloseHandle(process);
     printf("messages %lld\n", messages);
+    printf("rung %lld pulled %lld own-view %s\n", rung, pulled, view_there ? "found" : "none");
     return 0;
 }

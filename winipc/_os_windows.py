@@ -27,13 +27,22 @@ import asyncio
 import msvcrt
 import os
 import subprocess
+import sys
 import threading
 import time
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import _kernel as _native, _win32
 from ._errors import NotSupported, error_from_winerror
 from .constants import WinError
+
+if TYPE_CHECKING:
+    from ._kernel import KObject
+    from ._kobject import _ProcessRef
+
+# Windows only (winipc/_os.py imports it there): type checkers skip the rest
+# of the module for other platforms.
+assert sys.platform == "win32"
 
 __all__ = ["Process", "Launch", "receive_values"]
 
@@ -150,11 +159,12 @@ def receive_values(payload: str, timeout: float) -> list[int]:
     return _native.receive_handle_messages(int(payload), _ns(timeout))
 
 
-def duplicate(native, kind: str, into, access: int, inheritable: bool,
-              close_source: bool) -> int:
+def duplicate(native: KObject, kind: str, into: int | _ProcessRef | None, access: int,
+              inheritable: bool, close_source: bool) -> int:
     """The handle of kernel object ``native`` duplicated (DuplicateHandle)
     into process ``into``: None (this one), a pid, or an object with a
     process ``handle`` (a winipc.Process or a Child)."""
+    target: int | tuple[str, int] | None
     if into is None:
         target = None
     elif isinstance(into, int):
@@ -194,8 +204,11 @@ def winerror_message(code: int, call: str, message: str) -> str:
 
 # asyncio (winipc/_aio.py): the proactor's thread-pool wait for a handle.
 
-def proactor(loop: asyncio.AbstractEventLoop):
+def proactor(loop: asyncio.AbstractEventLoop) -> Any:
     """The loop's IOCP proactor, or NotSupported naming the loop."""
+    # Any, not asyncio.windows_events.IocpProactor: typeshed has its
+    # wait_for_handle take a PipeHandle and return a bool, where it takes a
+    # handle value and seconds and returns a future.
     p = getattr(loop, "_proactor", None)
     if p is None or not hasattr(p, "wait_for_handle"):
         raise error_from_winerror(

@@ -9,7 +9,6 @@ way of telling it their values is a line on an inherited socket.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import socket
@@ -22,6 +21,8 @@ from ._remote import Process as RemoteProcess
 from .constants import WinError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._kernel import KObject
     from ._kobject import _ProcessRef
 
@@ -205,6 +206,8 @@ def winerror_message(code: int, call: str, message: str) -> str:
 
 async def readable(fd: int, timeout: Optional[float] = None) -> bool:
     """Until ``fd`` is readable (or hung up): True, or False after ``timeout``."""
+    import asyncio      # (loaded: this runs in a loop; not at winipc's import)
+
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[bool] = loop.create_future()
 

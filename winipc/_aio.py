@@ -22,22 +22,26 @@ Both return True when the fd or handle became ready, False when ``timeout``
 the reader or the registered wait: nothing is left behind.
 
 :class:`AsyncTurn` puts the asynchronous calls of one connection in a row.
+
+asyncio itself is imported by the code that runs in a loop (here and in the
+platform modules), where it is loaded already: ``import winipc`` does not
+load it, which is most of the import's time, for programs that never use it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import threading
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ._errors import CallTimeout, error_from_winerror
 from .constants import WinError
 from ._os import ALIVE_SLICE, check_loop, wait_handle
 from ._timeouts import _left
 
-_running_loop = asyncio._get_running_loop   # None outside a loop, never raises
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["wait_handle", "check_loop", "ALIVE_SLICE", "drain_eventfd", "AsyncTurn"]
 
@@ -63,6 +67,8 @@ class AsyncTurn:
         self._lock = threading.Lock()
 
     async def acquire(self, deadline: Optional[float]) -> None:
+        import asyncio      # (loaded: this runs in a loop)
+
         with self._lock:
             if not self._busy and not self._waiters:
                 self._busy = True
@@ -98,8 +104,10 @@ class AsyncTurn:
             waiter = self._waiters.popleft()
         # The turn stays taken: it goes to the waiter, on its own loop (from
         # that loop's own thread at once, without a step of the loop's).
+        import asyncio      # (loaded: a waiter is a future of a loop)
+
         loop = waiter.get_loop()
-        if _running_loop() is loop:
+        if asyncio._get_running_loop() is loop:      # None outside a loop, never raises
             self._hand(waiter)          # its task wakes in the loop's next step
             return
         try:

@@ -107,6 +107,8 @@ class Rows:
     async def _open(self, address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         kind, _, where = address.partition(":")
         if kind == "unix":
+            if sys.platform == "win32":
+                raise ValueError(f"{address!r}: Windows has no Unix sockets for asyncio")
             return await asyncio.open_unix_connection(where)
         host, _, port = where.rpartition(":")
         return await asyncio.open_connection(host, int(port))

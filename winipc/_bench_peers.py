@@ -231,5 +231,8 @@ class SpinClient:
 
 if __name__ == "__main__":
     if len(sys.argv) > 4:
+        if sys.platform == "win32":
+            raise SystemExit("winipc._bench_peers: pinning to CPUs needs "
+                             "os.sched_setaffinity, which Windows lacks")
         os.sched_setaffinity(0, {int(c) for c in sys.argv[4].split(",")})
     spin_server(sys.argv[2], int(sys.argv[3]))

@@ -58,6 +58,9 @@ def main(argv: "list[str] | None" = None) -> None:
     title, address = args[0], args[1]
     options = dict(a[2:].split("=", 1) for a in args[2:] if a.startswith("--"))
     if options.get("cpus"):
+        if sys.platform == "win32":
+            raise SystemExit("winipc._bench_server: --cpus needs os.sched_setaffinity, "
+                             "which Windows lacks")
         os.sched_setaffinity(0, {int(c) for c in options["cpus"].split(",")})
     spins = [a for a in args[2:] if not a.startswith("--")]
     extra = [serve(f"{title}-spin{spin}", int(spin)) for spin in spins]

@@ -344,7 +344,7 @@ class Connection(Resource):
         native = self._native
         while True:
             seq = native.begin_send(msg, wparam, lparam, ms)
-            if seq:
+            if seq or sys.platform == "win32":     # Windows: always a sequence number
                 break
             # Linux: another thread's synchronous request holds the
             # connection; its end makes turn_handle readable.
@@ -375,7 +375,7 @@ class Connection(Resource):
             if seq:
                 native.cancel_send(seq)
 
-    def _abandon(self, scratch: RemoteBuffer) -> None:
+    def _abandon(self, scratch: RemoteBuffer[Any]) -> None:
         """A call on a scratch buffer may still run in the server: never
         free it under the server, and use a new one from now on."""
         scratch._leave_allocated()
@@ -397,7 +397,7 @@ class Connection(Resource):
         finally:
             self.process.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Optional
+from typing import NoReturn, Optional
 
 from .constants import WinError
 
@@ -31,9 +31,13 @@ __all__ = [
 class WinIPCError(OSError):
     """Base class of every winipc error; an :class:`OSError`."""
 
-    winerror: int | None
+    # None when the error has no Win32 code, as for a plain OSError on Windows
+    # (typeshed declares OSError.winerror, on Windows only, as int).
+    winerror: int | None  # type: ignore[assignment,unused-ignore]
+    call: str | None
 
-    def __init__(self, *args, winerror=None, call=None):
+    def __init__(self, *args: object, winerror: int | None = None,
+                 call: str | None = None) -> None:
         super().__init__(*args)
         self.winerror = winerror
         self.call = call
@@ -122,7 +126,7 @@ class ServerFull(WinIPCError, ConnectionRefusedError):
     """The server is alive but serves as many clients as it can hold."""
 
 
-_BY_WINERROR = {
+_BY_WINERROR: dict[int, type[WinIPCError]] = {
     WinError.CONNECTION_COUNT_LIMIT: ServerFull,
     WinError.FILE_NOT_FOUND: ObjectNotFound,
     WinError.ACCESS_DENIED: AccessDenied,
@@ -141,7 +145,7 @@ _BY_WINERROR = {
     WinError.TOO_MANY_POSTS: TooManyPosts,
 }
 
-_ERRNO_OF_WINERROR = {
+_ERRNO_OF_WINERROR: dict[int, int] = {
     WinError.CONNECTION_COUNT_LIMIT: _errno.EUSERS,
     WinError.FILE_NOT_FOUND: _errno.ENOENT,
     WinError.ACCESS_DENIED: _errno.EACCES,
@@ -162,7 +166,7 @@ _ERRNO_OF_WINERROR = {
     WinError.TOO_MANY_POSTS: _errno.EOVERFLOW,
 }
 
-_BY_ERRNO = {
+_BY_ERRNO: dict[int, type[WinIPCError]] = {
     _errno.EACCES: AccessDenied,
     _errno.EPERM: AccessDenied,
     _errno.ESRCH: NoSuchProcess,
@@ -181,7 +185,7 @@ _BY_ERRNO = {
 }
 
 # What the Windows backend would report for the errno values Linux gives.
-_WINERROR_OF_ERRNO = {
+_WINERROR_OF_ERRNO: dict[int, int] = {
     _errno.EACCES: WinError.ACCESS_DENIED,
     _errno.EPERM: WinError.ACCESS_DENIED,
     _errno.ESRCH: WinError.INVALID_PARAMETER,      # OpenProcess's answer for no process
@@ -195,7 +199,7 @@ _WINERROR_OF_ERRNO = {
     _errno.EINVAL: WinError.INVALID_PARAMETER,
 }
 
-_WIN_DESCRIPTIONS = {
+_WIN_DESCRIPTIONS: dict[int, str] = {
     WinError.INVALID_MESSAGE: "the server has no handler for this message",
     WinError.INSUFFICIENT_BUFFER: "the buffer is smaller than the handler's struct",
     WinError.INVALID_ADDRESS: "the address is not a committed read-write buffer of that size",
@@ -217,6 +221,8 @@ def _describe_winerror(code: int) -> str:
 
 def _known(code: int | None) -> int | None:
     """``code`` as a WinError member when winipc knows it."""
+    if code is None:
+        return None
     try:
         return WinError(code)
     except ValueError:
@@ -241,9 +247,11 @@ def error_from_errno(code: int, call: str, detail: str | None = None,
     return cls(code, msg, winerror=_known(_WINERROR_OF_ERRNO.get(code)), call=call)
 
 
-def raise_winerror(code, call, detail=None, cls=None):
+def raise_winerror(code: int, call: str, detail: str | None = None,
+                   cls: type[WinIPCError] | None = None) -> NoReturn:
     raise error_from_winerror(code, call, detail, cls)
 
 
-def raise_errno(code, call, detail=None, cls=None):
+def raise_errno(code: int, call: str, detail: str | None = None,
+                cls: type[WinIPCError] | None = None) -> NoReturn:
     raise error_from_errno(code, call, detail, cls)

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
         @property
         def pid(self) -> int: ...
 
+    class _HasHandle(Protocol):
+        """What holds a handle (Linux: an fd): a kernel object, a winipc.Process
+        or a Child (their process handle)."""
+        @property
+        def handle(self) -> int: ...
+
+    class _ProcessRef(_HasPid, _HasHandle, Protocol):
+        """A process by its id and handle: a winipc.Process or a Child."""
+
 
 def _ns(timeout: float | None) -> int:
     if timeout is None:
@@ -191,8 +200,8 @@ class _KernelObject(Resource):
 
     # --- duplication ---
 
-    def duplicate(self, into=None, access: int | None = None, inheritable: bool = False,
-                  close_source: bool = False) -> int:
+    def duplicate(self, into: int | _ProcessRef | None = None, access: int | None = None,
+                  inheritable: bool = False, close_source: bool = False) -> int:
         """A new handle to this object, valid in the process ``into``; its value.
 
         ``into`` is ``None`` (this process), a :class:`winipc.Process` (or a

@@ -9,15 +9,26 @@ way of telling it their values is a line on an inherited socket.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import socket
 import subprocess
-from typing import Any, Optional, Sequence
+import sys
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ._errors import NoSuchProcess, NotSupported, error_from_errno
+from ._remote import Process as RemoteProcess
 from .constants import WinError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._kernel import KObject
+    from ._kobject import _ProcessRef
+
+# Linux only (winipc/_os.py imports it there): type checkers skip the rest of
+# the module for Windows.
+assert sys.platform != "win32"
 
 __all__ = ["Process", "Launch", "receive_values"]
 
@@ -65,7 +76,7 @@ class Process(subprocess.Popen[Any]):
 
     def __del__(self, *args: Any, **kwargs: Any) -> None:
         self._close_pidfd()
-        super().__del__(*args, **kwargs)   # type: ignore[misc]  # Popen's own
+        super().__del__(*args, **kwargs)   # Popen's own
 
 
 class Launch:
@@ -128,17 +139,20 @@ def receive_values(payload: str, timeout: float) -> list[int]:
     return [int(v) for v in data.decode().strip().split(",") if v]
 
 
-def duplicate(native, kind: str, into, access: int, inheritable: bool,
-              close_source: bool) -> int:
+def duplicate(native: KObject, kind: str, into: int | _ProcessRef | None, access: int,
+              inheritable: bool, close_source: bool) -> int:
     """The handle of kernel object ``native`` (a ``kind``) duplicated for
     process ``into`` (None: this one); ``close_source`` is done by the
     caller.  An fd goes into another process only through that process's
     winipc Server (SCM_RIGHTS)."""
-    target = into if isinstance(into, int) else getattr(into, "pid", None)
-    if into is None or target == os.getpid():
+    if into is None:
         return native.duplicate(access, inheritable)
-    push = getattr(into, "_push_fd", None)
-    if push is None:
+    pid = into if isinstance(into, int) else int(into.pid)
+    if pid == os.getpid():
+        return native.duplicate(access, inheritable)
+    # Only a winipc.Process pushes, through the process's server (a Child, a
+    # pid: no server to push through).
+    if not isinstance(into, RemoteProcess):
         raise NotSupported(
             errno.EOPNOTSUPP, "DuplicateHandle failed: on Linux a handle can only be pushed into "
             "another process through that process's winipc Server; pass a "
@@ -152,12 +166,12 @@ def duplicate(native, kind: str, into, access: int, inheritable: bool,
             call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED)
     fd = native.duplicate(access, False)
     try:
-        return push(fd)
+        return into._push_fd(fd)
     except NoSuchProcess as e:
-        if not _process_exists(int(into.pid)):
+        if not _process_exists(pid):
             raise
         raise NotSupported(
-            errno.EOPNOTSUPP, f"DuplicateHandle failed: process {into.pid} runs no winipc Server, and "
+            errno.EOPNOTSUPP, f"DuplicateHandle failed: process {pid} runs no winipc Server, and "
             "on Linux a handle can only be pushed into a process through its Server; "
             f"let that process pull it instead with {kind}.from_process("
             f"{os.getpid()}, {native.handle}) (pidfd_getfd), or serve a winipc.Server there",
@@ -192,8 +206,10 @@ def winerror_message(code: int, call: str, message: str) -> str:
 
 async def readable(fd: int, timeout: Optional[float] = None) -> bool:
     """Until ``fd`` is readable (or hung up): True, or False after ``timeout``."""
+    import asyncio      # (loaded: this runs in a loop; not at winipc's import)
+
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
+    ready: asyncio.Future[bool] = loop.create_future()
 
     def on_readable() -> None:
         if not ready.done():

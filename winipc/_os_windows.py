@@ -23,17 +23,27 @@ inherits the listed handles, its standard handles, and nothing else.  What
 
 from __future__ import annotations
 
-import asyncio
 import msvcrt
 import os
 import subprocess
+import sys
 import threading
 import time
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import _kernel as _native, _win32
 from ._errors import NotSupported, error_from_winerror
 from .constants import WinError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._kernel import KObject
+    from ._kobject import _ProcessRef
+
+# Windows only (winipc/_os.py imports it there): type checkers skip the rest
+# of the module for other platforms.
+assert sys.platform == "win32"
 
 __all__ = ["Process", "Launch", "receive_values"]
 
@@ -150,11 +160,12 @@ def receive_values(payload: str, timeout: float) -> list[int]:
     return _native.receive_handle_messages(int(payload), _ns(timeout))
 
 
-def duplicate(native, kind: str, into, access: int, inheritable: bool,
-              close_source: bool) -> int:
+def duplicate(native: KObject, kind: str, into: int | _ProcessRef | None, access: int,
+              inheritable: bool, close_source: bool) -> int:
     """The handle of kernel object ``native`` duplicated (DuplicateHandle)
     into process ``into``: None (this one), a pid, or an object with a
     process ``handle`` (a winipc.Process or a Child)."""
+    target: int | tuple[str, int] | None
     if into is None:
         target = None
     elif isinstance(into, int):
@@ -194,8 +205,11 @@ def winerror_message(code: int, call: str, message: str) -> str:
 
 # asyncio (winipc/_aio.py): the proactor's thread-pool wait for a handle.
 
-def proactor(loop: asyncio.AbstractEventLoop):
+def proactor(loop: asyncio.AbstractEventLoop) -> Any:
     """The loop's IOCP proactor, or NotSupported naming the loop."""
+    # Any, not asyncio.windows_events.IocpProactor: typeshed has its
+    # wait_for_handle take a PipeHandle and return a bool, where it takes a
+    # handle value and seconds and returns a future.
     p = getattr(loop, "_proactor", None)
     if p is None or not hasattr(p, "wait_for_handle"):
         raise error_from_winerror(
@@ -214,6 +228,8 @@ async def signalled(handle: int, timeout: Optional[float] = None) -> bool:
     re-checks elsewhere (the doorbell's).  The result is a hint: an
     auto-reset Event's signal is taken by the pool's wait, so True may also
     come back as False; callers look at the state the handle stands for."""
+    import asyncio      # (loaded: this runs in a loop; not at winipc's import)
+
     loop = asyncio.get_running_loop()
     ms = None if timeout is None else max(timeout, 0.0)
     return bool(await proactor(loop).wait_for_handle(handle, ms))
@@ -227,4 +243,6 @@ ALIVE_SLICE: Optional[float] = 0.1
 
 def check_loop() -> None:
     """Raises at once when the running loop cannot wait for a handle."""
+    import asyncio      # (loaded: this runs in a loop; not at winipc's import)
+
     proactor(asyncio.get_running_loop())

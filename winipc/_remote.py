@@ -142,16 +142,17 @@ class Process(Resource):
     def _free_shared(self, address: int, timeout_ms: int) -> None:
         self._native.free_shared(address, timeout_ms)
 
-    def _push_fd(self, fd: int) -> int:
-        """Linux: a copy of ``fd`` sent into the process through its server
-        (SCM_RIGHTS); its value there (kernel objects' duplicate()).  The
-        Windows backend has no such call: DuplicateHandle pushes itself."""
-        return self._native.push_fd(fd, DEFAULT_TIMEOUT_MS)  # type: ignore[attr-defined,unused-ignore]
+    if sys.platform != "win32":
+        def _push_fd(self, fd: int) -> int:
+            """Linux: a copy of ``fd`` sent into the process through its server
+            (SCM_RIGHTS); its value there (kernel objects' duplicate()).  The
+            Windows backend has no such call: DuplicateHandle pushes itself."""
+            return self._native.push_fd(fd, DEFAULT_TIMEOUT_MS)
 
     def _release(self) -> None:
         self._native.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<winipc.Process pid={self.pid} access={self.access!r}>"
 
 
@@ -268,6 +269,6 @@ class RemoteBuffer(Resource, Generic[_T]):
                 log.warning("freeing remote buffer %#x in process %d timed out",
                             self.address, self.process.pid)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<winipc.RemoteBuffer {self.size} bytes at {self.address:#x} in {self.process.pid}>"
 

@@ -57,7 +57,8 @@ def _handler_address(native: Any) -> int:
 _RESERVED = _native.RESERVED_RESULTS
 
 
-def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int, int], int]:
+def _python_handler(fn: Callable[[Any], Optional[SupportsIndex]],
+                    struct: Optional[type[_CData]]) -> Callable[[int, int], int]:
     view_at = _native.view_at
 
     def run(address: int, size: int) -> int:
@@ -66,7 +67,8 @@ def _python_handler(fn: Callable, struct: Optional[type[Any]]) -> Callable[[int,
             if struct is None:
                 arg = view_at(address, size)
             else:
-                arg = struct.from_address(address)
+                # typeshed has from_address on each ctypes metaclass, not on _CData.
+                arg = struct.from_address(address)  # type: ignore[attr-defined]
             result = fn(arg)
             if result is None:
                 return 0
@@ -130,7 +132,7 @@ class Server(Resource):
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
-        self._natives: list = []
+        self._natives: list[object] = []
         self.window: Optional[Window] = None
         self._opened()
 
@@ -139,7 +141,7 @@ class Server(Resource):
         return self._core.pid
 
     @property
-    def held(self) -> tuple:
+    def held(self) -> tuple[int, int]:
         """(handles or fds, bytes) the server holds for its clients now:
         what the bounds in the README limit."""
         return self._core.held
@@ -176,7 +178,7 @@ class Server(Resource):
             return native
         ctype = None if struct is None or isinstance(struct, int) else struct
 
-        def register(fn: Callable) -> Callable:
+        def register(fn: Callable[[Any], _R]) -> Callable[[Any], _R]:
             if inspect.iscoroutinefunction(fn):
                 # The serving thread calls a handler and takes its result at
                 # once: a coroutine would never run.
@@ -231,5 +233,5 @@ class Server(Resource):
     def __enter__(self) -> Self:
         return self.start()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<winipc.Server {self.title!r}>"

@@ -17,10 +17,16 @@ import errno as _errno
 import fcntl
 import os
 import stat as _stat
+import sys
+from typing import NoReturn
 from urllib.parse import quote as _quote
 
 from ._errors import WrongObjectType, raise_errno, raise_winerror
 from .constants import WinError
+
+# Linux only (its winipc._kernel imports it): type checkers skip the rest of
+# the module for Windows.
+assert sys.platform != "win32"
 
 SHM_DIR = "/dev/shm"
 FILE_PREFIX = "winipc-"
@@ -72,7 +78,7 @@ def reopen_readonly(fd: int) -> int:
     try:
         new = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise_errno(e.errno, "open(/proc/self/fd/N, O_RDONLY)",
+        raise_errno(e.errno or _errno.EIO, "open(/proc/self/fd/N, O_RDONLY)",
                     "reopening the object read-only for a reduced-rights handle")
     # A new open file description holds the name like every handle does.
     fcntl.flock(new, fcntl.LOCK_SH)
@@ -112,7 +118,7 @@ def _file_type(st: os.stat_result) -> str:
     return "special file"
 
 
-def _refuse_open(e: OSError, call: str, name: str, path: str) -> None:
+def _refuse_open(e: OSError, call: str, name: str, path: str) -> NoReturn:
     """Raises the winipc error for a failed open() of a name's file."""
     if e.errno == _errno.ELOOP:
         raise_winerror(WinError.INVALID_HANDLE, call,
@@ -123,9 +129,9 @@ def _refuse_open(e: OSError, call: str, name: str, path: str) -> None:
                        f"{name!r} ({path}) is a directory, not a winipc object",
                        cls=WrongObjectType)
     if e.errno in (_errno.EACCES, _errno.EPERM):
-        raise_errno(e.errno, call,
+        raise_errno(e.errno or _errno.EIO, call,
                     f"{name!r} ({path}) belongs to another user or refuses this access")
-    raise_errno(e.errno, call, f"open({path}): {e.strerror}")
+    raise_errno(e.errno or _errno.EIO, call, f"open({path}): {e.strerror}")
 
 
 def regular_file(fd: int, call: str, what: str) -> os.stat_result:
@@ -134,7 +140,7 @@ def regular_file(fd: int, call: str, what: str) -> os.stat_result:
     try:
         st = os.fstat(fd)
     except OSError as e:
-        raise_errno(e.errno, call, f"fstat of {what}")
+        raise_errno(e.errno or _errno.EIO, call, f"fstat of {what}")
     if not _stat.S_ISREG(st.st_mode):
         raise_winerror(WinError.INVALID_HANDLE, call,
                        f"{what} is a {_file_type(st)}, not a winipc object", cls=WrongObjectType)

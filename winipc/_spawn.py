@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from . import _os
+
+if TYPE_CHECKING:
+    from ._kobject import _HasHandle
 
 #: The environment variable through which :func:`spawn` tells a child how it
 #: passed the handle values; :func:`inherited_handles` reads it.
@@ -48,7 +52,7 @@ def _argv_list(argv: object) -> list[Any]:
     return out
 
 
-def _handle_of(obj) -> int:
+def _handle_of(obj: int | _HasHandle) -> int:
     return obj if isinstance(obj, int) else int(obj.handle)
 
 
@@ -65,7 +69,7 @@ class Child(_os.Process):
     never leaves the parent waiting for a child that waits for it.
     """
 
-    def __init__(self, argv: Sequence[Any], *, inherit: Iterable[Any] = (),
+    def __init__(self, argv: Sequence[Any], *, inherit: Iterable[int | _HasHandle] = (),
                  pass_handles: str | None = "env", timeout: float = 10.0,
                  **popen_kwargs: Any) -> None:
         args = _argv_list(argv)
@@ -100,16 +104,17 @@ class Child(_os.Process):
                 self.wait()
                 raise
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is not None and self.poll() is None:
             self.kill()
-        super().__exit__(exc_type, *exc)
+        super().__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<winipc.Child pid={self.pid} returncode={self.returncode}>"
 
 
-def spawn(argv: Sequence[Any], *, inherit: Iterable[Any] = (),
+def spawn(argv: Sequence[Any], *, inherit: Iterable[int | _HasHandle] = (),
           pass_handles: str | None = "env", timeout: float = 10.0,
           **popen_kwargs: Any) -> Child:
     """Starts ``argv`` as a child that inherits exactly the handles in ``inherit``

@@ -53,9 +53,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from multiprocessing.connection import Connection as Pipe
-from multiprocessing.connection import Client, Listener
-from typing import Any, TextIO
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any, TextIO, TypeAlias
 
 import winipc
 
@@ -65,6 +64,13 @@ from ._bench_report import (PLOT_EXTRA, ROWS, SPINNING, TAIL_LIMIT, TARGETS, Pro
 from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgress
 from ._bench_report import size_label as size_label
 from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP, WM_THREAD_CPU
+
+# The pipe to the benchmark's server: on Windows the listener's may be a named pipe.
+if sys.platform == "win32":
+    from multiprocessing.connection import PipeConnection
+    Pipe: TypeAlias = Connection | PipeConnection
+else:
+    Pipe: TypeAlias = Connection
 
 __all__ = [
     "PLUS_ONE", "ROUNDS", "ROWS", "SIZES", "TARGETS", "WM_BUMP", "WM_CPU", "WM_PYBUMP",
@@ -340,7 +346,7 @@ def placement_cpus(placement: str) -> tuple[list[int], list[int]]:
     """The CPUs (client, server) of a placement; empty: not pinned."""
     if placement == "os":
         return [], []
-    if not hasattr(os, "sched_setaffinity"):
+    if sys.platform == "win32" or not hasattr(os, "sched_setaffinity"):
         raise SystemExit(f"winipc bench: --placement {placement} needs CPU affinity "
                          f"(os.sched_setaffinity), which {sys.platform} lacks here")
     mine = sorted(os.sched_getaffinity(0))
@@ -381,7 +387,7 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
     goes; the results as a JSON-ready dict (without the targets)."""
     client_cpus, server_cpus = placement_cpus(placement)
     where = machine()               # before this process is pinned
-    if client_cpus:
+    if client_cpus and sys.platform != "win32":   # (Windows: none, placement_cpus refuses)
         os.sched_setaffinity(0, client_cpus)
     why_not = _bench_peers.missing() if peers else "not asked for (--no-peers)"
     peer_rows = ([] if why_not else [_bench_peers.SEM_ROW]) + ([_bench_peers.SPIN_ROW]

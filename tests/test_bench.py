@@ -16,8 +16,8 @@ from conftest import UNDER_WINE
 # A short run: every path at every size still makes 50 calls.
 RUN_TIMEOUT = 600 if UNDER_WINE else 180
 PATHS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
-         "shared compiled", "python handler", "acall", "acall x8 tasks", "pipe (peer)",
-         "asyncio stream (peer)"]
+         "shared compiled", "python handler", "acall", "acall x8 tasks", "x8 tasks, no call",
+         "pipe (peer)", "asyncio stream (peer)"]
 # Other libraries' rows: there when their library is (winipc[peers]).
 PEERS = ["sem+shm (peer)", "python spin (peer)"]
 KINDS = ("ratio", "tail", "difference", "spread", "gap")

@@ -5,6 +5,9 @@ the client's rows, each on one event loop kept for the run.
   acall               await conn.acall() (a Python handler), one at a time
   acall x8 tasks      eight tasks awaiting acall() on one connection at once:
                       the time per call of each batch of eight
+  x8 tasks, no call   the same eight tasks doing nothing: what asyncio itself
+                      costs per task (creating, scheduling and gathering it),
+                      the floor under the row above
   asyncio stream (peer)  the same bytes there and back over an asyncio
                       stream (a Unix socket; TCP on loopback on Windows)
 """
@@ -19,10 +22,15 @@ import threading
 import time
 from typing import Any, Callable
 
-ROWS = ["acall", "acall x8 tasks", "asyncio stream (peer)"]
+TASKS_FLOOR = "x8 tasks, no call"
+ROWS = ["acall", "acall x8 tasks", TASKS_FLOOR, "asyncio stream (peer)"]
 TASKS = 8
 # A request on the stream: its length (4 bytes, little-endian), then the bytes.
 _HEADER = 4
+
+
+async def _nothing() -> None:
+    return None
 
 
 class StreamServer:
@@ -132,6 +140,11 @@ class Rows:
                 t0 = clock()
                 await asyncio.gather(*(conn.acall(msg, data) for _ in range(TASKS)))
                 out += [(clock() - t0) // TASKS] * TASKS
+        elif row == TASKS_FLOOR:
+            for _ in range(max(1, n // TASKS)):
+                t0 = clock()
+                await asyncio.gather(*(_nothing() for _ in range(TASKS)))
+                out += [(clock() - t0) // TASKS] * TASKS
         else:
             reader, writer = self.reader, self.writer
             header = len(data).to_bytes(_HEADER, "little")
@@ -143,7 +156,8 @@ class Rows:
         return out
 
     def call(self, row: str, data: bytearray) -> Any:
-        """One call of ``row``'s kind, its answer (to check it)."""
+        """One call of ``row``'s kind, its answer (to check it; the floor
+        row's check is an acall's: its tasks call nothing)."""
         async def one() -> Any:
             if row == "asyncio stream (peer)":
                 self.writer.write(len(data).to_bytes(_HEADER, "little") + data)

@@ -187,8 +187,10 @@ def test_bad_arguments_name_the_parameter():
         winipc.spawn([sys.executable, 3])
     with pytest.raises(TypeError, match="argv must be a list"):
         winipc.spawn(None)
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(TypeError, match=r"spawn\(\) timeout is a number of seconds .* not str '5'"):
         winipc.spawn(PY + ["pass"], timeout="5")
+    with pytest.raises(ValueError, match=r"spawn\(\) timeout must be .* >= 0"):
+        winipc.spawn(PY + ["pass"], timeout=-1)
     with pytest.raises(ValueError, match="pass_handles"):
         winipc.spawn(PY + ["pass"], pass_handles="stdin")
     for key, value in (("pass_fds", (3,)), ("close_fds", False), ("shell", True)):

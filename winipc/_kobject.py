@@ -11,6 +11,7 @@ from . import _aio
 from . import _kernel as _native
 from . import _os, _rpc
 from ._resource import Resource
+from ._timeouts import _given, _timeout_ns
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -32,17 +33,37 @@ if TYPE_CHECKING:
         """A process by its id and handle: a winipc.Process or a Child."""
 
 
-def _ns(timeout: float | None) -> int:
-    if timeout is None:
+def _ns(timeout: float | None, param: str = "timeout") -> int:
+    """A kernel wait's timeout (seconds; None or math.inf: no end) in the
+    nanoseconds the native waits take (-1: no end)."""
+    return _timeout_ns(timeout, param)
+
+
+def _acquire_ns(blocking: bool | float | None, timeout: float | None, method: str) -> int:
+    """The wait of ``acquire(blocking=True, timeout=None)``, in nanoseconds
+    (-1: no end).  ``blocking`` is threading's flag (``False`` polls), or, as
+    winipc's acquire has always taken first, the timeout itself in seconds
+    (None: no end).  As in threading, ``timeout=-1`` also means no end, and
+    a non-blocking acquire takes no timeout."""
+    unbounded = timeout is None or (type(timeout) in (int, float) and timeout == -1)
+    if isinstance(blocking, bool):
+        if not blocking:
+            if not unbounded:
+                raise ValueError(f"{method}: a non-blocking acquire takes no timeout "
+                                 f"(got blocking=False, timeout={timeout!r})")
+            return 0
+        return -1 if unbounded else _ns(timeout, f"{method} timeout")
+    if not unbounded:
+        raise TypeError(f"{method} takes blocking (a bool) then timeout (seconds), or the "
+                        f"timeout alone; got {_given(blocking)} and timeout={timeout!r}")
+    if type(blocking) in (int, float) and blocking == -1:
         return -1
-    if timeout < 0:
-        raise ValueError("timeout must be None or >= 0")
-    return int(timeout * 1e9)
+    return _ns(blocking, f"{method} timeout")
 
 
-def _deadline(timeout: float | None) -> float | None:
-    _ns(timeout)        # validated as the blocking waits do
-    return None if timeout is None else time.monotonic() + timeout
+def _deadline(ns: int) -> float | None:
+    """The monotonic time a wait of ``ns`` (as _ns gives it) ends; None: never."""
+    return None if ns < 0 else time.monotonic() + ns / 1e9
 
 
 def _check_name(name: object, signature: str) -> None:

@@ -106,7 +106,7 @@ class Launch:
             self._theirs = None
         child._open_pidfd()
         if self._ours is not None:
-            self._ours.settimeout(timeout)
+            self._ours.settimeout(_socket_timeout(timeout))
             self._ours.sendall((",".join(map(str, self.values)) + "\n").encode())
 
     def close(self) -> None:
@@ -122,11 +122,17 @@ class Launch:
         self.close()
 
 
+def _socket_timeout(timeout: float) -> float | None:
+    """Seconds as a socket takes them: one longer than a day has no end
+    (math.inf is too long for it)."""
+    return None if timeout > 86400 * 365 else timeout
+
+
 def receive_values(payload: str, timeout: float) -> list[int]:
     """In the child, "message" mode: the line its parent wrote on the
     inherited socket ``payload`` (an fd number)."""
     with socket.socket(fileno=int(payload)) as sock:
-        sock.settimeout(timeout)
+        sock.settimeout(_socket_timeout(timeout))
         data = b""
         try:
             while not data.endswith(b"\n"):

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 from . import _kernel as _native, _win32
 from ._errors import NotSupported, error_from_winerror
 from .constants import WinError
+from ._timeouts import _timeout_ns
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,7 +50,8 @@ __all__ = ["Process", "Launch", "receive_values"]
 
 
 def _ns(timeout: float) -> int:
-    return int(timeout * 1e9)
+    """Seconds (math.inf: no end) as the nanoseconds the waits take (-1: no end)."""
+    return _timeout_ns(timeout)
 
 
 class Process(subprocess.Popen[Any]):

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _os
+from ._timeouts import _seconds
 
 if TYPE_CHECKING:
     from ._kobject import _HasHandle
@@ -76,8 +77,7 @@ class Child(_os.Process):
         if pass_handles not in PASS_HANDLES:
             raise ValueError(f"pass_handles is 'env' (the default), 'argv', 'message' or "
                              f"None, not {pass_handles!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise ValueError(f"spawn() timeout is a number of seconds >= 0, not {timeout!r}")
+        timeout = _seconds(timeout, "spawn() timeout")
         for key, why in _REFUSED.items():
             if key in popen_kwargs:
                 raise TypeError(f"spawn() takes no {key}=: {why}")
@@ -103,6 +103,13 @@ class Child(_os.Process):
                 self.kill()
                 self.wait()
                 raise
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Popen's ``wait``: the exit code, or ``subprocess.TimeoutExpired``
+        after ``timeout`` seconds (None: no end)."""
+        if timeout is not None:
+            _seconds(timeout, "Child.wait() timeout")
+        return super().wait(timeout)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -158,6 +165,7 @@ def inherited_handles(timeout: float = 10.0) -> list[int]:
     the first call waits up to ``timeout`` seconds for the message and must run
     on the main thread (Windows posts to it)."""
     global _received
+    _seconds(timeout, "inherited_handles() timeout")
     if _received is not None:
         return list(_received)
     spec = os.environ.pop(HANDLES_ENV, "")

@@ -1,9 +1,16 @@
-"""Timeouts and spins as the RPC backends take them: seconds (None: no end)
-become milliseconds, a wait's deadline and what is left of it, and the spin
-every side may be given."""
+"""Timeouts and spins as the backends take them: seconds become milliseconds
+(calls) or nanoseconds (kernel waits), a wait's deadline and what is left of
+it, and the spin every side may be given.
+
+The rule every wait of winipc follows (README, "Timeouts"): a timeout is a
+number of seconds >= 0, ``0`` polls, ``math.inf`` waits without end; a bool
+is refused (``True`` is not "block").  ``None`` means that no timeout was
+given: a connection's calls then take the connection's timeout, and the
+waits that have no default (kernel objects) wait without end."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Optional
 
@@ -22,19 +29,48 @@ _FOREVER_MS = 0x7FFFFFFF
 _TURN_SLICE = 0.05
 
 
-def _timeout_ms(timeout: Optional[float]) -> int:
-    """Seconds (None: no end) as the milliseconds the backends take."""
+# A kernel wait of this many seconds or more has no end (the backends take
+# nanoseconds in 64 bits; this is 146 years).
+_FOREVER_S = 2.0 ** 62 / 1e9
+
+
+def _timeout_ms(timeout: Optional[float], param: str = "timeout") -> int:
+    """Seconds (None or math.inf: no end) as the milliseconds the RPC
+    backends take; a timeout longer than they take has no end either."""
     if timeout is None:
         return _FOREVER_MS
-    return min(int(_seconds(timeout, "timeout") * 1000), _FOREVER_MS)
+    ms = _seconds(timeout, param) * 1000
+    return _FOREVER_MS if ms >= _FOREVER_MS else int(ms)
+
+
+def _timeout_ns(timeout: Optional[float], param: str = "timeout") -> int:
+    """Seconds (None or math.inf: no end) as the nanoseconds the kernel
+    objects' waits take (-1: no end)."""
+    if timeout is None:
+        return -1
+    s = _seconds(timeout, param)
+    return -1 if s >= _FOREVER_S else int(s * 1e9)
+
+
+def _given(value: object) -> str:
+    """What a caller gave, for an error message: its type, and its value
+    when that is short."""
+    kind = type(value).__name__
+    if isinstance(value, (bool, int, float, str, bytes)):
+        text = repr(value)
+        return f"{kind} {text}" if len(text) <= 40 else kind
+    return kind
 
 
 def _seconds(value: object, param: str) -> float:
-    """``value`` checked as a number of seconds >= 0 (TypeError or ValueError
-    naming ``param``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{param} is a number of seconds (or None), not {type(value).__name__}")
-    if value != value or value < 0:
+    """``value`` checked as a number of seconds >= 0, ``math.inf`` included
+    (TypeError or ValueError naming ``param`` and what was given)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{param} is a number of seconds (or None), not {_given(value)}: "
+                        "a bool is not a timeout")
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"{param} is a number of seconds (or None), not {_given(value)}")
+    if math.isnan(value) or value < 0:
         raise ValueError(f"{param} must be a number of seconds >= 0 or None, not {value!r}")
     return float(value)
 

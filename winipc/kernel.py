@@ -8,7 +8,10 @@ mapping's views are ``mmap`` objects; a handle is a file descriptor, and what
 it may do is what its open mode allows.  ``docs/kernel-objects.md`` describes
 each mechanism and where Linux differs.
 
-Timeouts are in seconds (``None`` waits forever, ``0`` polls).
+Timeouts are in seconds: ``0`` polls, ``None`` and ``math.inf`` wait without
+end, a bool is refused.  ``Mutex`` and ``Semaphore`` take ``acquire(blocking=True,
+timeout=None)`` as ``threading`` does (``acquire(False)`` polls, ``timeout=-1``
+is no end too), and ``acquire(seconds)`` as before.
 
 What every kind shares (handles, names, inheritance, duplication) is
 ``_kobject.py``; child processes (spawn, Child, inherited_handles) are
@@ -25,7 +28,7 @@ from .constants import (
     EventAccess, FileMapAccess, MutexAccess, SemaphoreAccess, StandardAccess, WaitResult,
     WinError,
 )
-from ._kobject import _check_int, _check_name, _deadline, _KernelObject, _ns
+from ._kobject import _acquire_ns, _check_int, _check_name, _deadline, _KernelObject, _ns
 from ._resource import Resource
 from ._spawn import HANDLES_ENV, PASS_HANDLES, Child, inherited_handles, spawn
 
@@ -89,24 +92,34 @@ class Mutex(_KernelObject):
                                          1 if initial_owner else 0, 0, 0)
         self._adopt(native, name, created)
 
-    def acquire(self, timeout: float | None = None) -> bool:
+    def acquire(self, blocking: bool | float | None = True,
+                timeout: float | None = None) -> bool:
         """Waits for ownership: True when acquired, False on timeout.
+
+        As ``threading.Lock.acquire``: ``acquire()`` waits without end,
+        ``acquire(False)`` only tries, ``acquire(timeout=2.0)`` (or
+        ``acquire(True, 2.0)``) waits up to 2 s; ``timeout=-1`` is no end
+        too.  A number first is the timeout (``acquire(2.0)``, winipc's own
+        form); a bool is never taken for seconds.
 
         Raises :class:`~winipc.AbandonedMutex` when the previous owner died
         holding the mutex (``WAIT_ABANDONED``; Linux ``EOWNERDEAD``): the caller
         owns it then, and must check what it protects and release it.
         """
+        ns = _acquire_ns(blocking, timeout, "Mutex.acquire()")
         self._check_open()
-        r = self._native.mutex_acquire(_ns(timeout))
+        r = self._native.mutex_acquire(ns)
         if r == WaitResult.ABANDONED:
             raise _abandoned()
         return r == WaitResult.OBJECT_0
 
     wait = acquire
 
-    async def acquire_async(self, timeout: float | None = None) -> bool:
-        """:meth:`acquire` for asyncio: the calling thread (the event loop's)
-        owns the mutex when it returns True; False on timeout.
+    async def acquire_async(self, blocking: bool | float | None = True,
+                            timeout: float | None = None) -> bool:
+        """:meth:`acquire` for asyncio, with its arguments: the calling
+        thread (the event loop's) owns the mutex when it returns True; False
+        on timeout.
 
         A mutex belongs to a thread, and only a thread that waits can take
         it: a helper waits until the mutex is free (Windows: the thread
@@ -116,12 +129,13 @@ class Mutex(_KernelObject):
         reported with :class:`~winipc.AbandonedMutex` as :meth:`acquire`
         does; on Windows only when the loop's thread takes it from the dead
         owner itself (the pool's wait clears that state)."""
+        ns = _acquire_ns(blocking, timeout, "Mutex.acquire_async()")
         self._check_open()
-        deadline = _deadline(timeout)
+        deadline = _deadline(ns)
         abandoned = False
         while True:
             r = self._native.mutex_acquire(0)
-            if r != WaitResult.TIMEOUT:
+            if r != WaitResult.TIMEOUT or ns == 0:
                 break
             seen = await self._wait_native(deadline)
             if seen is None:
@@ -129,7 +143,7 @@ class Mutex(_KernelObject):
             abandoned = abandoned or seen == WaitResult.ABANDONED
         if r == WaitResult.ABANDONED or abandoned:
             raise _abandoned()
-        return True
+        return r == WaitResult.OBJECT_0
 
     def release(self) -> None:
         """``ReleaseMutex``; :class:`~winipc.NotOwner` if this thread does not own it."""
@@ -175,9 +189,11 @@ class Event(_KernelObject):
         self._native.event_reset()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once signalled (an auto-reset event is then reset), False on timeout."""
+        """True once signalled (an auto-reset event is then reset), False on
+        timeout (seconds; None or math.inf: no end), as ``threading.Event``."""
+        ns = _ns(timeout, "Event.wait() timeout")
         self._check_open()
-        return self._native.event_wait(_ns(timeout))
+        return self._native.event_wait(ns)
 
     async def wait_async(self, timeout: float | None = None) -> bool:
         """:meth:`wait` for asyncio, without blocking the event loop: True
@@ -186,10 +202,13 @@ class Event(_KernelObject):
         (``RegisterWaitForSingleObject``; other loops raise
         :class:`~winipc.NotSupported`); Linux on a thread that sleeps on the
         event's futex and signals an eventfd (no fd stands for a futex)."""
+        ns = _ns(timeout, "Event.wait_async() timeout")
         self._check_open()
-        deadline = _deadline(timeout)
+        deadline = _deadline(ns)
         if self._native.event_wait(0):
             return True
+        if ns == 0:
+            return False
         return await self._wait_native(deadline) is not None
 
 
@@ -212,22 +231,31 @@ class Semaphore(_KernelObject):
                                          int(initial), int(maximum), 0)
         self._adopt(native, name, created)
 
-    def acquire(self, timeout: float | None = None) -> bool:
-        """Takes one count: True, or False on timeout."""
+    def acquire(self, blocking: bool | float | None = True,
+                timeout: float | None = None) -> bool:
+        """Takes one count: True, or False on timeout.  The arguments are
+        :meth:`Mutex.acquire`'s, as ``threading.Semaphore.acquire``:
+        ``acquire(False)`` only tries, ``acquire(timeout=2.0)`` waits up to
+        2 s, ``acquire(2.0)`` too."""
+        ns = _acquire_ns(blocking, timeout, "Semaphore.acquire()")
         self._check_open()
-        return self._native.semaphore_wait(_ns(timeout))
+        return self._native.semaphore_wait(ns)
 
     wait = acquire
 
-    async def acquire_async(self, timeout: float | None = None) -> bool:
-        """:meth:`acquire` for asyncio: takes one count, True, or False on
-        timeout, without blocking the event loop (see
+    async def acquire_async(self, blocking: bool | float | None = True,
+                            timeout: float | None = None) -> bool:
+        """:meth:`acquire` for asyncio, with its arguments: takes one count,
+        True, or False on timeout, without blocking the event loop (see
         :meth:`Event.wait_async` for how each platform waits).  A
         cancelled acquire that had already taken a count gives it back."""
+        ns = _acquire_ns(blocking, timeout, "Semaphore.acquire_async()")
         self._check_open()
-        deadline = _deadline(timeout)
+        deadline = _deadline(ns)
         if self._native.semaphore_wait(0):
             return True
+        if ns == 0:
+            return False
         return await self._wait_native(deadline) is not None
 
     wait_async = acquire_async

@@ -64,6 +64,7 @@ class Connection(Resource):
         # memory it allocates there) is the one that closes it.
         self._native = _open_native(self.window.pid, VM_ACCESS, self.window.handle)
         self.process = Process._wrap(self._native, self.window.pid, VM_ACCESS)
+        self.process._warns = False     # part of the connection, which warns
         self._scratch: Optional[RemoteBuffer[bytes]] = None
         self._lock = threading.Lock()
         # The asynchronous calls: one at a time, with a scratch buffer of their own.
@@ -136,6 +137,7 @@ class Connection(Resource):
                 s.close()
             self._scratch = s = self.process.allocate(max(size, 64), shared=self.shared,
                                                       timeout=self.timeout)
+            s._warns = False
         return s
 
     @overload
@@ -324,6 +326,7 @@ class Connection(Resource):
                 # connection, or when a call needs more room.
                 self._ascratch = scratch = self.process.allocate(
                     max(size, 64), shared=self.shared, timeout=self.timeout)
+                scratch._warns = False
             self._native.write(scratch.address, out)
             try:
                 self.last_result = await self._asend_raw(msg, size, scratch.address, ms, deadline)

@@ -15,11 +15,17 @@ class Resource:
     object collected unclosed performs it with a :class:`ResourceWarning`,
     and what is still open when the interpreter exits is released then, as
     Windows closes a process's handles when it ends (on Linux that is what
-    removes a name nobody else holds).  After ``fork()`` the child never
-    releases what the parent owns."""
+    removes a name nobody else holds), with a :class:`ResourceWarning` too,
+    as Python's own files say so.  After ``fork()`` the child never releases
+    what the parent owns."""
 
     _closed = True          # until a subclass's __init__ succeeds
     _owner_pid = 0
+    # Whether finding it open (collected, or at exit) is worth a
+    # ResourceWarning: not for a part of another object, which that object
+    # closes and warns about (a connection's process and buffers), nor for
+    # what is meant to live as long as the process (a single-instance guard).
+    _warns = True
 
     def _opened(self) -> None:
         self._closed = False
@@ -51,9 +57,14 @@ class Resource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _unclosed(self) -> str:
+        """What its ResourceWarning says."""
+        return f"unclosed {self!r}"
+
     def __del__(self) -> None:
         if not self._closed and self._owner_pid == os.getpid():
-            warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
+            if self._warns:
+                warnings.warn(self._unclosed(), ResourceWarning, source=self, stacklevel=2)
             try:
                 self.close()
             except Exception:
@@ -65,7 +76,16 @@ _open: "weakref.WeakSet[Resource]" = weakref.WeakSet()
 
 @atexit.register
 def _close_at_exit() -> None:
+    pid = os.getpid()
     for obj in list(_open):
+        if obj._closed:
+            continue        # closed meanwhile, with the object it is part of
+        if obj._warns and obj._owner_pid == pid:
+            try:
+                warnings.warn(f"{obj._unclosed()} at exit; closing it now", ResourceWarning,
+                              source=obj)
+            except Exception:
+                pass        # -W error: the exit goes on, and the object is closed
         try:
             obj.close()
         except Exception:

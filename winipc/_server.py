@@ -230,6 +230,12 @@ class Server(Resource):
     def _release(self) -> None:
         self.stop()
 
+    def _unclosed(self) -> str:
+        if self._thread is not None:
+            return (f"{self!r} was never stopped: it served until now; stop() or close() "
+                    "it, or serve with `with server:`")
+        return super()._unclosed()
+
     def __enter__(self) -> Self:
         return self.start()
 

@@ -321,12 +321,15 @@ class SingleInstance(Resource):
     """The single-instance guard: a named mutex held open for the program's
     life; ``already_running`` is True when another instance made it first."""
 
+    _warns = False      # held until the process exits, on purpose
+
     def __init__(self, name: str, scope: str = "local"):
         if "\\" not in name:
             if scope not in ("local", "global"):
                 raise ValueError("scope is 'local' or 'global'")
             name = ("Global\\" if scope == "global" else "Local\\") + name
         self.mutex = Mutex(name)
+        self.mutex._warns = False
         self.name = name
         self.already_running = not self.mutex.created
         self._opened()

@@ -16,17 +16,19 @@ at import (as ``multiprocessing`` picks its ``popen_*`` modules):
 - ``describe_winerror(code)`` and ``winerror_message(code, call, message)``:
   the platform's words for a Win32 error (``_errors.error_from_winerror``);
 - ``wait_handle(handle, timeout)``, ``check_loop()`` and ``ALIVE_SLICE``: how
-  asyncio waits for the platform's handles (``_aio.py``).
+  asyncio waits for the platform's handles (``_aio.py``);
+- ``tidy()``: removes what earlier processes of this user left behind and
+  nothing holds any more, once per process (a server's start calls it).
 """
 
 import sys
 
 if sys.platform == "win32":
     from ._os_windows import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,
-                              duplicate, receive_values, wait_handle, winerror_message)
+                              duplicate, receive_values, tidy, wait_handle, winerror_message)
 else:
     from ._os_linux import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,
-                            duplicate, receive_values, wait_handle, winerror_message)
+                            duplicate, receive_values, tidy, wait_handle, winerror_message)
 
 __all__ = ["ALIVE_SLICE", "Launch", "Process", "check_loop", "describe_winerror", "duplicate",
-           "receive_values", "wait_handle", "winerror_message"]
+           "receive_values", "tidy", "wait_handle", "winerror_message"]

@@ -242,3 +242,12 @@ ALIVE_SLICE: Optional[float] = None
 
 def check_loop() -> None:
     """Every asyncio loop can wait for an fd."""
+
+
+def tidy() -> None:
+    """The files of named objects that no process holds any more, left in
+    /dev/shm by processes of this user that died or exited without closing
+    them, go (once per process; the server endpoints' own sweep runs when a
+    server starts)."""
+    from . import _shm
+    _shm.sweep_once()

@@ -248,3 +248,8 @@ def check_loop() -> None:
     import asyncio      # (loaded: this runs in a loop; not at winipc's import)
 
     proactor(asyncio.get_running_loop())
+
+
+def tidy() -> None:
+    """Nothing to do: Windows removes an object, and its name, when its last
+    handle closes, also when a process ends."""

@@ -12,7 +12,7 @@ import threading
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Self, SupportsIndex, TypeVar, Union,
                     overload)
 
-from . import _rpc as _native
+from . import _os, _rpc as _native
 from ._notes import _write_note
 from ._remote import _CT, Window, _size_of
 from ._resource import Resource
@@ -196,6 +196,7 @@ class Server(Resource):
     def serve_forever(self) -> None:
         """Create the window and serve until :meth:`stop`."""
         self._check_open()
+        _os.tidy()
         try:
             self._core.run(self._on_ready)
         finally:

@@ -9,6 +9,12 @@ only as a regular file with one link, owned by this user (Local\\; Global\\:
 this user or root), before anything is locked or mapped.  The name lives
 while some open file description holds a shared flock on its file; whoever
 finds it unlocked (an exclusive flock succeeds) removes it.
+
+What no process holds any more (every holder died, or exited without
+closing) is removed by the next winipc process of the same user, once, at
+its first named object (:func:`sweep_once`), and by ``python -m winipc
+clean``; ``python -m winipc ls`` lists the files with the processes that
+hold them (:func:`objects`).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import errno as _errno
 import fcntl
 import os
 import stat as _stat
+import struct as _struct
 import sys
+from dataclasses import dataclass, field
 from typing import NoReturn
-from urllib.parse import quote as _quote
+from urllib.parse import quote as _quote, unquote as _unquote
 
 from ._errors import WrongObjectType, raise_errno, raise_winerror
 from .constants import WinError
@@ -61,8 +69,24 @@ def name_path(name: str) -> str:
     return os.path.join(SHM_DIR, leaf)
 
 
+def name_of(leaf: str) -> str | None:
+    """The Win32 name whose file is ``leaf`` (a file name in /dev/shm), if it
+    is one of this user's names or a Global\\ one; else None."""
+    mine = f"{FILE_PREFIX}u{os.geteuid()}-"
+    if leaf.startswith(mine):
+        return "Local\\" + _unquote(leaf[len(mine):])
+    if leaf.startswith(FILE_PREFIX + "global-"):
+        return "Global\\" + _unquote(leaf[len(FILE_PREFIX) + 7:])
+    return None
+
+
 def path_of(fd: int) -> str | None:
-    """The name's file that `fd` holds, or None (unnamed, or its name is gone)."""
+    """The name's file that `fd` holds, or None (unnamed, or its name is gone).
+
+    The fd of an object's creator (and every fd it was duplicated, passed or
+    inherited into) names the unnamed file the object was built in
+    (``/dev/shm/#N (deleted)``), not the name it was published under: that
+    one is found among this user's names by its inode."""
     try:
         target = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -70,6 +94,20 @@ def path_of(fd: int) -> str | None:
     if (target.startswith(os.path.join(SHM_DIR, FILE_PREFIX))
             and not target.endswith(" (deleted)")):
         return target
+    if not target.startswith(SHM_DIR + "/"):
+        return None         # a memfd: unnamed
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    if st.st_nlink == 0:
+        return None         # its name is gone
+    for _, path in _own_files():
+        try:
+            if os.path.samestat(os.stat(path, follow_symlinks=False), st):
+                return path
+        except OSError:
+            continue
     return None
 
 
@@ -176,6 +214,7 @@ def attach(path: str, writable: bool, call: str, name: str) -> int | None:
     Whatever is found there is hostile until checked: it is opened without
     following a symlink or blocking on a FIFO, and refused with a winipc error
     unless _vet_named accepts it."""
+    sweep_once()
     flags = ((os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC | os.O_NOFOLLOW
              | os.O_NONBLOCK)
     try:
@@ -216,3 +255,182 @@ def attach(path: str, writable: bool, call: str, name: str) -> int | None:
         except OSError:
             pass
         raise
+
+
+# --- what is left behind: listing and sweeping ---------------------------
+
+# The header every object's file starts with: magic, kind, layout, data
+# offset, size (_native/linux/kernel_sync.h).
+_HEAD = _struct.Struct("<IIIIQ")
+_MAGIC = 0x43504957
+_KINDS = {1: "Mutex", 2: "Event", 3: "Semaphore", 4: "FileMapping"}
+
+
+@dataclass
+class ObjectFile:
+    """One named object's file of this user in /dev/shm."""
+    name: str                   # the Win32 name (Local\\x, Global\\x)
+    path: str
+    kind: str                   # Mutex, Event, Semaphore, FileMapping; "?" if not ours
+    size: int                   # the file's bytes
+    in_use: bool                # some open file description holds its flock
+    pids: list[int] = field(default_factory=list)   # processes with an fd or a view of it
+
+
+def _own_files() -> list[tuple[str, str]]:
+    """(name, path) of every file in /dev/shm that may be a named object of
+    this user: its Local\\ names and the Global\\ ones."""
+    try:
+        leaves = os.listdir(SHM_DIR)
+    except OSError:
+        return []
+    found = []
+    for leaf in sorted(leaves):
+        name = name_of(leaf)
+        if name is not None:
+            found.append((name, os.path.join(SHM_DIR, leaf)))
+    return found
+
+
+def _open_own(path: str) -> tuple[int, os.stat_result, str] | None:
+    """An fd of ``path`` if it is an object file this user may remove (a
+    regular file of this user with one link), its stat and its kind ("?"
+    when its header is not a winipc object's); else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
+            os.close(fd)
+            return None
+        raw = os.pread(fd, _HEAD.size, 0)
+        kind = "?"
+        if len(raw) == _HEAD.size:
+            magic, tag = _HEAD.unpack(raw)[:2]
+            if magic == _MAGIC:
+                kind = _KINDS.get(tag, "?")
+        return fd, st, kind
+    except OSError:
+        os.close(fd)
+        return None
+
+
+def _locked_inodes() -> set[tuple[int, int]]:
+    """(major:minor, inode) of every file with a flock, from /proc/locks."""
+    held: set[tuple[int, int]] = set()
+    try:
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return held
+    for line in lines:
+        parts = line.split()
+        if "FLOCK" not in parts or "->" in parts:
+            continue
+        try:
+            major, minor, inode = parts[parts.index("FLOCK") + 4].split(":")
+            held.add((os.makedev(int(major, 16), int(minor, 16)), int(inode)))
+        except (IndexError, ValueError):
+            continue
+    return held
+
+
+def _holders() -> dict[tuple[int, int], set[int]]:
+    """The processes (of this user; others' cannot be seen) that hold a file
+    of /dev/shm, by its (st_dev, st_ino): by an fd, or by a mapping (a view,
+    an owned mutex).  By inode, since the fd of a creator names the unnamed
+    file it published (``/dev/shm/#N (deleted)``), not the name."""
+    found: dict[tuple[int, int], set[int]] = {}
+    shm = SHM_DIR + "/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(shm):
+                    st = os.stat(f"/proc/{pid}/fd/{fd}")
+                    found.setdefault((st.st_dev, st.st_ino), set()).add(pid)
+            except OSError:
+                continue
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                for line in maps:
+                    parts = line.split(None, 5)
+                    if len(parts) == 6 and parts[5].startswith(shm):
+                        major, minor = parts[3].split(":")
+                        key = (os.makedev(int(major, 16), int(minor, 16)), int(parts[4]))
+                        found.setdefault(key, set()).add(pid)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def objects() -> list[ObjectFile]:
+    """This user's named objects in /dev/shm, with the processes that hold
+    each (``python -m winipc ls``)."""
+    held = _locked_inodes()
+    holders = _holders()
+    out = []
+    for name, path in _own_files():
+        opened = _open_own(path)
+        if opened is None:
+            continue
+        fd, st, kind = opened
+        os.close(fd)
+        ident = (st.st_dev, st.st_ino)
+        out.append(ObjectFile(name, path, kind, st.st_size, ident in held,
+                              sorted(holders.get(ident, ()))))
+    return out
+
+
+def sweep() -> list[str]:
+    """Removes the files of this user's named objects that no process holds
+    any more (no flock on them: every holder died, or exited without
+    closing); the names removed.  A file is removed exactly as a closer or
+    an opener removes an unlocked one (see the module's docstring), so a
+    process opening it meanwhile finds the name free and creates it anew."""
+    removed = []
+    for name, path in _own_files():
+        opened = _open_own(path)
+        if opened is None:
+            continue
+        fd, st, kind = opened
+        try:
+            if kind == "?":
+                continue        # not a winipc object: not ours to remove
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue        # held
+            try:
+                if os.path.samestat(os.stat(path, follow_symlinks=False), st):
+                    os.unlink(path)
+                    removed.append(name)
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+_swept = False
+
+
+def sweep_once() -> None:
+    """:func:`sweep`, once per process (at its first named object): what
+    earlier processes of this user left behind goes.  Best effort."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    try:
+        sweep()
+    except OSError:
+        pass

@@ -278,7 +278,8 @@ class Semaphore(_KernelObject):
 class FileMapping(_KernelObject):
     """Shared memory (``CreateFileMappingW`` on the paging file): ``map()``
     returns views with the buffer protocol.  A view stays valid after the
-    mapping is closed, and keeps the object (and its name) alive."""
+    mapping is closed and keeps its memory; the name, as on Windows, lives
+    only while a handle is open."""
 
     _kind = _native.MAPPING
     _all_access = FILE_MAP_ALL_ACCESS

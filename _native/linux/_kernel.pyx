@@ -12,7 +12,11 @@
 # dup'ed and SCM_RIGHTS-passed fds share their description and so its lock).
 # Whoever closes the last one (an exclusive flock then succeeds on a fresh
 # descriptor) removes the name; a name whose holders all died without closing
-# is found unlocked by the next create/open and treated as gone.
+# is found unlocked by the next create/open and treated as gone, and removed
+# by the next winipc process of the user (winipc/_shm.py, sweep).  A mapping
+# holds its open file description, and so the lock: what is mapped beyond its
+# handle (a view, a mutex closed while owned) is mapped through a description
+# of its own that holds no lock, so the name goes with the last handle.
 #
 # Rights: a handle is the fd, and what it may do is what its open mode allows.
 # A reduced-rights handle is the file reopened O_RDONLY: its header can only be
@@ -46,7 +50,7 @@ from winipc._shm import SHM_DIR, FILE_PREFIX, name_path
 
 from libc.errno cimport errno, ETIMEDOUT, EINTR, EOVERFLOW, EPERM
 from libc.stdint cimport uint32_t, uint64_t
-from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FIXED, MAP_FAILED
 from posix.time cimport timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
 from posix.unistd cimport ftruncate, close
 from cpython.exc cimport PyErr_CheckSignals
@@ -141,9 +145,14 @@ cdef class KObject:
             return
         fd, self.fd = self.fd, -1
         if self.hdr != NULL and self.owned == 0:
+            munmap(self.hdr, sizeof(wipc_header))
+        elif self.hdr != NULL and self.path is not None:
             # An owned mutex stays mapped: the thread's robust list points into
             # it, and the kernel marks it abandoned there if the thread dies.
-            munmap(self.hdr, sizeof(wipc_header))
+            # A mapping holds its open file description, and with it the flock
+            # that keeps the name: mapped again in place through a description
+            # of its own, it keeps the memory and not the name.
+            _remap_unlocked(fd, self.hdr)
         self.hdr = NULL
         os.close(fd)
         if self.path is not None:
@@ -364,11 +373,45 @@ cdef class KObject:
                            f"the mapping's file was truncated to {st.st_size} bytes; "
                            f"this view needs {need}", cls=WrongObjectType)
         prot = _mmap.PROT_READ | (_mmap.PROT_WRITE if write else 0)
+        # A view holds the open file description it was made from (mmap
+        # keeps a dup of the fd), and the flock on it keeps the name: a named
+        # object's view is made through a description of its own that holds
+        # no lock, so that, as on Windows, the name goes with the last handle
+        # and a view keeps only the memory.
+        own = -1
+        if self.path is not None:
+            try:
+                own = os.open(f"/proc/self/fd/{fd}",
+                              (os.O_RDWR if write else os.O_RDONLY) | os.O_CLOEXEC)
+            except OSError as e:
+                raise_errno(e.errno, "MapViewOfFile (open /proc/self/fd/N)")
         try:
-            return _mmap.mmap(fd, length, _mmap.MAP_SHARED, prot,
+            return _mmap.mmap(fd if own < 0 else own, length, _mmap.MAP_SHARED, prot,
                               offset=self.data_offset + offset)
         except OSError as e:
             raise_errno(e.errno, "mmap")
+        finally:
+            if own >= 0:
+                os.close(own)
+
+
+cdef _remap_unlocked(int fd, wipc_header *hdr):
+    """Maps the header at ``hdr`` again, in place (MAP_FIXED replaces the old
+    mapping atomically, and the page is the same shared page), through a new
+    open file description of fd's file that holds no flock."""
+    cdef int other
+    cdef void *p
+    try:
+        other = os.open(f"/proc/self/fd/{fd}", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return          # the name then lives as long as this mapping
+    p = mmap(<void *>hdr, sizeof(wipc_header), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+             other, 0)
+    if p == MAP_FAILED:
+        # Whatever the failed call did to the range, it is the header again.
+        mmap(<void *>hdr, sizeof(wipc_header), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+             fd, 0)
+    os.close(other)
 
 
 cdef bint _writable_for(int kind, long access):

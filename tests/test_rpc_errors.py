@@ -1,6 +1,8 @@
 """Process-memory RPC against a real server process, on every backend: what
 goes wrong, and what each error says."""
 
+import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -166,6 +168,14 @@ def test_server_that_dies_mid_call(server):
         with pytest.raises(winipc.ServerGone):
             conn.call(WM_EXIT, Small(0))
         assert time.monotonic() - t0 < 20
+        server.proc.wait(30)
+        # One event, one class: whichever call notices it next says so too.
+        for _ in range(2):
+            with pytest.raises(winipc.ServerGone) as e:
+                conn.call(WM_SMALL, Small(1))
+            assert e.value.call and "failed" in str(e.value)
+        with pytest.raises(winipc.ServerGone):
+            conn.alloc(Small)
     server.proc.wait(30)
     with pytest.raises(winipc.WindowNotFound):
         server.connect()
@@ -344,3 +354,54 @@ def test_a_handler_must_be_a_plain_function():
             server.handler(MyInfo, WM_COMPARE)
     finally:
         server.close()
+
+
+def test_a_call_says_what_it_sends(server):
+    """What is not a struct is refused before anything is sent, with what a
+    call sends and what it got (not what bytearray() says of it)."""
+    with server.connect() as conn:
+        for bad, text in [({"a": 1}, "not dict$"),
+                          ("text", r"not str \(text is sent as bytes: encode it first"),
+                          (5, r"not int \(an int is not a size here"),
+                          (None, "not NoneType$")]:
+            with pytest.raises(TypeError, match="call.. sends a ctypes instance or a "
+                               "bytes-like object .*" + text):
+                conn.call(WM_SMALL, bad)
+            with pytest.raises(TypeError, match="acall.. sends a ctypes instance"):
+                asyncio.run(conn.acall(WM_SMALL, bad))
+        with pytest.raises(ValueError, match=r"out= is a writable buffer of the struct's 8 "
+                           r"bytes; got a bytearray of 4"):
+            conn.call(WM_SMALL, Small(1), out=bytearray(4))
+        with pytest.raises(ValueError, match="got a read-only bytes of 8"):
+            conn.call(WM_SMALL, Small(1), out=bytes(8))
+        with pytest.raises(TypeError, match="out= is a writable buffer .* not int"):
+            conn.call(WM_SMALL, Small(1), out=3)
+        out = bytearray(8)
+        assert conn.call(WM_SMALL, Small(2), out=out) is out
+        assert Small.from_buffer(out).value == 6
+
+
+def test_find_window_says_find_window_failed():
+    with pytest.raises(winipc.WindowNotFound) as e:
+        winipc.find_window(unique_title("absent"))
+    assert "connect" not in str(e.value)
+    assert e.value.call in ("FindWindowW", "find_window"), e.value.call
+    assert e.value.strerror.startswith(e.value.call + " failed: ")
+
+
+def test_a_source_tree_that_shadows_the_package_says_so(tmp_path):
+    """Python run in a clone imports its winipc/ folder, which has no
+    compiled modules: the ImportError says so and what to do, instead of a
+    circular import."""
+    import shutil
+    source = tmp_path / "winipc"
+    shutil.copytree(os.path.dirname(winipc.__file__), source,
+                    ignore=lambda d, names: [n for n in names
+                                             if not n.endswith((".py", ".pyi", ".typed"))])
+    proc = subprocess.run([sys.executable, "-c", "import winipc"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "winipc is being imported from " in proc.stderr, proc.stderr
+    assert "a source tree without its compiled modules" in proc.stderr, proc.stderr
+    assert "shadows the installed package" in proc.stderr and "-P" in proc.stderr
+    assert "circular import" not in proc.stderr

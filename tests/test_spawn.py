@@ -193,6 +193,14 @@ def test_bad_arguments_name_the_parameter():
         winipc.spawn(PY + ["pass"], timeout=-1)
     with pytest.raises(ValueError, match="pass_handles"):
         winipc.spawn(PY + ["pass"], pass_handles="stdin")
+    with pytest.raises(winipc.InvalidHandle, match=r"spawn failed: inherit\[1\] is 123456, "
+                       r"which is not an open (fd|handle) of this process") as e:
+        with closing(winipc.Event()) as ev:
+            winipc.spawn(PY + ["pass"], inherit=[ev, 123456])
+    assert e.value.winerror == 6 and isinstance(e.value, OSError)
+    with pytest.raises(TypeError, match=r"inherit\[0\] is a winipc kernel object or a "
+                       "handle value .* not str"):
+        winipc.spawn(PY + ["pass"], inherit=["3"])
     for key, value in (("pass_fds", (3,)), ("close_fds", False), ("shell", True)):
         with pytest.raises(TypeError, match=f"no {key}="):
             winipc.spawn(PY + ["pass"], **{key: value})

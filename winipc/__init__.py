@@ -7,6 +7,26 @@ native mechanisms, on Linux.  The backend is the compiled module of the
 running platform (see ``BACKEND``).
 """
 
+
+def _check_built() -> None:
+    """A clear ImportError when this package has no compiled modules: Python
+    runs in a source tree (a clone), whose winipc/ folder then shadows the
+    installed package."""
+    import importlib.util
+    import os
+    if importlib.util.find_spec(__name__ + "._win32") is not None:
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    raise ImportError(
+        f"winipc is being imported from {here}, a source tree without its compiled modules "
+        "(_win32, _rpc, _kernel): Python puts the current folder (or the script's) first "
+        "on sys.path, so a clone's winipc/ shadows the installed package.  Run Python "
+        "from another folder or with -P (python -P script.py), or install winipc first "
+        "(scripts/setup.sh builds and installs it into .venv).", name=__name__)
+
+
+_check_built()
+
 from ._errors import (
     AbandonedMutex, AccessDenied, BufferTooSmall, CallTimeout, HandlerFailed,
     InvalidAddress, InvalidHandle, NoSuchProcess, NotOwner, NotSupported, ObjectNotFound,

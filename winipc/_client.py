@@ -5,6 +5,8 @@ result back, from threads or from asyncio."""
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import sys
 import threading
 import time
@@ -12,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, cast, overload
 
 from . import _aio
 from . import _rpc as _native
-from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, WindowNotFound,
-                      error_from_winerror)
+from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, NoSuchProcess, ServerGone,
+                      WindowNotFound, WinIPCError, error_from_errno, error_from_winerror)
 from .constants import WinError
 from ._notes import _explained
 from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, _open_native, _size_of,
@@ -104,8 +106,11 @@ class Connection(Resource):
         shared (see :meth:`Process.allocate`) if the connection is, unless
         ``shared`` says otherwise."""
         self._check_open()
-        return self.process.allocate(what, shared=self.shared if shared is None else shared,
-                                     timeout=self.timeout)
+        try:
+            return self.process.allocate(what, shared=self.shared if shared is None else shared,
+                                         timeout=self.timeout)
+        except NoSuchProcess as e:
+            raise self._gone(e) from None
 
     def send(self, msg: int, buffer: RemoteBuffer[Any], timeout: Optional[float] = None) -> int:
         """SendMessageTimeout(msg, wParam=buffer.size, lParam=buffer.address):
@@ -128,7 +133,20 @@ class Connection(Resource):
                  timeout: Optional[float] = None) -> int:
         """Send any wParam and lParam, as any process could."""
         self._check_open()
-        return self._native.send(msg, wparam, lparam, self._ms(timeout))
+        try:
+            return self._native.send(msg, wparam, lparam, self._ms(timeout))
+        except NoSuchProcess as e:
+            raise self._gone(e) from None
+
+    def _gone(self, error: NoSuchProcess) -> WinIPCError:
+        """The server's process has ended, seen by a call on its memory (its
+        window's end is ServerGone already): for a connection that is one
+        event, ServerGone, whichever call notices it."""
+        gone = error_from_errno(error.errno or errno.ESRCH, error.call or "call",
+                                f"{os.strerror(error.errno or errno.ESRCH)}: the server "
+                                f"(process {self.pid}) has exited", cls=ServerGone)
+        gone.winerror = error.winerror
+        return gone
 
     def _scratch_for(self, size: int) -> RemoteBuffer[bytes]:
         s = self._scratch
@@ -170,11 +188,16 @@ class Connection(Resource):
         try:
             scratch = self._scratch
             if scratch is None or scratch.size < size:
-                scratch = self._scratch_for(size)
+                try:
+                    scratch = self._scratch_for(size)
+                except NoSuchProcess as e:
+                    raise self._gone(e) from None
             try:
                 self.last_result = self._native.call(msg, scratch.address, out, ms)
             except (HandlerFailed, BufferTooSmall) as e:
                 raise _explained(e, msg, scratch, size) from None
+            except NoSuchProcess as e:
+                raise self._gone(e) from None
             except BaseException as e:
                 if _may_be_in_flight(e):
                     self._abandon(scratch)
@@ -196,7 +219,7 @@ class Connection(Resource):
         with a new buffer, and the old one stays with the server."""
         self._check_open()
         size = _size_of(what)
-        buffer = self.process.allocate(size, shared=self.shared, timeout=self.timeout)
+        buffer = self.alloc(size)
         try:
             prepared = _native.PreparedCall(self._native, msg, buffer.address, size,
                                             self._ms(timeout), buffer)
@@ -213,6 +236,8 @@ class Connection(Resource):
         buffer = cast(Optional[RemoteBuffer[Any]], prepared.owner)
         if isinstance(error, (HandlerFailed, BufferTooSmall)) and buffer is not None:
             return _explained(error, prepared.msg, buffer, prepared.size)
+        if isinstance(error, NoSuchProcess):
+            return self._gone(error)
         if _may_be_in_flight(error) and buffer is not None and not self._closed:
             # The server may still write the old buffer: never reuse it.
             prepared.owner = None
@@ -252,9 +277,14 @@ class Connection(Resource):
         ms = self._ms(timeout)
         self._take_turn(ms)
         try:
-            scratch = self._scratch_for(len(out))
+            try:
+                scratch = self._scratch_for(len(out))
+            except NoSuchProcess as e:
+                raise self._gone(e) from None
             try:
                 return self._native.bench(msg, scratch.address, out, n, ms)
+            except NoSuchProcess as e:
+                raise self._gone(e) from None
             except BaseException as e:
                 if _may_be_in_flight(e):
                     self._abandon(scratch)
@@ -319,15 +349,18 @@ class Connection(Resource):
         await self._aturn.acquire(deadline)
         try:
             scratch = self._ascratch
-            if scratch is None or scratch.size < size or scratch.closed:
-                if scratch is not None:
-                    scratch.close()
-                # A request to the server (Linux) or VirtualAllocEx: once per
-                # connection, or when a call needs more room.
-                self._ascratch = scratch = self.process.allocate(
-                    max(size, 64), shared=self.shared, timeout=self.timeout)
-                scratch._warns = False
-            self._native.write(scratch.address, out)
+            try:
+                if scratch is None or scratch.size < size or scratch.closed:
+                    if scratch is not None:
+                        scratch.close()
+                    # A request to the server (Linux) or VirtualAllocEx: once per
+                    # connection, or when a call needs more room.
+                    self._ascratch = scratch = self.process.allocate(
+                        max(size, 64), shared=self.shared, timeout=self.timeout)
+                    scratch._warns = False
+                self._native.write(scratch.address, out)
+            except NoSuchProcess as e:
+                raise self._gone(e) from None
             try:
                 self.last_result = await self._asend_raw(msg, size, scratch.address, ms, deadline)
             except BaseException as e:
@@ -335,7 +368,10 @@ class Connection(Resource):
                     # Cancelled or timed out: the server may still run it.
                     self._abandon(scratch)
                 raise
-            self._native.read_into(scratch.address, out)
+            try:
+                self._native.read_into(scratch.address, out)
+            except NoSuchProcess as e:
+                raise self._gone(e) from None
         finally:
             self._aturn.release()
         return out
@@ -415,10 +451,39 @@ def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
             raise TypeError(f"{method}() takes an instance to send, not the type "
                             f"{struct.__name__}")
         else:
-            out = bytearray(struct)
+            out = bytearray(_bytes_view(struct, method))
     elif out is not struct:
-        memoryview(out).cast("B")[:] = memoryview(struct).cast("B")
+        data = _bytes_view(struct, method)
+        try:
+            into = memoryview(out).cast("B")
+        except TypeError:
+            raise TypeError(f"{method}() out= is a writable buffer (a ctypes instance, a "
+                            f"bytearray) for the answer, not {type(out).__name__}") from None
+        if into.readonly or into.nbytes != data.nbytes:
+            raise ValueError(f"{method}() out= is a writable buffer of the struct's "
+                             f"{data.nbytes} bytes; got a "
+                             f"{'read-only ' if into.readonly else ''}{type(out).__name__} "
+                             f"of {into.nbytes}")
+        into[:] = data
     return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
+
+
+def _bytes_view(struct: Any, method: str) -> memoryview:
+    """``struct``'s bytes: a ctypes instance or any bytes-like object; a
+    TypeError that says what a call sends otherwise."""
+    hint = ""
+    if isinstance(struct, str):
+        hint = " (text is sent as bytes: encode it first, for example text.encode())"
+    elif isinstance(struct, int):
+        hint = " (an int is not a size here: bytes(n) sends n zero bytes)"
+    if not hint:
+        try:
+            return memoryview(struct).cast("B")
+        except TypeError:
+            pass
+    raise TypeError(f"{method}() sends a ctypes instance or a bytes-like object (bytes, "
+                    f"bytearray, memoryview, array) after the message number, not "
+                    f"{type(struct).__name__}{hint}")
 
 
 def _check_message(msg: Any, method: str) -> None:

@@ -10,7 +10,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _os
+from ._errors import InvalidHandle, error_from_winerror
 from ._timeouts import _seconds
+from .constants import WinError
 
 if TYPE_CHECKING:
     from ._kobject import _HasHandle
@@ -53,8 +55,25 @@ def _argv_list(argv: object) -> list[Any]:
     return out
 
 
-def _handle_of(obj: int | _HasHandle) -> int:
-    return obj if isinstance(obj, int) else int(obj.handle)
+def _handle_of(obj: int | _HasHandle, index: int) -> int:
+    """The handle value of ``inherit[index]``: a winipc kernel object's, or
+    a value itself, which must be an open handle (Linux: fd) of this
+    process."""
+    if isinstance(obj, bool) or not (isinstance(obj, int) or hasattr(obj, "handle")):
+        raise TypeError(f"spawn() inherit[{index}] is a winipc kernel object or a handle "
+                        f"value (an int), not {type(obj).__name__}")
+    value = obj if isinstance(obj, int) else int(obj.handle)
+    try:
+        if sys.platform == "win32":
+            os.get_handle_inheritable(value)
+        else:
+            os.get_inheritable(value)
+    except (OSError, OverflowError, ValueError):
+        what = "handle" if sys.platform == "win32" else "fd"
+        raise error_from_winerror(WinError.INVALID_HANDLE, "spawn",
+                                  f"inherit[{index}] is {value}, which is not an open {what} "
+                                  "of this process", cls=InvalidHandle) from None
+    return value
 
 
 class Child(_os.Process):
@@ -81,7 +100,7 @@ class Child(_os.Process):
         for key, why in _REFUSED.items():
             if key in popen_kwargs:
                 raise TypeError(f"spawn() takes no {key}=: {why}")
-        values = [_handle_of(h) for h in inherit]
+        values = [_handle_of(h, i) for i, h in enumerate(inherit)]
         sys.audit("winipc.spawn", args, values)
         env = popen_kwargs.get("env")
         env = dict(os.environ if env is None else env)

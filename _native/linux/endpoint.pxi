@@ -146,7 +146,10 @@ def _find(title):
             continue
         s.close()
         return link, name, pid
-    raise_errno(2, "connect", f"no server window titled {title!r}", cls=WindowNotFound)
+    raise_errno(2, "find_window", f"no server window titled {title!r} (no live endpoint "
+                f"of that title in {endpoint_dir()}, the folder this process looks in: "
+                "$WINIPC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/winipc, else /tmp/winipc-<uid>)",
+                cls=WindowNotFound)
 
 
 def find_window(title):

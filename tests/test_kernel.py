@@ -115,6 +115,21 @@ def test_objects_share_one_shape_and_wrong_arguments_say_which():
         k.Event(b"Local\\x")
 
 
+def test_counts_and_offsets_are_ints_and_say_so():
+    with closing(k.Semaphore(initial=0, maximum=2)) as sem:
+        for bad in ("1", True, 1.0):
+            with pytest.raises(TypeError, match=r"Semaphore.release\(\): count is an int, not "):
+                sem.release(bad)
+        assert sem.release(1) == 0
+    with closing(k.FileMapping(size=4096)) as fm:
+        with pytest.raises(TypeError, match=r"FileMapping.map\(\): offset is an int, not str"):
+            fm.map("x")
+        with pytest.raises(ValueError, match=r"offset and a length >= 0, not offset=-4096"):
+            fm.map(-4096)
+        with fm.map(0, 16) as view:
+            assert len(view) == 16
+
+
 def test_a_named_mapping_smaller_than_asked_is_refused():
     name = "Local\\" + unique()
     with closing(k.FileMapping(name, size=100)):

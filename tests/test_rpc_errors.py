@@ -405,3 +405,24 @@ def test_a_source_tree_that_shadows_the_package_says_so(tmp_path):
     assert "a source tree without its compiled modules" in proc.stderr, proc.stderr
     assert "shadows the installed package" in proc.stderr and "-P" in proc.stderr
     assert "circular import" not in proc.stderr
+
+
+def test_wrong_types_say_what_was_expected_and_given(server):
+    with pytest.raises(TypeError, match="connect.. title is a str, .* not int"):
+        winipc.connect(123)
+    with pytest.raises(TypeError, match="a process is given by its pid, an int, not str '1'"):
+        winipc.open_process("1")
+    s = winipc.Server(unique_title())
+    try:
+        with pytest.raises(TypeError, match="by its ctypes type .* or a size in bytes .* not "
+                           "str 'x'"):
+            s.handler(WM_SMALL, "x")
+        with pytest.raises(ValueError, match="at least one byte, not -5"):
+            s.handler(WM_SMALL, -5)
+    finally:
+        s.close()
+    with server.connect() as conn:
+        with pytest.raises(TypeError, match="by its ctypes type .* not float"):
+            conn.alloc(2.5)
+        with conn.alloc(8) as buf:
+            assert buf.size == 8

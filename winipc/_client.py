@@ -42,6 +42,9 @@ class Connection(Resource):
 
     def __init__(self, title: str, timeout: Optional[float] = DEFAULT_TIMEOUT,
                  wait: float = 0.0, *, spin: Optional[int] = None, shared: bool = False):
+        if not isinstance(title, str):
+            raise TypeError(f"connect() title is a str, the server window's title, not "
+                            f"{type(title).__name__}")
         sys.audit("winipc.connect", title)
         self.title = title
         self._timeout_ms = _timeout_ms(timeout)

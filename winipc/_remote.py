@@ -63,15 +63,24 @@ def sample_handlers() -> dict[str, object]:
 
 
 def _size_of(what: Union[int, type[_CData]]) -> int:
-    if isinstance(what, int):
+    """The bytes of a struct's type (a ctypes type) or a size (an int > 0)."""
+    if isinstance(what, int) and not isinstance(what, bool):
         if what <= 0:
-            raise ValueError("a buffer needs at least one byte")
+            raise ValueError(f"a buffer needs at least one byte, not {what}")
         return what
-    return ctypes.sizeof(what)
+    try:
+        return ctypes.sizeof(what)
+    except TypeError:
+        given = type(what).__name__ + (f" {what!r}" if isinstance(what, (bool, str)) else "")
+        raise TypeError(f"a struct is given by its ctypes type (such as a ctypes.Structure "
+                        f"subclass) or a size in bytes (an int), not {given}") from None
 
 
 def _open_native(pid: int, access: int, window: int = 0) -> _native.Process:
     """OpenProcess(``access``, pid) (Linux: pidfd_open), seen by audit hooks."""
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        raise TypeError(f"a process is given by its pid, an int, not {type(pid).__name__}"
+                        + (f" {pid!r}" if isinstance(pid, str) else ""))
     sys.audit("winipc.open_process", pid, int(access))
     return _native.Process(pid, int(access), window)
 

@@ -264,8 +264,9 @@ class Semaphore(_KernelObject):
         """``ReleaseSemaphore``: adds ``count``; returns the previous count.
         :class:`~winipc.TooManyPosts` (a ``ValueError``) if the count would pass
         the maximum, and nothing changes."""
+        count = _check_int(count, "Semaphore.release()", "count")
         self._check_open()
-        return self._native.semaphore_release(int(count))
+        return self._native.semaphore_release(count)
 
     def __enter__(self) -> Self:
         self.acquire()
@@ -314,8 +315,13 @@ class FileMapping(_KernelObject):
         ``write=None`` maps writable if the handle allows it.  The view
         (Linux: an ``mmap.mmap``) supports ``memoryview``, slicing, ``close()``
         and ``with``; a read-only view refuses writes."""
+        offset = _check_int(offset, "FileMapping.map()", "offset")
+        length = _check_int(length, "FileMapping.map()", "length")
+        if offset < 0 or length < 0:
+            raise ValueError(f"FileMapping.map() takes an offset and a length >= 0, not "
+                             f"offset={offset}, length={length}")
         self._check_open()
-        return self._native.map(int(offset), int(length), None if write is None else bool(write))
+        return self._native.map(offset, length, None if write is None else bool(write))
 
 
 class SingleInstance(Resource):

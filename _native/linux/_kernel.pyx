@@ -378,13 +378,15 @@ cdef class KObject:
         # object's view is made through a description of its own that holds
         # no lock, so that, as on Windows, the name goes with the last handle
         # and a view keeps only the memory.
+        # (A handle this user may not reopen, one another user passed it, maps
+        # through its own description: the view then keeps the name.)
         own = -1
         if self.path is not None:
             try:
                 own = os.open(f"/proc/self/fd/{fd}",
                               (os.O_RDWR if write else os.O_RDONLY) | os.O_CLOEXEC)
-            except OSError as e:
-                raise_errno(e.errno, "MapViewOfFile (open /proc/self/fd/N)")
+            except OSError:
+                own = -1
         try:
             return _mmap.mmap(fd if own < 0 else own, length, _mmap.MAP_SHARED, prot,
                               offset=self.data_offset + offset)

@@ -182,18 +182,20 @@ def test_clean_removes_what_nothing_holds_and_nothing_else(server_process):
         # A killed server's endpoint, then a killed process's objects (a
         # server's start would have removed them).
         server = server_process()
+        line = next(line for line in _winipc("ls").splitlines() if server.title in line)
+        assert f"'{server.title}'" in line and f"pid {server.pid}" in line, line
         server.proc.kill()
         server.proc.wait(TIMEOUT)
         child = subprocess.Popen([sys.executable, "-P", "-c", MAKE + "import os, signal\n"
                                   "os.kill(os.getpid(), signal.SIGKILL)\n", *dead])
         assert child.wait(TIMEOUT) == -signal.SIGKILL
-        listed = _winipc("ls")
-        assert f"pid {server.pid}" not in listed and "gone: its thread" in listed, listed
+        line = next(line for line in _winipc("ls").splitlines() if server.title in line)
+        assert f"pid {server.pid}" not in line and "gone: its thread" in line, line
         out = _winipc("clean")
         for name in dead:
             assert f"removed {name}\n" in out, out
             assert not os.path.exists(name_path(name))
         assert held not in out and os.path.exists(name_path(held))
         assert "removed the endpoint" in out, out
-        assert "gone: its thread" not in _winipc("ls")
+        assert server.title not in _winipc("ls")
     assert not os.path.exists(name_path(held))

@@ -29,6 +29,7 @@ class _Endpoint:
     tid: int
     pid: int | None         # None: its thread is gone
     command: str
+    title: str | None       # None: the server wrote none (or it is gone)
 
 
 def _command_of(pid: int) -> str:
@@ -56,8 +57,15 @@ def _endpoints() -> tuple[str, list[_Endpoint]]:
                         pid = int(line.split()[1])
         except (OSError, ValueError):
             pass
+        title = None
+        try:
+            with open(os.path.join(folder, f"n-{tid}.title"), encoding="utf-8",
+                      errors="replace") as f:
+                title = f.read()
+        except OSError:
+            pass
         found.append(_Endpoint(os.path.join(folder, name), tid, pid,
-                               "" if pid is None else _command_of(pid)))
+                               "" if pid is None else _command_of(pid), title))
     return folder, found
 
 
@@ -78,11 +86,12 @@ def _ls() -> int:
     folder, endpoints = _endpoints()
     write(f"servers of uid {uid} ({folder}): {len(endpoints)}\n")
     for e in endpoints:
+        title = "(no title)" if e.title is None else repr(e.title)
         if e.pid is None:
-            write(f"  {os.path.basename(e.path)}  gone: its thread {e.tid} ended "
+            write(f"  {title}  {os.path.basename(e.path)}  gone: its thread {e.tid} ended "
                   "(clean removes it)\n")
         else:
-            write(f"  {os.path.basename(e.path)}  pid {e.pid}  {e.command}\n")
+            write(f"  {title}  {os.path.basename(e.path)}  pid {e.pid}  {e.command}\n")
     return 0
 
 

@@ -80,17 +80,20 @@ def _sweep():
             continue
         finally:
             probe.close()
-        for stale in (path, _kick_path(path)):
+        for stale in (path, _kick_path(path), _name_path(path)):
             try:
                 os.unlink(stale)
             except OSError:
                 pass
     for name in names:
-        if name.startswith(("p-", "w-", "k-")):
+        if name.startswith(("p-", "w-", "k-", "n-")):
             path = os.path.join(folder, name)
             try:
                 if name.startswith("k-"):
                     gone = not os.path.exists(os.path.join(folder, "s-" + name[2:]))
+                elif name.startswith("n-"):
+                    gone = (name.endswith(".title") and not os.path.exists(
+                        os.path.join(folder, "s-" + name[2:-6] + ".sock")))
                 else:
                     gone = os.path.islink(path) and not os.path.exists(path)
                 if gone:
@@ -104,6 +107,13 @@ def _kick_path(socket_path):
     its endpoint ``s-<tid>.sock``): ``k-<tid>.sock``."""
     folder, name = os.path.split(socket_path)
     return os.path.join(folder, "k-" + name[2:])
+
+
+def _name_path(socket_path):
+    """Where a server writes its title, which its links carry only as a
+    hash (``python -m winipc ls`` reads it): ``n-<tid>.title``."""
+    folder, name = os.path.split(socket_path)
+    return os.path.join(folder, "n-" + name[2:-5] + ".title")
 
 
 def _connect(path, missing, detail):

@@ -152,6 +152,7 @@ cdef class ServerCore:
             pass        # only tidying: the endpoint folder is checked below
         path = _socket_path(self.tid)
         kick_path = _kick_path(path)
+        name_file = _name_path(path)
         links = [f"{_title_prefix(self.title)}.{time.time_ns()}-{self.tid}",
                  _pid_link(getpid())]
         # Non-blocking: the dispatch thread acts on a poll result that the
@@ -165,7 +166,7 @@ cdef class ServerCore:
             self.spare = spare_fd()
             if self.spare < 0:
                 raise_errno(errno, "open(/dev/null)")
-            for old in (path, kick_path):
+            for old in (path, kick_path, name_file):
                 try:
                     os.unlink(old)          # left by a dead thread with our id
                 except FileNotFoundError:
@@ -187,6 +188,10 @@ cdef class ServerCore:
                 winipc_flag_wait(&start.started)
             self._link(links[0], path, replace=True)
             self._link(links[1], path, replace=False)
+            # The title itself, for `python -m winipc ls` (links carry its hash).
+            with open(os.open(name_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                              | os.O_NOFOLLOW, 0o600), "w", encoding="utf-8") as f:
+                f.write(self.title)
             if on_ready is not None:
                 on_ready(self.tid, self.tid)
             main = threading.current_thread() is threading.main_thread()
@@ -219,7 +224,7 @@ cdef class ServerCore:
                         os.unlink(link)
                 except OSError:
                     pass
-            for old in (path, kick_path):
+            for old in (path, kick_path, name_file):
                 try:
                     os.unlink(old)
                 except OSError:

@@ -64,16 +64,18 @@ def sample_handlers() -> dict[str, object]:
 
 def _size_of(what: Union[int, type[_CData]]) -> int:
     """The bytes of a struct's type (a ctypes type) or a size (an int > 0)."""
-    if isinstance(what, int) and not isinstance(what, bool):
-        if what <= 0:
-            raise ValueError(f"a buffer needs at least one byte, not {what}")
-        return what
-    try:
-        return ctypes.sizeof(what)
-    except TypeError:
-        given = type(what).__name__ + (f" {what!r}" if isinstance(what, (bool, str)) else "")
-        raise TypeError(f"a struct is given by its ctypes type (such as a ctypes.Structure "
-                        f"subclass) or a size in bytes (an int), not {given}") from None
+    if not isinstance(what, bool):
+        if isinstance(what, int):
+            if what <= 0:
+                raise ValueError(f"a buffer needs at least one byte, not {what}")
+            return what
+        try:
+            return ctypes.sizeof(what)
+        except TypeError:
+            pass
+    given = type(what).__name__ + (f" {what!r}" if isinstance(what, (bool, str)) else "")
+    raise TypeError(f"a struct is given by its ctypes type (such as a ctypes.Structure "
+                    f"subclass) or a size in bytes (an int), not {given}")
 
 
 def _open_native(pid: int, access: int, window: int = 0) -> _native.Process:

@@ -40,76 +40,79 @@ def _command_of(pid: int) -> str:
         return ""
 
 
-def _endpoints() -> tuple[str, list[_Endpoint]]:
-    """The endpoint folder and the server sockets in it."""
-    from . import _rpc
-    folder = _rpc.endpoint_dir()
-    found = []
-    for name in sorted(os.listdir(folder)):
-        if not (name.startswith("s-") and name.endswith(".sock") and name[2:-5].isdigit()):
-            continue
-        tid = int(name[2:-5])
-        pid = None
-        try:
-            with open(f"/proc/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("Tgid:"):
-                        pid = int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-        title = None
-        try:
-            with open(os.path.join(folder, f"n-{tid}.title"), encoding="utf-8",
-                      errors="replace") as f:
-                title = f.read()
-        except OSError:
-            pass
-        found.append(_Endpoint(os.path.join(folder, name), tid, pid,
-                               "" if pid is None else _command_of(pid), title))
-    return folder, found
+if sys.platform != "win32":
+    # ls and clean: what Linux leaves in files (Windows has nothing to list).
+
+    def _endpoints() -> tuple[str, list[_Endpoint]]:
+        """The endpoint folder and the server sockets in it."""
+        from . import _rpc
+        folder = _rpc.endpoint_dir()
+        found = []
+        for name in sorted(os.listdir(folder)):
+            if not (name.startswith("s-") and name.endswith(".sock") and name[2:-5].isdigit()):
+                continue
+            tid = int(name[2:-5])
+            pid = None
+            try:
+                with open(f"/proc/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("Tgid:"):
+                            pid = int(line.split()[1])
+            except (OSError, ValueError):
+                pass
+            title = None
+            try:
+                with open(os.path.join(folder, f"n-{tid}.title"), encoding="utf-8",
+                          errors="replace") as f:
+                    title = f.read()
+            except OSError:
+                pass
+            found.append(_Endpoint(os.path.join(folder, name), tid, pid,
+                                   "" if pid is None else _command_of(pid), title))
+        return folder, found
 
 
-def _ls() -> int:
-    from . import _shm
-    write = sys.stdout.write
-    uid = os.geteuid()
-    objects = _shm.objects()
-    write(f"named objects of uid {uid} ({_shm.SHM_DIR}): {len(objects)}\n")
-    for o in objects:
-        if not o.in_use:
-            state = "unused: nothing holds it (clean removes it)"
-        elif o.pids:
-            state = "held by pid " + ", ".join(map(str, o.pids))
-        else:
-            state = "held (by processes of another user)"
-        write(f"  {o.kind:<11} {o.name}  {o.size} bytes  {state}\n")
-    folder, endpoints = _endpoints()
-    write(f"servers of uid {uid} ({folder}): {len(endpoints)}\n")
-    for e in endpoints:
-        title = "(no title)" if e.title is None else repr(e.title)
-        if e.pid is None:
-            write(f"  {title}  {os.path.basename(e.path)}  gone: its thread {e.tid} ended "
-                  "(clean removes it)\n")
-        else:
-            write(f"  {title}  {os.path.basename(e.path)}  pid {e.pid}  {e.command}\n")
-    return 0
+    def _ls() -> int:
+        from . import _shm
+        write = sys.stdout.write
+        uid = os.geteuid()
+        objects = _shm.objects()
+        write(f"named objects of uid {uid} ({_shm.SHM_DIR}): {len(objects)}\n")
+        for o in objects:
+            if not o.in_use:
+                state = "unused: nothing holds it (clean removes it)"
+            elif o.pids:
+                state = "held by pid " + ", ".join(map(str, o.pids))
+            else:
+                state = "held (by processes of another user)"
+            write(f"  {o.kind:<11} {o.name}  {o.size} bytes  {state}\n")
+        folder, endpoints = _endpoints()
+        write(f"servers of uid {uid} ({folder}): {len(endpoints)}\n")
+        for e in endpoints:
+            title = "(no title)" if e.title is None else repr(e.title)
+            if e.pid is None:
+                write(f"  {title}  {os.path.basename(e.path)}  gone: its thread {e.tid} ended "
+                      "(clean removes it)\n")
+            else:
+                write(f"  {title}  {os.path.basename(e.path)}  pid {e.pid}  {e.command}\n")
+        return 0
 
 
-def _clean() -> int:
-    from . import _rpc, _shm
-    removed = _shm.sweep()
-    for name in removed:
-        sys.stdout.write(f"removed {name}\n")
-    _, before = _endpoints()
-    _rpc._sweep()
-    _, after = _endpoints()
-    left = {e.path for e in after}
-    gone = [e for e in before if e.path not in left]
-    for e in gone:
-        sys.stdout.write(f"removed the endpoint {os.path.basename(e.path)} (thread {e.tid})\n")
-    sys.stdout.write(f"{len(removed)} objects and {len(gone)} server endpoints removed; "
-                     "what a live process holds stays\n")
-    return 0
+    def _clean() -> int:
+        from . import _rpc, _shm
+        removed = _shm.sweep()
+        for name in removed:
+            sys.stdout.write(f"removed {name}\n")
+        _, before = _endpoints()
+        _rpc._sweep()
+        _, after = _endpoints()
+        left = {e.path for e in after}
+        gone = [e for e in before if e.path not in left]
+        for e in gone:
+            sys.stdout.write(f"removed the endpoint {os.path.basename(e.path)} (thread {e.tid})\n")
+        sys.stdout.write(f"{len(removed)} objects and {len(gone)} server endpoints removed; "
+                         "what a live process holds stays\n")
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "also when a process ends, and a server's window with its "
                              "thread\n")
             return 0
-        return _ls() if args.command == "ls" else _clean()
+        else:
+            return _ls() if args.command == "ls" else _clean()
     ap.print_help(sys.stderr)
     return 2
 

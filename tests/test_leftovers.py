@@ -8,6 +8,7 @@ Linux only by nature: there a named object is a file in /dev/shm and a
 server an endpoint file.  Windows removes an object and its name when its
 last handle closes, also when a process ends, so nothing is left to find."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -118,6 +119,25 @@ def test_a_mapping_closed_before_its_view_leaves_no_file():
             assert bytes(seen[:2]) == b"ok"
         other.close()
         assert not os.path.exists(name_path(name))
+
+
+def test_closing_a_handle_during_its_asynchronous_wait_removes_the_name():
+    """The waiting thread's own mapping of the object keeps its memory, not
+    its name."""
+    name = "Local\\" + unique()
+    ev = k.Event(name)
+
+    async def main():
+        waiting = asyncio.ensure_future(ev.wait_async(60))
+        await asyncio.sleep(0.2)                # the waiting thread has mapped it
+        assert not waiting.done()
+        ev.close()
+        gone = not os.path.exists(name_path(name))
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return gone
+    assert asyncio.run(main())
 
 
 def test_the_last_handle_removes_the_name_in_whichever_process_holds_it():

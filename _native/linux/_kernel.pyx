@@ -15,8 +15,9 @@
 # is found unlocked by the next create/open and treated as gone, and removed
 # by the next winipc process of the user (winipc/_shm.py, sweep).  A mapping
 # holds its open file description, and so the lock: what is mapped beyond its
-# handle (a view, a mutex closed while owned) is mapped through a description
-# of its own that holds no lock, so the name goes with the last handle.
+# handle (a view, a mutex closed while owned, an asynchronous wait's object) is
+# mapped through a description of its own that holds no lock, so the name goes
+# with the last handle.
 #
 # Rights: a handle is the fd, and what it may do is what its open mode allows.
 # A reduced-rights handle is the file reopened O_RDONLY: its header can only be

@@ -19,11 +19,26 @@ cdef class Waiting:
     cdef Waiting start(KObject obj):
         cdef Waiting self = Waiting.__new__(Waiting)
         cdef void *p
-        cdef int r
+        cdef int r, err
+        cdef int src = obj.fd
+        # A named object's mapping is made through an open file description
+        # of its own, which holds no flock: closing the handle meanwhile
+        # still removes the name (see KObject.map).
+        own = -1
+        if obj.path is not None:
+            try:
+                own = os.open(f"/proc/self/fd/{obj.fd}",
+                              (os.O_RDWR if obj.writable else os.O_RDONLY) | os.O_CLOEXEC)
+                src = own
+            except OSError:
+                own = -1
         p = mmap(NULL, sizeof(wipc_header), PROT_READ | (PROT_WRITE if obj.writable else 0),
-                 MAP_SHARED, obj.fd, 0)
+                 MAP_SHARED, src, 0)
+        err = _errno_now()
+        if own >= 0:
+            os.close(own)
         if p == MAP_FAILED:
-            raise_errno(_errno_now(), "mmap")
+            raise_errno(err, "mmap")
         self.w.hdr = <wipc_header *>p
         self.w.kind = obj.kind
         self.w.cancel = 0

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import winipc  # noqa: E402
 from procstats import stats  # noqa: E402
 from structs import (  # noqa: E402
-    WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES, WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID,
+    WM_BUMP, WM_CALLER, WM_COMPARE, WM_COMPARE_CTYPES, WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID,
     WM_COUNT, WM_PYBUMP, WM_RAISE, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS, RESULTS, Mixed, MyInfo,
     Small, Stats,
 )
@@ -85,6 +85,11 @@ def build(title, spin=None):
     @server.handler(WM_PID, Small)
     def pid(s):
         return os.getpid()
+
+    @server.handler(WM_CALLER, Small)
+    def caller(s):
+        pid = winipc.caller_pid()
+        return -1 if pid is None else pid
 
     counted = [0]
 

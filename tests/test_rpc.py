@@ -15,7 +15,8 @@ import winipc
 from server_main import PLUS_ONE
 from conftest import unique_title
 from structs import (MyInfo, Mixed, Small, WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES,
-                     WM_COMPARE_NATIVE, WM_MIXED, WM_PID, WM_PYBUMP, WM_SLEEP, WM_SMALL)
+                     WM_COMPARE_NATIVE, WM_CALLER, WM_MIXED, WM_PID, WM_PYBUMP, WM_SLEEP,
+                     WM_SMALL)
 
 
 # ---------------------------------------------------------------- round trips
@@ -56,6 +57,32 @@ def test_call_reports_the_message_result(server):
         assert conn.last_result == 3
         conn.call(WM_PID, Small(0))
         assert conn.last_result == server.pid
+
+
+def test_a_handler_knows_its_caller(server):
+    """winipc.caller_pid() inside a handler: the calling process where the
+    server can know it (Linux: every call; Windows: a doorbell's), None
+    where it cannot (a Windows window message: anyone may send one), and
+    None outside a handler."""
+    doorbell = server.doorbell
+    with server.connect() as conn:
+        conn.call(WM_CALLER, Small(0))
+        classic = sys.platform == "win32" and not doorbell
+        assert conn.last_result == (-1 if classic else os.getpid())
+        code = ("import os, sys, winipc\n"
+                "sys.path.insert(0, sys.argv[2])\n"
+                "from structs import Small, WM_CALLER\n"
+                "with winipc.connect(sys.argv[1], **eval(sys.argv[3])) as c:\n"
+                "    c.call(WM_CALLER, Small(0))\n"
+                "    print(c.last_result, os.getpid())\n")
+        child = subprocess.run([sys.executable, "-c", code, server.title,
+                                os.path.dirname(os.path.abspath(__file__)), repr(doorbell)],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=60, cwd=os.path.dirname(os.path.abspath(__file__)))
+        assert child.returncode == 0, child.stderr
+        seen, pid = map(int, child.stdout.split())
+        assert seen == (-1 if classic else pid)
+    assert winipc.caller_pid() is None
 
 
 def test_several_struct_types(server):

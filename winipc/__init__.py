@@ -34,7 +34,7 @@ from ._errors import (
 )
 from .rpc import (
     BACKEND, WM_USER, Access, Connection, PreparedCall, Process, RemoteBuffer, Server, Window,
-    connect, find_window, open_process, sample_handlers,
+    caller_pid, connect, find_window, open_process, sample_handlers,
 )
 from .constants import (
     EventAccess, FileMapAccess, MutexAccess, ProcessAccess, SemaphoreAccess, StandardAccess,
@@ -52,7 +52,7 @@ __all__ = [
     "WinIPCError", "WrongObjectType",
     "BACKEND", "WM_USER", "Access", "Connection", "PreparedCall", "Process", "RemoteBuffer",
     "Server",
-    "Window", "connect", "find_window", "open_process", "sample_handlers",
+    "Window", "caller_pid", "connect", "find_window", "open_process", "sample_handlers",
     "WM_APP", "WinError", "WaitResult", "StandardAccess", "ProcessAccess", "MutexAccess",
     "EventAccess", "SemaphoreAccess", "FileMapAccess",
     *_kernel_all,

@@ -69,7 +69,8 @@ def sample_handlers() -> dict[str, object]: ...
 def view_at(address: int, size: int) -> memoryview: ...
 
 # A Python handler: (address, size) of the validated struct -> the message's result.
-_PyHandler = Callable[[int, int], int]
+# A Python handler: (address, size, the caller's pid or 0 when unknown) -> result
+_PyHandler = Callable[[int, int, int], int]
 
 @disjoint_base
 class HandlerTable:

@@ -21,7 +21,7 @@ from ._timeouts import DEFAULT_SPIN_US, _check_spin
 if TYPE_CHECKING:
     from ctypes import _CData
 
-__all__ = ["NATIVE_HANDLER", "Server"]
+__all__ = ["NATIVE_HANDLER", "Server", "caller_pid"]
 
 log = logging.getLogger("winipc")
 
@@ -57,11 +57,27 @@ def _handler_address(native: Any) -> int:
 _RESERVED = _native.RESERVED_RESULTS
 
 
-def _python_handler(fn: Callable[[Any], Optional[SupportsIndex]],
-                    struct: Optional[type[_CData]]) -> Callable[[int, int], int]:
-    view_at = _native.view_at
+# The process whose call the handler running on this thread serves.
+_serving = threading.local()
 
-    def run(address: int, size: int) -> int:
+
+def caller_pid() -> Optional[int]:
+    """Inside a Python handler: the id of the process whose call it serves.
+    None outside a handler, and where nobody can know: a Windows window
+    message (the classic path), which any process may send.  A doorbell
+    call's process is known on Windows (the doorbell is that process's own),
+    and every call's on Linux (the endpoint connection's peer credentials)."""
+    pid = getattr(_serving, "pid", 0)
+    return pid or None
+
+
+def _python_handler(fn: Callable[[Any], Optional[SupportsIndex]],
+                    struct: Optional[type[_CData]]) -> Callable[[int, int, int], int]:
+    view_at = _native.view_at
+    serving = _serving
+
+    def run(address: int, size: int, caller: int) -> int:
+        serving.pid = caller
         try:
             arg: Any
             if struct is None:
@@ -88,6 +104,8 @@ def _python_handler(fn: Callable[[Any], Optional[SupportsIndex]],
             log.exception("handler %s raised; the sender gets HandlerFailed", fn)
             _write_note(address, size, f"{type(e).__name__}: {e}")
             raise
+        finally:
+            serving.pid = 0
     return run
 
 

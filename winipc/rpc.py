@@ -19,7 +19,7 @@ from . import _rpc as _native
 from ._client import Connection, connect
 from ._remote import (Access, Process, RemoteBuffer, Window, find_window, open_process,
                       sample_handlers)
-from ._server import Server
+from ._server import Server, caller_pid
 from .constants import WM_USER
 
 PreparedCall = _native.PreparedCall
@@ -32,7 +32,8 @@ from ._timeouts import (DEFAULT_SPIN_US as DEFAULT_SPIN_US, DEFAULT_TIMEOUT as D
 
 __all__ = [
     "WM_USER", "Access", "Window", "Process", "RemoteBuffer", "Connection", "PreparedCall",
-    "Server", "connect", "find_window", "open_process", "sample_handlers", "BACKEND",
+    "Server", "caller_pid", "connect", "find_window", "open_process", "sample_handlers",
+    "BACKEND",
 ]
 
 BACKEND: str = _native.BACKEND

@@ -89,8 +89,12 @@ cdef class HandlerTable:
         return NULL
 
 
-cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) noexcept nogil:
-    """Run ``h`` on ``size`` validated bytes at ``data``; 0 or a Win32 code."""
+cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result,
+                          unsigned long caller) noexcept nogil:
+    """Run ``h`` on ``size`` validated bytes at ``data`` for process
+    ``caller`` (0: unknown, as for a window message, which anyone can send);
+    0 or a Win32 code.  A Python handler is called with (address, size,
+    caller)."""
     if size < h.size:
         return ERROR_INSUFFICIENT_BUFFER
     if h.fn != NULL:
@@ -98,7 +102,7 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result) 
     else:
         with gil:
             try:
-                result[0] = (<object>h.pyfunc)(<size_t>data, size)
+                result[0] = (<object>h.pyfunc)(<size_t>data, size, caller)
             except KeyboardInterrupt:
                 # Ctrl+C landed in the handler: the sender is told the handler
                 # failed, and the interrupt is raised again for the main

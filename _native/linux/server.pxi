@@ -447,7 +447,8 @@ cdef class ServerCore:
         self.busy_buffer.size = 0
         self.busy = c
         winipc_baton_put_down(&self.baton)
-        error = run_handler(h, <void *>lparam, wparam, result)
+        error = run_handler(h, <void *>lparam, wparam, result,
+                            <unsigned long>c.peer.pid if c.peer != NULL else 0)
         if not winipc_baton_pick_up(&self.baton):
             # The standby thread answered requests meanwhile: ask for the
             # baton back; calls it received wait in their clients' stash.

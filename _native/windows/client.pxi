@@ -215,6 +215,7 @@ cdef class Process:
         the server who asks: it opens one if needed and waits for it, within
         ``timeout_ms``."""
         cdef int64_t deadline
+        cdef int tries
         if not shared:
             if self._bell.window == NULL or self._bell_busy or msg == CONTROL_MESSAGE:
                 return NULL
@@ -223,9 +224,13 @@ cdef class Process:
         if self._bell.window == NULL:
             open_into(self, &self._bell, timeout_ms)
         deadline = ticks_now() + us_to_ticks(<int64_t>timeout_ms * 1000)
+        tries = 0
         while self._bell_busy:
+            # The other call is usually over within microseconds; a long one
+            # is waited for in 1 ms sleeps, not by spinning a CPU.
+            tries += 1
             with nogil:
-                win32.Sleep(0)
+                win32.Sleep(0 if tries < 64 else 1)
             PyErr_CheckSignals()
             if ticks_now() >= deadline:
                 round_trip_failed(win32.ERROR_TIMEOUT, STEP_BELL, msg, 0, 0, self.pid, 0)

@@ -21,7 +21,7 @@ cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
 
 
 cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,
-                          int64_t *result) noexcept nogil:
+                          int64_t *result, DWORD caller) noexcept nogil:
     """Run ``handler`` on a server-owned copy of a client's buffer (private,
     or a shared section's view) and copy the answer back.  The client owns that memory and may free or
     re-protect it (VirtualFreeEx, VirtualProtectEx) at any time, also while
@@ -55,7 +55,7 @@ cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size
     if not winipc_safe_copy(copy, <void *>address, size):
         code = ERROR_INVALID_ADDRESS
     else:
-        code = run_handler(handler, copy, size, result)
+        code = run_handler(handler, copy, size, result, caller)
         # A failed handler's buffer goes back too: it says why (dispatch.pxi).
         if ((code == 0 or code == ERROR_UNHANDLED_EXCEPTION)
                 and not winipc_safe_copy(<void *>address, copy, size)):
@@ -87,12 +87,12 @@ cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam,
         # any time, also while the handler runs: the handler runs on a copy,
         # as for a private buffer.
         section.in_use += 1
-        code = run_on_copy(s, handler, <size_t>lparam, size, &result)
+        code = run_on_copy(s, handler, <size_t>lparam, size, &result, pid)
         section.in_use -= 1
         if section.doomed and section.in_use == 0:
             release_section(s, section)
     elif owned_buffer(<size_t>lparam, size):
-        code = run_on_copy(s, handler, <size_t>lparam, size, &result)
+        code = run_on_copy(s, handler, <size_t>lparam, size, &result, pid)
     else:
         return WINIPC_ERROR_RESULT(ERROR_INVALID_ADDRESS)
     if code:

@@ -150,9 +150,17 @@ for arg in "$@"; do
     esac
 done
 
+# pytest writes the report at the end of a session: a Python that Wine
+# aborted (an unimplemented function) may exit 0 without one.
+report="$WIN_BUILD/pytest-report.xml"
+rm -f "$report"
 set +e
 "$here/python" -B -m pytest -p no:cacheprovider --import-mode=importlib --rootdir=. \
-    "${targets[@]}" "$@" 8>&-
+    --junitxml="$(winpath "$report")" "${targets[@]}" "$@" 8>&-
 rc=$?
 set -e
+if [ "$rc" -eq 0 ] && [ ! -s "$report" ]; then
+    echo "test.sh: pytest ended without finishing its session (no $report): Wine aborted it" >&2
+    exit 1
+fi
 exit "$rc"

@@ -173,6 +173,36 @@ def test_local_server_with_statement():
         winipc.find_window(title)
 
 
+def test_an_exclusive_title_is_not_shared(server):
+    """exclusive=True refuses a title another server serves, exclusive or
+    not, in another process or this one; two exclusive servers never share
+    one, and the title is free again once the first stops."""
+    import errno
+    with pytest.raises(winipc.WinIPCError) as e:
+        winipc.Server(server.title, exclusive=True).start()
+    assert e.value.winerror == winipc.WinError.ALREADY_EXISTS and e.value.errno == errno.EEXIST
+    assert server.title in str(e.value)
+    title = unique_title()
+    first = winipc.Server(title, exclusive=True)
+    first.handler(WM_SMALL, 8, native=winipc.sample_handlers()["bump"])
+    with first:
+        second = winipc.Server(title, exclusive=True)
+        with pytest.raises(winipc.WinIPCError) as e:
+            second.start()
+        assert e.value.winerror == winipc.WinError.ALREADY_EXISTS
+        second.close()
+        with winipc.connect(title) as conn:
+            assert conn.pid == os.getpid()
+    again = winipc.Server(title, exclusive=True)
+    with again:
+        assert winipc.find_window(title).pid == os.getpid()
+    with pytest.raises(TypeError, match="exclusive"):
+        winipc.Server(title, exclusive=1)
+    # by default a title may be taken again (new clients reach the newer server)
+    with winipc.Server(server.title):
+        pass
+
+
 def test_handlers_are_registered_before_serving():
     server = winipc.Server(unique_title())
     with server:

@@ -5,6 +5,7 @@ into this process's memory."""
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import inspect
 import logging
 import operator
@@ -13,13 +14,17 @@ from typing import (TYPE_CHECKING, Any, Callable, Optional, Self, SupportsIndex,
                     overload)
 
 from . import _os, _rpc as _native
+from ._errors import WindowNotFound, error_from_winerror
 from ._notes import _write_note
-from ._remote import _CT, Window, _size_of
+from ._remote import _CT, Window, _size_of, find_window
 from ._resource import Resource
 from ._timeouts import DEFAULT_SPIN_US, _check_spin
+from .constants import WinError
 
 if TYPE_CHECKING:
     from ctypes import _CData
+
+    from .kernel import Mutex
 
 __all__ = ["NATIVE_HANDLER", "Server", "caller_pid"]
 
@@ -119,7 +124,7 @@ class Server(Resource):
     """
 
     def __init__(self, title: str, *, spin: Optional[int] = None, steady: int = 0,
-                 allow_lower_integrity: bool = False):
+                 allow_lower_integrity: bool = False, exclusive: bool = False):
         """``allow_lower_integrity=True`` (Windows) lets processes of a lower
         integrity level send this server its messages: when the server runs
         elevated, User Interface Privilege Isolation otherwise drops the
@@ -136,7 +141,14 @@ class Server(Resource):
         most that far apart on average: no call then pays a wake-up, and
         the serving thread burns its CPU for as long as they keep coming (a
         call every millisecond with ``steady=2000``: a whole CPU).  A pause
-        longer than about twice the average ends it."""
+        longer than about twice the average ends it.
+
+        ``exclusive=True`` refuses to serve a title that another server
+        already serves (WinIPCError with winerror ERROR_ALREADY_EXISTS and
+        errno EEXIST, when serving starts); by default a second server may
+        take a title, and new clients then reach the newer one, as Windows
+        allows.  Exclusive servers hold a named mutex for the title while
+        they serve, so that two starting at once cannot both have it."""
         _check_spin(spin)
         _check_spin(steady, "steady")
         self.title = title
@@ -147,6 +159,10 @@ class Server(Resource):
         # Steady mode (µs; 0: off).
         self.steady = self._core.steady_us = steady
         self._core.allow_lower_integrity = bool(allow_lower_integrity)
+        if type(exclusive) is not bool:
+            raise TypeError(f"exclusive is True or False, not {type(exclusive).__name__} "
+                            f"{exclusive!r}")
+        self.exclusive = exclusive
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
@@ -215,10 +231,38 @@ class Server(Resource):
         """Create the window and serve until :meth:`stop`."""
         self._check_open()
         _os.tidy()
+        claim = self._claim_title() if self.exclusive else None
         try:
             self._core.run(self._on_ready)
         finally:
             self._ready.clear()
+            if claim is not None:
+                claim.close()
+
+    def _claim_title(self) -> Mutex:
+        """The title's mutex, created here, for an exclusive server; raises
+        when another server has the title (exclusive or not)."""
+        from .kernel import Mutex       # (the kernel objects need nothing from here)
+
+        digest = hashlib.sha256(self.title.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        claim = Mutex(f"Local\\winipc.title.{digest}")
+        try:
+            taken = not claim.created
+            if not taken:
+                try:
+                    find_window(self.title)
+                    taken = True
+                except WindowNotFound:
+                    pass
+        except BaseException:
+            claim.close()
+            raise
+        if taken:
+            claim.close()
+            raise error_from_winerror(WinError.ALREADY_EXISTS, "Server",
+                                      f"another server serves the title {self.title!r} "
+                                      f"(exclusive=True refuses to share it)")
+        return claim
 
     def _serve_thread(self) -> None:
         try:
@@ -236,7 +280,9 @@ class Server(Resource):
         self._ready.wait()
         if self._error is not None:
             self._thread.join()
-            raise self._error
+            self._thread = None
+            error, self._error = self._error, None
+            raise error
         return self
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ import winipc  # noqa: E402
 from winipc import _rpc  # noqa: E402
 from windows_served import (VM, WM_NATIVE, WM_PY, WM_BUMP, WM_HELD, OP_SHARED_ALLOC,
                             OP_SHARED_FREE, OP_BELL_OPEN, OP_BELL_CLOSE, CONTROL, TIMEOUT,
-                            PAIR, RawBell, served, compare, wait_for)  # noqa: E402
+                            PAIR, RawBell, served, served_both, compare, wait_for)  # noqa: E402
 
 
 # --- shared sections ------------------------------------------------------------
@@ -56,10 +56,10 @@ def test_shared_alloc_write_read_free(served):
         with_bell.close()
 
 
-def test_shared_limits_and_hostile_ops(served):
+def test_shared_limits_and_hostile_ops(served_both):
     """Sections are asked for through a doorbell only, and bounded per
     client process: one process cannot take what others need."""
-    raw = served.client()
+    raw = served_both.client()
     try:
         def op(code, arg):
             return raw.send(CONTROL, code, arg, TIMEOUT)
@@ -78,7 +78,7 @@ def test_shared_limits_and_hostile_ops(served):
         assert e.value.winerror == 8
         # another process still gets its own
         code = ("from winipc import _rpc\n"
-                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
+                f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
                 "a, m = p.alloc_shared(4096, 5000)\n"
                 "m[:4] = b'abcd'\n"
                 "print(p.send(0x%x, 4, a, 5000), bytes(m[:4]))\n" % WM_BUMP)
@@ -92,22 +92,22 @@ def test_shared_limits_and_hostile_ops(served):
             with pytest.raises(winipc.WinIPCError):
                 op(code & 0xFFFFFFFFFFFFFFFF, arg)
         address, m = raw.alloc_shared(16, TIMEOUT)
-        assert compare(raw, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
+        assert compare(raw, served_both, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
         raw.free_shared(address, TIMEOUT)
     finally:
         raw.close()
 
 
-def test_bells_are_bounded_per_process(served):
-    held = served.ask(WM_HELD)
-    bells = [RawBell(served) for _ in range(32)]
+def test_bells_are_bounded_per_process(served_both):
+    held = served_both.ask(WM_HELD)
+    bells = [RawBell(served_both) for _ in range(32)]
     try:
         with pytest.raises(winipc.WinIPCError) as e:
-            RawBell(served)
+            RawBell(served_both)
         assert e.value.winerror == 8
         # another process still gets one
         code = ("from winipc import _rpc\n"
-                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
+                f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
                 "p.open_bell(50, 5000)\n"
                 "a = p.alloc(16, 5000)\n"
                 "print(p.send(0x%x, 4, a, 5000))\n" % WM_BUMP)
@@ -117,41 +117,41 @@ def test_bells_are_bounded_per_process(served):
         b = bells.pop()
         assert b.raw.send(CONTROL, OP_BELL_CLOSE, b.token, TIMEOUT) == 1
         b.close()
-        legit = served.client(bell=50)      # the freed place is usable
+        legit = served_both.client(bell=50)      # the freed place is usable
         address = legit.alloc(16, TIMEOUT)
-        assert compare(legit, served, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
+        assert compare(legit, served_both, WM_NATIVE, address, 1.0, 2.0)[0] == (3.0, 2.0)
         legit.close()
     finally:
         for b in bells:
             b.raw.send(CONTROL, OP_BELL_CLOSE, b.token, TIMEOUT)
             b.close()
-    assert wait_for(lambda: served.ask(WM_HELD), held) == held
+    assert wait_for(lambda: served_both.ask(WM_HELD), held) == held
 
 
-def test_a_pid_that_cannot_be_used_gets_nothing(served):
+def test_a_pid_that_cannot_be_used_gets_nothing(served_both):
     """A doorbell for pid 0, for no process, or for a process that never
     claims it (a lie about who asks) is refused or taken back: nothing is
     held for it, and the named process keeps no handle."""
     from procstats import win_handles_of
-    held = served.ask(WM_HELD)
-    raw = served.client()
+    held = served_both.ask(WM_HELD)
+    raw = served_both.client()
     victim = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                               stdin=subprocess.PIPE)
     try:
         for pid in (0, -1, 1 << 32, 0xFFFFFFF0):
             with pytest.raises(winipc.WinIPCError):
                 raw.send(CONTROL, OP_BELL_OPEN, pid, TIMEOUT)
-        assert served.ask(WM_HELD) == held
+        assert served_both.ask(WM_HELD) == held
         time.sleep(0.5)     # the victim has started
         before = win_handles_of(victim.pid)
         for _ in range(32):     # lies, up to the named process's own bound
-            RawBell(served, pid=victim.pid).close()
+            RawBell(served_both, pid=victim.pid).close()
         assert win_handles_of(victim.pid) >= before + 3 * 32
         with pytest.raises(winipc.WinIPCError) as e:
-            RawBell(served, pid=victim.pid)
+            RawBell(served_both, pid=victim.pid)
         assert e.value.winerror == 8
         # never claimed: taken back, from the server and from the victim
-        assert wait_for(lambda: served.ask(WM_HELD), held, 10) == held
+        assert wait_for(lambda: served_both.ask(WM_HELD), held, 10) == held
         assert win_handles_of(victim.pid) == before
     finally:
         victim.stdin.close()
@@ -159,17 +159,17 @@ def test_a_pid_that_cannot_be_used_gets_nothing(served):
         raw.close()
 
 
-def test_another_client_cannot_reach_a_section(served):
+def test_another_client_cannot_reach_a_section(served_both):
     """Only the process a section was made for can use it: another client
     that knows its address (anyone can find it) cannot have a handler run on
     it, free it or close its doorbell, by message or by doorbell."""
-    owner = served.client(bell=50)
+    owner = served_both.client(bell=50)
     try:
         address, m = owner.alloc_shared(64, TIMEOUT)
         m[:16] = bytes(16)
         code = ("import sys, winipc\n"
                 "from winipc import _rpc\n"
-                f"p = _rpc.Process({served.pid}, {VM}, {served.window})\n"
+                f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
                 f"address, token = {address}, {owner.bell_token}\n"
                 "import ctypes\n"
                 f"CONTROL = ctypes.WinDLL('user32').RegisterWindowMessageW({_rpc.CONTROL_NAME!r})\n"
@@ -197,7 +197,7 @@ def test_another_client_cannot_reach_a_section(served):
         assert m[:16] == bytes(16)
         assert owner.send(WM_BUMP, 16, address, TIMEOUT) == 16
         assert m[:16] == b"\x01" * 16
-        assert compare(owner, served, WM_NATIVE, address + 16, 1.0, 2.0)[0] == (3.0, 2.0)
+        assert compare(owner, served_both, WM_NATIVE, address + 16, 1.0, 2.0)[0] == (3.0, 2.0)
         owner.free_shared(address, TIMEOUT)
     finally:
         owner.close()

@@ -129,6 +129,17 @@ def _walk(body, platform, prefix, out):
             if _public(node.name):
                 out[prefix + node.name] = None
                 _walk(node.body, platform, prefix + node.name + ".", out)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("winipc._"):
+            # A re-export ("from winipc._kernel import X as X"): X as that
+            # stub declares it, under this module's name.
+            source = node.module.rsplit(".", 1)[1]
+            theirs = contract(source, platform)
+            for alias in node.names:
+                if alias.asname == alias.name and _public(alias.name):
+                    name = f"{source}.{alias.name}"
+                    for key, params in theirs.items():
+                        if key == name or key.startswith(name + "."):
+                            out[prefix + alias.name + key[len(name):]] = params
     return out
 
 

@@ -77,14 +77,10 @@ def test_shared_limits_and_hostile_ops(served_both):
             raw.alloc_shared(4096, TIMEOUT)
         assert e.value.winerror == 8
         # another process still gets its own
-        code = ("from winipc import _rpc\n"
-                f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
-                "a, m = p.alloc_shared(4096, 5000)\n"
-                "m[:4] = b'abcd'\n"
-                "print(p.send(0x%x, 4, a, 5000), bytes(m[:4]))\n" % WM_BUMP)
-        out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=60)
-        assert out.stdout.split() == ["4", "b'bcde'"], out.stderr
+        assert another_client(served_both, "a, m = p.alloc_shared(4096, 5000)\n"
+                                           "m[:4] = b'abcd'\n"
+                                           f"print(p.send({WM_BUMP}, 4, a, 5000), "
+                                           "bytes(m[:4]))") == ["4", "b'bcde'"]
         for address, m in sections:
             raw.free_shared(address, TIMEOUT)
         # unknown tokens and ops are refused, nothing else happens
@@ -98,6 +94,16 @@ def test_shared_limits_and_hostile_ops(served_both):
         raw.close()
 
 
+def another_client(s, code):
+    """Runs ``code`` in a new client process with ``p``, its Process of
+    server ``s`` -> the words it printed."""
+    out = subprocess.run([sys.executable, "-c", "from winipc import _rpc\n"
+                          f"p = _rpc.Process({s.pid}, {VM}, {s.window})\n" + code],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 def test_bells_are_bounded_per_process(served_both):
     held = served_both.ask(WM_HELD)
     bells = [RawBell(served_both) for _ in range(32)]
@@ -106,14 +112,9 @@ def test_bells_are_bounded_per_process(served_both):
             RawBell(served_both)
         assert e.value.winerror == 8
         # another process still gets one
-        code = ("from winipc import _rpc\n"
-                f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
-                "p.open_bell(50, 5000)\n"
-                "a = p.alloc(16, 5000)\n"
-                "print(p.send(0x%x, 4, a, 5000))\n" % WM_BUMP)
-        out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=60)
-        assert out.stdout.split() == ["4"], out.stderr
+        assert another_client(served_both, "p.open_bell(50, 5000)\n"
+                                           "a = p.alloc(16, 5000)\n"
+                                           f"print(p.send({WM_BUMP}, 4, a, 5000))") == ["4"]
         b = bells.pop()
         assert b.raw.send(CONTROL, OP_BELL_CLOSE, b.token, TIMEOUT) == 1
         b.close()

@@ -89,7 +89,7 @@ fi
 
 # --- 2. The 32-bit Wine, beside a copy of wine64 ------------------------------
 wine_version="$(dpkg-query -W -f='${Version}' wine64)"
-tree_conf="$wine_version $(sha256sum "$WINE_SYSTEM" | cut -d' ' -f1)"
+tree_conf="$wine_version $(sha256sum "$WINE_SYSTEM" | cut -d' ' -f1) zlib1"
 if ! stamp_ok wine32 "$tree_conf" || [ ! -x "$WINE" ] || [ ! -x "$WINE_TREE/usr/lib/wine/wine" ]; then
     stamp_del wine32
     dl="$WIN_CACHE/download/wine32"
@@ -149,6 +149,14 @@ if ! stamp_ok wine32 "$tree_conf" || [ ! -x "$WINE" ] || [ ! -x "$WINE_TREE/usr/
     # The server stays the system's (WINESERVER): one wineserver for both.
     rm -f "$WINE_TREE.tmp/usr/lib/wine/wineserver" "$WINE_TREE.tmp/usr/lib/wine/wineserver32"
     [ -x "$WINE_TREE.tmp/usr/lib/wine/wine" ] || die "wine32's deb has no usr/lib/wine/wine"
+    # What libwine's postinst would do: Wine's user32 imports zlib1.dll, the
+    # one of libz-mingw-w64 (installed with wine64), marked as a Wine builtin.
+    zlib=(/usr/i686-w64-mingw32/lib/zlib*.dll)
+    [ -f "${zlib[0]}" ] || die "no /usr/i686-w64-mingw32/lib/zlib*.dll (Debian's libz-mingw-w64, which wine64 brings)"
+    for in in "${zlib[@]}"; do
+        out="$WINE_TREE.tmp/usr/lib/i386-linux-gnu/wine/i386-windows/$(basename "$in")"
+        { head -c 64 "$in"; printf 'Wine builtin DLL'; head -c 16 /dev/zero; tail -c +97 "$in"; } >"$out"
+    done
     # wine64 loads ../x86_64-linux-gnu/wine/x86_64-unix/ntdll.so relative to
     # itself: a copy (not a link, which it would resolve back to /usr/lib/wine)
     # and a link to the system's 64-bit libraries.
@@ -183,12 +191,16 @@ if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf"; the
     log "checking that the prefix runs 32-bit and 64-bit programs"
     out="$WIN_BUILD/bitness"
     mkdir -p "$out"
-    "$MINGW32_CC" -O2 -Wall -s -o "$out/bitness32.exe" "$here/bitness.c"
-    "$MINGW_CC" -O2 -Wall -s -o "$out/bitness64.exe" "$here/bitness.c"
+    "$MINGW32_CC" -O2 -Wall -s -o "$out/bitness32.exe" "$here/bitness.c" -luser32
+    "$MINGW_CC" -O2 -Wall -s -o "$out/bitness64.exe" "$here/bitness.c" -luser32
     for bits in 32 64; do
-        got="$(timeout -k 10 120 "$WINE" "$out/bitness$bits.exe" </dev/null 2>&1 | tr -d '\r')"
-        want="$([ "$bits" = 32 ] && echo "4 1" || echo "8 0")"
-        [ "$got" = "$want" ] || die "bitness$bits.exe printed '$got', not '$want' (pointer bytes, WoW64)"
+        # (stderr apart: a 32-bit gdi32 says there is no 32-bit FreeType,
+        # which only text drawing would need)
+        got="$(timeout -k 10 120 "$WINE" "$out/bitness$bits.exe" </dev/null 2>"$out/bitness$bits.err" \
+               | tr -d '\r')"
+        want="$([ "$bits" = 32 ] && echo "4 1 WOW" || echo "8 0 WOW")"
+        [ "$got" = "$want" ] || cat "$out/bitness$bits.err" >&2
+        [ "$got" = "$want" ] || die "bitness$bits.exe printed '$got', not '$want' (pointer bytes, WoW64, user32's CharUpperA)"
         log "bitness$bits.exe: $got"
     done
     timeout 120 "$WINESERVER" -w 2>/dev/null || "$WINESERVER" -k 2>/dev/null || true

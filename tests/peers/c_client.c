@@ -9,6 +9,10 @@
  *   c_client raw TITLE MSG WPARAM LPARAM
  *                                       sends any wParam/lParam; prints the result
  *   c_client short TITLE MSG            a buffer of 8 bytes for a 16-byte struct
+ *   c_client high TITLE MSG RED BLUE    as call, with the buffer placed at 2 GiB or above
+ *                                       (the first of 0x90000000, 0xA0000000, ... free
+ *                                       in the server): a 32-bit sender's lParam then
+ *                                       arrives sign-extended
  *
  * Every failing call prints its name and GetLastError() and exits 2.
  */
@@ -68,11 +72,20 @@ int wmain(int argc, wchar_t **argv)
     process = OpenProcess(PROCESS_VM_OPERATION | PROCESS_VM_WRITE | PROCESS_VM_READ, FALSE, pid);
     if (!process)
         return fail("OpenProcess");
-    remote = VirtualAllocEx(process, NULL, sizeof info, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (!wcscmp(argv[1], L"high")) {
+        ULONG_PTR at;
+        remote = NULL;
+        for (at = 0x90000000u; !remote && at <= 0xE0000000u; at += 0x10000000u)
+            remote = VirtualAllocEx(process, (void *)at, sizeof info, MEM_COMMIT | MEM_RESERVE,
+                                    PAGE_READWRITE);
+    } else {
+        remote = VirtualAllocEx(process, NULL, sizeof info, MEM_COMMIT | MEM_RESERVE,
+                                PAGE_READWRITE);
+    }
     if (!remote)
         return fail("VirtualAllocEx");
 
-    if (!wcscmp(argv[1], L"call") && (argc == 6 || argc == 7)) {
+    if ((!wcscmp(argv[1], L"call") || !wcscmp(argv[1], L"high")) && (argc == 6 || argc == 7)) {
         long i, n = argc == 7 ? wcstol(argv[6], NULL, 0) : 1;
         info.red = _wtof(argv[4]);
         info.blue = _wtof(argv[5]);

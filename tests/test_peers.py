@@ -292,6 +292,33 @@ def test_a_32_bit_server_is_never_sent_an_address_it_would_truncate(c_server):
             assert conn.send(WM_COMPARE, buf) == 1
 
 
+def test_calls_on_addresses_a_32_bit_server_cannot_take(c_server32):
+    """call, bench and prepared calls take an address: refused unless all
+    its bytes lie below 4 GiB (an address is never read as a signed value)."""
+    with winipc.connect(c_server32.title) as conn:
+        native = conn._native
+        with conn.alloc(MyInfo) as buf:
+            buf.write(MyInfo(1, 2))
+            for address in (buf.address + (1 << 32), (1 << 64) - 4096, (1 << 32) - 8):
+                with pytest.raises(winipc.InvalidAddress) as e:
+                    native.call(WM_COMPARE, address, bytearray(16), 5000)
+                # refused here, before sending (not the server's own refusal)
+                assert "the server is a 32-bit process" in str(e.value)
+                assert "beyond the 4 GiB" in str(e.value)
+                with pytest.raises(winipc.InvalidAddress):
+                    native.bench(WM_COMPARE, address, bytearray(16), 3, 5000)
+            res = buf.read()
+            assert (res.red, res.blue) == (1.0, 2.0)
+        # a prepared call lives in a buffer below 2 GiB, and reads the
+        # 32-bit server's refusals
+        with conn.prepare(WM_COMPARE, MyInfo) as call:
+            info = MyInfo(1, 2)
+            assert call(info) == 1 and (info.red, info.blue) == (3.0, 2.0)
+        with conn.prepare(WM_COMPARE, Small) as call:
+            with pytest.raises(winipc.BufferTooSmall):
+                call(Small(1))
+
+
 def test_a_32_bit_server_is_not_asked_for_more_than_it_can_address(c_server32):
     with winipc.connect(c_server32.title) as conn:
         for size in (1 << 32, 5 << 30, 1 << 31):

@@ -432,7 +432,7 @@ cdef class Process:
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
         if self._server32:
-            check_fits_32bit(self.pid, msg, wparam, lp, 0)
+            check_fits_32bit(self.pid, msg, wparam, <object>lp, 0)
         self.enter()
         try:
             bell = self.take_bell(msg, self.in_section(<size_t>lp, wparam), timeout_ms)
@@ -474,7 +474,7 @@ cdef class Process:
             get_buffer(buffer, &view, True)
             try:
                 if self._server32:
-                    check_fits_32bit(self.pid, msg, <size_t>view.len, <LPARAM>address,
+                    check_fits_32bit(self.pid, msg, <size_t>view.len, address,
                                      <size_t>view.len)
                 local = self.pin(address, <size_t>view.len, &pinned)
                 try:
@@ -528,7 +528,7 @@ cdef class Process:
                     raise MemoryError()
                 win32.QueryPerformanceFrequency(&freq)
                 if self._server32:
-                    check_fits_32bit(self.pid, msg, <size_t>view.len, <LPARAM>address,
+                    check_fits_32bit(self.pid, msg, <size_t>view.len, address,
                                      <size_t>view.len)
                 local = self.pin(address, <size_t>view.len, &pinned)
                 try:

@@ -33,7 +33,7 @@ cdef class PreparedCall:
         if size <= 0:
             raise ValueError("a prepared call needs a buffer of at least one byte")
         if self.process._server32:
-            check_fits_32bit(self.process.pid, self.msg, <size_t>size, <LPARAM>address,
+            check_fits_32bit(self.process.pid, self.msg, <size_t>size, address,
                              <size_t>size)
         self.unbind()
         self.local = self.process.pin(address, <size_t>size, &self.pinned)

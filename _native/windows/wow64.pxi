@@ -42,16 +42,17 @@ cdef bint query_server_is_32bit(DWORD pid) except -1:
     return is32 != 0
 
 
-cdef int check_fits_32bit(DWORD pid, UINT msg, WPARAM wparam, LPARAM lparam,
+cdef int check_fits_32bit(DWORD pid, UINT msg, WPARAM wparam, object lparam,
                           size_t size) except -1:
     """Refuse, before sending, a message to a 32-bit server whose wParam or
-    lParam would arrive truncated, or whose ``size`` bytes at lParam (an
-    address) would not all lie below 4 GiB."""
+    lParam would arrive truncated: ``lparam`` a signed value (send), or with
+    ``size`` an address, unsigned, whose ``size`` bytes must all lie below
+    4 GiB (call, bench, a prepared call)."""
     if wparam > 0xFFFFFFFF:
         raise_winerror(ERROR_INVALID_PARAMETER, "SendMessageTimeoutW",
                        detail=f"{thirty_two(pid)}: wParam {wparam:#x} of message {msg:#x} does "
                               f"not fit in its 32 bits (it would receive {wparam & 0xFFFFFFFF:#x})")
-    if lparam < -(1 << 31) or lparam > 0xFFFFFFFF or (size and lparam + <object>size > LIMIT_4GIB):
+    if lparam < -(1 << 31) or lparam > 0xFFFFFFFF or (size and lparam + size > LIMIT_4GIB):
         raise_winerror(ERROR_INVALID_ADDRESS, "SendMessageTimeoutW",
                        detail=f"{thirty_two(pid)}: lParam {lparam & 0xFFFFFFFFFFFFFFFF:#x} of "
                               f"message {msg:#x}"

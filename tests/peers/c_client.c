@@ -46,7 +46,7 @@ int wmain(int argc, wchar_t **argv)
     HANDLE process;
     void *remote;
     SIZE_T done;
-    LRESULT result;
+    LRESULT result = 0;
     UINT msg;
     MyInfo info;
 

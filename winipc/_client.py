@@ -91,6 +91,14 @@ class Connection(Resource):
         return self.window.pid
 
     @property
+    def server_is_32bit(self) -> bool:
+        """Whether the server is a 32-bit process (Windows, WoW64): its
+        wParam and lParam carry 32 bits, so a value that would arrive
+        truncated is refused before sending, and its buffers lie below 2 GiB.
+        False on Linux, whose backend carries full 64-bit values to any peer."""
+        return bool(getattr(self._native, "server_is_32bit", False))
+
+    @property
     def spin(self) -> int:
         """µs a call spins for its reply before it sleeps (0: never spins)."""
         return self._native.spin_us

@@ -13,6 +13,7 @@ include "dispatch.pxi"
 #   bell.pxi       the doorbell, both sides
 #   send.pxi       a SendMessage that Ctrl+C interrupts
 #   safecopy.pxi   fault-safe copies of a client's private buffer
+#   wow64.pxi      a 64-bit client of a 32-bit server: its bitness, limits, refusals
 #   client.pxi     find_window, Process: copies, sends, calls
 #   client_bell.pxi    the client's doorbells, asynchronous sends
 #   client_shared.pxi  the client's shared sections
@@ -242,6 +243,7 @@ include "safecopy.pxi"
 include "view.pxi"
 include "client_bell.pxi"
 include "client_shared.pxi"
+include "wow64.pxi"
 include "client.pxi"
 include "prepared.pxi"
 include "server.pxi"

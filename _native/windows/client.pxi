@@ -40,6 +40,7 @@ cdef class Process:
     cdef int _spin_us
     cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
+    cdef bint _server32     # the process is 32-bit (wow64.pxi)
 
     def __cinit__(self):
         self._handle = NULL
@@ -52,6 +53,7 @@ cdef class Process:
         self._spin_us = 50
         self._regions = NULL
         self._nregions = 0
+        self._server32 = False
 
     def __init__(self, DWORD pid, DWORD access, size_t window=0):
         # ``window``: the server window this handle is for (0: none); send,
@@ -83,6 +85,17 @@ cdef class Process:
             self.close()
             raise_winerror(win32.ERROR_INVALID_PARAMETER, "OpenProcess",
                            detail=f"process {pid} has exited", cls=NoSuchProcess)
+        try:
+            self._server32 = query_server_is_32bit(pid)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def server_is_32bit(self):
+        """Whether the process is 32-bit (WoW64): then wParam and lParam
+        carry 32 bits, and what is allocated for it lies below 2 GiB."""
+        return self._server32
 
     @property
     def handle(self):
@@ -333,6 +346,8 @@ cdef class Process:
         cdef void *address
         cdef DWORD err = 0
         try:
+            if self._server32:
+                return alloc_for_32bit(handle, size, self.pid)
             with nogil:
                 address = win32.VirtualAllocEx(handle, NULL, size,
                                                win32.MEM_COMMIT | win32.MEM_RESERVE,
@@ -416,6 +431,8 @@ cdef class Process:
         cdef ClientBell *bell
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
+        if self._server32:
+            check_fits_32bit(self.pid, msg, wparam, <object>lp, 0)
         self.enter()
         try:
             bell = self.take_bell(msg, self.in_section(<size_t>lp, wparam), timeout_ms)
@@ -432,8 +449,8 @@ cdef class Process:
             if err:
                 round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid,
                                   bell.started if bell != NULL else -1)
-            if WINIPC_IS_ERROR(result):
-                refused(msg, result)
+            if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
+                refused_by(self._server32, msg, result)
             return result
         finally:
             if bell != NULL:
@@ -456,6 +473,9 @@ cdef class Process:
         try:
             get_buffer(buffer, &view, True)
             try:
+                if self._server32:
+                    check_fits_32bit(self.pid, msg, <size_t>view.len, address,
+                                     <size_t>view.len)
                 local = self.pin(address, <size_t>view.len, &pinned)
                 try:
                     bell = self.take_bell(msg, local != NULL, timeout_ms)
@@ -475,8 +495,8 @@ cdef class Process:
                 if err:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
                                       bell.started if bell != NULL else -1)
-                if WINIPC_IS_ERROR(result):
-                    refused(msg, result)
+                if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
+                    refused_by(self._server32, msg, result)
                 return result
             finally:
                 PyBuffer_Release(&view)
@@ -507,6 +527,9 @@ cdef class Process:
                 if ticks == NULL:
                     raise MemoryError()
                 win32.QueryPerformanceFrequency(&freq)
+                if self._server32:
+                    check_fits_32bit(self.pid, msg, <size_t>view.len, address,
+                                     <size_t>view.len)
                 local = self.pin(address, <size_t>view.len, &pinned)
                 try:
                     bell = self.take_bell(msg, local != NULL, timeout_ms)
@@ -522,7 +545,7 @@ cdef class Process:
                                              local, view.buf, <size_t>view.len, timeout_ms,
                                              &result, &step)
                             win32.QueryPerformanceCounter(&t1)
-                            if err or WINIPC_IS_ERROR(result):
+                            if err or WINIPC_IS_ERROR(result) or refused32(self._server32, result):
                                 break
                             ticks[i] = t1.QuadPart - t0.QuadPart
                 finally:
@@ -533,8 +556,8 @@ cdef class Process:
                 if err:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
                                       bell.started if bell != NULL else -1)
-                if WINIPC_IS_ERROR(result):
-                    refused(msg, result)
+                if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
+                    refused_by(self._server32, msg, result)
                 # ticks -> ns in Python ints: exact, whatever the counter's frequency
                 return [<object>ticks[i] * 1000000000 // freq.QuadPart for i in range(n)]
             finally:

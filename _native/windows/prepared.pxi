@@ -32,6 +32,9 @@ cdef class PreparedCall:
         """Use the ``size`` bytes at ``address`` from now on."""
         if size <= 0:
             raise ValueError("a prepared call needs a buffer of at least one byte")
+        if self.process._server32:
+            check_fits_32bit(self.process.pid, self.msg, <size_t>size, address,
+                             <size_t>size)
         self.unbind()
         self.local = self.process.pin(address, <size_t>size, &self.pinned)
         self.address = address
@@ -83,8 +86,8 @@ cdef class PreparedCall:
                 if err:
                     round_trip_failed(err, step, self.msg, self.address, <size_t>view.len, p.pid,
                                       bell.started if bell != NULL else -1)
-                if WINIPC_IS_ERROR(result):
-                    refused(self.msg, result)
+                if WINIPC_IS_ERROR(result) or refused32(p._server32, result):
+                    refused_by(p._server32, self.msg, result)
             finally:
                 p.leave()
         except BaseException as e:

@@ -20,6 +20,12 @@ cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
     return size <= end - address
 
 
+cdef inline bint sign_extended_32(LPARAM lparam) noexcept nogil:
+    """Whether ``lparam`` is a negative 32-bit value sign-extended: what a
+    32-bit sender's lParam of 0x80000000 or more becomes on its way here."""
+    return lparam < 0 and lparam >= -(<LPARAM>1 << 31)
+
+
 cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,
                           int64_t *result, DWORD caller) noexcept nogil:
     """Run ``handler`` on a server-owned copy of a client's buffer (private,
@@ -93,6 +99,11 @@ cdef LRESULT serve(WindowState *s, UINT msg, WPARAM size, LPARAM lparam,
             release_section(s, section)
     elif owned_buffer(<size_t>lparam, size):
         code = run_on_copy(s, handler, <size_t>lparam, size, &result, pid)
+    elif pid == 0 and sign_extended_32(lparam) and owned_buffer(<size_t><uint32_t>lparam, size):
+        # A 32-bit sender's lParam at or above 2 GiB arrives sign-extended
+        # (0xFFFFFFFF8xxxxxxx, never a user address here): the address it
+        # meant, checked as strictly as any other.
+        code = run_on_copy(s, handler, <size_t><uint32_t>lparam, size, &result, pid)
     else:
         return WINIPC_ERROR_RESULT(ERROR_INVALID_ADDRESS)
     if code:

@@ -34,9 +34,20 @@ export WIN_SITE="$WIN_CACHE/site"                  # Windows-side site-packages
 export WIN_PYTHON_EXE="$WIN_PYTHON_DIR/python.exe"
 export WIN_BUILD="$WINIPC_ROOT/build/windows"      # cross-build output (not in the source tree)
 
-# Wine.  Debian's wine64 puts no `wine` on PATH: call the loader by its path.
-export WINE="${WINE:-/usr/lib/wine/wine64}"
+# Wine.  Debian's wine64 puts no `wine` on PATH: its loader is WINE_SYSTEM.
+# The programs run with a copy of it in WINE_TREE, beside Debian's 32-bit
+# `wine` (setup-wow64.sh): Wine 8 starts a 32-bit program with the `wine` it
+# finds next to the `wine64` that runs it, so 32-bit and 64-bit programs share
+# one prefix and one wineserver (the system's, WINESERVER).
+export WINE_SYSTEM="/usr/lib/wine/wine64"
+export WINE_TREE="$WIN_CACHE/wine"
+export WINE="${WINE:-$WINE_TREE/usr/lib/wine/wine64}"
 export WINESERVER="${WINESERVER:-/usr/lib/wine/wineserver}"
+# Debian's i386 wine32 and libwine are fetched from the pool, with these
+# hashes, when no index lists the installed wine64's version (PACKAGE=VERSION=SHA256).
+export WINE32_POOL="http://deb.debian.org/debian/pool/main/w/wine"
+export WINE32_SHA256="wine32=8.0~repack-4=8d2ea88c4f45e813401e10f139456098f21a9a68440b36ea0da4644a2cbe21f8
+libwine=8.0~repack-4=c992aad6a47d81b719514f5d06c5df10267f1e40a6f4f3b4e3f655cbbf308d57"
 export WINEPREFIX="$WIN_CACHE/prefix"
 export WINEARCH=win64
 export WINEDEBUG=-all
@@ -49,6 +60,8 @@ export WIN_TIMEOUT="${WIN_TIMEOUT:-1800}"
 # The MinGW-w64 cross compiler.
 export MINGW_CC="${MINGW_CC:-x86_64-w64-mingw32-gcc}"
 export MINGW_OBJDUMP="${MINGW_OBJDUMP:-x86_64-w64-mingw32-objdump}"
+# ... and its 32-bit twin, for the 32-bit builds of the C test peers.
+export MINGW32_CC="${MINGW32_CC:-i686-w64-mingw32-gcc}"
 
 # A Unix path as the Windows program sees it (Wine maps / to drive Z:).
 winpath() {

@@ -8,6 +8,9 @@
 #   - a Wine prefix (.cache/windows/prefix) that says it is Windows 10, with
 #     the null graphics driver (windows work without an X server) and no crash
 #     dialog (a crashing process prints a backtrace and ends: it must not hang).
+#   - 32-bit programs in that prefix, beside the 64-bit ones (setup-wow64.sh:
+#     libc6:i386, gcc-mingw-w64-i686, Debian's i386 Wine unpacked into
+#     .cache/windows/wine, the prefix's syswow64).
 # Idempotent: each step leaves a stamp in .cache/windows/stamps and is skipped
 # when its stamp matches, so a second run takes a fraction of a second.
 # Needs no terminal and asks nothing (CI=true, no stdin).
@@ -25,8 +28,10 @@ stamp_set() { mkdir -p "$WIN_CACHE/stamps"; printf '%s\n' "$2" >"$WIN_CACHE/stam
 stamp_del() { rm -f "$WIN_CACHE/stamps/$1"; }
 
 # Runs a Wine program with stdin closed, its output through a pipe, bounded.
+# The prefix is made by the system's 64-bit Wine; setup-wow64.sh then adds
+# the 32-bit half.
 wine_run() {
-    timeout -k 10 "${WINE_STEP_TIMEOUT:-600}" "$WINE" "$@" </dev/null 2>&1 | cat
+    timeout -k 10 "${WINE_STEP_TIMEOUT:-600}" "$WINE_SYSTEM" "$@" </dev/null 2>&1 | cat
 }
 wineserver_stop() {
     # Wait for the prefix's processes to end (this flushes the registry to
@@ -40,7 +45,7 @@ exec 9>"$WIN_CACHE/setup.lock"
 flock -w 900 9 || die "another setup.sh holds $WIN_CACHE/setup.lock"
 
 # --- 1. Debian packages -----------------------------------------------------
-if [ ! -x "$WINE" ] || [ ! -x "$WINESERVER" ] || ! command -v "$MINGW_CC" >/dev/null \
+if [ ! -x "$WINE_SYSTEM" ] || [ ! -x "$WINESERVER" ] || ! command -v "$MINGW_CC" >/dev/null \
         || ! command -v "$MINGW_OBJDUMP" >/dev/null; then
     command -v apt-get >/dev/null || die "no apt-get: install wine64 and gcc-mingw-w64-x86-64 yourself"
     sudo=()
@@ -53,7 +58,7 @@ if [ ! -x "$WINE" ] || [ ! -x "$WINESERVER" ] || ! command -v "$MINGW_CC" >/dev/
     timeout 900 "${sudo[@]}" apt-get update -q </dev/null
     timeout 900 "${sudo[@]}" apt-get install -y -q --no-install-recommends \
         wine64 gcc-mingw-w64-x86-64 </dev/null
-    [ -x "$WINE" ] || die "apt-get installed wine64 but there is no $WINE"
+    [ -x "$WINE_SYSTEM" ] || die "apt-get installed wine64 but there is no $WINE_SYSTEM"
     changed=1
 fi
 
@@ -134,8 +139,8 @@ if ! stamp_ok site "$WIN_REQUIREMENTS" || [ ! -d "$WIN_SITE" ]; then
 fi
 
 # --- 5. The Wine prefix -------------------------------------------------------
-wine_version="$("$WINE" --version 2>/dev/null || true)"
-[ -n "$wine_version" ] || die "$WINE --version printed nothing"
+wine_version="$("$WINE_SYSTEM" --version 2>/dev/null || true)"
+[ -n "$wine_version" ] || die "$WINE_SYSTEM --version printed nothing"
 prefix_conf="$wine_version win10 graphics=null aedebug=winedbg-auto crashdialog=off"
 if ! stamp_ok prefix "$prefix_conf" || [ ! -f "$WINEPREFIX/system.reg" ]; then
     log "creating the Wine prefix $WINEPREFIX ($wine_version)"
@@ -167,6 +172,11 @@ if ! stamp_ok prefix "$prefix_conf" || [ ! -f "$WINEPREFIX/system.reg" ]; then
     grep -q '"ShowCrashDialog"=dword:00000000' "$WINEPREFIX/user.reg" || die "ShowCrashDialog=0 did not reach user.reg"
     stamp_set prefix "$prefix_conf"
 fi
+
+# --- 6. 32-bit programs in the same prefix --------------------------------------
+before="$(cat "$WIN_CACHE"/stamps/wine32 "$WIN_CACHE"/stamps/syswow64 2>/dev/null || true)"
+WINIPC_SETUP_LOCKED=1 "$(dirname "${BASH_SOURCE[0]}")/setup-wow64.sh"
+[ "$before" = "$(cat "$WIN_CACHE"/stamps/wine32 "$WIN_CACHE"/stamps/syswow64 2>/dev/null || true)" ] || changed=1
 
 # --- Check ----------------------------------------------------------------------
 if [ "$changed" = 1 ]; then

@@ -6,7 +6,8 @@
 # wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
 # build/windows/peers/*.exe with MinGW-w64, -I _native/common, -luser32,
 # -municode when it has wmain; the tests find them through WINIPC_PEERS_DIR, a
-# Windows path), then `python -m pytest` on tests/.  The tests import the
+# Windows path; and the same 32-bit, i686, into build/windows/peers32/,
+# WINIPC_PEERS32_DIR), then `python -m pytest` on tests/.  The tests import the
 # INSTALLED winipc: python313._pth keeps the repo root off sys.path and pytest
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
 # source tree (-B, -p no:cacheprovider).  The exit code is pytest's.  The Wine
@@ -45,19 +46,26 @@ fi
 bounded "${WIN_BUILD_TIMEOUT:-1800}" "the wheel build (build-wheel.sh)" "$here/build-wheel.sh"
 
 # --- C test peers -------------------------------------------------------------
+# Each peer twice: 64-bit (peers/) and 32-bit (peers32/, i686 MinGW-w64; they
+# run as WoW64 processes in the same prefix, see setup-wow64.sh).
 peers="$WIN_BUILD/peers"
+peers32="$WIN_BUILD/peers32"
 peer_sources="${WIN_PEERS_SRC:-tests/peers}"
-rm -rf "$peers"
-mkdir -p "$peers"
+rm -rf "$peers" "$peers32"
+mkdir -p "$peers" "$peers32"
 shopt -s nullglob
 for c in "$peer_sources"/*.c; do
-    exe="$peers/$(basename "${c%.c}").exe"
     flags=()
     grep -qE '\b(wmain|wWinMain)\b' "$c" && flags+=(-municode)
-    echo "peer     $c -> ${exe#"$WINIPC_ROOT"/}" >&2
-    bounded 300 "compiling $c" "$MINGW_CC" -O2 -Wall -DUNICODE -D_UNICODE \
-        -D_WIN32_WINNT=0x0A00 -I_native/common "${flags[@]}" -static -s \
-        -Wl,--no-insert-timestamp -o "$exe" "$c" -luser32 -ladvapi32
+    for cc in "$MINGW_CC" "$MINGW32_CC"; do
+        out="$peers"
+        [ "$cc" = "$MINGW_CC" ] || out="$peers32"
+        exe="$out/$(basename "${c%.c}").exe"
+        echo "peer     $c -> ${exe#"$WINIPC_ROOT"/}" >&2
+        bounded 300 "compiling $c ($cc)" "$cc" -O2 -Wall -DUNICODE -D_UNICODE \
+            -D_WIN32_WINNT=0x0A00 -I_native/common "${flags[@]}" -static -s \
+            -Wl,--no-insert-timestamp -o "$exe" "$c" -luser32 -ladvapi32
+    done
 done
 shopt -u nullglob
 # The compiled-handler example's library (tests/test_examples.py loads it).
@@ -65,7 +73,8 @@ echo "peer     examples/handler.c -> ${peers#"$WINIPC_ROOT"/}/handler.dll" >&2
 bounded 300 "compiling examples/handler.c" "$MINGW_CC" -O2 -Wall -shared -s \
     -Wl,--no-insert-timestamp -o "$peers/handler.dll" examples/handler.c
 WINIPC_PEERS_DIR="$(winpath "$peers")"
-export WINIPC_PEERS_DIR
+WINIPC_PEERS32_DIR="$(winpath "$peers32")"
+export WINIPC_PEERS_DIR WINIPC_PEERS32_DIR
 
 # --- the desktop -----------------------------------------------------------------
 # Wine starts its desktop process (explorer.exe /desktop) when a process first

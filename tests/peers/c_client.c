@@ -1,12 +1,18 @@
 /* A client that follows the technique step by step, without winipc.
  *
- *   c_client call TITLE MSG RED BLUE    FindWindow, OpenProcess(VM_*), VirtualAllocEx,
+ *   c_client call TITLE MSG RED BLUE [N]
+ *                                       FindWindow, OpenProcess(VM_*), VirtualAllocEx,
  *                                       WriteProcessMemory, SendMessageTimeout,
- *                                       ReadProcessMemory, VirtualFreeEx;
- *                                       prints "RED BLUE RESULT"
+ *                                       ReadProcessMemory (N times, default 1, each
+ *                                       on the last one's answer), VirtualFreeEx;
+ *                                       prints "RED BLUE RESULT ADDRESS"
  *   c_client raw TITLE MSG WPARAM LPARAM
  *                                       sends any wParam/lParam; prints the result
  *   c_client short TITLE MSG            a buffer of 8 bytes for a 16-byte struct
+ *   c_client high TITLE MSG RED BLUE    as call, with the buffer placed at 2 GiB or above
+ *                                       (the first of 0x90000000, 0xA0000000, ... free
+ *                                       in the server): a 32-bit sender's lParam then
+ *                                       arrives sign-extended
  *
  * Every failing call prints its name and GetLastError() and exits 2.
  */
@@ -40,7 +46,7 @@ int wmain(int argc, wchar_t **argv)
     HANDLE process;
     void *remote;
     SIZE_T done;
-    LRESULT result;
+    LRESULT result = 0;
     UINT msg;
     MyInfo info;
 
@@ -66,20 +72,33 @@ int wmain(int argc, wchar_t **argv)
     process = OpenProcess(PROCESS_VM_OPERATION | PROCESS_VM_WRITE | PROCESS_VM_READ, FALSE, pid);
     if (!process)
         return fail("OpenProcess");
-    remote = VirtualAllocEx(process, NULL, sizeof info, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (!wcscmp(argv[1], L"high")) {
+        ULONG_PTR at;
+        remote = NULL;
+        for (at = 0x90000000u; !remote && at <= 0xE0000000u; at += 0x10000000u)
+            remote = VirtualAllocEx(process, (void *)at, sizeof info, MEM_COMMIT | MEM_RESERVE,
+                                    PAGE_READWRITE);
+    } else {
+        remote = VirtualAllocEx(process, NULL, sizeof info, MEM_COMMIT | MEM_RESERVE,
+                                PAGE_READWRITE);
+    }
     if (!remote)
         return fail("VirtualAllocEx");
 
-    if (!wcscmp(argv[1], L"call") && argc == 6) {
+    if ((!wcscmp(argv[1], L"call") || !wcscmp(argv[1], L"high")) && (argc == 6 || argc == 7)) {
+        long i, n = argc == 7 ? wcstol(argv[6], NULL, 0) : 1;
         info.red = _wtof(argv[4]);
         info.blue = _wtof(argv[5]);
-        if (!WriteProcessMemory(process, remote, &info, sizeof info, &done) || done != sizeof info)
-            return fail("WriteProcessMemory");
-        if (!send_message(hwnd, msg, sizeof info, (LPARAM)remote, &result))
-            return fail("SendMessageTimeoutW");
-        if (!ReadProcessMemory(process, remote, &info, sizeof info, &done) || done != sizeof info)
-            return fail("ReadProcessMemory");
-        printf("%.17g %.17g %lld\n", info.red, info.blue, (long long)result);
+        for (i = 0; i < n; i++) {
+            if (!WriteProcessMemory(process, remote, &info, sizeof info, &done) || done != sizeof info)
+                return fail("WriteProcessMemory");
+            if (!send_message(hwnd, msg, sizeof info, (LPARAM)remote, &result))
+                return fail("SendMessageTimeoutW");
+            if (!ReadProcessMemory(process, remote, &info, sizeof info, &done) || done != sizeof info)
+                return fail("ReadProcessMemory");
+        }
+        printf("%.17g %.17g %lld %#llx\n", info.red, info.blue, (long long)result,
+               (unsigned long long)(ULONG_PTR)remote);
     } else if (!wcscmp(argv[1], L"short")) {
         if (!send_message(hwnd, msg, 8, (LPARAM)remote, &result))
             return fail("SendMessageTimeoutW");

@@ -5,6 +5,11 @@
  *                            memory: struct { double red, blue; } becomes
  *                            { blue + 1, red * 2 }, result 1.  Prints "ready" once the
  *                            window exists; exits on WM_CLOSE.
+ *                            MSG + 1 sleeps wParam ms, then returns 2; MSG + 2 ends the
+ *                            process mid-message; MSG + 3 returns lParam (its result).
+ *
+ * Built 64-bit and 32-bit (tests/peers32); the 32-bit build's refusals are
+ * winipc.h's 32-bit range, INT32_MIN + code.
  */
 #include <windows.h>
 #include <stdio.h>
@@ -39,6 +44,14 @@ static LRESULT CALLBACK wndproc(HWND hwnd, UINT msg, WPARAM wparam, LPARAM lpara
         info->blue = red * 2;
         return 1;
     }
+    if (msg == compare_msg + 1) {
+        Sleep((DWORD)wparam);
+        return 2;
+    }
+    if (msg == compare_msg + 2)
+        ExitProcess(3);
+    if (msg == compare_msg + 3)
+        return (LRESULT)lparam;
     if (msg == WM_DESTROY) {
         PostQuitMessage(0);
         return 0;

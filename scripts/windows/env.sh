@@ -42,6 +42,12 @@ export WIN_BUILD="$WINIPC_ROOT/build/windows"      # cross-build output (not in 
 export WINE_SYSTEM="/usr/lib/wine/wine64"
 export WINE_TREE="$WIN_CACHE/wine"
 export WINE="${WINE:-$WINE_TREE/usr/lib/wine/wine64}"
+# Why 32-bit programs cannot run here, when setup-wow64.sh could not set
+# them up; the system's wine64 then runs the 64-bit ones.
+export WOW64_UNAVAILABLE="$WIN_CACHE/wow64.unavailable"
+if [ "$WINE" = "$WINE_TREE/usr/lib/wine/wine64" ] && [ ! -x "$WINE" ]; then
+    WINE="$WINE_SYSTEM"
+fi
 export WINESERVER="${WINESERVER:-/usr/lib/wine/wineserver}"
 # Debian's i386 wine32 and libwine are fetched from the pool, with these
 # hashes, when no index lists the installed wine64's version (PACKAGE=VERSION=SHA256).

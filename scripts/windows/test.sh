@@ -34,6 +34,12 @@ bounded() {
 }
 
 bounded "${WIN_SETUP_TIMEOUT:-3600}" "setup (scripts/windows/setup.sh)" "$here/setup.sh"
+# Again, if it fell back to the system's Wine: setup may have just made the
+# one that runs 32-bit programs.
+if [ "$WINE" = "$WINE_SYSTEM" ]; then
+    unset WINE
+    . "$here/env.sh"
+fi
 
 # One run at a time per checkout: runs share the prefix and site-packages, and
 # each stops the Wine server when it ends.
@@ -57,7 +63,9 @@ shopt -s nullglob
 for c in "$peer_sources"/*.c; do
     flags=()
     grep -qE '\b(wmain|wWinMain)\b' "$c" && flags+=(-municode)
-    for cc in "$MINGW_CC" "$MINGW32_CC"; do
+    compilers=("$MINGW_CC")
+    [ -f "$WOW64_UNAVAILABLE" ] || compilers+=("$MINGW32_CC")
+    for cc in "${compilers[@]}"; do
         out="$peers"
         [ "$cc" = "$MINGW_CC" ] || out="$peers32"
         exe="$out/$(basename "${c%.c}").exe"
@@ -73,8 +81,15 @@ echo "peer     examples/handler.c -> ${peers#"$WINIPC_ROOT"/}/handler.dll" >&2
 bounded 300 "compiling examples/handler.c" "$MINGW_CC" -O2 -Wall -shared -s \
     -Wl,--no-insert-timestamp -o "$peers/handler.dll" examples/handler.c
 WINIPC_PEERS_DIR="$(winpath "$peers")"
-WINIPC_PEERS32_DIR="$(winpath "$peers32")"
-export WINIPC_PEERS_DIR WINIPC_PEERS32_DIR
+export WINIPC_PEERS_DIR
+if [ -f "$WOW64_UNAVAILABLE" ]; then
+    WINIPC_NO_PEERS32="$(cat "$WOW64_UNAVAILABLE")"
+    export WINIPC_NO_PEERS32
+    echo "test.sh: no 32-bit peers: $WINIPC_NO_PEERS32" >&2
+else
+    WINIPC_PEERS32_DIR="$(winpath "$peers32")"
+    export WINIPC_PEERS32_DIR
+fi
 
 # --- the desktop -----------------------------------------------------------------
 # Wine starts its desktop process (explorer.exe /desktop) when a process first

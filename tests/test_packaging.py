@@ -28,7 +28,7 @@ pytestmark = [
 REQUIRED = [
     "pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE",
     "winipc/py.typed", "winipc/bench.py", "tests/conftest.py", "benchmarks/spin.py",
-    "examples/rpc_compare.py",
+    "examples/rpc_compare.py", "CHANGELOG.md", "docs/conf.py", "docs/api.rst", "docs/pypi.md",
 ]
 # Every source file of these kinds in the checkout must be in the sdist.
 SOURCE_DIRS = {

@@ -36,10 +36,11 @@ if [ "$(cat .venv/.winipc-tools 2>/dev/null)" != "$tools" ]; then
 fi
 
 # What the wheel is made of, and how: everything the sdist takes that is not
-# tests, docs or scripts, plus this script and the compiler's.  Its hash
-# decides whether to build again.
+# tests, docs or scripts (but docs/pypi.md, the wheel's long description),
+# plus this script and the compiler's.  Its hash decides whether to build
+# again.
 sources_hash() {
-    find setup.py pyproject.toml MANIFEST.in README.md LICENSE _native winipc \
+    find setup.py pyproject.toml MANIFEST.in README.md docs/pypi.md LICENSE _native winipc \
         scripts/setup.sh scripts/zigcc -type f \
         ! -name '*.c' ! -name '*.so' ! -name '*.pyd' ! -name '*.py[co]' \
         ! -path '*/__pycache__/*' -print0 2>/dev/null \

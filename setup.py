@@ -19,6 +19,7 @@ metadata into the win_amd64 wheel.  For those scripts:
 import os
 import shutil
 import sys
+import sysconfig
 
 # The extension modules, winipc.<name>, of every platform.
 MODULES = ["_rpc", "_kernel", "_win32"]
@@ -41,6 +42,16 @@ if __name__ == "__main__" and sys.argv[1:] in (["--list-modules"], ["--limited-a
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--source":
     print(source("windows", sys.argv[2]))
     sys.exit(0)
+
+# pip on a free-threaded CPython (3.13t, 3.14t) takes no abi3 wheel and comes
+# here with the sdist; CPython's headers would then stop the compile with an
+# #error about the limited API.  Said plainly instead, before anything else
+# (winipc/__init__.py says the same at import).
+if sysconfig.get_config_var("Py_GIL_DISABLED") and not os.environ.get("WINIPC_PREBUILT"):
+    sys.exit(
+        "winipc is built for CPython's stable ABI (abi3), which the free-threaded build "
+        f"of CPython (this is {sys.version.split()[0]}, free-threaded) does not support: "
+        "use a regular (GIL) build of CPython 3.11 or newer")
 
 from setuptools import Extension, setup  # noqa: E402
 from setuptools.command.build_ext import build_ext  # noqa: E402

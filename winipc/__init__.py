@@ -7,6 +7,32 @@ native mechanisms, on Linux.  The backend is the compiled module of the
 running platform (see ``BACKEND``).
 """
 
+import sys as _sys
+
+
+def _free_threaded() -> bool:
+    """Whether this CPython is a free-threaded build: ``t`` in its ABI flags
+    (POSIX; Windows from 3.14), else sysconfig's Py_GIL_DISABLED (Windows
+    3.13; sysconfig costs ~1.5 ms to import, so only there)."""
+    flags = getattr(_sys, "abiflags", None)
+    if flags is None and _sys.version_info >= (3, 13):
+        import sysconfig
+
+        return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    return "t" in (flags or "")
+
+
+# The compiled modules are built for the stable ABI (abi3), which a
+# free-threaded CPython (3.13t, 3.14t) cannot load: on Linux it finds no
+# module to import (it takes no .abi3.so), on Windows it would load modules
+# built for another object layout.  Said here, before any is imported, and
+# before _check_built(), which would take the missing modules for a source tree.
+if _free_threaded():
+    raise ImportError(
+        "winipc's compiled modules are built for CPython's stable ABI (abi3), which "
+        "the free-threaded build of CPython does not support: use a regular (GIL) "
+        "build of CPython 3.11 or newer", name="winipc")
+
 
 def _check_built() -> None:
     """A clear ImportError when this package has no compiled modules: Python

@@ -120,3 +120,24 @@ def test_twine_check_strict():
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=120, stdin=subprocess.DEVNULL)
     assert r.returncode == 0 and r.stdout.count("PASSED") == 2, r.stdout
+
+
+def test_classifiers_name_only_pythons_the_suite_runs_on():
+    """A `Programming Language :: Python :: 3.x` classifier promises a
+    tested Python: the minimum of requires-python (the native suite's here),
+    the Windows CPython of the Wine suite (scripts/windows/env.sh), or the
+    Python running this suite."""
+    project = _project()
+    versions = {c.rsplit(":: ", 1)[1] for c in project["classifiers"]
+                if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    minimum = re.fullmatch(r">=\s*(3\.\d+)", project["requires-python"])
+    assert minimum, project["requires-python"]
+    with open(os.path.join(ROOT, "scripts", "windows", "env.sh"), encoding="utf-8") as f:
+        wine = {m for line in f if re.match(r"\s*export PYTHON_EMBED_VERSIONS?=", line)
+                for m in re.findall(r"\b(3\.\d+)\.\d+\b", line)}
+    assert wine, "no PYTHON_EMBED_VERSION in scripts/windows/env.sh"
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert {minimum[1]} | wine <= versions, \
+        f"tested Pythons without a classifier: {({minimum[1]} | wine) - versions}"
+    untested = versions - {minimum[1], running} - wine
+    assert not untested, f"classifiers for Pythons the suite does not run on: {untested}"

@@ -72,7 +72,10 @@ def test_every_public_name_is_documented(built):
 
 def test_the_guides_and_the_changelog_are_pages(built):
     index = (built / "index.html").read_text(encoding="utf-8")
-    for page in ("api", "kernel-objects", "from-pywin32", "changelog"):
+    guides = [name[:-3] for name in os.listdir(DOCS)
+              if name.endswith(".md") and name not in ("pypi.md", "changelog.md")]
+    assert "kernel-objects" in guides and "from-pywin32" in guides, guides
+    for page in ["api", "changelog", *guides]:
         assert (built / f"{page}.html").is_file(), page
         assert f'href="{page}.html"' in index, f"the index does not link {page}"
     # The changelog page is CHANGELOG.md itself.

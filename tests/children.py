@@ -19,14 +19,29 @@ import threading
 KILL_WAIT = 30      # seconds a killed child may take to be reaped
 
 
+# Wine's CreateProcess has now and then failed with ERROR_INTERNAL_ERROR
+# (1359) for a program it starts fine a moment later; a test's child is
+# started once more then.  (Real Windows gives that code for no such cause.)
+ERROR_INTERNAL_ERROR = 1359
+
+
+def _popen(argv, **popen):
+    try:
+        return subprocess.Popen(argv, **popen)
+    except OSError as e:
+        if getattr(e, "winerror", None) != ERROR_INTERNAL_ERROR:
+            raise
+    return subprocess.Popen(argv, **popen)
+
+
 def run(argv, timeout, *, text=False, merge_stderr=False, **popen):
     """subprocess.run(argv, capture_output=True, timeout=timeout), with the
     output in temporary files.  On timeout the child is killed and
     ``subprocess.TimeoutExpired`` carries what it wrote."""
     popen.setdefault("stdin", subprocess.DEVNULL)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=out,
-                                stderr=subprocess.STDOUT if merge_stderr else err, **popen)
+        proc = _popen(argv, stdout=out, stderr=subprocess.STDOUT if merge_stderr else err,
+                      **popen)
         try:
             rc = proc.wait(timeout)
             expired = None

@@ -196,9 +196,18 @@ if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf"; the
     for bits in 32 64; do
         # (stderr apart: a 32-bit gdi32 says there is no 32-bit FreeType,
         # which only text drawing would need)
-        got="$(timeout -k 10 120 "$WINE" "$out/bitness$bits.exe" </dev/null 2>"$out/bitness$bits.err" \
-               | tr -d '\r')"
         want="$([ "$bits" = 32 ] && echo "4 1 WOW" || echo "8 0 WOW")"
+        for attempt in 1 2; do
+            got="$(timeout -k 10 120 "$WINE" "$out/bitness$bits.exe" </dev/null \
+                   2>"$out/bitness$bits.err" | tr -d '\r')"
+            [ "$got" != "$want" ] || break
+            # In a prefix made a moment ago the first 32-bit program can
+            # print nothing (seen on fresh machines); once the wineserver
+            # has been restarted it runs.
+            log "bitness$bits.exe printed '$got'; once more after restarting the wineserver"
+            timeout 60 "$WINESERVER" -k 2>/dev/null || true
+            timeout 60 "$WINESERVER" -w 2>/dev/null || true
+        done
         [ "$got" = "$want" ] || cat "$out/bitness$bits.err" >&2
         [ "$got" = "$want" ] || die "bitness$bits.exe printed '$got', not '$want' (pointer bytes, WoW64, user32's CharUpperA)"
         log "bitness$bits.exe: $got"

@@ -167,6 +167,13 @@ if ! stamp_ok wine32 "$tree_conf" || [ ! -x "$WINE" ] || [ ! -x "$WINE_TREE/usr/
     stamp_set wine32 "$tree_conf"
 fi
 
+# env.sh chose the system's wine64 if this tree was not there yet when it
+# was read (a fresh machine): from here on the tree's runs both bitnesses.
+if [ "$WINE" = "$WINE_SYSTEM" ] && [ -x "$WINE_TREE/usr/lib/wine/wine64" ]; then
+    WINE="$WINE_TREE/usr/lib/wine/wine64"
+    export WINE
+fi
+
 # --- 3. The prefix's syswow64 ---------------------------------------------------
 i386_dlls="$WINE_TREE/usr/lib/i386-linux-gnu/wine/i386-windows"
 syswow64="$WINEPREFIX/drive_c/windows/syswow64"
@@ -197,17 +204,8 @@ if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf"; the
         # (stderr apart: a 32-bit gdi32 says there is no 32-bit FreeType,
         # which only text drawing would need)
         want="$([ "$bits" = 32 ] && echo "4 1 WOW" || echo "8 0 WOW")"
-        for attempt in 1 2; do
-            got="$(timeout -k 10 120 "$WINE" "$out/bitness$bits.exe" </dev/null \
-                   2>"$out/bitness$bits.err" | tr -d '\r')"
-            [ "$got" != "$want" ] || break
-            # In a prefix made a moment ago the first 32-bit program can
-            # print nothing (seen on fresh machines); once the wineserver
-            # has been restarted it runs.
-            log "bitness$bits.exe printed '$got'; once more after restarting the wineserver"
-            timeout 60 "$WINESERVER" -k 2>/dev/null || true
-            timeout 60 "$WINESERVER" -w 2>/dev/null || true
-        done
+        got="$(timeout -k 10 120 "$WINE" "$out/bitness$bits.exe" </dev/null \
+               2>"$out/bitness$bits.err" | tr -d '\r')"
         [ "$got" = "$want" ] || cat "$out/bitness$bits.err" >&2
         [ "$got" = "$want" ] || die "bitness$bits.exe printed '$got', not '$want' (pointer bytes, WoW64, user32's CharUpperA)"
         log "bitness$bits.exe: $got"

@@ -88,8 +88,9 @@ def as_nobody(run_dir, body):
                     reason="running both processes as another user needs root")
 def test_shared_buffers_need_no_ptrace_access():
     """A server nobody may ptrace (not dumpable, as under Yama ptrace_scope
-    2 or 3 for an unprivileged client) still serves shared buffers, while
-    process-memory calls to it are refused."""
+    2 or 3 for an unprivileged client) still serves shared buffers, and
+    small calls (their bytes ride in the doorbell page), while calls that
+    need process-memory copies are refused."""
     import shutil
     import tempfile
     run_dir = tempfile.mkdtemp(prefix="winipc-test-nobody-")    # 0700; /tmp is open to all
@@ -112,8 +113,9 @@ def test_shared_buffers_need_no_ptrace_access():
         with winipc.connect(title, shared=True) as c:
             answers.append(bytes(c.call(WM_BUMP, b"abc")).decode())
         with winipc.connect(title) as c:
+            answers.append(bytes(c.call(WM_BUMP, b"abc")).decode())
             try:
-                c.call(WM_BUMP, b"abc")
+                c.call(WM_BUMP, bytes(64 * 1024))
                 answers.append("called")
             except winipc.AccessDenied as e:
                 answers.append(f"denied {e.errno}")
@@ -129,7 +131,7 @@ def test_shared_buffers_need_no_ptrace_access():
         with os.fdopen(out_r) as fh:
             answer = fh.read()
         os.waitpid(client, 0)
-        assert answer == "bcd denied 1"
+        assert answer == "bcd bcd denied 1"
     finally:
         os.write(stop_w, b"s")
         os.waitpid(server, 0)

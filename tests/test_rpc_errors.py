@@ -330,6 +330,18 @@ def test_a_timed_out_call_says_whether_it_ever_runs(server):
         assert conn.call(WM_SMALL, Small(2)).value == 6
 
 
+def test_calls_after_a_started_one_get_their_own_answers(server):
+    """A call given up after the server took it still has its answer
+    written later (this handler writes its buffer after the sleep): the
+    calls after it on the connection get their own answers, never that one."""
+    with server.connect(timeout=10) as conn:
+        with pytest.raises(winipc.CallTimeout):
+            conn.call(WM_SLEEP, Small(600), timeout=0.1)
+        assert conn.call(WM_SMALL, Small(2)).value == 6      # after the sleeping handler
+        assert conn.call(WM_SMALL, Small(7)).value == 21
+        assert conn.call(WM_SLEEP, Small(0)).value == 0
+
+
 def test_swapped_arguments_say_so(server):
     """The message number comes first: a struct in its place is a TypeError
     that says so, not whatever converting it to an int says."""

@@ -20,7 +20,11 @@ ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared"
 SPINNING = ["call", "compiled", "shared call", "shared compiled"]
 
 # Ratios of p50 that must hold within one run, per backend: (row, baseline,
-# sizes, most), and the rows whose tail is held (TAIL_LIMIT).
+# sizes, most), and the rows whose tail is held (TAIL_LIMIT).  Linux's are
+# against a pipe between two CPUs, which pays a cross-CPU wake-up each way:
+# they hold in the split placement.  Sharing a CPU, a pipe's wake-up is a
+# switch on that CPU; there the semaphore peer's targets (PEER_TARGETS)
+# and PIPE_ANY_PLACEMENT hold instead.
 _TARGETS: dict[str, list[tuple[str, str, list[int], float]]] = {
     "windows": [
         ("shared call", "call", [16], 1 / 100),    # the doorbell against SendMessage
@@ -42,6 +46,10 @@ _SPINNING = {
     "linux": SPINNING,
 }
 TARGETS = _TARGETS[winipc.BACKEND]
+# Placements the backend's TARGETS hold in (None: any).
+TARGET_PLACEMENTS = {"windows": None, "linux": {"split"}}[winipc.BACKEND]
+# In every placement, at 16 B: call at most this many times a pipe's p50.
+PIPE_ANY_PLACEMENT = 1.0
 SPINNING = _SPINNING[winipc.BACKEND]
 # Against the semaphore peer at 16 B, in the run's placement: (row, most).
 PEER_TARGETS = [("python handler", 1.0), ("shared call", 1 / 1.25)]
@@ -166,7 +174,10 @@ def check_targets(report: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
     by = {(r["path"], r["size"]): r for r in report["results"]}
     sizes = report["sizes"]
     verdicts = []
-    for row, base, target_sizes, limit in TARGETS:
+    placement = report.get("placement")
+    held = TARGET_PLACEMENTS is None or (placement in TARGET_PLACEMENTS
+                                         and not report.get("hog"))
+    for row, base, target_sizes, limit in TARGETS if held else []:
         for size in target_sizes:
             if size not in sizes:
                 continue
@@ -217,10 +228,12 @@ def check_targets(report: dict[str, Any], out: TextIO) -> list[dict[str, Any]]:
         p50s = by[("call", 16)]["round_p50_us"]
         verdicts.append(_verdict(out, "spread", "call", "call", 16, max(p50s) / min(p50s),
                                  ROUND_SPREAD, "call: slowest round p50 / fastest at 16 B"))
-    if report.get("hog") and ("call", 16) in by:
+    if not held and ("call", 16) in by and ("pipe (peer)", 16) in by:
         verdicts.append(_verdict(out, "ratio", "call", "pipe (peer)", 16,
                                  by[("call", 16)]["p50_us"] / by[("pipe (peer)", 16)]["p50_us"],
-                                 1.0, "call / pipe (peer) at 16 B with a CPU hog"))
+                                 PIPE_ANY_PLACEMENT,
+                                 f"call / pipe (peer) at 16 B ({placement}"
+                                 f"{', with a CPU hog' if report.get('hog') else ''})"))
     gaps = report.get("gaps") or []
     pipes = {r["gap_us"]: r["p50_us"] for r in gaps if r["path"] == "pipe (peer)"}
     for r in gaps:

@@ -191,31 +191,38 @@ class Connection(Resource):
             self._check_open()
         if type(msg) is not int:
             _check_message(msg, "call")
-        out, size = _result_for(struct, out, "call")
         ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
         lock = self._lock
         if not lock.acquire(False):     # the usual case costs no timed wait
             self._take_turn(ms)
         try:
             scratch = self._scratch
-            if scratch is None or scratch.size < size:
-                try:
-                    scratch = self._scratch_for(size)
-                except NoSuchProcess as e:
-                    raise self._gone(e) from None
+            size = 0
             try:
-                self.last_result = self._native.call(msg, scratch.address, out, ms)
+                # The usual kinds of request in one native step (answer.pxi);
+                # None: any other, or a larger buffer is needed first.
+                answer = None if scratch is None else self._native.call_object(
+                    msg, scratch.address, scratch.size, struct, out, ms)
+                if answer is not None:
+                    self.last_result = self._native.last_result
+                    return answer
+                answer, size = _result_for(struct, out, "call")
+                if scratch is None or scratch.size < size:
+                    scratch = self._scratch_for(size)
+                self.last_result = self._native.call(msg, scratch.address, answer, ms)
+                return answer
             except (HandlerFailed, BufferTooSmall) as e:
-                raise _explained(e, msg, scratch, size) from None
+                if scratch is None:         # (the server answers only calls it got)
+                    raise
+                raise _explained(e, msg, scratch, size or _size_of_request(struct)) from None
             except NoSuchProcess as e:
                 raise self._gone(e) from None
             except BaseException as e:
-                if _may_be_in_flight(e):
+                if scratch is not None and _may_be_in_flight(e):
                     self._abandon(scratch)
                 raise
         finally:
             lock.release()
-        return out
 
     def prepare(self, msg: int, what: Union[int, type[_CData]],
                 timeout: Optional[float] = None) -> _native.PreparedCall:
@@ -477,6 +484,11 @@ def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
                              f"of {into.nbytes}")
         into[:] = data
     return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
+
+
+def _size_of_request(struct: Any) -> int:
+    """How many bytes a call of ``struct`` sent (it was sent: it has a buffer)."""
+    return memoryview(struct).nbytes
 
 
 def _bytes_view(struct: Any, method: str) -> memoryview:

@@ -7,7 +7,7 @@
 # (tests/test_types.py); tests/test_contract.py checks that each backend
 # exports exactly this, and where the platforms may differ.
 import sys
-from typing import Callable, Final
+from typing import Any, Callable, Final, Optional
 
 from typing_extensions import Buffer, disjoint_base
 
@@ -78,6 +78,11 @@ class Process:
     # its endpoint, or the doorbell).
     def send(self, msg: int, wparam: int, lparam: int, timeout_ms: int) -> int: ...
     def call(self, msg: int, address: int, buffer: Buffer, timeout_ms: int) -> int: ...
+    # call() of the usual kinds of request (bytes, bytearray, ctypes, or
+    # out=struct), the answer object made natively; None: nothing was sent.
+    def call_object(self, msg: int, address: int, capacity: int, struct: object,
+                    out: object, timeout_ms: int) -> Any: ...
+    last_result: Optional[int]
     def bench(self, msg: int, address: int, buffer: Buffer, n: int,
               timeout_ms: int) -> list[int]: ...
     # Windows: VirtualAllocEx/VirtualFreeEx, which never wait; Linux: the

@@ -32,7 +32,10 @@ rounds, so that the machine's mood hits them alike):
 cpu columns: the CPU time of the client and of the server process per call,
 in µs: what spinning costs, next to the latency it buys.
 Targets are ratios of p50 within this one run (TARGETS); --check exits 1
-when one is missed.
+when one is missed.  Linux's ratios against the pipe hold split across two
+CPUs, where a pipe pays a cross-CPU wake-up each way; in the other
+placements the targets are against the semaphore peer, and call is at most
+a pipe.
 
 Progress goes to stderr (a bar per size and path with tqdm, the extra
 winipc[bench]; otherwise a line per size), the table to stdout (to stderr

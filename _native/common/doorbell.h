@@ -26,6 +26,18 @@
  * learnt from the recent wake-ups: a client that still spins when the answer
  * comes spares the answer its own kernel wake-up.
  *
+ * Small requests ride in the page (a server that offers it says so in
+ * `features`): the client copies the struct's bytes to the page's data area
+ * (WINIPC_BELL_DATA, at most WINIPC_BELL_DATA_MAX bytes) and posts with
+ * WINIPC_FLAG_INLINE in `flags`; the server, once it took the request and
+ * checked [lparam, lparam + wparam) as for any request, copies wparam bytes
+ * from there into that buffer, runs the handler, and copies the buffer back
+ * before it answers.  Two memcpys instead of two cross-process copies.  A
+ * request the client gave up after the server took it still copies back
+ * later: the client posts no inline request until that one is answered.
+ * A failed handler's reason (winipc!-tagged text, as the buffer gets it)
+ * goes to WINIPC_BELL_NOTE as well, whole, whatever the struct's size.
+ *
  *   client gives up (timed out, interrupted): compare-exchange req from seq
  *                   to seq | WINIPC_WITHDRAWN: done, the request never runs;
  *                   else the server took it (it runs, or ran).
@@ -67,6 +79,17 @@
 #define WINIPC_TAKEN     0x80000000u
 #define WINIPC_WITHDRAWN 0x40000000u
 #define WINIPC_SEQ_MASK  0x3FFFFFFFu
+/* flags (client): the request's bytes are in the page's data area */
+#define WINIPC_FLAG_INLINE 1u
+/* features (server): what the server does beyond the base protocol */
+#define WINIPC_FEATURE_INLINE 1u
+/* The page's areas past the two cache lines (up to 1024: the platform's own,
+ * e.g. the Windows server's grant at 128): a failed handler's reason, and
+ * the inline data. */
+#define WINIPC_BELL_NOTE 768
+#define WINIPC_BELL_NOTE_MAX 256
+#define WINIPC_BELL_DATA 1024
+#define WINIPC_BELL_DATA_MAX (WINIPC_BELL_SIZE - WINIPC_BELL_DATA)
 
 typedef struct winipc_bell {
     /* the client's cache line: written by the client, read by the server */
@@ -74,7 +97,7 @@ typedef struct winipc_bell {
                                          WINIPC_TAKEN or WINIPC_WITHDRAWN once decided */
     volatile uint32_t client_asleep;  /* 1: the client sleeps; the server wakes it */
     volatile uint32_t msg;
-    volatile uint32_t flags;          /* reserved, 0 */
+    volatile uint32_t flags;          /* WINIPC_FLAG_*, if the server offers them */
     volatile uint64_t wparam;
     volatile uint64_t lparam;
     volatile uint32_t client_cpu;     /* the CPU the client waits on, + 1; 0: unknown */
@@ -85,7 +108,8 @@ typedef struct winipc_bell {
     volatile uint32_t error;          /* a Win32 code, 0 when `result` holds the answer */
     volatile uint32_t server_cpu;     /* the CPU the server serves on, + 1; 0: unknown */
     volatile int64_t result;
-    uint8_t pad2[64 - 24];
+    volatile uint32_t features;       /* WINIPC_FEATURE_*: set once, before the page is given */
+    uint8_t pad2[64 - 28];
 } winipc_bell;
 
 /* GCC and Clang (MinGW-w64 included) builtins; MSVC's Interlocked functions
@@ -156,17 +180,41 @@ static inline void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
  * of this file says. */
 
 /* client: post request `seq`; 1 when the server sleeps and must be woken */
-static inline int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg,
-                                   uint64_t wparam, uint64_t lparam)
+static inline int winipc_bell_post_flags(winipc_bell *b, uint32_t seq, uint32_t msg,
+                                         uint32_t flags, uint64_t wparam, uint64_t lparam)
 {
     b->msg = msg;
-    b->flags = 0;
+    b->flags = flags;
     b->wparam = wparam;
     b->lparam = lparam;
     b->client_cpu = winipc_cpu();
     winipc_store_release(&b->req, seq);
     winipc_fence();
     return winipc_exchange(&b->server_asleep, 0) == 1;
+}
+
+static inline int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg,
+                                   uint64_t wparam, uint64_t lparam)
+{
+    return winipc_bell_post_flags(b, seq, msg, 0, wparam, lparam);
+}
+
+/* either side: the page's inline data area, and the failure note's */
+static inline char *winipc_bell_data(winipc_bell *b)
+{
+    return (char *)b + WINIPC_BELL_DATA;
+}
+
+static inline char *winipc_bell_note(winipc_bell *b)
+{
+    return (char *)b + WINIPC_BELL_NOTE;
+}
+
+/* client: does the server copy inline requests? (set before the page was
+ * given, so read once) */
+static inline int winipc_bell_offers_inline(winipc_bell *b)
+{
+    return (b->features & WINIPC_FEATURE_INLINE) != 0;
 }
 
 /* client: the sequence number after `last` */
@@ -242,6 +290,12 @@ static inline void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *
     *msg = b->msg;
     *wparam = b->wparam;
     *lparam = b->lparam;
+}
+
+/* server: the request's flags, read once */
+static inline uint32_t winipc_bell_flags(winipc_bell *b)
+{
+    return b->flags;
 }
 
 /* server: answer request `seq`; 1 when the client sleeps and must be woken */

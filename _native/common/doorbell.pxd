@@ -18,12 +18,19 @@ cdef extern from "doorbell.h" nogil:
         uint32_t error
         uint32_t server_cpu
         int64_t result
+        uint32_t features
     enum:
         WINIPC_BELL_SIZE
         WINIPC_MAX_SPIN_US
         WINIPC_COLD_SPIN_MAX_NS
         WINIPC_TAKEN
         WINIPC_WITHDRAWN
+        WINIPC_FLAG_INLINE
+        WINIPC_FEATURE_INLINE
+        WINIPC_BELL_NOTE
+        WINIPC_BELL_NOTE_MAX
+        WINIPC_BELL_DATA
+        WINIPC_BELL_DATA_MAX
     uint32_t winipc_cpu()
     void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     int64_t winipc_now_ns()
@@ -32,6 +39,11 @@ cdef extern from "doorbell.h" nogil:
     # client
     int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg, uint64_t wparam,
                          uint64_t lparam)
+    int winipc_bell_post_flags(winipc_bell *b, uint32_t seq, uint32_t msg, uint32_t flags,
+                               uint64_t wparam, uint64_t lparam)
+    char *winipc_bell_data(winipc_bell *b)
+    char *winipc_bell_note(winipc_bell *b)
+    int winipc_bell_offers_inline(winipc_bell *b)
     int winipc_bell_answered(winipc_bell *b, uint32_t seq)
     void winipc_bell_client_sleeps(winipc_bell *b)
     int winipc_bell_client_wakes(winipc_bell *b)
@@ -51,6 +63,7 @@ cdef extern from "doorbell.h" nogil:
     int winipc_bell_take(winipc_bell *b, uint32_t seq)
     uint32_t winipc_bell_pending(winipc_bell *b)
     void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
+    uint32_t winipc_bell_flags(winipc_bell *b)
     int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)
     void winipc_bell_server_sleeps(winipc_bell *b)
     void winipc_bell_server_wakes(winipc_bell *b)

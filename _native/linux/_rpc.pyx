@@ -21,6 +21,7 @@
 # cython: cdivision=True
 
 include "dispatch.pxi"
+include "answer.pxi"
 
 import hashlib
 import mmap as _mmap

@@ -30,10 +30,13 @@ cdef class Process:
     cdef winipc_bell *bell      # the doorbell page, once open_bell() made it
     cdef int64_t spin_ns
     cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
+    cdef uint32_t inline_owed   # an inline request given up after the server took it,
+                                # until answered: no inline request meanwhile (doorbell.h)
     cdef Shared *shared         # shared buffers mapped here, by server address
     cdef int nshared
     cdef list mappings          # their mmap objects
     cdef bytes kick             # the server's standby thread (transact)
+    cdef public object last_result  # call_object()'s result
 
     def __cinit__(self):
         self.connecting = threading.Lock()
@@ -325,7 +328,7 @@ cdef class Process:
             with nogil:
                 rc = take_turn(&self.turn, deadline, "server SEND (doorbell)", &f)
                 if rc == 0:
-                    rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, wparam, lparam,
+                    rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, 0, wparam, lparam,
                                    deadline, self.spin_ns, &self.wake_avg, &result,
                                    "server SEND (doorbell)", &f)
                     self.give_turn()
@@ -383,7 +386,60 @@ cdef class Process:
 
     def call(self, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
         """Write ``buffer`` to ``address``, send, read the result back into it."""
-        return self._loop(msg, address, buffer, 1, timeout_ms, False)[0]
+        cdef int64_t result = 0
+        self.call_buffer(msg, address, <size_t>-1, buffer, timeout_ms, &result)
+        return result
+
+    def call_object(self, uint32_t msg, uint64_t address, size_t capacity, struct, out,
+                    int64_t timeout_ms):
+        """call() of ``struct`` through the buffer at ``address`` (``capacity``
+        bytes): its answer, read into ``out`` or a new object (answer.pxi),
+        the result left in ``last_result``.  None, having sent nothing, for
+        a kind of request answer.pxi leaves to the facade, or one larger
+        than ``capacity``."""
+        cdef int64_t result = 0
+        answer = answer_for(struct, out)
+        if answer is None or not self.call_buffer(msg, address, capacity, answer, timeout_ms,
+                                                  &result):
+            return None
+        self.last_result = result
+        return answer
+
+    cdef bint call_buffer(self, uint32_t msg, uint64_t address, size_t capacity, buffer,
+                          int64_t timeout_ms, int64_t *result) except -1:
+        """One call of ``buffer`` (writable) through ``address``: False when
+        it is larger than ``capacity`` (nothing sent)."""
+        cdef Py_buffer view, local
+        cdef Failure f
+        cdef int rc = 0, fd
+        cdef uint64_t offset = 0
+        cdef bint have_local = False
+        cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
+        self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
+        try:
+            fd = self.endpoint()
+            PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+            try:
+                if <size_t>view.len > capacity:
+                    return False
+                if self.nshared:
+                    mapping = self.mapping_for(address, view.len, &offset)
+                    if mapping is not None:
+                        PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
+                        have_local = True
+                        remote_copy = <char *>local.buf + offset
+                with nogil:
+                    rc = self.call_once(fd, msg, address, <char *>view.buf, view.len, remote_copy,
+                                        timeout_ms, result, &f)
+                if rc < 0:
+                    raise_failure(&f)
+                return True
+            finally:
+                if have_local:
+                    PyBuffer_Release(&local)
+                PyBuffer_Release(&view)
+        finally:
+            self.leave()
 
     def bench(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n, int64_t timeout_ms):
         """``n`` calls in C; each one's duration in nanoseconds."""
@@ -394,37 +450,67 @@ cdef class Process:
                        Failure *f) noexcept nogil:
         """One round trip of ``size`` bytes at ``data`` through ``address``
         (mapped here at ``remote_copy`` if it is a shared buffer): copy in,
-        ring or send, copy the answer back.  The caller is inside enter()."""
+        ring or send, copy the answer back.  A small private buffer's bytes
+        ride in the doorbell page when the server offers it (doorbell.h):
+        no cross-process copy at all.  The caller is inside enter()."""
         cdef Request req
         cdef Reply rep
         cdef int rc = 0
         cdef int64_t deadline
+        cdef uint32_t seq
+        cdef bint inline = False
         if remote_copy != NULL:
             memcpy(remote_copy, data, size)
-        else:
-            rc = vm_copy(self.pid, data, address, size, True, f)
-        if rc == 0:
-            deadline = deadline_after(timeout_ms)
-            rc = take_turn(&self.turn, deadline, "server SEND", f)
-        if rc == 0:
-            if self.bell != NULL:
-                rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, size, address,
-                               deadline, self.spin_ns, &self.wake_avg, result,
+        deadline = deadline_after(timeout_ms)
+        rc = take_turn(&self.turn, deadline, "server SEND", f)
+        if rc < 0:
+            return rc
+        if self.bell != NULL:
+            inline = remote_copy == NULL and size <= WINIPC_BELL_DATA_MAX and self.inline_ok()
+            if inline:
+                memcpy(winipc_bell_data(self.bell), data, size)
+            elif remote_copy == NULL:
+                rc = vm_copy(self.pid, data, address, size, True, f)
+            if rc == 0:
+                seq = self.next_bell_seq()
+                rc = bell_send(self.bell, fd, seq, msg, WINIPC_FLAG_INLINE if inline else 0,
+                               size, address, deadline, self.spin_ns, &self.wake_avg, result,
                                "server SEND (doorbell)", f)
-            else:
+                if winipc_bell_answered(self.bell, seq):
+                    self.inline_owed = 0        # every earlier request is done too
+                elif inline and f.started != 0:
+                    # Given up after the server took it: its answer will
+                    # still be copied to the page (doorbell.h).
+                    self.inline_owed = seq
+                if rc == 0 and inline:
+                    memcpy(data, winipc_bell_data(self.bell), size)
+        else:
+            if remote_copy == NULL:
+                rc = vm_copy(self.pid, data, address, size, True, f)
+            if rc == 0:
                 memset(&req, 0, sizeof(req))
                 req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address
                 self.seq += 1
                 req.seq = self.seq
                 rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND", f)
                 result[0] = rep.result
-            self.give_turn()
-        if rc == 0:
+        self.give_turn()
+        if rc == 0 and not inline:
             if remote_copy != NULL:
                 memcpy(data, remote_copy, size)
             else:
                 rc = vm_copy(self.pid, data, address, size, False, f)
         return rc
+
+    cdef inline bint inline_ok(self) noexcept nogil:
+        """May this call's bytes go in the page? (the caller holds the turn)"""
+        if not winipc_bell_offers_inline(self.bell):
+            return False
+        if self.inline_owed != 0:
+            if not winipc_bell_answered(self.bell, self.inline_owed):
+                return False
+            self.inline_owed = 0
+        return True
 
     cdef list _loop(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n,
                     int64_t timeout_ms, bint timed):

@@ -194,8 +194,8 @@ cdef int bell_spin(winipc_bell *b, int fd, uint32_t seq, bint cold, int64_t star
     return 1
 
 
-cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t wparam,
-                   uint64_t lparam, int64_t deadline, int64_t spin_ns, int64_t *wake_avg,
+cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint32_t flags,
+                   uint64_t wparam, uint64_t lparam, int64_t deadline, int64_t spin_ns, int64_t *wake_avg,
                    int64_t *result, const char *call, Failure *f) noexcept nogil:
     """Post a request in the doorbell page and wait for its answer: spin up
     to ``spin_ns`` (pausing while the server runs on another CPU, yielding
@@ -209,7 +209,7 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint64_t 
     cdef int r
     cdef bint rang
     cdef uint32_t error
-    rang = winipc_bell_post(b, seq, msg, wparam, lparam)
+    rang = winipc_bell_post_flags(b, seq, msg, flags, wparam, lparam)
     if rang:
         memset(&ring, 0, sizeof(ring))
         ring.op = OP_RING

@@ -299,6 +299,7 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
         fd[0] = -1
         return ERROR_NOT_ENOUGH_MEMORY
     c.bell = <winipc_bell *>p
+    c.bell.features = WINIPC_FEATURE_INLINE     # (before the client has the page)
     c.told_cpu = 0          # a new page: tell it where we run
     c.served = 0
     return 0

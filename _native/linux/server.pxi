@@ -433,18 +433,24 @@ cdef class ServerCore:
         return 0
 
     cdef uint32_t dispatch(self, Client *c, uint32_t msg, uint64_t wparam, uint64_t lparam,
-                           int64_t *result) noexcept nogil:
+                           int64_t *result, char *inline_data) noexcept nogil:
         """Run the handler of ``msg`` on client ``c``'s buffer, every
-        argument checked first.  The baton is put down while it runs."""
+        argument checked first; with ``inline_data`` (a doorbell page's data
+        area) the request's bytes come from there and the answer goes back
+        there (doorbell.h).  The baton is put down while it runs."""
         cdef Handler *h = self.handlers.find(msg)
         cdef uint32_t error
         cdef uint64_t one = 1
         if h == NULL:
             return ERROR_INVALID_MESSAGE
+        if inline_data != NULL and wparam > WINIPC_BELL_DATA_MAX:
+            return ERROR_INVALID_PARAMETER
         self.busy_buffer.addr = owner_buffer(c, lparam, wparam)
         if self.busy_buffer.addr == 0:
             return ERROR_INVALID_ADDRESS
         self.busy_buffer.size = 0
+        if inline_data != NULL:
+            memcpy(<void *>lparam, inline_data, wparam)
         self.busy = c
         winipc_baton_put_down(&self.baton)
         error = run_handler(h, <void *>lparam, wparam, result,
@@ -455,6 +461,8 @@ cdef class ServerCore:
             c_write(self.standby_fd, &one, sizeof(one))
             winipc_baton_wait(&self.baton)
             self.stashes = True
+        if inline_data != NULL:         # (before a free under the handler unmaps it)
+            memcpy(inline_data, <void *>lparam, wparam)
         if self.busy_buffer.size:       # its client freed it under the handler
             munmap(<void *>self.busy_buffer.addr, self.busy_buffer.size)
         self.busy = NULL
@@ -466,7 +474,7 @@ cdef class ServerCore:
         on the same CPU (``beside``)."""
         cdef int i, count = 0
         cdef Client *c
-        cdef uint32_t seq, msg, error
+        cdef uint32_t seq, msg, error, flags
         cdef uint64_t wparam, lparam
         cdef int64_t result
         cdef Reply wake
@@ -490,8 +498,10 @@ cdef class ServerCore:
             if c.client_cpu == self.cpu:
                 self.beside = True
             winipc_bell_request(c.bell, &msg, &wparam, &lparam)
+            flags = winipc_bell_flags(c.bell)
             result = 0
-            error = self.dispatch(c, msg, wparam, lparam, &result)
+            error = self.dispatch(c, msg, wparam, lparam, &result,
+                                  winipc_bell_data(c.bell) if flags & WINIPC_FLAG_INLINE else NULL)
             count += 1
             if winipc_bell_answer(c.bell, seq, error, 0 if error else result):
                 memset(&wake, 0, sizeof(wake))
@@ -530,7 +540,7 @@ cdef class ServerCore:
         if req.op == OP_SEND:
             memset(&rep, 0, sizeof(rep))
             rep.seq = req.seq
-            rep.error = self.dispatch(c, req.msg, req.wparam, req.lparam, &rep.result)
+            rep.error = self.dispatch(c, req.msg, req.wparam, req.lparam, &rep.result, NULL)
             if got_fd >= 0:
                 close(got_fd)
             # A client that does not read its replies is dropped, never waited for.

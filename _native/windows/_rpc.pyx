@@ -1,4 +1,5 @@
 include "dispatch.pxi"
+include "answer.pxi"
 
 # winipc._rpc on Windows: process-memory RPC through a window (see
 # _native/README.md for the contract every backend provides).

@@ -41,6 +41,7 @@ cdef class Process:
     cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
     cdef bint _server32     # the process is 32-bit (wow64.pxi)
+    cdef public object last_result  # call_object()'s result
 
     def __cinit__(self):
         self._handle = NULL
@@ -461,6 +462,29 @@ cdef class Process:
         """Write ``buffer`` to ``address``, send ``msg`` with wParam =
         len(buffer) and lParam = address, read the result back into
         ``buffer`` (writable): one block without the GIL.  -> the result."""
+        cdef LRESULT result = 0
+        self.call_buffer(msg, address, <size_t>-1, buffer, timeout_ms, &result)
+        return result
+
+    def call_object(self, UINT msg, size_t address, size_t capacity, struct, out,
+                    UINT timeout_ms):
+        """call() of ``struct`` through the buffer at ``address`` (``capacity``
+        bytes): its answer, read into ``out`` or a new object (answer.pxi),
+        the result left in ``last_result``.  None, having sent nothing, for
+        a kind of request answer.pxi leaves to the facade, or one larger
+        than ``capacity``."""
+        cdef LRESULT result = 0
+        answer = answer_for(struct, out)
+        if answer is None or not self.call_buffer(msg, address, capacity, answer, timeout_ms,
+                                                  &result):
+            return None
+        self.last_result = result
+        return answer
+
+    cdef bint call_buffer(self, UINT msg, size_t address, size_t capacity, buffer,
+                          UINT timeout_ms, LRESULT *result_out) except -1:
+        """One call of ``buffer`` (writable) through ``address``: False when
+        it is larger than ``capacity`` (nothing sent)."""
         cdef HWND window = self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
@@ -473,6 +497,8 @@ cdef class Process:
         try:
             get_buffer(buffer, &view, True)
             try:
+                if <size_t>view.len > capacity:
+                    return False
                 if self._server32:
                     check_fits_32bit(self.pid, msg, <size_t>view.len, address,
                                      <size_t>view.len)
@@ -497,7 +523,8 @@ cdef class Process:
                                       bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
                     refused_by(self._server32, msg, result)
-                return result
+                result_out[0] = result
+                return True
             finally:
                 PyBuffer_Release(&view)
         finally:

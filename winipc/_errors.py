@@ -96,8 +96,9 @@ class UnknownMessage(WinIPCError):
 
 class HandlerFailed(WinIPCError):
     """The server's handler raised; the server logged it and kept serving.
-    ``handler_error`` is what it raised ("ValueError: ..."), as far as the
-    buffer could hold it, or None."""
+    ``handler_error`` is what it raised ("ValueError: ..."), or None: whole
+    (up to 248 bytes of UTF-8) for a call through a doorbell, else as far as
+    the request's buffer could hold it."""
 
     handler_error: str | None = None
 

@@ -1,11 +1,11 @@
-"""What a failed handler leaves at the start of its buffer, and what the
-sender makes of it: the server writes a note saying why (as
-_native/common/dispatch.pxi writes for compiled handlers), the client reads
-it back into the HandlerFailed it raises."""
+"""What a failed handler leaves at the start of its buffer (and whole in the
+doorbell page, for a doorbell call), and what the sender makes of it: the
+server writes a note saying why (_native/common/dispatch.pxi, for Python
+and compiled handlers alike), the client reads it back into the
+HandlerFailed it raises."""
 
 from __future__ import annotations
 
-import ctypes
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import _rpc
@@ -22,10 +22,9 @@ _NOTE_MAX: int = _rpc.NOTE_LIMIT
 
 
 def _write_note(address: int, size: int, text: str) -> None:
-    room = min(size, _NOTE_MAX) - len(_NOTE) - 1
-    if room >= 0:
-        data = _NOTE + text.encode("utf-8", "replace")[:room] + b"\0"
-        ctypes.memmove(address, data, len(data))
+    """A failed Python handler's note, where a compiled one's goes: the
+    start of its buffer, and the doorbell page (dispatch.pxi)."""
+    _rpc.note_failure(address, size, text.encode("utf-8", "replace").replace(b"\0", b" "))
 
 
 def _read_note(buffer: "RemoteBuffer[Any]", size: int) -> Optional[str]:
@@ -44,7 +43,10 @@ def _explained(error: WinIPCError, msg: int, buffer: "RemoteBuffer[Any]", size: 
     """``error`` (the server refused message ``msg`` on ``size`` bytes of
     ``buffer``) with what the client can say about it."""
     if isinstance(error, HandlerFailed):
-        note = _read_note(buffer, size)
+        # A doorbell call's note came whole in the page; else the buffer's.
+        note = error.handler_error
+        if note is None:
+            note = _read_note(buffer, size)
         if note is None:
             return error
         detail = f"the handler of message {msg:#x} failed: {note}"

@@ -62,56 +62,46 @@ def _handler_address(native: Any) -> int:
 _RESERVED = _native.RESERVED_RESULTS
 
 
-# The process whose call the handler running on this thread serves.
-_serving = threading.local()
-
-
 def caller_pid() -> Optional[int]:
     """Inside a Python handler: the id of the process whose call it serves.
     None outside a handler, and where nobody can know: a Windows window
     message (the classic path), which any process may send.  A doorbell
     call's process is known on Windows (the doorbell is that process's own),
     and every call's on Linux (the endpoint connection's peer credentials)."""
-    pid = getattr(_serving, "pid", 0)
-    return pid or None
+    return _native.serving_caller() or None
 
 
-def _python_handler(fn: Callable[[Any], Optional[SupportsIndex]],
-                    struct: Optional[type[_CData]]) -> Callable[[int, int, int], int]:
-    view_at = _native.view_at
-    serving = _serving
+# A Python handler runs natively (dispatch.pxi): its argument, a plain
+# result, and the caller's pid for caller_pid().  What needs words comes here.
 
-    def run(address: int, size: int, caller: int) -> int:
-        serving.pid = caller
-        try:
-            arg: Any
-            if struct is None:
-                arg = view_at(address, size)
-            else:
-                # typeshed has from_address on each ctypes metaclass, not on _CData.
-                arg = struct.from_address(address)  # type: ignore[attr-defined]
-            result = fn(arg)
-            if result is None:
-                return 0
-            try:
-                value = operator.index(result)   # an int (or bool), never "12" or 3.7
-            except TypeError:
-                raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
-                                "result is an int or None") from None
-            if value in _RESERVED:
-                raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
-                                 "the range winipc keeps for errors (-2**63 to -2**63 + "
-                                 "0x%X)" % (len(_RESERVED) - 1))
-            return value
-        except KeyboardInterrupt:
-            raise           # not a failure to log: the server stops (dispatch.pxi)
-        except BaseException as e:
-            log.exception("handler %s raised; the sender gets HandlerFailed", fn)
-            _write_note(address, size, f"{type(e).__name__}: {e}")
-            raise
-        finally:
-            serving.pid = 0
-    return run
+def _result_of(fn: Callable[..., Any], result: Any) -> int:
+    """The message's result from what handler ``fn`` returned, other than
+    None or a plain int in range: an index (a bool, an IntEnum), or the
+    error that says why not."""
+    try:
+        value = operator.index(result)   # an int (or bool), never "12" or 3.7
+    except TypeError:
+        raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
+                        "result is an int or None") from None
+    if value in _RESERVED:
+        raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
+                         "the range winipc keeps for errors (-2**63 to -2**63 + "
+                         "0x%X)" % (len(_RESERVED) - 1))
+    if not -2**63 <= value < 2**63:
+        raise OverflowError(f"handler {fn.__qualname__} returned {value:#x}, which does "
+                            "not fit a message's result (a signed 64-bit int)")
+    return value
+
+
+def _failed(fn: Callable[..., Any], error: BaseException, address: int, size: int) -> None:
+    """Handler ``fn`` raised ``error`` on ``size`` bytes at ``address``: logged
+    here; the sender gets HandlerFailed with the note written in its buffer."""
+    log.error("handler %s raised; the sender gets HandlerFailed", fn,
+              exc_info=(type(error), error, error.__traceback__))
+    _write_note(address, size, f"{type(error).__name__}: {error}")
+
+
+_native.set_handler_hooks(_result_of, _failed)
 
 
 class Server(Resource):
@@ -219,7 +209,7 @@ class Server(Resource):
                 raise TypeError(f"handler {fn.__qualname__} is a coroutine function: a "
                                 "handler runs on the serving thread and returns the "
                                 "message's result (an int or None) before the answer goes")
-            self._core.handlers.add(msg, size, _python_handler(fn, ctype), 0)
+            self._core.handlers.add(msg, size, fn, 0, ctype)
             return fn
         return register
 

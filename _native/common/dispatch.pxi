@@ -3,7 +3,7 @@
 # validates the address first; this part checks the size and runs the handler.
 
 from libc.stdint cimport int64_t, uint32_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memcmp
 from doorbell cimport WINIPC_MAX_SPIN_US
 from win32_values cimport (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_ADDRESS,
                            ERROR_UNHANDLED_EXCEPTION, ERROR_INVALID_MESSAGE,
@@ -16,14 +16,6 @@ cdef extern from "Python.h":
     object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
     int PyBUF_WRITE
 
-
-def view_at(size_t address, Py_ssize_t size):
-    """The ``size`` bytes at ``address`` in this process as a writable
-    memoryview, for Python handlers (a tenth of what ctypes takes to make
-    one; as unchecked as ctypes' from_address)."""
-    if size < 0:
-        raise ValueError("size must not be negative")
-    return PyMemoryView_FromMemory(<char *>address, size, PyBUF_WRITE)
 
 cdef extern from "winipc.h" nogil:
     ctypedef int64_t (*winipc_handler)(void *data, size_t size)
@@ -48,7 +40,41 @@ cdef struct Handler:
     unsigned int msg
     size_t size          # the handler's struct: wParam must be at least this
     winipc_handler fn    # a compiled handler, or NULL
-    PyObject *pyfunc     # else pyfunc(address, size) -> int, called with the GIL
+    PyObject *pyfunc     # else a Python function, called with the GIL on
+    PyObject *ctype      # a ctypes instance of this type at the buffer, or NULL: a memoryview
+
+
+# The process whose call the handler running on this thread serves (0: none
+# or unknown), for caller_pid(): a C thread-local, set around each handler.
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    static __declspec(thread) unsigned long winipc_serving_caller;
+    #else
+    static __thread unsigned long winipc_serving_caller;
+    #endif
+    """
+    unsigned long winipc_serving_caller
+
+
+def serving_caller():
+    """The process id run_handler() gave the handler running on this
+    thread; 0 outside a handler, or when unknown."""
+    return winipc_serving_caller
+
+
+# What the facade does where a Python handler's call does not go plainly
+# (set_handler_hooks): RESULT_OF(fn, result) -> the message's result from
+# anything but None or an int outside the reserved range (or raises why
+# not); FAILED(fn, error, address, size) logs a handler's error and writes
+# its note.  Hooks, so that this module imports nothing of the facade.
+cdef object RESULT_OF = None
+cdef object FAILED = None
+
+
+def set_handler_hooks(result_of, failed):
+    global RESULT_OF, FAILED
+    RESULT_OF, FAILED = result_of, failed
 
 cdef class HandlerTable:
     """Handlers by message.  Filled before serving; read without the GIL."""
@@ -60,7 +86,9 @@ cdef class HandlerTable:
         self.count = 0
         self._refs = []
 
-    def add(self, unsigned int msg, size_t size, pyfunc=None, size_t native=0):
+    def add(self, unsigned int msg, size_t size, pyfunc=None, size_t native=0, ctype=None):
+        """``pyfunc(view)``, with a memoryview of the request's bytes or a
+        ``ctype`` instance at them, or the compiled handler at ``native``."""
         cdef int i
         for i in range(self.count):
             if self.entries[i].msg == msg:
@@ -77,8 +105,10 @@ cdef class HandlerTable:
         self.entries[self.count].size = size
         self.entries[self.count].fn = <winipc_handler><void *>native
         self.entries[self.count].pyfunc = <PyObject *>pyfunc if pyfunc is not None else NULL
+        self.entries[self.count].ctype = <PyObject *>ctype if ctype is not None else NULL
         if pyfunc is not None:
             self._refs.append(pyfunc)
+            self._refs.append(ctype)
         self.count += 1
 
     cdef Handler *find(self, unsigned int msg) noexcept nogil:
@@ -93,31 +123,65 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result,
                           unsigned long caller) noexcept nogil:
     """Run ``h`` on ``size`` validated bytes at ``data`` for process
     ``caller`` (0: unknown, as for a window message, which anyone can send);
-    0 or a Win32 code.  A Python handler is called with (address, size,
-    caller)."""
+    0 or a Win32 code."""
     if size < h.size:
         return ERROR_INSUFFICIENT_BUFFER
     if h.fn != NULL:
         result[0] = h.fn(data, size)
-    else:
-        with gil:
-            try:
-                result[0] = (<object>h.pyfunc)(<size_t>data, size, caller)
-            except KeyboardInterrupt:
-                # Ctrl+C landed in the handler: the sender is told the handler
-                # failed, and the interrupt is raised again for the main
-                # thread, which stops serving at its next look at signals.
-                # (Set here, where no Python code runs before that look.)
-                PyErr_SetInterrupt()
-                return ERROR_UNHANDLED_EXCEPTION
-            except BaseException:
-                # The facade's wrapper has logged it; the server keeps serving.
-                return ERROR_UNHANDLED_EXCEPTION
+    elif run_python(h, data, size, result, caller) < 0:
+        return ERROR_UNHANDLED_EXCEPTION
     if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it, and say why
         write_note(data, size, b"a compiled handler returned a value in winipc's reserved "
                                b"error range (-2**63 to -2**63 + 0xFFFF)")
         return ERROR_UNHANDLED_EXCEPTION
     return 0
+
+
+cdef bint fits_result(object answer, int64_t *result) noexcept:
+    """An int that is a message's result as it is: in int64, outside the
+    reserved range."""
+    try:
+        result[0] = answer
+    except OverflowError:
+        return False
+    return not WINIPC_IS_ERROR(result[0])
+
+
+cdef int run_python(Handler *h, void *data, size_t size, int64_t *result,
+                    unsigned long caller) noexcept with gil:
+    """A Python handler's call: its argument, its result (None is 0; an int
+    outside the reserved range as it is; anything else through the facade's
+    RESULT_OF), and on an error the facade's FAILED.  -1 when it failed."""
+    global winipc_serving_caller
+    cdef object fn = <object>h.pyfunc
+    winipc_serving_caller = caller
+    try:
+        if h.ctype == NULL:
+            answer = fn(PyMemoryView_FromMemory(<char *>data, size, PyBUF_WRITE))
+        else:
+            answer = fn((<object>h.ctype).from_address(<size_t>data))
+        if answer is None:
+            result[0] = 0
+        elif type(answer) is int and fits_result(answer, result):
+            pass
+        else:
+            result[0] = RESULT_OF(fn, answer)
+        return 0
+    except KeyboardInterrupt:
+        # Ctrl+C landed in the handler: the sender is told the handler
+        # failed, and the interrupt is raised again for the main thread,
+        # which stops serving at its next look at signals.  (Set here, where
+        # no Python code runs before that look.)
+        PyErr_SetInterrupt()
+        return -1
+    except BaseException as e:
+        try:
+            FAILED(fn, e, <size_t>data, size)
+        except BaseException:
+            pass            # the sender still gets HandlerFailed; the server serves on
+        return -1
+    finally:
+        winipc_serving_caller = 0
 
 
 # A failed handler's buffer starts with this and a UTF-8 text saying why
@@ -132,9 +196,40 @@ NOTE_TAG = NOTE_MAGIC[:NOTE_MAGIC_LEN]
 NOTE_LIMIT = NOTE_MAX
 
 
-cdef void write_note(void *data, size_t size, const char *text) noexcept nogil:
+# A request that came through a doorbell also has its note in the page
+# (WINIPC_BELL_NOTE, NOTE_MAX bytes), whole whatever the struct's size: the
+# serving thread opens the page's note area around the handler.
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    static __declspec(thread) char *winipc_note_area;
+    static __declspec(thread) int winipc_note_written;
+    #else
+    static __thread char *winipc_note_area;
+    static __thread int winipc_note_written;
+    #endif
+    """
+    char *winipc_note_area
+    int winipc_note_written
+
+
+cdef inline void note_area_open(char *area) noexcept nogil:
+    global winipc_note_area, winipc_note_written
+    winipc_note_area = area
+    winipc_note_written = 0
+
+
+cdef inline void note_area_close(bint failed) noexcept nogil:
+    """After the handler: a failure that left no note clears the page's, so
+    that an older note is never taken for this one's."""
+    global winipc_note_area
+    if failed and winipc_note_area != NULL and not winipc_note_written:
+        winipc_note_area[0] = 0
+    winipc_note_area = NULL
+
+
+cdef void put_note(char *out, size_t size, const char *text) noexcept nogil:
     cdef size_t n = 0, room
-    cdef char *out = <char *>data
     if size > NOTE_MAX:
         size = NOTE_MAX
     if size < NOTE_MAGIC_LEN + 1:
@@ -145,6 +240,35 @@ cdef void write_note(void *data, size_t size, const char *text) noexcept nogil:
         out[NOTE_MAGIC_LEN + n] = text[n]
         n += 1
     out[NOTE_MAGIC_LEN + n] = 0
+
+
+cdef void write_note(void *data, size_t size, const char *text) noexcept nogil:
+    """The note at the start of the handler's buffer (cut to its size), and
+    whole in the doorbell page if the request came through one."""
+    global winipc_note_written
+    put_note(<char *>data, size, text)
+    if winipc_note_area != NULL:
+        put_note(winipc_note_area, NOTE_MAX, text)
+        winipc_note_written = 1
+
+
+def note_failure(size_t address, size_t size, bytes text):
+    """A failed Python handler's note (UTF-8 ``text``) for the ``size`` bytes
+    at ``address``, where write_note() puts a compiled one's."""
+    write_note(<void *>address, size, text)
+
+
+cdef object page_note(const char *area):
+    """The note a failed handler left in our doorbell page's note area
+    (the server's words: bounded, decoded leniently), or None."""
+    cdef char copy[NOTE_MAX]
+    cdef size_t n = NOTE_MAGIC_LEN
+    memcpy(copy, area, NOTE_MAX)
+    if memcmp(copy, NOTE_MAGIC, NOTE_MAGIC_LEN) != 0:
+        return None
+    while n < NOTE_MAX and copy[n] != 0:
+        n += 1
+    return copy[NOTE_MAGIC_LEN:n].decode("utf-8", "replace")
 
 
 def handler_address(obj):

@@ -101,6 +101,7 @@ cdef struct Failure:
     const char *call
     int started         # a doorbell call given up: 0 withdrawn (it never runs),
                         # 1 the server had taken it; -1 unknown
+    char note[NOTE_MAX] # a failed handler's note from the doorbell page (note[0] 0: none)
 
 # Failure.code when a signal handler raised (the exception is set).
 cdef enum:
@@ -127,6 +128,8 @@ cdef object raise_failure(Failure *f, detail=None):
         except BaseException as e:
             if f.started >= 0:
                 e.started = bool(f.started)     # CallTimeout.started
+            if f.code == ERROR_UNHANDLED_EXCEPTION and f.note[0]:
+                e.handler_error = page_note(f.note)    # HandlerFailed's reason, whole
             raise
     if f.code == EPERM and call.startswith("process_vm"):
         detail = _ptrace_hint(_yama_scope())
@@ -138,6 +141,7 @@ cdef inline int fail(Failure *f, int code, bint win, const char *call) noexcept 
     f.win = win
     f.call = call
     f.started = -1
+    f.note[0] = 0
     return -1
 
 

@@ -476,6 +476,8 @@ cdef class Process:
                 rc = bell_send(self.bell, fd, seq, msg, WINIPC_FLAG_INLINE if inline else 0,
                                size, address, deadline, self.spin_ns, &self.wake_avg, result,
                                "server SEND (doorbell)", f)
+                if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
+                    memcpy(f.note, winipc_bell_note(self.bell), NOTE_MAX)
                 if winipc_bell_answered(self.bell, seq):
                     self.inline_owed = 0        # every earlier request is done too
                 elif inline and f.started != 0:

@@ -80,7 +80,12 @@ cdef object async_end(Process p, uint32_t seq, int64_t spin_ns):
         error = b.error
         result = b.result
         if error:
-            raise_winerror(error, "server SEND (doorbell)")
+            try:
+                raise_winerror(error, "server SEND (doorbell)")
+            except BaseException as e:
+                if error == ERROR_UNHANDLED_EXCEPTION:
+                    e.handler_error = page_note(winipc_bell_note(b))  # read while the turn is ours
+                raise
         return result
     finally:
         if done:

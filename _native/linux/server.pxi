@@ -500,8 +500,10 @@ cdef class ServerCore:
             winipc_bell_request(c.bell, &msg, &wparam, &lparam)
             flags = winipc_bell_flags(c.bell)
             result = 0
+            note_area_open(winipc_bell_note(c.bell))
             error = self.dispatch(c, msg, wparam, lparam, &result,
                                   winipc_bell_data(c.bell) if flags & WINIPC_FLAG_INLINE else NULL)
+            note_area_close(error == ERROR_UNHANDLED_EXCEPTION)
             count += 1
             if winipc_bell_answer(c.bell, seq, error, 0 if error else result):
                 memset(&wake, 0, sizeof(wake))

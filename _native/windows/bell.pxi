@@ -222,7 +222,9 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
         if msg == s.control:    # its process asks for or frees a section
             answer = bell_control(s, sb, <WPARAM>wparam, <LPARAM>lparam)
         else:
+            note_area_open(winipc_bell_note(sb.bell))
             answer = serve(s, msg, <WPARAM>wparam, <LPARAM>lparam, sb.pid)
+            note_area_close(answer == WINIPC_ERROR_RESULT(ERROR_UNHANDLED_EXCEPTION))
         sb.busy = False
         if sb.doomed:   # closed by a message the handler let in
             release_bell(s, sb)

@@ -494,6 +494,8 @@ cdef class Process:
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
         cdef DWORD err
+        cdef char note[NOTE_MAX]
+        note[0] = 0
         try:
             get_buffer(buffer, &view, True)
             try:
@@ -513,6 +515,9 @@ cdef class Process:
                     with nogil:
                         err = round_trip(handle, window, bell, spin_us, msg, address, local,
                                          view.buf, <size_t>view.len, timeout_ms, &result, &step)
+                        if (bell != NULL and not err
+                                and result == WINIPC_ERROR_RESULT(ERROR_UNHANDLED_EXCEPTION)):
+                            memcpy(note, winipc_bell_note(bell.bell), NOTE_MAX)
                 finally:
                     if bell != NULL:
                         self._bell_busy = False
@@ -522,7 +527,12 @@ cdef class Process:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
                                       bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                    refused_by(self._server32, msg, result)
+                    try:
+                        refused_by(self._server32, msg, result)
+                    except BaseException as e:
+                        if note[0]:
+                            e.handler_error = page_note(note)    # HandlerFailed's reason, whole
+                        raise
                 result_out[0] = result
                 return True
             finally:

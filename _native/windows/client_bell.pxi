@@ -120,7 +120,12 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
         error = b.error
         if error:
             result = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
-            refused(p._amsg, result)
+            try:
+                refused(p._amsg, result)
+            except BaseException as e:
+                if error == ERROR_UNHANDLED_EXCEPTION:
+                    e.handler_error = page_note(winipc_bell_note(b))  # the doorbell is still ours
+                raise
         return <LRESULT>b.result
     finally:
         if done:

@@ -38,7 +38,8 @@ from memoryapi cimport UnmapViewOfFile
 import os
 import threading
 
-from winipc._errors import NoSuchProcess, WindowNotFound, _describe_winerror, raise_winerror
+from winipc._errors import (NoSuchProcess, WindowNotFound, WinIPCError, _describe_winerror,
+                            raise_winerror)
 
 BACKEND = "windows"
 # The classic write -> SendMessageTimeout -> read is the default here.

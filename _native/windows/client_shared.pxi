@@ -83,12 +83,18 @@ cdef object alloc_shared_section(Process p, size_t size, UINT timeout_ms):
 
 
 cdef void free_on_server(Process p, size_t address, UINT timeout_ms):
-    """Best effort, for a section we could not take: the server releases it
-    with the doorbell anyway."""
+    """Give back a section the server made for us that we could not take
+    (while the error that stopped us propagates).  Best effort: a failure
+    here costs nothing for long, since the server releases every section
+    with the doorbell that allocated it (when the doorbell is closed, or
+    this process exits), and raising it would hide the error that matters.
+    Only the call's own failures (WinIPCError: a timeout, a refusal, a
+    server gone) are dropped; anything else, an interrupt (KeyboardInterrupt
+    during the wait) or a bug, goes on up."""
     try:
         bell_control_call(p, OP_SHARED_FREE, <LPARAM>address, timeout_ms,
                           f"freeing the shared buffer at {address:#x}")
-    except Exception:
+    except WinIPCError:
         pass
 
 

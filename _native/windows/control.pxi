@@ -244,21 +244,30 @@ cdef void take_back(ServerBell *b, uint64_t handle) noexcept nogil:
         win32.CloseHandle(ours)
 
 
+cdef int sections_of(WindowState *s, DWORD pid, uint64_t *nbytes) noexcept nogil:
+    """How many sections process ``pid`` holds (freed ones still in use
+    count), and their bytes in ``nbytes``."""
+    cdef int i, count = 0
+    nbytes[0] = 0
+    for i in range(s.section_slots):
+        if s.sections[i].mapping != NULL and s.sections[i].pid == pid:
+            count += 1
+            nbytes[0] += s.sections[i].size
+    return count
+
+
 cdef LRESULT shared_alloc(WindowState *s, ServerBell *b, uint64_t size) noexcept nogil:
     """A section for the doorbell's process: mapped here, a handle to it
     given to the client (grant.extra) -> its address here."""
-    cdef int slot, i, mine = 0
-    cdef uint64_t mine_bytes = 0
+    cdef int slot, mine
+    cdef uint64_t mine_bytes
     cdef Section *sec
     cdef HANDLE mapping, theirs
     cdef void *view
     cdef DWORD err = 0
     if size == 0 or size >= (<uint64_t>1 << 62):
         return error_result(ERROR_INVALID_PARAMETER)
-    for i in range(s.section_slots):
-        if s.sections[i].mapping != NULL and s.sections[i].pid == b.pid:
-            mine += 1
-            mine_bytes += s.sections[i].size
+    mine = sections_of(s, b.pid, &mine_bytes)
     if (s.section_count >= MAX_SECTIONS or size > MAX_SHARED_BYTES - s.shared_bytes
             or mine >= PID_SECTIONS or size > PID_SHARED_BYTES - mine_bytes):
         return error_result(ERROR_NOT_ENOUGH_MEMORY)
@@ -377,6 +386,15 @@ cdef DWORD ensure_wake(WindowState *s) noexcept nogil:
     return 0
 
 
+cdef int bells_of(WindowState *s, DWORD pid) noexcept nogil:
+    """How many doorbells process ``pid`` holds."""
+    cdef int i, count = 0
+    for i in range(s.bell_slots):
+        if s.bells[i].section != NULL and s.bells[i].pid == pid:
+            count += 1
+    return count
+
+
 cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
     """A doorbell for process ``client_pid``: its page, Event and the wake
     Event made here, handles to them given to that process -> the page's
@@ -386,20 +404,15 @@ cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
     cdef HANDLE theirs
     cdef void *view
     cdef DWORD err = 0
-    cdef int slot, i, mine = 0
+    cdef int slot, i, mine
     if client_pid == 0:
         return error_result(ERROR_INVALID_PARAMETER)
     if s.bell_count >= MAX_BELLS:
         sweep_bells(s)
-    for i in range(s.bell_slots):
-        if s.bells[i].section != NULL and s.bells[i].pid == client_pid:
-            mine += 1
+    mine = bells_of(s, client_pid)
     if mine >= PID_BELLS:
         sweep_bells(s)
-        mine = 0
-        for i in range(s.bell_slots):
-            if s.bells[i].section != NULL and s.bells[i].pid == client_pid:
-                mine += 1
+        mine = bells_of(s, client_pid)
     if s.bell_count >= MAX_BELLS or mine >= PID_BELLS:
         return error_result(ERROR_NOT_ENOUGH_MEMORY)
     memset(&b, 0, sizeof(ServerBell))

@@ -27,14 +27,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/env.sh"
+# log, die, the stamps, wineserver_stop
+. "$here/setup-lib.sh" 'windows setup, 32-bit'
 
 changed=0
 t0=$SECONDS
-log() { printf '[windows setup, 32-bit] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-stamp_ok() { [ -f "$WIN_CACHE/stamps/$1" ] && [ "$(cat "$WIN_CACHE/stamps/$1")" = "$2" ]; }
-stamp_set() { mkdir -p "$WIN_CACHE/stamps"; printf '%s\n' "$2" >"$WIN_CACHE/stamps/$1"; changed=1; }
-stamp_del() { rm -f "$WIN_CACHE/stamps/$1"; }
 
 sudo=()
 need_root() {
@@ -210,7 +207,7 @@ if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf"; the
         [ "$got" = "$want" ] || die "bitness$bits.exe printed '$got', not '$want' (pointer bytes, WoW64, user32's CharUpperA)"
         log "bitness$bits.exe: $got"
     done
-    timeout 120 "$WINESERVER" -w 2>/dev/null || "$WINESERVER" -k 2>/dev/null || true
+    wineserver_stop
     stamp_set wow64-checked "$tree_conf"
     log "done in $((SECONDS - t0)) s"
 fi

@@ -16,27 +16,18 @@
 # Needs no terminal and asks nothing (CI=true, no stdin).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# log, die, the stamps, wineserver_stop
+. "$(dirname "${BASH_SOURCE[0]}")/setup-lib.sh" 'windows setup'
 
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 changed=0
 t0=$SECONDS
-
-log() { printf '[windows setup] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-stamp_ok() { [ -f "$WIN_CACHE/stamps/$1" ] && [ "$(cat "$WIN_CACHE/stamps/$1")" = "$2" ]; }
-stamp_set() { mkdir -p "$WIN_CACHE/stamps"; printf '%s\n' "$2" >"$WIN_CACHE/stamps/$1"; changed=1; }
-stamp_del() { rm -f "$WIN_CACHE/stamps/$1"; }
 
 # Runs a Wine program with stdin closed, its output through a pipe, bounded.
 # The prefix is made by the system's 64-bit Wine; setup-wow64.sh then adds
 # the 32-bit half.
 wine_run() {
     timeout -k 10 "${WINE_STEP_TIMEOUT:-600}" "$WINE_SYSTEM" "$@" </dev/null 2>&1 | cat
-}
-wineserver_stop() {
-    # Wait for the prefix's processes to end (this flushes the registry to
-    # disk); kill whatever is still there after a while.
-    timeout 120 "$WINESERVER" -w 2>/dev/null || "$WINESERVER" -k 2>/dev/null || true
 }
 
 mkdir -p "$WIN_CACHE"

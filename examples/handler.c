@@ -4,8 +4,8 @@
  * The server calls it without the GIL on `size` bytes (wParam) at `data`,
  * already checked to lie inside a buffer this client was given and to be
  * at least the struct's size given to Server.handler().  It computes in
- * place and returns the message's result; the results from -2**63 to
- * -2**63 + 0xFFFF are winipc's error codes, and returning one is refused.
+ * place and returns the message's result; the results from -2**31 to
+ * -2**31 + 0xFFFF are winipc's error codes, and returning one is refused.
  *
  * Build it as a shared library (examples/compiled_handler.py loads it):
  *   Linux:           cc -O2 -shared -fPIC -o handler.so examples/handler.c

@@ -18,12 +18,12 @@ pytestmark = pytest.mark.skipif(
     reason="the C peers follow the Windows technique (FindWindow, VirtualAllocEx, "
            "SendMessage) and are Windows programs")
 
-ERROR_BASE = -(1 << 63)
+# winipc.h's refusals: INT32_MIN + code, the same at both bitnesses.
+ERROR_BASE = -(1 << 31)
 # The C peers are built twice: 64-bit, and 32-bit (i686) into a folder of
 # their own; the 32-bit ones run as WoW64 processes beside the 64-bit winipc.
 BITS = [64, 32]
 PEER_DIRS = {64: "WINIPC_PEERS_DIR", 32: "WINIPC_PEERS32_DIR"}
-ERROR_BASE32 = -(1 << 31)
 
 
 def peer(name, bits=64):
@@ -43,10 +43,10 @@ def run_client(*args, bits=64):
 
 
 def refusal_seen_by(bits, code):
-    """What a C client of ``bits`` prints for a winipc server's refusal: a
-    64-bit one gets WINIPC_ERROR_RESULT(code); a 32-bit one gets the low 32
-    bits of it, the bare code (the LRESULT has 32 bits there)."""
-    return ERROR_BASE + code if bits == 64 else code
+    """What a C client of ``bits`` prints for a winipc server's refusal:
+    WINIPC_ERROR_RESULT(code), which reads the same truncated to a 32-bit
+    LRESULT and sign-extended back."""
+    return ERROR_BASE + code
 
 
 def compare(red, blue, n=1):
@@ -256,11 +256,11 @@ def test_results_of_a_c_server(c_server, value):
         expected = value
         if c_server.bits == 32:
             expected = ((value & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-        if c_server.bits == 32 and ERROR_BASE32 <= expected < ERROR_BASE32 + 0x10000:
-            # the 32-bit refusal range: read as the C server's refusal
+        if ERROR_BASE <= expected < ERROR_BASE + 0x10000:
+            # winipc.h's refusal range (a handler's results there are reserved)
             with pytest.raises(winipc.WinIPCError) as e:
                 conn.send_raw(C_ECHO, 0, value)
-            assert e.value.winerror == expected - ERROR_BASE32
+            assert e.value.winerror == expected - ERROR_BASE
         else:
             assert conn.send_raw(C_ECHO, 0, value) == expected
 

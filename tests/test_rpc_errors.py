@@ -140,7 +140,7 @@ def test_handler_failed_says_what_the_handler_raised(server, how):
 def test_a_result_in_the_reserved_range_is_refused_loudly(server_process, caplog):
     title = unique_title()
     server = winipc.Server(title)
-    reserved = -2**63 + 3
+    reserved = -2**31 + 3
     server.handler(WM_SMALL, Small, native=winipc.rpc.NATIVE_HANDLER(lambda data, size: reserved))
 
     @server.handler(WM_BUMP, Small)

@@ -19,7 +19,7 @@ HANDLER_CAPSULE_NAME: Final[str]    # "winipc.handler": the name a handler capsu
 # (The Win32 numbers are winipc._win32's.)
 # The longest spin either side may be given (µs); spin_us setters check it.
 MAX_SPIN_US: Final[int]
-# The results the protocol keeps for errors (winipc.h): -2**63 .. -2**63 + 0xFFFF.
+# The results the protocol keeps for errors (winipc.h): -2**31 .. -2**31 + 0xFFFF.
 RESERVED_RESULTS: Final[range]
 # What a failed handler's buffer starts with (then a NUL-terminated UTF-8
 # text saying why), and the most bytes such a note takes.

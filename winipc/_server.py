@@ -85,7 +85,7 @@ def _result_of(fn: Callable[..., Any], result: Any) -> int:
                         "result is an int or None") from None
     if value in _RESERVED:
         raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
-                         "the range winipc keeps for errors (-2**63 to -2**63 + "
+                         "the range winipc keeps for errors (-2**31 to -2**31 + "
                          "0x%X)" % (len(_RESERVED) - 1))
     if not -2**63 <= value < 2**63:
         raise OverflowError(f"handler {fn.__qualname__} returned {value:#x}, which does "

@@ -132,7 +132,7 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result,
         return ERROR_UNHANDLED_EXCEPTION
     if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it, and say why
         write_note(data, size, b"a compiled handler returned a value in winipc's reserved "
-                               b"error range (-2**63 to -2**63 + 0xFFFF)")
+                               b"error range (-2**31 to -2**31 + 0xFFFF)")
         return ERROR_UNHANDLED_EXCEPTION
     return 0
 

@@ -17,16 +17,11 @@
 #include <stdint.h>
 
 /* A 32-bit Windows program's LRESULT has 32 bits: a 64-bit sender receives
- * it sign-extended, and the high half of a 64-bit result never reaches a
- * 32-bit sender.  So a 32-bit build refuses with INT32_MIN + code, which a
- * 64-bit winipc client of a 32-bit server reads as a refusal (and only from
- * a 32-bit server: from a 64-bit one, that range is a handler's result). */
-#if defined(_WIN32) && !defined(_WIN64)
-#define WINIPC_ERROR_BASE   ((int64_t)INT32_MIN)   /* 0x80000000 */
-#else
-#define WINIPC_ERROR_BASE   INT64_MIN   /* 0x8000000000000000 */
-#endif
-#define WINIPC_ERROR_BASE32 ((int64_t)INT32_MIN)   /* a 32-bit server's range */
+ * it sign-extended, and a 32-bit sender receives the low 32 bits of a 64-bit
+ * result.  So the refusals are INT32_MIN + code on every build: truncated to
+ * 32 bits and sign-extended back they read the same, and a sender of either
+ * bitness tells them from a handler's result, whichever the server's. */
+#define WINIPC_ERROR_BASE   ((int64_t)INT32_MIN)   /* -0x80000000 */
 #define WINIPC_ERROR_SPAN   0x10000     /* error codes 0..0xFFFF */
 #define WINIPC_ERROR_RESULT(code) ((int64_t)(WINIPC_ERROR_BASE + (int64_t)(code)))
 #define WINIPC_IS_ERROR(r)  ((int64_t)(r) >= WINIPC_ERROR_BASE && (int64_t)(r) < WINIPC_ERROR_BASE + WINIPC_ERROR_SPAN)

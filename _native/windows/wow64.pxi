@@ -3,15 +3,12 @@
 # LRESULT sign-extended: so the client learns the server's bitness when it
 # opens it, allocates where 32-bit code can address, refuses before sending
 # what would arrive truncated (the server would compute on another address),
-# and reads the 32-bit refusal range (winipc.h's WINIPC_ERROR_BASE32) as
-# refusals.  (Part of _rpc.pyx.)
+# and names the 32-bit server in its refusals (winipc.h's one range reads the
+# same at both bitnesses).  (Part of _rpc.pyx.)
 
 cdef extern from "wow64.h" nogil:
     DWORD wipc_process_is_32bit(DWORD pid, int *is32, const char **call)
     DWORD wipc_alloc_below_2gib(HANDLE process, size_t size, void **address)
-
-cdef extern from "winipc.h" nogil:
-    int64_t WINIPC_ERROR_BASE32
 
 cdef extern from "windows.h" nogil:
     enum:
@@ -64,16 +61,16 @@ cdef int check_fits_32bit(DWORD pid, UINT msg, WPARAM wparam, object lparam,
 
 cdef inline bint refused32(bint server32, LRESULT result) noexcept nogil:
     """Whether ``result`` is a 32-bit server's refusal (INT32_MIN + code,
-    sign-extended on its way here)."""
-    return server32 and WINIPC_ERROR_BASE32 <= result < WINIPC_ERROR_BASE32 + WINIPC_ERROR_SPAN
+    sign-extended on its way here: winipc.h's range, as a 64-bit server's)."""
+    return server32 and WINIPC_IS_ERROR(result)
 
 
 cdef int refused_by(bint server32, UINT msg, LRESULT result) except -1:
-    """Raise a refusal: winipc's 64-bit range, or a 32-bit server's."""
+    """Raise a refusal, naming a 32-bit server as such."""
     cdef DWORD code
     if not refused32(server32, result):
         return refused(msg, result)
-    code = <DWORD>(result - WINIPC_ERROR_BASE32)
+    code = WINIPC_ERROR_CODE(result)
     raise_winerror(code, "SendMessageTimeoutW",
                    detail=f"the server (a 32-bit process) refused the message {msg:#x}: "
                           f"{_describe_winerror(code)}")

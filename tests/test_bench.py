@@ -59,6 +59,7 @@ def check_report(report, sizes):
         else:
             assert g["server_cpu_share"] is None
     assert report["cpus"] >= 1 and report["cpus_online"] >= report["cpus"]
+    assert report["import_ms"] > 0          # `import winipc` in a new interpreter
     assert report["targets"], "no target verdicts"
     for t in report["targets"]:
         assert t["kind"] in KINDS and isinstance(t["ok"], bool)

@@ -364,9 +364,21 @@ def placement_cpus(placement: str) -> tuple[list[int], list[int]]:
 
 def machine() -> dict[str, Any]:
     """What else the machine is doing: CPUs and load, so that a busy machine
-    is not taken for a slow library."""
+    is not taken for a slow library; and what `import winipc` costs."""
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    return {"cpus_online": os.cpu_count() or 1, "cpus": cpu_count(), "load": load}
+    return {"cpus_online": os.cpu_count() or 1, "cpus": cpu_count(), "load": load,
+            "import_ms": import_ms()}
+
+
+def import_ms(runs: int = 3) -> float:
+    """The wall time of `import winipc` in a new interpreter, in ms: the
+    fastest of ``runs`` (the first may pay the file cache)."""
+    code = ("import time; t = time.perf_counter(); import winipc; "
+            "print(time.perf_counter() - t)")
+    best = min(float(subprocess.run([sys.executable, "-P", "-c", code], check=True,
+                                    capture_output=True, text=True).stdout)
+               for _ in range(runs))
+    return round(best * 1000, 1)
 
 
 @contextlib.contextmanager
@@ -409,7 +421,8 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
           f"spin {info['spin_us']} us", file=out)
     print(f"machine: {info['cpus_online']} CPUs online, {info['cpus']} usable{load}; "
           f"placement {placement} ({PLACEMENTS[placement]})"
-          f"{'; a third process burns a CPU' if hog else ''}", file=out)
+          f"{'; a third process burns a CPU' if hog else ''}; "
+          f"import winipc {info['import_ms']} ms", file=out)
     if why_not:
         print(f"peers left out: {_bench_peers.SEM_ROW}: {why_not}", file=out)
     print(f"{'size':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} "

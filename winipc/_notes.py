@@ -14,10 +14,9 @@ from ._errors import BufferTooSmall, HandlerFailed, WinIPCError, error_from_wine
 if TYPE_CHECKING:
     from ._remote import RemoteBuffer
 
-# A failed handler's buffer starts with _NOTE and a UTF-8 text saying why,
-# NUL-terminated, at most _NOTE_MAX bytes in all: the sender's HandlerFailed
-# shows it.  Compiled handlers' notes are the native module's, the same.
-_NOTE: bytes = _rpc.NOTE_TAG
+# A failed handler's buffer starts with a note saying why, at most
+# _NOTE_MAX bytes: its format is the native module's (dispatch.pxi), which
+# writes and reads it.
 _NOTE_MAX: int = _rpc.NOTE_LIMIT
 
 
@@ -33,9 +32,7 @@ def _read_note(buffer: "RemoteBuffer[Any]", size: int) -> Optional[str]:
         raw = buffer.read(min(size, _NOTE_MAX))
     except (OSError, ValueError):
         return None
-    if not raw.startswith(_NOTE):
-        return None
-    return raw[len(_NOTE):].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return _rpc.read_note(raw)
 
 
 def _explained(error: WinIPCError, msg: int, buffer: "RemoteBuffer[Any]", size: int

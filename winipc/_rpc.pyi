@@ -21,9 +21,8 @@ HANDLER_CAPSULE_NAME: Final[str]    # "winipc.handler": the name a handler capsu
 MAX_SPIN_US: Final[int]
 # The results the protocol keeps for errors (winipc.h): -2**31 .. -2**31 + 0xFFFF.
 RESERVED_RESULTS: Final[range]
-# What a failed handler's buffer starts with (then a NUL-terminated UTF-8
-# text saying why), and the most bytes such a note takes.
-NOTE_TAG: Final[bytes]
+# The most bytes a failed handler's note takes (its format: note_failure,
+# read_note).
 NOTE_LIMIT: Final[int]
 
 # Cython's doctest table (empty: the module has no doctests).
@@ -51,6 +50,8 @@ def sample_handlers() -> dict[str, object]: ...
 # A failed Python handler's note: at the start of its buffer (cut to size) and,
 # for a doorbell call, whole in the page.
 def note_failure(address: int, size: int, text: bytes) -> None: ...
+# The text of a note at the start of bytes read back from a buffer, or None.
+def read_note(raw: bytes) -> Optional[str]: ...
 # The process the handler running on this thread serves (0: none, unknown).
 def serving_caller() -> int: ...
 # The facade's words for a Python handler: result_of(fn, returned) -> the

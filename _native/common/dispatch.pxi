@@ -192,7 +192,6 @@ cdef const char *NOTE_MAGIC = b"winipc!"
 cdef enum:
     NOTE_MAGIC_LEN = 7
     NOTE_MAX = 256
-NOTE_TAG = NOTE_MAGIC[:NOTE_MAGIC_LEN]
 NOTE_LIMIT = NOTE_MAX
 
 
@@ -262,13 +261,26 @@ cdef object page_note(const char *area):
     """The note a failed handler left in our doorbell page's note area
     (the server's words: bounded, decoded leniently), or None."""
     cdef char copy[NOTE_MAX]
-    cdef size_t n = NOTE_MAGIC_LEN
     memcpy(copy, area, NOTE_MAX)
-    if memcmp(copy, NOTE_MAGIC, NOTE_MAGIC_LEN) != 0:
+    return parse_note(copy, NOTE_MAX)
+
+
+cdef object parse_note(const char *raw, size_t size):
+    """The text of the note in ``size`` bytes at ``raw``, or None."""
+    cdef size_t n = NOTE_MAGIC_LEN
+    if size > NOTE_MAX:
+        size = NOTE_MAX
+    if size < NOTE_MAGIC_LEN or memcmp(raw, NOTE_MAGIC, NOTE_MAGIC_LEN) != 0:
         return None
-    while n < NOTE_MAX and copy[n] != 0:
+    while n < size and raw[n] != 0:
         n += 1
-    return copy[NOTE_MAGIC_LEN:n].decode("utf-8", "replace")
+    return raw[NOTE_MAGIC_LEN:n].decode("utf-8", "replace")
+
+
+def read_note(bytes raw):
+    """The text of the note at the start of ``raw`` (a failed handler's
+    buffer, read back by its sender), or None when it holds none."""
+    return parse_note(raw, len(raw))
 
 
 def handler_address(obj):

@@ -24,6 +24,8 @@ RESERVED_RESULTS: Final[range]
 # The most bytes a failed handler's note takes (its format: note_failure,
 # read_note).
 NOTE_LIMIT: Final[int]
+# How long (µs) a waiting side spins before it sleeps, unless told otherwise.
+DEFAULT_SPIN_US: Final[int]
 
 # Cython's doctest table (empty: the module has no doctests).
 __test__: dict[str, str]
@@ -152,7 +154,7 @@ class PreparedCall:
 
 @disjoint_base
 class ServerCore:
-    def __init__(self, title: str, spin_us: int = 50) -> None: ...
+    def __init__(self, title: str, spin_us: int) -> None: ...
     @property
     def title(self) -> str: ...
     @property

@@ -18,9 +18,9 @@ from . import _rpc as _native
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT_MS = 5000
-# How long a waiting side spins (µs) before it sleeps in the kernel; see the
-# README ("The doorbell") for the measurement behind it.
-DEFAULT_SPIN_US = 50
+# How long a waiting side spins (µs) before it sleeps in the kernel: the
+# native module's (doorbell.h).
+DEFAULT_SPIN_US: int = _native.DEFAULT_SPIN_US
 # The longest spin either side may be given: longer is a busy wait, not a spin.
 MAX_SPIN_US: int = _native.MAX_SPIN_US
 # A timeout of None waits this long (ms): the longest both backends take.

@@ -4,7 +4,7 @@
 
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy, memcmp
-from doorbell cimport WINIPC_MAX_SPIN_US
+from doorbell cimport WINIPC_MAX_SPIN_US, WINIPC_DEFAULT_SPIN_US
 from win32_values cimport (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_ADDRESS,
                            ERROR_UNHANDLED_EXCEPTION, ERROR_INVALID_MESSAGE,
                            ERROR_NOT_ENOUGH_MEMORY, ERROR_INVALID_PARAMETER, WM_USER)
@@ -302,7 +302,9 @@ def sample_handlers():
     }
 
 
-# The spin knob's range, checked in one place for both backends' setters.
+# The spin knob's default and range, checked in one place for both backends'
+# setters (doorbell.h).
+DEFAULT_SPIN_US = WINIPC_DEFAULT_SPIN_US
 MAX_SPIN_US = WINIPC_MAX_SPIN_US
 
 

@@ -72,6 +72,9 @@
 #endif
 
 #define WINIPC_BELL_SIZE 4096   /* one page, mapped whole by both sides */
+/* How long (µs) a waiting side spins before it sleeps in the kernel, unless
+ * told otherwise (the README's "The doorbell" has the measurement behind it). */
+#define WINIPC_DEFAULT_SPIN_US 50
 /* The longest spin either side may be given (µs): longer is a busy wait. */
 #define WINIPC_MAX_SPIN_US 1000000
 /* req's flags: the request was taken (it runs) or withdrawn (it never runs);

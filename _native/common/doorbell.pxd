@@ -22,6 +22,7 @@ cdef extern from "doorbell.h" nogil:
     enum:
         WINIPC_BELL_SIZE
         WINIPC_MAX_SPIN_US
+        WINIPC_DEFAULT_SPIN_US
         WINIPC_COLD_SPIN_MAX_NS
         WINIPC_TAKEN
         WINIPC_WITHDRAWN

@@ -59,7 +59,7 @@ cdef class ServerCore:
         self.spare = -1
         pthread_mutex_init(&self.table_lock, NULL)
 
-    def __init__(self, str title, int64_t spin_us=50):
+    def __init__(self, str title, int64_t spin_us):
         self.title = title
         self.spin_us = spin_us
         self.handlers = HandlerTable()

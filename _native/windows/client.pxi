@@ -51,7 +51,7 @@ cdef class Process:
         memset(&self._abell, 0, sizeof(ClientBell))
         self._bell_busy = False
         self._abell_busy = False
-        self._spin_us = 50
+        self._spin_us = WINIPC_DEFAULT_SPIN_US
         self._regions = NULL
         self._nregions = 0
         self._server32 = False

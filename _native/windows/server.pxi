@@ -226,7 +226,7 @@ cdef class ServerCore:
                 fail(err, "ChangeWindowMessageFilterEx",
                      f"server {self.title!r}, message {msg:#x}")
 
-    def __init__(self, str title, int spin_us=50):
+    def __init__(self, str title, int spin_us):
         self.title = title
         self.spin_us = spin_us
 

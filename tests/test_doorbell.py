@@ -345,15 +345,23 @@ def test_garbage_in_a_doorbell_harms_only_its_writer(server):
     os.close(fd)
     with server.connect() as good:
         rng = __import__("random").Random(5)
+        assert struct.unpack("=I", bell[88:92])[0] & 1            # the server offers inline data
         for seq in range(1, 200):
-            # A plausible request at an address this client was never given...
-            bell[8:32] = struct.pack("=IIQQ", WM_BUMP, 0, 16, rng.getrandbits(64))
+            # A plausible request at an address this client was never given,
+            # its bytes in the page or not, of a size that fits the page's
+            # data area or not...
+            inline = rng.getrandbits(1)
+            size = rng.choice([16, 3072, 3073, 1 << 40])
+            bell[8:32] = struct.pack("=IIQQ", WM_BUMP, inline, size, rng.getrandbits(64))
+            bell[1024:1024 + 64] = os.urandom(64)
             bell[0:4] = struct.pack("=I", seq)
             s.send(struct.pack("=IIQQQ", 6, 0, 0, 0, 0))         # OP_RING
             deadline = time.monotonic() + 5
             while struct.unpack("=I", bell[64:68])[0] != seq:
                 assert time.monotonic() < deadline
-            assert struct.unpack("=I", bell[72:76])[0] == 487     # ...is refused
+            # ...is refused: too big for the page (87), else not its buffer (487)
+            expected = 87 if inline and size > 3072 else 487
+            assert struct.unpack("=I", bell[72:76])[0] == expected, (inline, size)
             # ...and random words anywhere do nothing but that.
             spot = rng.randrange(0, 4088)
             bell[spot:spot + 8] = os.urandom(8)

@@ -96,6 +96,7 @@ def build(title, spin=None):
     @server.handler(WM_COUNT, Small)
     def count(s):
         counted[0] += 1
+        s.value = counted[0]        # in the struct too: each caller sees its own
         return counted[0]
 
     return server

@@ -40,6 +40,7 @@ WM_STATS = winipc.WM_USER + 110          # fills Stats
 WM_PID = winipc.WM_USER + 111            # returns the server's pid
 WM_RESULT_OF = winipc.WM_USER + 112      # returns RESULTS[Small.value]
 WM_COUNT = winipc.WM_USER + 113          # how many WM_COUNTs it has run, this one included
+                                         # (its result, and in Small.value)
 WM_CALLER = winipc.WM_USER + 114         # winipc.caller_pid() in the handler, -1 for None
 WM_UNHANDLED = winipc.WM_USER + 999      # nobody handles it
 

@@ -17,8 +17,8 @@ import children
 import winipc
 from conftest import START_TIMEOUT
 from procstats import stats
-from structs import (MyInfo, Small, Stats, WM_COMPARE, WM_EXIT, WM_RAISE, WM_SLEEP, WM_SMALL,
-                     WM_STATS, WM_UNHANDLED)
+from structs import (MyInfo, Small, Stats, WM_COMPARE, WM_COUNT, WM_EXIT, WM_RAISE, WM_SLEEP,
+                     WM_SMALL, WM_STATS, WM_UNHANDLED)
 
 WINDOWS = sys.platform == "win32"
 
@@ -148,6 +148,144 @@ def test_cancelling_acalls_leaves_nothing_behind(server):
         assert after[1] <= before[1], (before, after)
         assert conn.call(WM_SMALL, Small(5)).value == 15
         assert conn.call(WM_STATS, Stats()).threads > 0
+
+
+# Calls that wait for the connection are made by the call that holds it:
+# "queued" behind a slow call, or "together" (started in one step of the
+# loop, as gather starts them: they queue whenever an answer takes longer
+# than the spin).
+
+async def _behind_a_slow_call(conn, make, ms=300):
+    """The calls ``make()`` gives, queued behind a call that lasts ``ms``:
+    the slow one's result and theirs."""
+    slow = asyncio.ensure_future(conn.acall(WM_SLEEP, Small(ms), timeout=30))
+    await asyncio.sleep(0)          # it has the connection, awaiting its answer
+    results = await asyncio.gather(*make(), return_exceptions=True)
+    return await slow, results
+
+
+@pytest.mark.parametrize("how", ["queued", "together"])
+def test_calls_made_for_each_other_run_in_order(server, how):
+    async def main(conn):
+        first = (await conn.acall(WM_COUNT, Small(0))).value
+
+        def make():
+            return [conn.acall(WM_COUNT, Small(0), timeout=30) for _ in range(20)]
+        if how == "queued":
+            _, results = await _behind_a_slow_call(conn, make)
+        else:
+            results = await asyncio.gather(*make())
+        return first, [r.value if isinstance(r, Small) else r for r in results]
+
+    with server.connect() as conn:
+        first, counted = run(main(conn))
+        # WM_COUNT returns how many it has run: each call's own answer, in
+        # the order the calls were awaited.
+        assert counted == list(range(first + 1, first + 21))
+        assert conn.call(WM_COUNT, Small(0)).value == first + 21
+
+
+@pytest.mark.parametrize("how", ["queued", "together"])
+def test_an_error_in_calls_made_together_reaches_only_its_own_task(server, how):
+    async def main(conn):
+        def make():
+            return [conn.acall(WM_SMALL, Small(1)), conn.acall(WM_RAISE, bytearray(64)),
+                    conn.acall(WM_SMALL, Small(2)), conn.acall(WM_UNHANDLED, Small(0)),
+                    conn.acall(WM_COMPARE, MyInfo(3, 0.5)), conn.acall(WM_RAISE, Small(1)),
+                    conn.acall(WM_SMALL, Small(3))]
+        if how == "queued":
+            _, results = await _behind_a_slow_call(conn, make)
+        else:
+            results = await asyncio.gather(*make(), return_exceptions=True)
+        return results
+
+    with server.connect() as conn:
+        r = run(main(conn))
+        assert [r[0].value, r[2].value, r[6].value] == [3, 6, 9]
+        assert (r[4].red, r[4].blue) == (1.5, 6.0)
+        # each failure with the handler's own words (acall goes through a
+        # doorbell, whose page carries them whole, even for a small struct)
+        for failed in (r[1], r[5]):
+            assert isinstance(failed, winipc.HandlerFailed) and failed.winerror == 574
+            assert failed.handler_error == "RuntimeError: handler failure on purpose"
+        assert isinstance(r[3], winipc.UnknownMessage)
+        assert conn.call(WM_SMALL, Small(4)).value == 12
+
+
+def test_a_queued_call_cancelled_before_its_turn_never_runs(server):
+    async def main(conn):
+        first = (await conn.acall(WM_COUNT, Small(0))).value
+        slow = asyncio.ensure_future(conn.acall(WM_SLEEP, Small(400), timeout=30))
+        await asyncio.sleep(0)
+        tasks = [asyncio.ensure_future(conn.acall(WM_COUNT, Small(0), timeout=30))
+                 for _ in range(6)]
+        await asyncio.sleep(0.1)         # all queued behind the slow call
+        for t in tasks[1::2]:
+            t.cancel()
+        await slow
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return first, results
+
+    with server.connect() as conn:
+        first, results = run(main(conn))
+        assert all(isinstance(r, asyncio.CancelledError) for r in results[1::2])
+        # The cancelled ones never ran: the others counted on from first.
+        assert [r.value for r in results[0::2]] == [first + 1, first + 2, first + 3]
+        assert conn.call(WM_COUNT, Small(0)).value == first + 4
+
+
+def test_a_queued_call_that_times_out_never_runs(server):
+    async def main(conn):
+        first = (await conn.acall(WM_COUNT, Small(0))).value
+        slow = asyncio.ensure_future(conn.acall(WM_SLEEP, Small(600), timeout=30))
+        await asyncio.sleep(0)
+        late = asyncio.ensure_future(conn.acall(WM_COUNT, Small(0), timeout=30))
+        with pytest.raises(winipc.CallTimeout) as e:
+            await conn.acall(WM_COUNT, Small(0), timeout=0.1)
+        assert not slow.done()          # it timed out while queued
+        await slow
+        return first, (await late).value, e.value
+
+    with server.connect() as conn:
+        first, late, error = run(main(conn))
+        assert error.winerror == 1460 and "before this one" in str(error)
+        assert late == first + 1            # the one that timed out never ran
+        assert conn.call(WM_COUNT, Small(0)).value == first + 2
+
+
+def test_calls_from_two_loops_in_two_threads_share_the_connection(server):
+    n = 40
+    results = {}
+    errors = []
+
+    def thread(name):
+        async def main():
+            out = []
+            for _ in range(4):
+                # slow calls now and then, so that the two loops' calls queue
+                # behind each other's
+                batch = [conn.acall(WM_SLEEP, Small(5), timeout=60)] + \
+                        [conn.acall(WM_COUNT, Small(0), timeout=60) for _ in range(n // 4)]
+                out += [r.value for r in (await asyncio.gather(*batch))[1:]]
+            return out
+        try:
+            results[name] = asyncio.run(main())
+        except BaseException as e:      # reported by the test below
+            errors.append(e)
+
+    with server.connect() as conn:
+        first = conn.call(WM_COUNT, Small(0)).value
+        threads = [threading.Thread(target=thread, args=(name,)) for name in "ab"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors
+        a, b = results["a"], results["b"]
+        # each loop's calls in its own order, every call made exactly once
+        assert a == sorted(a) and b == sorted(b)
+        assert sorted(a + b) == list(range(first + 1, first + 2 * n + 1))
+        assert conn.call(WM_COUNT, Small(0)).value == first + 2 * n + 1
 
 
 def test_a_sync_call_on_another_thread_and_acalls_share_the_connection(server):

@@ -162,11 +162,33 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
 cdef int64_t SPIN_LIVENESS_NS = 1000000
 
 
+# A client that finds the server on its own CPU yields to it at every step
+# (doorbell.h), and a thread that yields stays where it is: left to the
+# scheduler, the pair could share one CPU for long while another idles.
+# So, at most once per UNPAIR_NS and only where this process may run on
+# another CPU, such a wait sleeps in the kernel instead: the scheduler
+# places the thread again when the answer wakes it, on an idle CPU if there
+# is one, and the calls after it no longer share.
+cdef int64_t UNPAIR_NS = 10000000
+cdef int64_t next_unpair = 0        # (threads race on it harmlessly)
+
+
+cdef bint may_unpair() noexcept nogil:
+    global next_unpair
+    cdef cpu_set_t allowed
+    cdef int64_t now = winipc_now_ns()
+    if now < next_unpair:
+        return False
+    next_unpair = now + UNPAIR_NS
+    return sched_getaffinity(0, sizeof(allowed), &allowed) == 0 and CPU_COUNT(&allowed) > 1
+
+
 cdef int bell_spin(winipc_bell *b, int fd, uint32_t seq, bint cold, int64_t start,
                    int64_t until, int64_t deadline) noexcept nogil:
     """Spin until request ``seq`` is answered (or, ``cold``, taken by a
     server that was asleep, yielding at every step) or ``until``: 1 when it
-    was, 0 when the spin ran out (or the server hung up)."""
+    was, 0 when the spin ran out (or the server hung up, or this wait sleeps
+    to leave the server's CPU: may_unpair)."""
     cdef pollfd pfd
     cdef int64_t now, next_look = start + SPIN_LIVENESS_NS
     cdef unsigned int i = 0
@@ -174,6 +196,8 @@ cdef int bell_spin(winipc_bell *b, int fd, uint32_t seq, bint cold, int64_t star
     cdef uint32_t peer = winipc_bell_server_cpu(b)
     cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
     while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
+        if peer == mine and not cold and mine != 0 and may_unpair():
+            return 0
         winipc_wait_step(mine, mine if cold else peer)
         i += 1
         if i % every == 0:

@@ -81,6 +81,12 @@ cdef extern from "<sys/un.h>" nogil:
         sa_family_t sun_family
         char sun_path[108]
 
+cdef extern from "<sched.h>" nogil:
+    ctypedef struct cpu_set_t:
+        pass
+    int sched_getaffinity(int pid, size_t cpusetsize, cpu_set_t *mask)
+    int CPU_COUNT(cpu_set_t *mask)
+
 cdef extern from "<poll.h>" nogil:
     # https://man7.org/linux/man-pages/man2/poll.2.html
     struct pollfd:

@@ -2,7 +2,8 @@
 # Sets up the native (Linux) environment: a venv in .venv with the build
 # tools, and winipc installed from the wheel that would ship, with its
 # extras test, bench, plot and peers (pytest, pytest-benchmark[histogram],
-# tqdm, matplotlib, posix_ipc: what the README's commands and the tests use):
+# tqdm, matplotlib, and the benchmark's peers posix_ipc, pyzmq and iceoryx2:
+# what the README's commands and the tests use):
 #   1. `python -m build` makes the sdist, then the wheel from that sdist alone
 #      (cp311-abi3, stripped), in build/linux/dist, compiled and linked by
 #      scripts/zigcc for an old glibc (glibc=, below), whatever this

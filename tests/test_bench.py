@@ -2,6 +2,7 @@
 package as a user would: short runs, checked for their JSON and their plot
 (not for their timings)."""
 
+import importlib
 import importlib.util
 import json
 import math
@@ -18,8 +19,11 @@ RUN_TIMEOUT = 600 if UNDER_WINE else 180
 PATHS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
          "shared compiled", "python handler", "acall", "acall x8 tasks", "x8 tasks, no call",
          "pipe (peer)", "asyncio stream (peer)"]
-# Other libraries' rows: there when their library is (winipc[peers]).
-PEERS = ["sem+shm (peer)", "python spin (peer)"]
+# Other libraries' rows: there when their library is (winipc[peers]), in
+# this order; the module each needs (the spinning peer: Python alone).
+PEERS = ["sem+shm (peer)", "zmq req/rep (peer)", "iceoryx2 (peer)", "python spin (peer)"]
+PEER_MODULES = {"sem+shm (peer)": "posix_ipc", "zmq req/rep (peer)": "zmq",
+                "iceoryx2 (peer)": "iceoryx2"}
 KINDS = ("ratio", "tail", "difference", "spread", "gap")
 SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -32,11 +36,26 @@ def bench(*args, timeout=RUN_TIMEOUT):
                         text=True)
 
 
+def installed(module):
+    """Whether ``module`` imports here (a library that is there but fails to
+    load, as a wheel for a newer glibc would, counts as missing)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def expected_peers():
+    """The peer rows a run here has: those whose library is installed."""
+    return [row for row in PEERS if row not in PEER_MODULES or installed(PEER_MODULES[row])]
+
+
 def check_report(report, sizes):
     assert report["backend"] in ("linux", "windows")
     assert report["sizes"] == sizes
     assert report["paths"][:len(PATHS)] == PATHS
-    assert set(report["paths"][len(PATHS):]) <= set(PEERS)
+    assert report["paths"][len(PATHS):] == expected_peers()
     rows = {(r["path"], r["size"]): r for r in report["results"]}
     assert sorted(rows) == sorted((p, s) for p in report["paths"] for s in sizes)
     assert len(report["results"]) == len(rows)
@@ -52,7 +71,8 @@ def check_report(report, sizes):
     gaps = {(g["gap_us"], g["path"]): g for g in report["gaps"]}
     assert {gap for gap, _ in gaps} == set(report["gaps_us"])
     for (gap, path), g in gaps.items():
-        assert path in ("call", "call, steady server", "pipe (peer)", "sem+shm (peer)"), path
+        assert path in ("call", "call, steady server", "pipe (peer)",
+                        *PEER_MODULES), path
         assert g["calls"] >= 20 and 0 < g["p50_us"] <= g["p99_us"], (gap, path)
         if path.startswith("call"):     # one serving thread: at most one CPU
             assert 0 <= g["server_cpu_share"] <= 1.1, (gap, path)
@@ -102,6 +122,49 @@ def test_bench_placement_pins_both_sides(placement):
     assert same == (placement == "same")
     assert f"placement {placement}" in r.stderr and "a third process burns a CPU" in r.stderr
     assert any(t["kind"] == "gap" for t in report["targets"])
+
+
+def test_bench_peer_rows_or_why_not():
+    """Each other library's row is in the table when its library is
+    installed, its reason (and the extra to install) above the table when it
+    is not; and a peer's server leaves no file behind: iceoryx2's folder and
+    shared memory, zmq's socket, the semaphores' names."""
+    r = bench("--calls", "50", "--sizes", "16", "--gaps", "100", "--json", "-",
+              "--progress", "none")
+    assert r.returncode == 0, r.stderr[-4000:]
+    report = json.loads(r.stdout)
+    check_report(report, [16])
+    rows = {row.split("  ")[0] for row in (line[11:] for line in r.stderr.splitlines()
+                                          if line.startswith("       16  "))}
+    for row, module in PEER_MODULES.items():
+        if installed(module):
+            assert row in report["paths"] and row in rows, row
+            assert any(g["path"] == row for g in report["gaps"]), row
+            assert f"{row}: no " not in r.stderr, row
+        else:
+            assert row not in report["paths"], row
+            assert f"{row}: no " in r.stderr and "winipc[peers]" in r.stderr, row
+    assert not _leftovers(report["title"]), "the servers left files behind"
+
+
+def test_bench_no_peers_says_why():
+    """--no-peers: no other library's row, and the header says why."""
+    r = bench("--calls", "50", "--sizes", "16", "--gaps", "", "--no-peers", "--json", "-",
+              "--progress", "none")
+    assert r.returncode == 0, r.stderr[-4000:]
+    report = json.loads(r.stdout)
+    assert report["paths"] == PATHS
+    for row in PEER_MODULES:
+        assert f"{row}: not asked for (--no-peers)" in r.stderr
+
+
+def _leftovers(title):
+    """What a run's servers left behind: the names in /dev/shm and in the
+    temporary folder that carry its title's tag (every peer's do)."""
+    import tempfile
+    tag = title.rsplit("-", 1)[-1][:12]
+    places = [tempfile.gettempdir()] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
+    return [os.path.join(p, n) for p in places for n in os.listdir(p) if tag in n]
 
 
 def test_bench_table_and_json_file(tmp_path):

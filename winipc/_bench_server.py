@@ -11,7 +11,8 @@ whose thread spins that long.  And it answers a plain multiprocessing pipe
 at ADDRESS (the peer the round trip is compared with) until the pipe
 closes.  --cpus pins the process to those CPUs before any thread starts;
 --peer-size N serves the other peers of winipc._bench_peers (those whose
-library is installed) for requests up to N bytes.  It also serves the asyncio
+library is installed: the semaphores, pyzmq, iceoryx2) for requests up to N
+bytes, each on a thread of its own that sleeps between requests.  It also serves the asyncio
 rows' stream (winipc._bench_aio), and says where after "ready" on the pipe."""
 
 import contextlib
@@ -68,10 +69,12 @@ def main(argv: "list[str] | None" = None) -> None:
             serve(title + "-steady", None, STEADY_US), contextlib.ExitStack() as stack:
         for server in extra:
             stack.enter_context(server)
-        if options.get("peer-size") and _bench_peers.missing() is None:
-            peer = _bench_peers.SemServer(title, int(options["peer-size"]),
-                                          lambda data: data.translate(PLUS_ONE))
-            stack.callback(peer.close)
+        if options.get("peer-size"):
+            for row, why_not in _bench_peers.missing().items():
+                if why_not is None:
+                    peer = _bench_peers.server(row, title, int(options["peer-size"]),
+                                               lambda data: data.translate(PLUS_ONE))
+                    stack.callback(peer.close)
         # The event loop's own floor, for the asyncio rows.
         stream = _bench_aio.StreamServer(title, lambda data: data.translate(PLUS_ONE))
         stack.callback(stream.close)

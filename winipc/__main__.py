@@ -116,6 +116,8 @@ if sys.platform != "win32":
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m winipc``: runs the command in ``argv`` (by default the
+    command line's), and returns the exit status."""
     from . import __version__, bench
 
     ap = argparse.ArgumentParser(

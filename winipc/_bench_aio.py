@@ -20,7 +20,10 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ._client import Connection
 
 TASKS_FLOOR = "x8 tasks, no call"
 ROWS = ["acall", "acall x8 tasks", TASKS_FLOOR, "asyncio stream (peer)"]
@@ -107,7 +110,13 @@ class Rows:
     """The client's asyncio rows: one loop for the run, the stream opened
     once."""
 
-    def __init__(self, conn: Any, msg: int, address: str):
+    conn: Connection
+    msg: int
+    loop: asyncio.AbstractEventLoop
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    def __init__(self, conn: Connection, msg: int, address: str):
         self.conn, self.msg = conn, msg
         self.loop = asyncio.new_event_loop()
         self.reader, self.writer = self.loop.run_until_complete(self._open(address))
@@ -155,10 +164,10 @@ class Rows:
                 out.append(clock() - t0)
         return out
 
-    def call(self, row: str, data: bytearray) -> Any:
+    def call(self, row: str, data: bytearray) -> bytes | bytearray:
         """One call of ``row``'s kind, its answer (to check it; the floor
         row's check is an acall's: its tasks call nothing)."""
-        async def one() -> Any:
+        async def one() -> bytes | bytearray:
             if row == "asyncio stream (peer)":
                 self.writer.write(len(data).to_bytes(_HEADER, "little") + data)
                 return await self.reader.readexactly(len(data))
@@ -166,6 +175,7 @@ class Rows:
         return self.loop.run_until_complete(one())
 
     def close(self) -> None:
+        """Closes the stream and the loop."""
         self.writer.close()
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         self.loop.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, Protocol, TextIO
 
 import winipc
 
@@ -66,6 +66,7 @@ PLOT_EXTRA = "pip install 'winipc[plot]'"
 
 
 def size_label(size: int) -> str:
+    """``size`` bytes for people: "16 B", "4 KiB", "1 MiB"."""
     for unit, shift in (("MiB", 20), ("KiB", 10)):
         if size >= 1 << shift and size % (1 << shift) == 0:
             return f"{size >> shift} {unit}"
@@ -99,18 +100,29 @@ class LineProgress(Progress):
 
     EVERY = 2.0
 
+    stream: TextIO
+    size: int
+    calls: int
+    # The paths of the size being measured, and when it started and last
+    # said so (time.monotonic()): set by start().
+    rows: list[str]
+    t0: float
+    said: float
+
     def __init__(self, stream: TextIO) -> None:
         self.stream, self.size, self.calls = stream, 0, 0
 
     def note(self, text: str) -> None:
+        """A line on the stream."""
         print(f"bench: {text}", file=self.stream, flush=True)
 
     def start(self, size: int, calls: int, rows: list[str]) -> None:
+        """Notes the size, its calls per path and its paths, and the time."""
         self.size, self.calls, self.rows = size, calls, rows
         self.t0 = self.said = time.monotonic()
 
     def round_done(self, done: int, rounds: int) -> None:
-        # A line when a size is done, and every few seconds in between.
+        """A line when the size is done, and every EVERY seconds before."""
         if done < rounds and time.monotonic() - self.said < self.EVERY:
             return
         self.said = time.monotonic()
@@ -123,15 +135,25 @@ class LineProgress(Progress):
         print(f"bench: {size_label(self.size)} {line}", file=self.stream, flush=True)
 
 
+class _Bar(Protocol):
+    """What BarProgress uses of a tqdm bar (tqdm is optional: the bench extra)."""
+
+    def update(self, n: int) -> object: ...
+
+    def close(self) -> None: ...
+
+
 class BarProgress(LineProgress):
     """A tqdm bar per path of the size being measured; they go when it is done."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self.tqdm = importlib.import_module("tqdm").tqdm
-        self.bars: dict[str, Any] = {}
+        # tqdm.tqdm, imported when the bars are asked for.
+        self.tqdm: Callable[..., _Bar] = importlib.import_module("tqdm").tqdm
+        self.bars: dict[str, _Bar] = {}
 
     def start(self, size: int, calls: int, rows: list[str]) -> None:
+        """A bar per path of the size."""
         width = max(map(len, rows))
         self.bars = {row: self.tqdm(total=calls, desc=f"{size_label(size):>7}  {row:<{width}}",
                                     unit="call", position=i, leave=False, file=self.stream,
@@ -139,12 +161,14 @@ class BarProgress(LineProgress):
                      for i, row in enumerate(rows)}
 
     def advance(self, row: str, calls: int) -> None:
+        """Moves ``row``'s bar on by ``calls``."""
         self.bars[row].update(calls)
 
     def round_done(self, done: int, rounds: int) -> None:
-        pass
+        """Nothing: the bars show the rounds."""
 
     def finish(self) -> None:
+        """Closes the size's bars."""
         for bar in reversed(list(self.bars.values())):
             bar.close()
         self.bars = {}

@@ -18,7 +18,7 @@ from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, NoSuchProcess,
                       WindowNotFound, WinIPCError, error_from_errno, error_from_winerror)
 from .constants import WinError
 from ._notes import _explained
-from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, _open_native, _size_of,
+from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, Window, _open_native, _size_of,
                       find_window)
 from ._resource import Resource
 from ._timeouts import (_TURN_SLICE, DEFAULT_SPIN_US, DEFAULT_TIMEOUT, _check_spin, _deadline,
@@ -49,13 +49,13 @@ class Connection(Resource):
         self.title = title
         self._timeout_ms = _timeout_ms(timeout)
         self.timeout = timeout
-        self.shared = bool(shared)
+        self.shared: bool = bool(shared)
         self.last_result: Optional[int] = None
         _check_spin(spin)
         deadline = time.monotonic() + _seconds(wait, "wait")
         while True:
             try:
-                self.window = find_window(title)
+                self.window: Window = find_window(title)
                 break
             except WindowNotFound as e:
                 if time.monotonic() >= deadline:
@@ -68,7 +68,7 @@ class Connection(Resource):
         # The connection's own channel to the server; its Process (the
         # memory it allocates there) is the one that closes it.
         self._native = _open_native(self.window.pid, VM_ACCESS, self.window.handle)
-        self.process = Process._wrap(self._native, self.window.pid, VM_ACCESS)
+        self.process: Process = Process._wrap(self._native, self.window.pid, VM_ACCESS)
         self.process._warns = False     # part of the connection, which warns
         self._scratch: Optional[RemoteBuffer[bytes]] = None
         self._lock = threading.Lock()

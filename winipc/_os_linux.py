@@ -64,12 +64,16 @@ class Process(subprocess.Popen[Any]):
             _close(fd)
 
     def poll(self) -> int | None:
+        """The exit code, or None while the child runs (Popen.poll); the
+        pidfd is closed once there is one."""
         code = super().poll()
         if code is not None:
             self._close_pidfd()
         return code
 
     def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to exit and return its exit code (Popen.wait);
+        the pidfd is closed then."""
         code = super().wait(timeout)
         self._close_pidfd()
         return code

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Access", "VM_ACCESS", "Window", "find_window", "sample_handlers", "Process",
            "open_process", "RemoteBuffer"]
 
-log = logging.getLogger("winipc")
+log: logging.Logger = logging.getLogger("winipc")
 
 #: Process access rights (winipc.constants.ProcessAccess).
 Access = ProcessAccess
@@ -97,7 +97,7 @@ class Process(Resource):
     def _adopt(self, native: _native.Process, pid: int, access: int) -> Self:
         self._native = native
         self.pid = pid
-        self.access = Access(access)
+        self.access: ProcessAccess = Access(access)
         self._opened()
         return self
 

@@ -37,6 +37,7 @@ class Resource:
         return self._closed
 
     def close(self) -> None:
+        """Release what the object owns; closing it again does nothing."""
         if self._closed:
             return
         if self._owner_pid == os.getpid():

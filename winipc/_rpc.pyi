@@ -129,6 +129,9 @@ class Process:
 # message's result.
 @disjoint_base
 class PreparedCall:
+    """``msg`` on the ``size`` bytes at ``address`` in ``process``'s server:
+    ``prepared(struct)`` writes ``struct`` there, sends, reads the answer
+    back into ``struct`` (in place) and returns the message's result."""
     def __init__(self, process: Process, msg: int, address: int, size: int,
                  timeout_ms: int, owner: object = None) -> None: ...
     @property
@@ -146,9 +149,12 @@ class PreparedCall:
     # (prepared, error) -> the exception to raise for a failed call
     on_error: Callable[[PreparedCall, BaseException], BaseException] | None
     owner: object         # what frees the buffer: its close() is called by close()
-    def bind(self, address: int, size: int) -> None: ...
+    def bind(self, address: int, size: int) -> None:
+        """Use the ``size`` bytes at ``address`` from now on."""
     def __call__(self, buffer: Buffer) -> int: ...
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop using the buffer and free it (its owner's close()); harmless
+        twice."""
     def __enter__(self) -> PreparedCall: ...
     def __exit__(self, *exc: object) -> None: ...
 

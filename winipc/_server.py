@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NATIVE_HANDLER", "Server", "caller_pid"]
 
-log = logging.getLogger("winipc")
+log: logging.Logger = logging.getLogger("winipc")
 
 # What a handler may return: the message's result (None is 0).
 _R = TypeVar("_R", bound=Optional[SupportsIndex])
@@ -144,7 +144,7 @@ class Server(Resource):
         self.title = title
         # How long the serving thread spins over its doorbells for the next
         # request after answering one (µs; 0: it sleeps at once).
-        self.spin = DEFAULT_SPIN_US if spin is None else spin
+        self.spin: int = DEFAULT_SPIN_US if spin is None else spin
         self._core = _native.ServerCore(title, self.spin)
         # Steady mode (µs; 0: off).
         self.steady = self._core.steady_us = steady

@@ -75,11 +75,13 @@ from ._bench_report import size_label as size_label
 from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP, WM_THREAD_CPU
 
 # The pipe to the benchmark's server: on Windows the listener's may be a named pipe.
+# One declaration of the alias, so that every type checker reads the same type
+# (on Linux the second half is Connection again).
 if sys.platform == "win32":
-    from multiprocessing.connection import PipeConnection
-    Pipe: TypeAlias = Connection | PipeConnection
+    from multiprocessing.connection import PipeConnection as _PipeEnd
 else:
-    Pipe: TypeAlias = Connection
+    from multiprocessing.connection import Connection as _PipeEnd
+Pipe: TypeAlias = Connection | _PipeEnd
 
 __all__ = [
     "PLUS_ONE", "ROUNDS", "ROWS", "SIZES", "TARGETS", "WM_BUMP", "WM_CPU", "WM_PYBUMP",
@@ -334,6 +336,7 @@ def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Seque
 
 
 def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, where there is one)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -507,6 +510,7 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
 # --- the command --------------------------------------------------------------------
 
 def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Adds the benchmark's options to ``ap``, and returns it."""
     ap.add_argument("--calls", type=int, default=2000,
                     help="round trips per path and size (1/10 above 64 KiB, at least 50)")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
@@ -533,6 +537,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The benchmark's command-line parser, its help from this module's docstring."""
     paragraphs = (__doc__ or "\n\n\n\n").split("\n\n", 2)
     return add_arguments(argparse.ArgumentParser(
         prog=prog, description=paragraphs[0], epilog=paragraphs[2],

@@ -335,10 +335,10 @@ class SingleInstance(Resource):
             if scope not in ("local", "global"):
                 raise ValueError("scope is 'local' or 'global'")
             name = ("Global\\" if scope == "global" else "Local\\") + name
-        self.mutex = Mutex(name)
+        self.mutex: Mutex = Mutex(name)
         self.mutex._warns = False
         self.name = name
-        self.already_running = not self.mutex.created
+        self.already_running: bool = not self.mutex.created
         self._opened()
         # A guard guards until it is closed or the process exits, however it
         # is written: ``if single_instance(x).already_running: ...`` drops

@@ -12,8 +12,8 @@ import winipc  # noqa: E402
 from procstats import stats  # noqa: E402
 from structs import (  # noqa: E402
     WM_BUMP, WM_CALLER, WM_COMPARE, WM_COMPARE_CTYPES, WM_COMPARE_NATIVE, WM_EXIT, WM_MIXED, WM_PID,
-    WM_COUNT, WM_PYBUMP, WM_RAISE, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS, RESULTS, Mixed, MyInfo,
-    Small, Stats,
+    WM_COUNT, WM_HELD, WM_PYBUMP, WM_RAISE, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS, WM_TALLY,
+    WM_TALLY_READ, RESULTS, TALLY_SLOTS, Mixed, MyInfo, Small, Stats,
 )
 
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
@@ -78,6 +78,11 @@ def build(title, spin=None):
         out.held_handles, out.held_bytes = server.held
         return 0
 
+    @server.handler(WM_HELD, Stats)
+    def held(out):
+        out.held_handles, out.held_bytes = server.held
+        return 0
+
     @server.handler(WM_RESULT_OF, Small)
     def result_of(s):
         return RESULTS[s.value]
@@ -98,6 +103,32 @@ def build(title, spin=None):
         counted[0] += 1
         s.value = counted[0]        # in the struct too: each caller sees its own
         return counted[0]
+
+    # Each slot's runs (at most 255 between reads) and all runs together.
+    tally, runs = bytearray(TALLY_SLOTS), [0]
+
+    @server.handler(WM_TALLY, Small)
+    def count_slot(s):
+        slot, pause = s.value & 0xFFFFFFFF, s.value >> 32
+        if slot >= TALLY_SLOTS:
+            return -1
+        if pause:
+            end = time.perf_counter() + pause / 1e6
+            while time.perf_counter() < end:
+                pass
+        tally[slot] = min(tally[slot] + 1, 255)
+        runs[0] += 1
+        return runs[0]
+
+    @server.handler(WM_TALLY_READ)
+    def read_slots(view):
+        first = int.from_bytes(view[:8], "little")
+        n = min(len(view) - 8, TALLY_SLOTS - first)
+        if n < 0:
+            return -1
+        view[8:8 + n] = tally[first:first + n]
+        tally[first:first + n] = bytes(n)
+        return runs[0]
 
     return server
 

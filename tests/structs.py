@@ -42,6 +42,11 @@ WM_RESULT_OF = winipc.WM_USER + 112      # returns RESULTS[Small.value]
 WM_COUNT = winipc.WM_USER + 113          # how many WM_COUNTs it has run, this one included
                                          # (its result, and in Small.value)
 WM_CALLER = winipc.WM_USER + 114         # winipc.caller_pid() in the handler, -1 for None
+# The fuzz harness's withdrawal races (above what its attackers send, WM_USER..+199):
+WM_TALLY = winipc.WM_USER + 210          # Small: slot | sleep µs << 32; counts the slot's runs
+WM_TALLY_READ = winipc.WM_USER + 211     # raw: 8-byte first slot, then each slot's runs (cleared)
+TALLY_SLOTS = 4096
+WM_HELD = winipc.WM_USER + 212           # fills only Stats.held_*: Server.held, cheap to ask often
 WM_UNHANDLED = winipc.WM_USER + 999      # nobody handles it
 
 # What WM_RESULT_OF's handler returns: only None and ints are results.

@@ -111,6 +111,31 @@ def test_a_call_waiting_its_turn_keeps_its_own_timeout(server):
         assert 0.25 <= run(main(conn)) < 1.0
 
 
+def test_a_timed_out_acall_says_whether_it_ever_runs(server):
+    """An acall that times out while the server runs another client's
+    handler is withdrawn: ``CallTimeout.started`` is False and it never runs
+    (the counter it would bump stays put).  One that the server took and
+    runs past the timeout says True.  (acalls always ring a doorbell.)"""
+    with server.connect(timeout=10) as busy, server.connect(timeout=10) as conn:
+        assert run(conn.acall(WM_COUNT, Small(0))) is not None and conn.last_result == 1
+        blocker = threading.Thread(target=busy.call, args=(WM_SLEEP, Small(1200)))
+        blocker.start()
+        try:
+            time.sleep(0.3)                         # the server runs busy's handler
+            with pytest.raises(winipc.CallTimeout) as withdrawn:
+                run(conn.acall(WM_COUNT, Small(0), timeout=0.3))
+        finally:
+            blocker.join(10)
+        assert withdrawn.value.started is False
+        run(conn.acall(WM_COUNT, Small(0)))
+        assert conn.last_result == 2                # it never ran
+        with pytest.raises(winipc.CallTimeout) as e:
+            run(conn.acall(WM_SLEEP, Small(800), timeout=0.2))
+        assert e.value.started is True
+        time.sleep(0.8)
+        assert run(conn.acall(WM_SMALL, Small(2))).value == 6
+
+
 def test_cancelling_acalls_leaves_nothing_behind(server):
     async def cancel_one(conn, msg, arg):
         task = asyncio.ensure_future(conn.acall(msg, arg, timeout=30))

@@ -424,7 +424,11 @@ class Connection(Resource):
                     return result
                 left = _left(deadline)
                 if left is not None and left <= 0:
-                    raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)")
+                    error = error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)")
+                    # Withdrawn if the server has not taken it yet: then it never runs.
+                    error.started = not native.cancel_send(seq)
+                    seq = 0
+                    raise error
                 if _aio.ALIVE_SLICE is not None:
                     left = _aio.ALIVE_SLICE if left is None else min(left, _aio.ALIVE_SLICE)
                 await _aio.wait_handle(native.wait_handle, left)

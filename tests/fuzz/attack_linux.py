@@ -4,7 +4,14 @@ own: python attack_linux.py TITLE SECONDS SEED.  Prints "messages N".
 Everything a same-user client can do on the wire: random bytes, requests
 with any op, message, size and address, fds attached to any message, a
 doorbell page full of garbage, allocation up to the limits and beyond,
-requests whose replies are never read, and abrupt hang-ups."""
+requests whose replies are never read, and abrupt hang-ups.
+
+    python attack_linux.py --kick TITLE SECONDS SEED
+
+floods the server's standby socket instead (the datagram socket beside its
+endpoint that clients kick when a request waits behind a running handler):
+bursts of empty datagrams, as fast as they go, with short pauses.  Prints
+"kicks N"."""
 
 import mmap
 import os
@@ -91,7 +98,33 @@ class Conn:
         self.s.close()
 
 
+def kick_flood(title, seconds, seed):
+    """Empty datagrams to the standby socket: bursts of up to 20 ms, pauses
+    of up to 20 ms (the server must answer its clients through both)."""
+    rng = random.Random(seed)
+    kick = _rpc._kick_path(os.path.realpath(_rpc._title_link(title)))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        burst_end = time.monotonic() + rng.uniform(0.001, 0.02)
+        while time.monotonic() < burst_end:
+            for _ in range(32):
+                try:
+                    s.sendto(b"k" * rng.choice([0, 1, 64]), kick)
+                    sent += 1
+                except (BlockingIOError, ConnectionRefusedError, FileNotFoundError, OSError):
+                    break           # its queue is full, or the server is gone
+        time.sleep(rng.uniform(0, 0.02))
+    s.close()
+    print("kicks", sent, flush=True)
+
+
 def main():
+    if sys.argv[1] == "--kick":
+        kick_flood(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
+        return
     title, seconds, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
     rng = random.Random(seed)
     path = _rpc._title_link(title)

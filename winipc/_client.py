@@ -425,6 +425,7 @@ class Connection(Resource):
                 left = _left(deadline)
                 if left is not None and left <= 0:
                     error = error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)")
+                    assert isinstance(error, CallTimeout)       # (ERROR_TIMEOUT's class)
                     # Withdrawn if the server has not taken it yet: then it never runs.
                     error.started = not native.cancel_send(seq)
                     seq = 0

@@ -125,7 +125,7 @@ def test_twine_check_strict():
 def test_classifiers_name_only_pythons_the_suite_runs_on():
     """A `Programming Language :: Python :: 3.x` classifier promises a
     tested Python: the minimum of requires-python (the native suite's here),
-    the Windows CPython of the Wine suite (scripts/windows/env.sh), or the
+    the Windows CPythons of the Wine suite (scripts/windows/env.sh), or the
     Python running this suite."""
     project = _project()
     versions = {c.rsplit(":: ", 1)[1] for c in project["classifiers"]

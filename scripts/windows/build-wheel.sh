@@ -11,6 +11,11 @@
 #      build, isolated like any other: setuptools and Cython from the index);
 #   3. that wheel is installed into .cache/windows/site (host pip, --target,
 #      for win_amd64 / CPython 3.13), replacing any earlier build.
+# With WIN_PY=3.11 (env.sh) it builds against that CPython's python3.dll and
+# installs into its site-packages, .cache/windows/site3.11.
+#     scripts/windows/build-wheel.sh --install WHEEL
+# builds nothing: it installs that wheel (one this script made before) for the
+# Windows Python WIN_PY selects, so that another CPython tests the very file.
 # Runs setup.sh first (a no-op when done).  Everything it writes is under
 # build/windows/, dist/ and .cache/windows/ (and setuptools' winipc.egg-info):
 # nothing lands in winipc/ or _native/.
@@ -22,6 +27,26 @@ cd "$WINIPC_ROOT"
 "$here/setup.sh"
 
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Installs the wheel $1 for the Windows Python, replacing any winipc there.
+install_wheel() {
+    rm -rf "$WIN_SITE"/winipc "$WIN_SITE"/winipc-*.dist-info
+    "$HOST_PYTHON" -m pip install -q --no-deps --upgrade --target "$WIN_SITE" \
+        --platform win_amd64 --python-version "$WIN_PY" --implementation cp --only-binary=:all: \
+        "$1" </dev/null
+    echo "install  ${1##*/} -> ${WIN_SITE#"$WINIPC_ROOT"/} (CPython $WIN_PY)" >&2
+}
+
+if [ "${1:-}" = "--install" ]; then
+    wheel="${2:?build-wheel.sh --install: which wheel?}"
+    case "$wheel" in
+        *-cp311-abi3-win_amd64.whl) ;;
+        *) echo "build-wheel.sh: $wheel is not a cp311-abi3-win_amd64 wheel" >&2; exit 1 ;;
+    esac
+    [ -f "$wheel" ] || { echo "build-wheel.sh: no $wheel" >&2; rm -rf "$WIN_SITE"/winipc "$WIN_SITE"/winipc-*.dist-info; exit 1; }
+    install_wheel "$(realpath "$wheel")"
+    exit 0
+fi
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 
 # The module list is setup.py's MODULES.
@@ -68,7 +93,4 @@ mv "$made" "$wheel"
 echo "wheel    ${wheel#"$WINIPC_ROOT"/}" >&2
 
 # Install it for the Windows Python.
-"$HOST_PYTHON" -m pip install -q --no-deps --upgrade --target "$WIN_SITE" \
-    --platform win_amd64 --python-version 3.13 --implementation cp --only-binary=:all: \
-    "$wheel" </dev/null
-echo "install  ${wheel##*/} -> ${WIN_SITE#"$WINIPC_ROOT"/}" >&2
+install_wheel "$wheel"

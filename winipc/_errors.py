@@ -6,16 +6,18 @@ matching built-in ``OSError`` subclass, so ``except PermissionError`` and
 Win32 error code; on Linux the code the Windows backend would report) and
 ``errno``, and its message names the call that failed.
 
-The native modules never build exceptions themselves: they call
-:func:`raise_winerror` or :func:`raise_errno` with the code they read right
-after the failing call.
+The native modules never build exceptions themselves, and import nothing of
+this package: right after a failing call they hand the code they read to
+:func:`native_error`, the error factory that ``winipc/_os.py`` installs in
+each of them (``_native/common/errors.pxi``).  The facade's own code calls
+:func:`raise_winerror` or :func:`raise_errno`.
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional
 
 from .constants import WinError
 
@@ -213,10 +215,14 @@ _WIN_DESCRIPTIONS: dict[int, str] = {
 }
 
 
+# The platform's words for a Win32 error are winipc/_os.py's, which is
+# imported late here: the platform modules it chooses (_os_linux.py,
+# _os_windows.py) raise these errors, and so import this module first.
+
 def _describe_winerror(code: int) -> str:
     if code in _WIN_DESCRIPTIONS:
         return _WIN_DESCRIPTIONS[code]
-    from . import _os           # imported late: the platform modules import this one
+    from . import _os           # imported late: see above
     return _os.describe_winerror(code)
 
 
@@ -233,7 +239,7 @@ def _known(code: int | None) -> int | None:
 def error_from_winerror(code: int, call: str, detail: str | None = None,
                         cls: type[WinIPCError] | None = None) -> WinIPCError:
     """Build the exception for Win32 error ``code`` raised by ``call``."""
-    from . import _os
+    from . import _os           # imported late: see above
     cls = cls or _BY_WINERROR.get(code, WinIPCError)
     msg = _os.winerror_message(code, call, f"{call} failed: {detail or _describe_winerror(code)}")
     err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=_known(code), call=call)
@@ -256,3 +262,39 @@ def raise_winerror(code: int, call: str, detail: str | None = None,
 def raise_errno(code: int, call: str, detail: str | None = None,
                 cls: type[WinIPCError] | None = None) -> NoReturn:
     raise error_from_errno(code, call, detail, cls)
+
+
+# The classes a native module may name instead of the one a code maps to (its
+# ERROR_CLASSES: tests/test_contract.py checks that they are these).
+_BY_NAME: dict[str, type[WinIPCError]] = {cls.__name__: cls for cls in (
+    WinIPCError, AccessDenied, NoSuchProcess, WindowNotFound, ObjectNotFound, CallTimeout,
+    ServerGone, WrongObjectType, AbandonedMutex, BufferTooSmall, InvalidAddress,
+    UnknownMessage, HandlerFailed, NotSupported, NotOwner, TooManyPosts, InvalidHandle,
+    ServerFull)}
+
+
+def native_error(kind: str, code: int, call: str,
+                 detail: str | Callable[[str], str] | None,
+                 cls_name: str | None) -> WinIPCError:
+    """The exception for a native module's failure: the factory that
+    winipc/_os.py installs in each (their ``set_error_factory``; the
+    arguments are described at the top of ``_native/common/errors.pxi``).
+
+    ``kind`` "winerror" and "errno" are :func:`error_from_winerror` and
+    :func:`error_from_errno`; "message" is Win32 error ``code`` said by
+    ``detail`` whole.  A callable ``detail`` is given what the code means
+    and returns what to say."""
+    cls = None if cls_name is None else _BY_NAME[cls_name]
+    if kind == "errno":
+        if callable(detail):
+            detail = detail(os.strerror(code))
+        return error_from_errno(code, call, detail, cls)
+    if callable(detail):
+        detail = detail(_describe_winerror(code))
+    if kind == "winerror":
+        return error_from_winerror(code, call, detail, cls)
+    if kind == "message" and detail is not None:
+        cls = cls or _BY_WINERROR.get(code, WinIPCError)
+        return cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), detail, winerror=_known(code),
+                   call=call)
+    raise ValueError(f"no native error of kind {kind!r} with detail {detail!r}")

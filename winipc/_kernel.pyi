@@ -9,7 +9,7 @@
 # nanoseconds, negative for none.
 import mmap
 import sys
-from typing import Final, TypeAlias
+from typing import Callable, Final, TypeAlias
 
 from typing_extensions import Buffer, Self, disjoint_base
 
@@ -21,6 +21,17 @@ SEMAPHORE: Final[int]
 MAPPING: Final[int]
 KIND_NAMES: Final[dict[int, str]]
 ALLOCATION_GRANULARITY: Final[int]      # a mapping's view starts at a multiple of it
+
+# How the module builds its errors (_native/common/errors.pxi): through the
+# factory the facade installs at import (winipc/_os.py installs
+# winipc._errors.native_error); without one, they are plain OSErrors.
+# factory(kind, code, call, detail, cls_name): kind "winerror", "errno" or
+# "message"; detail None, a str, or a callable given what the code means;
+# cls_name None or one of ERROR_CLASSES, the winipc error classes by name.
+ERROR_CLASSES: Final[frozenset[str]]
+def set_error_factory(
+        factory: Callable[[str, int, str, str | Callable[[str], str] | None, str | None],
+                          BaseException] | None) -> None: ...
 
 # Cython's doctest table (empty: the module has no doctests).
 __test__: dict[str, str]

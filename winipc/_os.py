@@ -19,9 +19,21 @@ at import (as ``multiprocessing`` picks its ``popen_*`` modules):
   asyncio waits for the platform's handles (``_aio.py``);
 - ``tidy()``: removes what earlier processes of this user left behind and
   nothing holds any more, once per process (a server's start calls it).
+
+It is also where the facade takes in the compiled modules ``_rpc`` and
+``_kernel``, which import nothing of it (the layers only call downwards):
+it gives each the error factory they raise their failures through,
+``_errors.native_error`` (``_native/common/errors.pxi``).  winipc's
+``__init__`` imports this module first of the facade, so that no other
+module uses them without it.
 """
 
 import sys
+
+from . import _errors, _kernel, _rpc
+
+_rpc.set_error_factory(_errors.native_error)
+_kernel.set_error_factory(_errors.native_error)
 
 if sys.platform == "win32":
     from ._os_windows import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,

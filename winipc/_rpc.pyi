@@ -27,6 +27,17 @@ NOTE_LIMIT: Final[int]
 # How long (µs) a waiting side spins before it sleeps, unless told otherwise.
 DEFAULT_SPIN_US: Final[int]
 
+# How the module builds its errors (_native/common/errors.pxi): through the
+# factory the facade installs at import (winipc/_os.py installs
+# winipc._errors.native_error); without one, they are plain OSErrors.
+# factory(kind, code, call, detail, cls_name): kind "winerror", "errno" or
+# "message"; detail None, a str, or a callable given what the code means;
+# cls_name None or one of ERROR_CLASSES, the winipc error classes by name.
+ERROR_CLASSES: Final[frozenset[str]]
+def set_error_factory(
+        factory: Callable[[str, int, str, str | Callable[[str], str] | None, str | None],
+                          BaseException] | None) -> None: ...
+
 # Cython's doctest table (empty: the module has no doctests).
 __test__: dict[str, str]
 

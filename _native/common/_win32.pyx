@@ -1,7 +1,8 @@
 """The Win32 numbers winipc uses, as module constants: on Windows from
 windows.h, on Linux from _native/linux/win32_values.h (the same values).
-winipc.constants turns them into enums; this module imports nothing, so that
-winipc._errors can use it while the other native modules import."""
+winipc.constants turns them into enums.  Like every native module it imports
+nothing of the facade; winipc._errors uses it at its own import, before the
+facade takes in (and gives their error factory to) the other native modules."""
 
 cimport win32_values as w
 

@@ -63,11 +63,8 @@ from win32_values cimport (ERROR_NOT_OWNER, ERROR_TOO_MANY_POSTS, ERROR_ACCESS_D
                            WAIT_OBJECT_0,
                            WAIT_TIMEOUT, WAIT_ABANDONED)
 
-from winipc._errors import (raise_errno, raise_winerror, error_from_errno, AccessDenied,
-                            NotSupported, ObjectNotFound, WrongObjectType, InvalidHandle,
-                            NoSuchProcess)
-
 BACKEND = "linux"
+include "errors.pxi"
 
 MUTEX = WIPC_MUTEX
 EVENT = WIPC_EVENT
@@ -171,15 +168,15 @@ cdef class KObject:
 
     @property
     def protect_from_close(self):
-        raise NotSupported(_errno_eopnotsupp(),
+        unsupported("GetHandleInformation",
             "GetHandleInformation(HANDLE_FLAG_PROTECT_FROM_CLOSE) failed: Linux has no "
-            "flag that makes close() of an fd fail", call="GetHandleInformation", winerror=ERROR_NOT_SUPPORTED)
+            "flag that makes close() of an fd fail")
 
     @protect_from_close.setter
     def protect_from_close(self, value):
-        raise NotSupported(_errno_eopnotsupp(),
+        unsupported("SetHandleInformation",
             "SetHandleInformation(HANDLE_FLAG_PROTECT_FROM_CLOSE) failed: Linux has no "
-            "flag that makes close() of an fd fail", call="SetHandleInformation", winerror=ERROR_NOT_SUPPORTED)
+            "flag that makes close() of an fd fail")
 
     def duplicate(self, long access, bint inheritable):
         """A new fd for this object in this process (access -1: the same rights)."""
@@ -201,9 +198,9 @@ cdef class KObject:
     cdef pthread_mutex_t *_mutex(self) except NULL:
         self._fd()
         if not self.writable:
-            raise NotSupported(_errno_eopnotsupp(),
+            unsupported("WaitForSingleObject",
                 "pthread_mutex_timedlock failed: on Linux a mutex handle without write "
-                "access maps the mutex read-only and cannot lock it", call="WaitForSingleObject", winerror=ERROR_NOT_SUPPORTED)
+                "access maps the mutex read-only and cannot lock it")
         return &self.hdr.u.mutex
 
     def mutex_acquire(self, long long ns):
@@ -255,10 +252,10 @@ cdef class KObject:
         self._fd()
         cdef wipc_event *ev = &self.hdr.u.event
         if not self.writable and not ev.manual:
-            raise NotSupported(_errno_eopnotsupp(),
+            unsupported("WaitForSingleObject",
                 "WaitForSingleObject failed: waiting on an auto-reset event resets it, "
                 "which on Linux needs a handle with EVENT_MODIFY_STATE (this one maps the "
-                "event read-only)", call="WaitForSingleObject", winerror=ERROR_NOT_SUPPORTED)
+                "event read-only)")
         return self._wait(<uint32_t *>ev, 0, ns)
 
     def event_set(self):
@@ -281,10 +278,10 @@ cdef class KObject:
     def semaphore_wait(self, long long ns):
         self._fd()
         if not self.writable:
-            raise NotSupported(_errno_eopnotsupp(),
+            unsupported("WaitForSingleObject",
                 "WaitForSingleObject failed: waiting on a semaphore takes a count, which "
                 "on Linux needs a handle with SEMAPHORE_MODIFY_STATE (this one maps the "
-                "semaphore read-only)", call="WaitForSingleObject", winerror=ERROR_NOT_SUPPORTED)
+                "semaphore read-only)")
         return self._wait(<uint32_t *>&self.hdr.u.semaphore, 1, ns)
 
     def semaphore_release(self, long count):
@@ -372,7 +369,7 @@ cdef class KObject:
         if st.st_size < need:
             raise_winerror(ERROR_INVALID_HANDLE, "MapViewOfFile",
                            f"the mapping's file was truncated to {st.st_size} bytes; "
-                           f"this view needs {need}", cls=WrongObjectType)
+                           f"this view needs {need}", cls="WrongObjectType")
         prot = _mmap.PROT_READ | (_mmap.PROT_WRITE if write else 0)
         # A view holds the open file description it was made from (mmap
         # keeps a dup of the fd), and the flock on it keeps the name: a named
@@ -429,6 +426,12 @@ cdef inline int _errno_now() noexcept nogil:
 
 cdef inline int _errno_eopnotsupp():
     return _errno.EOPNOTSUPP
+
+
+cdef int unsupported(str call, str message) except -1:
+    """Raise NotSupported for what Linux cannot do of ``call``, said by
+    ``message`` whole."""
+    raise native_error("message", ERROR_NOT_SUPPORTED, call, message, "NotSupported")
 
 
 include "create.pxi"

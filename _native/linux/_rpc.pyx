@@ -32,7 +32,8 @@ import struct as _struct
 import threading
 import time
 
-from libc.errno cimport errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET, ETIMEDOUT
+from libc.errno cimport (errno, EINTR, EAGAIN, EFAULT, EPERM, EPROTO, ECONNRESET, ETIMEDOUT,
+                         ENOENT, ECONNREFUSED)
 from libc.stdint cimport uint32_t, uint64_t, int64_t, INT64_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memset, memcpy, strncpy
@@ -49,10 +50,8 @@ from win32_values cimport (ERROR_ACCESS_DENIED, ERROR_TIMEOUT, ERROR_CONNECTION_
                            ERROR_NOT_ENOUGH_QUOTA, PROCESS_VM_OPERATION, PROCESS_VM_READ,
                            PROCESS_VM_WRITE, PROCESS_DUP_HANDLE)
 
-from winipc._errors import (raise_errno, raise_winerror, WindowNotFound, NoSuchProcess,
-                            AccessDenied, ServerGone)
-
 BACKEND = "linux"
+include "errors.pxi"
 # Connections ring a doorbell unless told otherwise (connect(spin=0) still
 # uses it, waking the server through the socket every time).
 DOORBELL_BY_DEFAULT = True

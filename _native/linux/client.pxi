@@ -50,7 +50,7 @@ cdef class Process:
     def __init__(self, int pid, unsigned long access, uint64_t window=0):
         cdef long fd
         if pid <= 0:
-            raise_errno(3, "pidfd_open", f"no process with id {pid}", cls=NoSuchProcess)
+            raise_errno(3, "pidfd_open", f"no process with id {pid}", cls="NoSuchProcess")
         fd = syscall(SYS_pidfd_open, pid, 0)
         if fd < 0:
             raise_errno(errno, "pidfd_open", f"process {pid}: {os.strerror(errno)}")
@@ -133,13 +133,13 @@ cdef class Process:
 
     cdef connect(self):
         path = _socket_path(self.window) if self.window else _pid_link(self.pid)
-        s, peer = _connect(path, ServerGone if self.window else NoSuchProcess,
+        s, peer = _connect(path, "ServerGone" if self.window else "NoSuchProcess",
                            f"process {self.pid} runs no winipc server here, and on "
                            "Linux only a winipc server can hold remote buffers")
         if peer != self.pid:
             s.close()
             raise_errno(3, "connect", f"the endpoint at {path} belongs to process {peer}",
-                        cls=NoSuchProcess)
+                        cls="NoSuchProcess")
         self.kick = os.fsencode(_kick_path(os.path.realpath(path)))
         self.sock = s.detach()
 

@@ -6,38 +6,38 @@ def _check_kind(int fd, int kind, str what):
     try:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     except OSError as e:
-        raise_errno(e.errno, what, f"{fd} is not an open fd in this process", cls=InvalidHandle)
+        raise_errno(e.errno, what, f"{fd} is not an open fd in this process", cls="InvalidHandle")
     st = _shm.regular_file(fd, what, f"fd {fd}")
     try:
         raw = os.pread(fd, _HEAD.size, 0)
     except OSError as e:
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"fd {fd} cannot be read as a winipc object ({e.strerror})",
-                       cls=WrongObjectType)
+                       cls="WrongObjectType")
     if len(raw) < _HEAD.size or _HEAD.unpack(raw)[0] != WIPC_MAGIC:
         raise_winerror(ERROR_INVALID_HANDLE, what, f"fd {fd} is not a winipc kernel object",
-                       cls=WrongObjectType)
+                       cls="WrongObjectType")
     magic, found, version, data_offset, size = _HEAD.unpack(raw)
     if found != kind:
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"the object is {_a(KIND_NAMES.get(found, str(found)))}, "
-                       f"not {_a(KIND_NAMES[kind])}", cls=WrongObjectType)
+                       f"not {_a(KIND_NAMES[kind])}", cls="WrongObjectType")
     if version != WIPC_VERSION:
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"the object was made by an incompatible winipc (layout {version})",
-                       cls=WrongObjectType)
+                       cls="WrongObjectType")
     # The header is hostile input too: its offset must be a page past the
     # header, and the file must hold what the header says before any of it is
     # mapped (a page past the end of a file is SIGBUS at first touch).
     if data_offset < sizeof(wipc_header) or data_offset % _mmap.PAGESIZE:
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"the object's header is damaged (data offset {data_offset})",
-                       cls=WrongObjectType)
+                       cls="WrongObjectType")
     need = data_offset + (size if kind == WIPC_MAPPING else 0)
     if st.st_size < need:
         raise_winerror(ERROR_INVALID_HANDLE, what,
                        f"the object's file is {st.st_size} bytes, shorter than its header "
-                       f"says ({need}): it was truncated", cls=WrongObjectType)
+                       f"says ({need}): it was truncated", cls="WrongObjectType")
     return (flags & os.O_ACCMODE) == os.O_RDWR
 
 
@@ -192,7 +192,7 @@ def fd_from_process(int pid, int value):
     try:
         pidfd = os.pidfd_open(pid)
     except OSError as e:
-        raise_errno(e.errno, "pidfd_open", f"no process {pid}", cls=NoSuchProcess)
+        raise_errno(e.errno, "pidfd_open", f"no process {pid}", cls="NoSuchProcess")
     cdef long r
     cdef int err
     try:
@@ -203,7 +203,7 @@ def fd_from_process(int pid, int value):
     if r < 0:
         if err == _errno.EBADF:
             raise_errno(err, "pidfd_getfd", f"process {pid} has no fd {value}",
-                        cls=InvalidHandle)
+                        cls="InvalidHandle")
         raise_errno(err, "pidfd_getfd",
                     f"process {pid} refuses (pidfd_getfd needs ptrace access to it)")
     return <int>r

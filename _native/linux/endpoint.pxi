@@ -18,7 +18,7 @@ def endpoint_dir():
     if (not _stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()
             or st.st_mode & 0o077):
         raise_errno(1, "endpoint_dir", f"{path} must be a directory of this user with mode 0700",
-                    cls=AccessDenied)
+                    cls="AccessDenied")
     return path
 
 
@@ -116,9 +116,14 @@ def _name_path(socket_path):
     return os.path.join(folder, "n-" + name[2:-5] + ".title")
 
 
+# The errno values of an endpoint that is missing or dead (its server gone).
+cdef tuple ENDPOINT_GONE = (ENOENT, ECONNREFUSED)
+
+
 def _connect(path, missing, detail):
     """Connect to the endpoint at ``path``: (socket, peer pid).  A missing or
-    dead endpoint raises ``missing`` with ``detail``."""
+    dead endpoint raises the winipc error named ``missing`` (its errno one of
+    ENDPOINT_GONE) with ``detail``."""
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         s.connect(path)
@@ -147,8 +152,10 @@ def _find(title):
             # own, so someone of this user put it there.  Pass it by.
             continue
         try:
-            s, pid = _connect(link, WindowNotFound, None)
-        except WindowNotFound:
+            s, pid = _connect(link, "WindowNotFound", None)
+        except OSError as e:
+            if e.errno not in ENDPOINT_GONE:
+                raise
             try:
                 os.unlink(link)         # its server is gone
             except OSError:
@@ -159,7 +166,7 @@ def _find(title):
     raise_errno(2, "find_window", f"no server window titled {title!r} (no live endpoint "
                 f"of that title in {endpoint_dir()}, the folder this process looks in: "
                 "$WINIPC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/winipc, else /tmp/winipc-<uid>)",
-                cls=WindowNotFound)
+                cls="WindowNotFound")
 
 
 def find_window(title):

@@ -250,7 +250,7 @@ cdef class ServerCore:
         endpoint when ``replace``."""
         if not replace and os.path.lexists(link):
             try:
-                _connect(link, NoSuchProcess, None)[0].close()
+                _connect(link, "NoSuchProcess", None)[0].close()
                 return
             except OSError:
                 pass

@@ -23,10 +23,8 @@ from memoryapi cimport *
 from processthreadsapi cimport *
 from wide cimport wide, from_wide
 
-from winipc._errors import (raise_winerror, AccessDenied, NoSuchProcess, WrongObjectType,
-                            InvalidHandle, ObjectNotFound, error_from_winerror)
-
 BACKEND = "windows"
+include "errors.pxi"
 
 cdef enum:
     K_MUTEX = 1
@@ -134,7 +132,7 @@ cdef class KObject:
         if GetHandleInformation(self.h, &flags) and flags & HANDLE_FLAG_PROTECT_FROM_CLOSE:
             raise_winerror(ERROR_INVALID_HANDLE, "CloseHandle",
                            "the handle is protected from closing "
-                           "(HANDLE_FLAG_PROTECT_FROM_CLOSE)", cls=InvalidHandle)
+                           "(HANDLE_FLAG_PROTECT_FROM_CLOSE)", cls="InvalidHandle")
         cdef HANDLE h = self.h
         self.h = NULL
         if not win32.CloseHandle(h):
@@ -323,7 +321,7 @@ cdef HANDLE _open_for_dup(object pid) except NULL:
         err = win32.GetLastError()
         # OpenProcess answers ERROR_INVALID_PARAMETER for a pid no process has.
         if err == ERROR_INVALID_PARAMETER:
-            raise_winerror(err, "OpenProcess", f"no process {pid}", cls=NoSuchProcess)
+            raise_winerror(err, "OpenProcess", f"no process {pid}", cls="NoSuchProcess")
         raise_winerror(err, "OpenProcess")
     return proc
 
@@ -367,7 +365,7 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
         if err == ERROR_INVALID_HANDLE:
             # Win32 reports a name held by another object type this way.
             raise_winerror(err, call, f"{name!r} is the name of another type of object",
-                           cls=WrongObjectType)
+                           cls="WrongObjectType")
         raise_winerror(err, call)
     created = err != ERROR_ALREADY_EXISTS
     return _wrap(h, kind, <long long>size if (kind == K_MAPPING and created) else -1), created
@@ -394,10 +392,10 @@ def open_object(int kind, str name, long long access, bint inheritable):
         PyMem_Free(wname)
     if h == NULL:
         if err == ERROR_FILE_NOT_FOUND:
-            raise_winerror(err, call, f"no object is named {name!r}", cls=ObjectNotFound)
+            raise_winerror(err, call, f"no object is named {name!r}", cls="ObjectNotFound")
         if err == ERROR_INVALID_HANDLE:
             raise_winerror(err, call, f"{name!r} is the name of another type of object",
-                           cls=WrongObjectType)
+                           cls="WrongObjectType")
         raise_winerror(err, call)
     return _wrap(h, kind)
 
@@ -409,7 +407,7 @@ def object_type(value):
     if st < 0:
         raise_winerror(ERROR_INVALID_HANDLE, "NtQueryObject",
                        f"{value:#x} is not an open handle in this process "
-                       f"[NTSTATUS {st & 0xFFFFFFFF:#x}]", cls=InvalidHandle)
+                       f"[NTSTATUS {st & 0xFFFFFFFF:#x}]", cls="InvalidHandle")
     return from_wide(buf)
 
 
@@ -420,7 +418,7 @@ def adopt(value, int kind):
     if found != _NT_TYPES[kind]:
         raise_winerror(ERROR_INVALID_HANDLE, f"{KIND_NAMES[kind]}.from_handle",
                        f"handle {value:#x} is {_a(_NT_NAMES.get(found, found))}, "
-                       f"not {_a(KIND_NAMES[kind])}", cls=WrongObjectType)
+                       f"not {_a(KIND_NAMES[kind])}", cls="WrongObjectType")
     return _wrap(_h(value), kind)
 
 
@@ -437,7 +435,7 @@ def pull(pid, value, int kind, long long access):
         raise_winerror(err, "DuplicateHandle",
                        f"process {pid} has no handle {value:#x}"
                        if err == ERROR_INVALID_HANDLE else None,
-                       cls=InvalidHandle if err == ERROR_INVALID_HANDLE else None)
+                       cls="InvalidHandle" if err == ERROR_INVALID_HANDLE else None)
     return <size_t>out
 
 

@@ -38,10 +38,8 @@ from memoryapi cimport UnmapViewOfFile
 import os
 import threading
 
-from winipc._errors import (NoSuchProcess, WindowNotFound, WinIPCError, _describe_winerror,
-                            raise_winerror)
-
 BACKEND = "windows"
+include "errors.pxi"
 # The classic write -> SendMessageTimeout -> read is the default here.
 DOORBELL_BY_DEFAULT = False
 # VirtualAllocEx memory stays until VirtualFreeEx or the server's exit.
@@ -83,11 +81,10 @@ cdef tuple STEP_CALLS = ("WriteProcessMemory", "SendMessageTimeoutW", "ReadProce
 
 
 cdef int fail(DWORD code, str call, str what=None, cls=None) except -1:
-    """Raise the WinIPCError for ``code`` from ``call``, saying on what."""
-    detail = _describe_winerror(code)
-    if what is not None:
-        detail = f"{detail} ({what})"
-    raise_winerror(code, call, detail=detail, cls=cls)
+    """Raise the error for ``code`` from ``call``, saying on what (``cls``:
+    the name of the winipc error class to raise, as for raise_winerror)."""
+    raise_winerror(code, call, None if what is None else lambda words: f"{words} ({what})",
+                   cls)
     return -1
 
 
@@ -95,7 +92,7 @@ cdef int refused(UINT msg, LRESULT result) except -1:
     """Raise the error a server answered with WINIPC_ERROR_RESULT(code)."""
     cdef DWORD code = WINIPC_ERROR_CODE(result)
     raise_winerror(code, "SendMessageTimeoutW",
-                   detail=f"the server refused the message {msg:#x}: {_describe_winerror(code)}")
+                   lambda words: f"the server refused the message {msg:#x}: {words}")
     return -1
 
 
@@ -217,7 +214,7 @@ cdef int vm_failed(DWORD err, str call, str what, DWORD pid) except -1:
     with nogil:
         exited = has_exited(pid)
     if exited:
-        raise_winerror(err, call, detail=f"process {pid} has exited ({what})", cls=NoSuchProcess)
+        raise_winerror(err, call, detail=f"process {pid} has exited ({what})", cls="NoSuchProcess")
     return fail(err, call, f"{what} in process {pid}")
 
 

@@ -16,7 +16,7 @@ def find_window(str title):
     PyMem_Free(wtitle)
     if window == NULL or tid == 0:   # tid 0: the window went away meanwhile
         raise_winerror(win32.ERROR_FILE_NOT_FOUND, "FindWindowW",
-                       detail=f"no window has the title {title!r}", cls=WindowNotFound)
+                       detail=f"no window has the title {title!r}", cls="WindowNotFound")
     return <size_t>window, pid, tid
 
 
@@ -76,7 +76,7 @@ cdef class Process:
                 # OpenProcess's answer when no process has that id, rather
                 # than a "not found" code (psutil maps it the same way).
                 raise_winerror(err, "OpenProcess", detail=f"no process has the id {pid}",
-                               cls=NoSuchProcess)
+                               cls="NoSuchProcess")
             fail(err, "OpenProcess", f"process {pid}")
         self._handle = handle
         self._closed = False
@@ -85,7 +85,7 @@ cdef class Process:
         if exited:
             self.close()
             raise_winerror(win32.ERROR_INVALID_PARAMETER, "OpenProcess",
-                           detail=f"process {pid} has exited", cls=NoSuchProcess)
+                           detail=f"process {pid} has exited", cls="NoSuchProcess")
         try:
             self._server32 = query_server_is_32bit(pid)
         except BaseException:
@@ -272,7 +272,7 @@ cdef class Process:
         if WINIPC_IS_ERROR(result) or result < 0:
             code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
             raise_winerror(code, "SendMessageTimeoutW",
-                           detail=f"the server refused {what}: {_describe_winerror(code)}")
+                           lambda words: f"the server refused {what}: {words}")
         return result
 
     def open_bell(self, int spin_us, UINT timeout_ms):

@@ -29,7 +29,7 @@ cdef LRESULT bell_control_call(Process p, WPARAM op, LPARAM arg, UINT timeout_ms
     if WINIPC_IS_ERROR(result) or result <= 0:
         code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
         raise_winerror(code, "the doorbell",
-                       detail=f"the server refused {what}: {_describe_winerror(code)}")
+                       lambda words: f"the server refused {what}: {words}")
     return result
 
 
@@ -88,13 +88,13 @@ cdef void free_on_server(Process p, size_t address, UINT timeout_ms):
     here costs nothing for long, since the server releases every section
     with the doorbell that allocated it (when the doorbell is closed, or
     this process exits), and raising it would hide the error that matters.
-    Only the call's own failures (WinIPCError: a timeout, a refusal, a
-    server gone) are dropped; anything else, an interrupt (KeyboardInterrupt
-    during the wait) or a bug, goes on up."""
+    Only the call's own failures (the OSErrors it raises: a timeout, a
+    refusal, a server gone) are dropped; anything else, an interrupt
+    (KeyboardInterrupt during the wait) or a bug, goes on up."""
     try:
         bell_control_call(p, OP_SHARED_FREE, <LPARAM>address, timeout_ms,
                           f"freeing the shared buffer at {address:#x}")
-    except WinIPCError:
+    except OSError:
         pass
 
 

@@ -59,7 +59,7 @@ def resume_main_thread(DWORD pid):
         win32.CloseHandle(snap)
     if tid == 0:
         raise_winerror(ERROR_INVALID_PARAMETER, "Thread32Next",
-                       f"process {pid} has no thread", cls=NoSuchProcess)
+                       f"process {pid} has no thread", cls="NoSuchProcess")
     thread = OpenThread(THREAD_SUSPEND_RESUME, False, tid)
     if thread == NULL:
         raise_winerror(win32.GetLastError(), "OpenThread")

@@ -72,8 +72,8 @@ cdef int refused_by(bint server32, UINT msg, LRESULT result) except -1:
         return refused(msg, result)
     code = WINIPC_ERROR_CODE(result)
     raise_winerror(code, "SendMessageTimeoutW",
-                   detail=f"the server (a 32-bit process) refused the message {msg:#x}: "
-                          f"{_describe_winerror(code)}")
+                   lambda words: f"the server (a 32-bit process) refused the message "
+                                 f"{msg:#x}: {words}")
     return -1
 
 
@@ -92,9 +92,9 @@ cdef size_t alloc_for_32bit(HANDLE handle, size_t size, DWORD pid) except 0:
         if err in (ERROR_NOT_ENOUGH_MEMORY, ERROR_INVALID_PARAMETER,
                    ERROR_COMMITMENT_LIMIT):
             raise_winerror(err, "NtAllocateVirtualMemory",
-                           detail=f"{thirty_two(pid)}: {size} bytes found no room below 2 GiB, "
-                                  f"where any 32-bit process can address them "
-                                  f"({_describe_winerror(err)})")
+                           lambda words: f"{thirty_two(pid)}: {size} bytes found no room "
+                                         f"below 2 GiB, where any 32-bit process can "
+                                         f"address them ({words})")
         vm_failed(err, "NtAllocateVirtualMemory", f"{size} bytes below 2 GiB", pid)
     if <size_t>address + size > LOW_2GIB:     # never, if ZeroBits was honoured
         with nogil:

@@ -387,7 +387,7 @@ cdef class Process:
     def call(self, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
         """Write ``buffer`` to ``address``, send, read the result back into it."""
         cdef int64_t result = 0
-        self.call_buffer(msg, address, <size_t>-1, buffer, timeout_ms, &result)
+        self.run_calls(msg, address, <size_t>-1, buffer, 1, timeout_ms, &result, False)
         return result
 
     def call_object(self, uint32_t msg, uint64_t address, size_t capacity, struct, out,
@@ -399,19 +399,36 @@ cdef class Process:
         than ``capacity``."""
         cdef int64_t result = 0
         answer = answer_for(struct, out)
-        if answer is None or not self.call_buffer(msg, address, capacity, answer, timeout_ms,
-                                                  &result):
+        if answer is None or not self.run_calls(msg, address, capacity, answer, 1, timeout_ms,
+                                                &result, False):
             return None
         self.last_result = result
         return answer
 
-    cdef bint call_buffer(self, uint32_t msg, uint64_t address, size_t capacity, buffer,
-                          int64_t timeout_ms, int64_t *result) except -1:
-        """One call of ``buffer`` (writable) through ``address``: False when
-        it is larger than ``capacity`` (nothing sent)."""
+    def bench(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n, int64_t timeout_ms):
+        """``n`` calls in C; each one's duration in nanoseconds."""
+        cdef int64_t *out
+        if n < 0:
+            raise ValueError("n must not be negative")
+        out = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
+        if out == NULL:
+            raise MemoryError()
+        try:
+            self.run_calls(msg, address, <size_t>-1, buffer, n, timeout_ms, out, True)
+            return [out[i] for i in range(n)]
+        finally:
+            free(out)
+
+    cdef bint run_calls(self, uint32_t msg, uint64_t address, size_t capacity, buffer,
+                        Py_ssize_t n, int64_t timeout_ms, int64_t *out, bint timed) except -1:
+        """``n`` calls of ``buffer`` (writable) through ``address``, each
+        one's result in ``out`` (``timed``: its duration in ns instead);
+        False when the buffer is larger than ``capacity`` (nothing sent)."""
         cdef Py_buffer view, local
         cdef Failure f
         cdef int rc = 0, fd
+        cdef Py_ssize_t i
+        cdef int64_t t0, result = 0
         cdef uint64_t offset = 0
         cdef bint have_local = False
         cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
@@ -429,8 +446,13 @@ cdef class Process:
                         have_local = True
                         remote_copy = <char *>local.buf + offset
                 with nogil:
-                    rc = self.call_once(fd, msg, address, <char *>view.buf, view.len, remote_copy,
-                                        timeout_ms, result, &f)
+                    for i in range(n):
+                        t0 = winipc_now_ns()
+                        rc = self.call_once(fd, msg, address, <char *>view.buf, view.len,
+                                            remote_copy, timeout_ms, &result, &f)
+                        if rc < 0:
+                            break
+                        out[i] = winipc_now_ns() - t0 if timed else result
                 if rc < 0:
                     raise_failure(&f)
                 return True
@@ -440,10 +462,6 @@ cdef class Process:
                 PyBuffer_Release(&view)
         finally:
             self.leave()
-
-    def bench(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n, int64_t timeout_ms):
-        """``n`` calls in C; each one's duration in nanoseconds."""
-        return self._loop(msg, address, buffer, n, timeout_ms, True)
 
     cdef int call_once(self, int fd, uint32_t msg, uint64_t address, char *data, size_t size,
                        char *remote_copy, int64_t timeout_ms, int64_t *result,
@@ -467,35 +485,32 @@ cdef class Process:
             return rc
         if self.bell != NULL:
             inline = remote_copy == NULL and size <= WINIPC_BELL_DATA_MAX and self.inline_ok()
-            if inline:
-                memcpy(winipc_bell_data(self.bell), data, size)
-            elif remote_copy == NULL:
-                rc = vm_copy(self.pid, data, address, size, True, f)
-            if rc == 0:
-                seq = self.next_bell_seq()
-                rc = bell_send(self.bell, fd, seq, msg, WINIPC_FLAG_INLINE if inline else 0,
-                               size, address, deadline, self.spin_ns, &self.wake_avg, result,
-                               "server SEND (doorbell)", f)
-                if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
-                    memcpy(f.note, winipc_bell_note(self.bell), NOTE_MAX)
-                if winipc_bell_answered(self.bell, seq):
-                    self.inline_owed = 0        # every earlier request is done too
-                elif inline and f.started != 0:
-                    # Given up after the server took it: its answer will
-                    # still be copied to the page (doorbell.h).
-                    self.inline_owed = seq
-                if rc == 0 and inline:
-                    memcpy(data, winipc_bell_data(self.bell), size)
-        else:
-            if remote_copy == NULL:
-                rc = vm_copy(self.pid, data, address, size, True, f)
-            if rc == 0:
-                memset(&req, 0, sizeof(req))
-                req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address
-                self.seq += 1
-                req.seq = self.seq
-                rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND", f)
-                result[0] = rep.result
+        if inline:
+            memcpy(winipc_bell_data(self.bell), data, size)
+        elif remote_copy == NULL:
+            rc = vm_copy(self.pid, data, address, size, True, f)
+        if rc == 0 and self.bell != NULL:
+            seq = self.next_bell_seq()
+            rc = bell_send(self.bell, fd, seq, msg, WINIPC_FLAG_INLINE if inline else 0,
+                           size, address, deadline, self.spin_ns, &self.wake_avg, result,
+                           "server SEND (doorbell)", f)
+            if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
+                memcpy(f.note, winipc_bell_note(self.bell), NOTE_MAX)
+            if winipc_bell_answered(self.bell, seq):
+                self.inline_owed = 0        # every earlier request is done too
+            elif inline and f.started != 0:
+                # Given up after the server took it: its answer will
+                # still be copied to the page (doorbell.h).
+                self.inline_owed = seq
+            if rc == 0 and inline:
+                memcpy(data, winipc_bell_data(self.bell), size)
+        elif rc == 0:
+            memset(&req, 0, sizeof(req))
+            req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address
+            self.seq += 1
+            req.seq = self.seq
+            rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND", f)
+            result[0] = rep.result
         self.give_turn()
         if rc == 0 and not inline:
             if remote_copy != NULL:
@@ -513,48 +528,3 @@ cdef class Process:
                 return False
             self.inline_owed = 0
         return True
-
-    cdef list _loop(self, uint32_t msg, uint64_t address, buffer, Py_ssize_t n,
-                    int64_t timeout_ms, bint timed):
-        cdef Py_buffer view, local
-        cdef Failure f
-        cdef int rc = 0, fd
-        cdef Py_ssize_t i
-        cdef int64_t t0, result = 0
-        cdef uint64_t offset = 0
-        cdef int64_t *out = NULL
-        cdef bint have_view = False, have_local = False
-        cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
-        if n < 0:
-            raise ValueError("n must not be negative")
-        self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
-        try:
-            fd = self.endpoint()
-            out = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
-            if out == NULL:
-                raise MemoryError()
-            PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
-            have_view = True
-            mapping = self.mapping_for(address, view.len, &offset)
-            if mapping is not None:
-                PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
-                have_local = True
-                remote_copy = <char *>local.buf + offset
-            with nogil:
-                for i in range(n):
-                    t0 = winipc_now_ns()
-                    rc = self.call_once(fd, msg, address, <char *>view.buf, view.len, remote_copy,
-                                        timeout_ms, &result, &f)
-                    if rc < 0:
-                        break
-                    out[i] = winipc_now_ns() - t0 if timed else result
-            if rc < 0:
-                raise_failure(&f)
-            return [out[i] for i in range(n)]
-        finally:
-            if have_local:
-                PyBuffer_Release(&local)
-            if have_view:
-                PyBuffer_Release(&view)
-            free(out)
-            self.leave()

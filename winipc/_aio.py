@@ -76,8 +76,11 @@ class AsyncTurn:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(_left(deadline)):
-                await waiter
+            if deadline is None:
+                await waiter        # (no timeout: spare the context manager)
+            else:
+                async with asyncio.timeout(_left(deadline)):
+                    await waiter
         except BaseException as e:
             with self._lock:
                 if waiter in self._waiters:

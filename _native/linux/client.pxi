@@ -30,6 +30,7 @@ cdef class Process:
     cdef winipc_bell *bell      # the doorbell page, once open_bell() made it
     cdef int64_t spin_ns
     cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
+    cdef bint async_rang        # begin_send woke the server: end_send's first look waits cold
     cdef uint32_t inline_owed   # an inline request given up after the server took it,
                                 # until answered: no inline request meanwhile (doorbell.h)
     cdef Shared *shared         # shared buffers mapped here, by server address

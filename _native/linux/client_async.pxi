@@ -33,7 +33,8 @@ cdef object async_begin(Process p, uint32_t msg, uint64_t wparam, uint64_t lpara
         while recv_packet(fd, &stale, sizeof(stale), NULL) > 0:
             pass
         seq = p.next_bell_seq()
-        if winipc_bell_post(p.bell, seq, msg, wparam, lparam):
+        p.async_rang = winipc_bell_post(p.bell, seq, msg, wparam, lparam)
+        if p.async_rang:
             memset(&ring, 0, sizeof(ring))
             ring.op = OP_RING
             ring.seq = seq
@@ -54,16 +55,18 @@ cdef object async_end(Process p, uint32_t seq, int64_t spin_ns):
     cdef Failure f
     cdef int r
     cdef uint32_t error
-    cdef int64_t result, start
+    cdef int64_t result
     cdef winipc_bell *b = p.bell
-    cdef bint done = True
+    cdef bint done = True, rang = p.async_rang
+    p.async_rang = False
     try:
         if spin_ns > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
-            # An awake server answers within a short spin: then the event
-            # loop is spared a round of its own (doorbell.h's policy).
+            # The first look waits as a synchronous call does (bell_send):
+            # an awake server answers within the spin, and one that
+            # begin_send woke is waited for; then the event loop is spared
+            # a round of its own, and this thread a wake-up.
             with nogil:
-                start = winipc_now_ns()
-                bell_spin(b, p.sock, seq, False, start, start + spin_ns, INT64_MAX)
+                bell_first_look(b, p.sock, seq, rang, spin_ns, &p.wake_avg, INT64_MAX)
         # Wake-ups (this one's or stale ones); a hang-up or a notice fails.
         r = read_reply(p.sock, &wake, NULL, &f)
         while r > 0:

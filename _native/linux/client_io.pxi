@@ -218,6 +218,25 @@ cdef int bell_spin(winipc_bell *b, int fd, uint32_t seq, bint cold, int64_t star
     return 1
 
 
+cdef void bell_first_look(winipc_bell *b, int fd, uint32_t seq, bint rang, int64_t spin_ns,
+                          int64_t *wake_avg, int64_t deadline) noexcept nogil:
+    """The spin before a wait for request ``seq`` sleeps: one that had to
+    wake the server (``rang``) first yields until the server has taken it,
+    for the budget its recent wake-ups earned (``wake_avg``, doorbell.h),
+    then spins up to ``spin_ns`` for the answer; so a client that is still
+    spinning when the answer comes spares it its own wake-up."""
+    cdef int64_t start = winipc_now_ns(), now
+    cdef int r = 1
+    if rang:
+        r = bell_spin(b, fd, seq, True, start,
+                      start + winipc_cold_budget(spin_ns, wake_avg[0]), deadline)
+        now = winipc_now_ns()
+        winipc_cold_learn(wake_avg, now - start)
+        start = now
+    if r:
+        bell_spin(b, fd, seq, False, start, start + spin_ns, deadline)
+
+
 cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint32_t flags,
                    uint64_t wparam, uint64_t lparam, int64_t deadline, int64_t spin_ns, int64_t *wake_avg,
                    int64_t *result, const char *call, Failure *f) noexcept nogil:
@@ -229,7 +248,6 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint32_t 
     (doorbell.h)."""
     cdef Request ring
     cdef Reply wake
-    cdef int64_t start, now
     cdef int r
     cdef bint rang
     cdef uint32_t error
@@ -242,17 +260,7 @@ cdef int bell_send(winipc_bell *b, int fd, uint32_t seq, uint32_t msg, uint32_t 
         if send_packet(fd, &ring, sizeof(ring), -1) < 0 and errno != EAGAIN:
             return fail(f, errno, False, "send (doorbell)")
     if spin_ns > 0 and not winipc_bell_answered(b, seq):
-        start = winipc_now_ns()
-        if rang:
-            r = bell_spin(b, fd, seq, True, start,
-                          start + winipc_cold_budget(spin_ns, wake_avg[0]), deadline)
-            now = winipc_now_ns()
-            winipc_cold_learn(wake_avg, now - start)
-            start = now
-        else:
-            r = 1
-        if r:
-            bell_spin(b, fd, seq, False, start, start + spin_ns, deadline)
+        bell_first_look(b, fd, seq, rang, spin_ns, wake_avg, deadline)
     while not winipc_bell_answered(b, seq):
         winipc_bell_client_sleeps(b)
         if winipc_bell_answered(b, seq):

@@ -127,35 +127,48 @@ cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lpara
     return err
 
 
+cdef DWORD bell_first_look(ClientBell *cb, uint32_t seq, int spin_us, int64_t start,
+                           int64_t deadline) noexcept nogil:
+    """The spin before a wait for request ``seq`` sleeps -> 0 or the code
+    to return: one that had to wake the server (``cb.rang``) first yields
+    until the server has taken it, for the budget its recent wake-ups
+    earned (doorbell.h), then spins up to ``spin_us`` for the answer (no
+    kernel call while the server answers; a server on our CPU gets it at
+    once); so a client still spinning when the answer comes spares it its
+    own wake-up."""
+    cdef int64_t cold_start
+    cdef DWORD err
+    cdef bint done = True
+    if spin_us <= 0:
+        return 0
+    if cb.rang:
+        cold_start = winipc_now_ns()
+        err = bell_spin(cb, seq, True, start,
+                        start + us_to_ticks(winipc_cold_budget(<int64_t>spin_us * 1000,
+                                                               cb.wake_avg) // 1000),
+                        deadline, &done)
+        if err:
+            return err
+        winipc_cold_learn(&cb.wake_avg, winipc_now_ns() - cold_start)
+        start = ticks_now()
+    if done:
+        return bell_spin(cb, seq, False, start, start + us_to_ticks(spin_us), deadline, &done)
+    return 0
+
+
 cdef DWORD bell_wait(ClientBell *cb, uint32_t seq, UINT timeout_ms, int spin_us,
                      LRESULT *result) noexcept nogil:
     """bell_round_trip's wait for the answer to request ``seq`` (posted)."""
     cdef winipc_bell *b = cb.bell
     cdef int64_t start, now, deadline
-    cdef int64_t left_ms, cold_start
+    cdef int64_t left_ms
     cdef uint32_t error
     cdef DWORD err
-    cdef bint done = True
     start = ticks_now()
     deadline = start + us_to_ticks(<int64_t>timeout_ms * 1000)
-    if cb.rang:
-        # It slept: yield until it has taken the request (doorbell.h).
-        if spin_us > 0:
-            cold_start = winipc_now_ns()
-            err = bell_spin(cb, seq, True, start,
-                            start + us_to_ticks(winipc_cold_budget(<int64_t>spin_us * 1000,
-                                                                   cb.wake_avg) // 1000),
-                            deadline, &done)
-            if err:
-                return err
-            winipc_cold_learn(&cb.wake_avg, winipc_now_ns() - cold_start)
-            start = ticks_now()
-    # Spin: no kernel call while the server answers within spin_us; a
-    # server on our CPU gets it at once (doorbell.h).
-    if done:
-        err = bell_spin(cb, seq, False, start, start + us_to_ticks(spin_us), deadline, &done)
-        if err:
-            return err
+    err = bell_first_look(cb, seq, spin_us, start, deadline)
+    if err:
+        return err
     # Sleep in slices, saying so first (the protocol's "a side sleeps").  A
     # wake-up that comes after we took the flag back (the server had taken
     # it first) stays pending on the auto-reset Event and only ends a later

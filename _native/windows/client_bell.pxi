@@ -78,7 +78,8 @@ cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout
         seq = winipc_bell_next_seq(cb.seq)
         cb.seq = seq
         p._amsg = msg
-        if winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp):
+        cb.rang = winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp)
+        if cb.rang:
             synchapi.SetEvent(cb.server_event)
         p._abell_busy = True
         return seq
@@ -93,16 +94,16 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
     cdef uint32_t error
     cdef LRESULT result
     cdef DWORD err = 0
-    cdef bint done = True, spun
-    cdef int64_t start
+    cdef bint done = True
     try:
         if spin_us > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
-            # An awake server answers within a short spin: then the event
-            # loop is spared a round of its own (doorbell.h's policy).
+            # The first look waits as a synchronous call does (bell_wait):
+            # an awake server answers within the spin, and one that
+            # async_begin woke is waited for; then the event loop is spared
+            # a round of its own, and this thread a wake-up.
             with nogil:
-                start = ticks_now()
-                err = bell_spin(cb, seq, False, start, start + us_to_ticks(spin_us),
-                                INT64_MAX, &spun)
+                err = bell_first_look(cb, seq, spin_us, ticks_now(), INT64_MAX)
+            cb.rang = False
             if err:
                 round_trip_failed(err, STEP_BELL, p._amsg, 0, 0, p.pid)
         if not winipc_bell_answered(b, seq):

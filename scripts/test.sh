@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: the native suite on Linux,
-# then the same suite with the official Windows CPython 3.13 under Wine, then
-# a part of it (calls, doorbells, kernel objects, asyncio) with the Windows
-# CPython 3.11, the oldest the cp311-abi3 wheel is for, on the very wheel
-# file the 3.13 run built and tested.  Fails if any of the three fails.
+# then a part of it on the very same wheel with each other CPython here
+# (scripts/other-pythons.sh: 3.12, 3.13), then the same suite with the
+# official Windows CPython 3.13 under Wine, then a part of it (calls,
+# doorbells, kernel objects, asyncio) with the Windows CPython 3.11, the
+# oldest the cp311-abi3 wheel is for, on the very wheel file the 3.13 run
+# built and tested.  Fails if any of them fails.
 #     scripts/test.sh [pytest args]
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +18,8 @@ echo "== native suite ($(uname -s)) =="
 # installed package.
 .venv/bin/pytest -p no:cacheprovider "$@"
 native=$?
+scripts/other-pythons.sh "$@"
+others=$?
 echo "== Windows suite under Wine (CPython 3.13) =="
 WIN_PY=3.13 scripts/windows/test.sh "$@"
 windows=$?
@@ -43,5 +47,5 @@ else
     windows311=1
 fi
 
-echo "native suite exit $native, Windows suite exit $windows (3.13), $windows311 (3.11)"
-[ "$native" -eq 0 ] && [ "$windows" -eq 0 ] && [ "$windows311" -eq 0 ]
+echo "native suite exit $native (other Pythons $others), Windows suite exit $windows (3.13), $windows311 (3.11)"
+[ "$native" -eq 0 ] && [ "$others" -eq 0 ] && [ "$windows" -eq 0 ] && [ "$windows311" -eq 0 ]

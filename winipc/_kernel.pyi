@@ -1,5 +1,6 @@
-# The native kernel-object module, winipc._kernel: the contract is
-# _native/README.md.  One module name, two sources (_native/linux/_kernel.pyx,
+# The native kernel-object module, winipc._kernel: this stub is its
+# contract (_native/README.md says where each part lives).  One module name,
+# two sources (_native/linux/_kernel.pyx,
 # _native/windows/_kernel.pyx): what both have is declared once, and what only
 # one has, or has in another shape, sits under `sys.platform`.  Checked against
 # the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel

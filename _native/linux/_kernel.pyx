@@ -1,4 +1,4 @@
-# Kernel objects on Linux (the contract: _native/README.md; the user's view:
+# Kernel objects on Linux (the contract: winipc/_kernel.pyi; the user's view:
 # docs/kernel-objects.md).
 #
 # A named object is a file in /dev/shm, an unnamed one a memfd.  Each starts

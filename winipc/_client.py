@@ -4,7 +4,6 @@ result back, from threads or from asyncio."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import sys
@@ -33,7 +32,7 @@ __all__ = ["Connection", "connect"]
 
 # A buffer that call() fills in place (out=).
 _B = TypeVar("_B", bound="Buffer")
-_CTYPES_DATA = (ctypes.Structure, ctypes.Union, ctypes.Array)
+_CTYPES_DATA = _native.CTYPES_DATA
 
 
 class Connection(Resource):

@@ -7,6 +7,7 @@
 # winipc._win32`
 # (tests/test_types.py); tests/test_contract.py checks that each backend
 # exports exactly this, and where the platforms may differ.
+import ctypes
 import sys
 from typing import Any, Callable, Final, Optional
 
@@ -27,6 +28,8 @@ RESERVED_RESULTS: Final[range]
 NOTE_LIMIT: Final[int]
 # How long (µs) a waiting side spins before it sleeps, unless told otherwise.
 DEFAULT_SPIN_US: Final[int]
+# The ctypes types whose instances call_object copies, as the facade's checks see them.
+CTYPES_DATA: Final[tuple[type[ctypes.Structure], type[ctypes.Union], type[ctypes.Array[Any]]]]
 
 # How the module builds its errors (_native/common/errors.pxi): through the
 # factory the facade installs at import (winipc/_os.py installs

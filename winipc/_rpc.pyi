@@ -72,8 +72,9 @@ def read_note(raw: bytes) -> Optional[str]: ...
 # The process the handler running on this thread serves (0: none, unknown).
 def serving_caller() -> int: ...
 # The facade's words for a Python handler: result_of(fn, returned) -> the
-# message's result (or raises why not); failed(fn, error, address, size)
-# logs the error and writes the note.
+# int that what it returned (not None, not an int) stands for, or raises why
+# not (the native side then checks the range, as for every result);
+# failed(fn, error, address, size) logs the error and writes the note.
 def set_handler_hooks(result_of: Callable[[Callable[..., Any], Any], int],
                       failed: Callable[[Callable[..., Any], BaseException, int, int], None]
                       ) -> None: ...

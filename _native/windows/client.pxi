@@ -41,7 +41,7 @@ cdef class Process:
     cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
     cdef bint _server32     # the process is 32-bit (wow64.pxi)
-    cdef public object last_result  # call_object()'s result
+    cdef public object last_result  # the last call()'s or call_object()'s result
 
     def __cinit__(self):
         self._handle = NULL
@@ -464,6 +464,7 @@ cdef class Process:
         ``buffer`` (writable): one block without the GIL.  -> the result."""
         cdef int64_t result = 0
         self.run_calls(msg, address, <size_t>-1, buffer, 1, timeout_ms, &result, False)
+        self.last_result = result
         return result
 
     def call_object(self, UINT msg, size_t address, size_t capacity, struct, out,

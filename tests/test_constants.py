@@ -1,7 +1,10 @@
 """The Win32 numbers: written once (windows.h on Windows, win32_values.h on
 Linux), exported by winipc._win32, and exposed as enums by winipc.constants."""
 
+import ast
 import enum
+import os
+import re
 
 import pytest
 
@@ -80,3 +83,44 @@ def test_an_errors_winerror_is_a_winerror_member():
     # A code winipc does not know stays a plain int.
     err = winipc._errors.error_from_winerror(0x7FFF, "SomeCall")
     assert type(err.winerror) is int and err.winerror == 0x7FFF
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(*parts):
+    with open(os.path.join(ROOT, *parts), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_each_win32_name_is_in_every_place_that_types_it():
+    # A Win32 name is typed in five places: the Linux value header (Windows:
+    # windows.h), win32_values.pxd, _win32.pyx, _win32.pyi and constants.py.
+    # Each place has exactly the same names, and only the header has numbers.
+    header = set(re.findall(r"^#define[ \t]+([A-Z][A-Z0-9_]*)[ \t]+\S", _read(
+        "_native", "linux", "win32_values.h"), re.M))
+    pxd_source = _read("_native", "common", "win32_values.pxd")
+    pxd = set(re.findall(r"^ {8}([A-Z][A-Z0-9_]*)\s*$", pxd_source, re.M))
+    pyx_source = _read("_native", "common", "_win32.pyx")
+    pyx = set(re.findall(r"^([A-Z][A-Z0-9_]*) = w\.\1\s*$", pyx_source, re.M))
+    assigned = set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", pyx_source, re.M))
+    stub = {node.target.id for node in ast.parse(_read("winipc", "_win32.pyi")).body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and node.target.id.isupper()}
+    used, literals = set(), []
+    for node in ast.walk(ast.parse(_read("winipc", "constants.py"))):
+        if isinstance(node, ast.Assign) or isinstance(node, ast.AnnAssign):
+            value = node.value
+            if (isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name)
+                    and value.value.id == "_w"):
+                used.add(value.attr)
+            elif isinstance(value, ast.Constant) and isinstance(value.value, int):
+                literals.append(ast.unparse(node))
+    runtime = set(_numbers())
+    assert len(header) > 40, header
+    assert pxd == header, (sorted(pxd - header), sorted(header - pxd))
+    assert pyx == assigned == pxd, (sorted(pyx ^ pxd), sorted(assigned - pyx))
+    assert stub == pyx, (sorted(stub - pyx), sorted(pyx - stub))
+    assert runtime == stub, (sorted(runtime - stub), sorted(stub - runtime))
+    assert used == runtime - INTERNAL, (sorted(used - runtime), sorted(runtime - INTERNAL - used))
+    assert not literals, f"constants.py writes numbers of its own: {literals}"

@@ -77,6 +77,7 @@ PLATFORM_ONLY = {
         "_rpc.Process.push_fd", "_kernel.fd_from_process",
         # Named objects are files in /dev/shm with a header of a page.
         "_kernel.SHM_DIR", "_kernel.FILE_PREFIX", "_kernel.PAGE", "_kernel.name_path",
+        "_kernel.object_files", "_kernel.sweep", "_kernel.sweep_once",
         # The futex and robust-mutex state Win32 keeps in the kernel.
         "_kernel.KObject.owned", "_kernel.KObject.manual_reset", "_kernel.KObject.maximum",
     },
@@ -252,13 +253,9 @@ def test_contract_sees_the_backends_names():
         "self", "pid", "access", "window"]
 
 
-# What native code still imports of the facade, by source file, and why.
-FACADE_IMPORTS = {
-    # The Linux objects' names and files (where they live in /dev/shm, which
-    # file found at a name is trusted, the sweep) are plain Python, shared
-    # with `python -m winipc ls`/`clean`.
-    "linux/_kernel.pyx": {"winipc._shm"},
-}
+# What native code still imports of the facade, by source file, and why:
+# nothing.
+FACADE_IMPORTS: dict[str, set[str]] = {}
 
 _IMPORT = re.compile(r"^\s*(?:from\s+(winipc(?:\.\w+)*)\s+c?import\s+(.*)"
                      r"|c?import\s+(winipc(?:\.\w+)*))")

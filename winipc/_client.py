@@ -4,7 +4,6 @@ result back, from threads or from asyncio."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import sys
@@ -33,7 +32,7 @@ __all__ = ["Connection", "connect"]
 
 # A buffer that call() fills in place (out=).
 _B = TypeVar("_B", bound="Buffer")
-_CTYPES_DATA = (ctypes.Structure, ctypes.Union, ctypes.Array)
+_CTYPES_DATA = _native.CTYPES_DATA
 
 
 class Connection(Resource):
@@ -50,7 +49,6 @@ class Connection(Resource):
         self._timeout_ms = _timeout_ms(timeout)
         self.timeout = timeout
         self.shared: bool = bool(shared)
-        self.last_result: Optional[int] = None
         _check_spin(spin)
         deadline = time.monotonic() + _seconds(wait, "wait")
         while True:
@@ -97,6 +95,13 @@ class Connection(Resource):
         truncated is refused before sending, and its buffers lie below 2 GiB.
         False on Linux, whose backend carries full 64-bit values to any peer."""
         return bool(getattr(self._native, "server_is_32bit", False))
+
+    @property
+    def last_result(self) -> Optional[int]:
+        """The message's result of the last :meth:`call` or :meth:`acall`
+        (None before the first), as the native connection keeps it."""
+        result: Optional[int] = self._native.last_result
+        return result
 
     @property
     def spin(self) -> int:
@@ -204,12 +209,11 @@ class Connection(Resource):
                 answer = None if scratch is None else self._native.call_object(
                     msg, scratch.address, scratch.size, struct, out, ms)
                 if answer is not None:
-                    self.last_result = self._native.last_result
                     return answer
                 answer, size = _result_for(struct, out, "call")
                 if scratch is None or scratch.size < size:
                     scratch = self._scratch_for(size)
-                self.last_result = self._native.call(msg, scratch.address, answer, ms)
+                self._native.call(msg, scratch.address, answer, ms)
                 return answer
             except (HandlerFailed, BufferTooSmall) as e:
                 if scratch is None:         # (the server answers only calls it got)
@@ -380,7 +384,8 @@ class Connection(Resource):
             except NoSuchProcess as e:
                 raise self._gone(e) from None
             try:
-                self.last_result = await self._asend_raw(msg, size, scratch.address, ms, deadline)
+                self._native.last_result = await self._asend_raw(msg, size, scratch.address,
+                                                                 ms, deadline)
             except BaseException as e:
                 if _may_be_in_flight(e):
                     # Cancelled or timed out: the server may still run it.

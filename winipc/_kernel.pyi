@@ -1,5 +1,6 @@
-# The native kernel-object module, winipc._kernel: the contract is
-# _native/README.md.  One module name, two sources (_native/linux/_kernel.pyx,
+# The native kernel-object module, winipc._kernel: this stub is its
+# contract (_native/README.md says where each part lives).  One module name,
+# two sources (_native/linux/_kernel.pyx,
 # _native/windows/_kernel.pyx): what both have is declared once, and what only
 # one has, or has in another shape, sits under `sys.platform`.  Checked against
 # the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel
@@ -8,6 +9,7 @@
 # exports exactly this, and where the platforms may differ.  Timeouts are in
 # nanoseconds, negative for none.
 import mmap
+import os
 import sys
 from typing import Callable, Final, TypeAlias
 
@@ -131,5 +133,9 @@ if sys.platform == "win32":
     def post_handle_message(tid: int, index: int, value: int) -> bool: ...
     def receive_handle_messages(count: int, ns: int) -> list[int]: ...
 else:
+    # The named objects' files in /dev/shm (_native/linux/names.pxi).
     def name_path(name: str) -> str: ...
+    def object_files() -> list[tuple[str, str, str, os.stat_result]]: ...
+    def sweep() -> list[str]: ...
+    def sweep_once() -> None: ...
     def fd_from_process(pid: int, value: int) -> int: ...

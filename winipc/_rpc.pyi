@@ -1,11 +1,13 @@
-# The native process-memory RPC module, winipc._rpc: the contract is
-# _native/README.md.  One module name, two sources (_native/linux/_rpc.pyx,
+# The native process-memory RPC module, winipc._rpc: this stub is its
+# contract (_native/README.md says where each part lives).  One module name,
+# two sources (_native/linux/_rpc.pyx,
 # _native/windows/_rpc.pyx): what both have is declared once, and what only
 # one has, or has in another shape, sits under `sys.platform`.  Checked against
 # the built module with `python -m mypy.stubtest winipc._rpc winipc._kernel
 # winipc._win32`
 # (tests/test_types.py); tests/test_contract.py checks that each backend
 # exports exactly this, and where the platforms may differ.
+import ctypes
 import sys
 from typing import Any, Callable, Final, Optional
 
@@ -26,6 +28,8 @@ RESERVED_RESULTS: Final[range]
 NOTE_LIMIT: Final[int]
 # How long (µs) a waiting side spins before it sleeps, unless told otherwise.
 DEFAULT_SPIN_US: Final[int]
+# The ctypes types whose instances call_object copies, as the facade's checks see them.
+CTYPES_DATA: Final[tuple[type[ctypes.Structure], type[ctypes.Union], type[ctypes.Array[Any]]]]
 
 # How the module builds its errors (_native/common/errors.pxi): through the
 # factory the facade installs at import (winipc/_os.py installs
@@ -68,8 +72,9 @@ def read_note(raw: bytes) -> Optional[str]: ...
 # The process the handler running on this thread serves (0: none, unknown).
 def serving_caller() -> int: ...
 # The facade's words for a Python handler: result_of(fn, returned) -> the
-# message's result (or raises why not); failed(fn, error, address, size)
-# logs the error and writes the note.
+# int that what it returned (not None, not an int) stands for, or raises why
+# not (the native side then checks the range, as for every result);
+# failed(fn, error, address, size) logs the error and writes the note.
 def set_handler_hooks(result_of: Callable[[Callable[..., Any], Any], int],
                       failed: Callable[[Callable[..., Any], BaseException, int, int], None]
                       ) -> None: ...
@@ -97,22 +102,31 @@ class Process:
     # To that window (Windows: SendMessageTimeoutW, or its doorbell; Linux:
     # its endpoint, or the doorbell).
     def send(self, msg: int, wparam: int, lparam: int, timeout_ms: int) -> int: ...
+    # write + send(wparam=len(buffer), lparam=address) + read back into
+    # buffer, one block without the GIL -> the message's result
     def call(self, msg: int, address: int, buffer: Buffer, timeout_ms: int) -> int: ...
     # call() of the usual kinds of request (bytes, bytearray, ctypes, or
     # out=struct), the answer object made natively; None: nothing was sent.
     def call_object(self, msg: int, address: int, capacity: int, struct: object,
                     out: object, timeout_ms: int) -> Any: ...
     last_result: Optional[int]
+    # n calls in C -> each one's duration in ns
     def bench(self, msg: int, address: int, buffer: Buffer, n: int,
               timeout_ms: int) -> list[int]: ...
     # Windows: VirtualAllocEx/VirtualFreeEx, which never wait; Linux: the
     # server maps and unmaps, within timeout_ms.
     def alloc(self, size: int, timeout_ms: int) -> int: ...
     def free(self, address: int, timeout_ms: int) -> None: ...
+    # From now on send/call/bench ring the doorbell (common/doorbell.h) in a
+    # page the server made and both map: spin spin_us µs, then sleep.
     def open_bell(self, spin_us: int, timeout_ms: int) -> None: ...
+    # Memory the server creates and maps (Linux: a sealed memfd; Windows: a
+    # section), mapped here too: (its address there, a writable mapping here);
+    # copies and calls in it are plain memory copies.  free_shared raises
+    # BufferError while a view of the mapping is exported, and does nothing else.
     def alloc_shared(self, size: int, timeout_ms: int) -> tuple[int, Buffer]: ...
     def free_shared(self, address: int, timeout_ms: int) -> None: ...
-    def close(self) -> None: ...
+    def close(self) -> None: ...        # safe twice; collection closes what is left
     # split-phase sends, for asyncio: the request's sequence number (Linux: 0
     # when another thread has the connection's turn), its answer or None
     @property
@@ -183,12 +197,14 @@ class ServerCore:
     @property
     def tid(self) -> int: ...
     @property
-    def held(self) -> tuple[int, int]: ...
+    def held(self) -> tuple[int, int]: ...     # (handles or fds, bytes) held for clients
     if sys.platform == "win32":
         @property
         def healed(self) -> int: ...
-    allow_lower_integrity: bool
+    allow_lower_integrity: bool   # before run(); Windows: ChangeWindowMessageFilterEx
     spin_us: int
     steady_us: int          # steady mode: the longest average gap it spins across (0: off)
     def stop(self) -> None: ...
+    # Makes the window (endpoint) on this thread, calls on_ready(window, tid)
+    # with the GIL, then serves without it until stop() (from any thread).
     def run(self, on_ready: Callable[[int, int], object] | None = None) -> None: ...

@@ -58,10 +58,6 @@ def _handler_address(native: Any) -> int:
         raise TypeError(f"the capsule is not a winipc handler: {e}") from None
 
 
-# Results the protocol keeps for errors (common/winipc.h).
-_RESERVED = _native.RESERVED_RESULTS
-
-
 def caller_pid() -> Optional[int]:
     """Inside a Python handler: the id of the process whose call it serves.
     None outside a handler, and where nobody can know: a Windows window
@@ -75,22 +71,15 @@ def caller_pid() -> Optional[int]:
 # result, and the caller's pid for caller_pid().  What needs words comes here.
 
 def _result_of(fn: Callable[..., Any], result: Any) -> int:
-    """The message's result from what handler ``fn`` returned, other than
-    None or a plain int in range: an index (a bool, an IntEnum), or the
-    error that says why not."""
+    """The int that what handler ``fn`` returned stands for, other than None
+    or a plain int: an index (a bool, an IntEnum), or the error that says
+    why not.  The native side then checks it as every result (dispatch.pxi:
+    not in the reserved range, and within a signed 64-bit int)."""
     try:
-        value = operator.index(result)   # an int (or bool), never "12" or 3.7
+        return operator.index(result)   # an int (or bool), never "12" or 3.7
     except TypeError:
         raise TypeError(f"handler {fn.__qualname__} returned {result!r}: a message's "
                         "result is an int or None") from None
-    if value in _RESERVED:
-        raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in "
-                         "the range winipc keeps for errors (-2**31 to -2**31 + "
-                         "0x%X)" % (len(_RESERVED) - 1))
-    if not -2**63 <= value < 2**63:
-        raise OverflowError(f"handler {fn.__qualname__} returned {value:#x}, which does "
-                            "not fit a message's result (a signed 64-bit int)")
-    return value
 
 
 def _failed(fn: Callable[..., Any], error: BaseException, address: int, size: int) -> None:

@@ -9,7 +9,10 @@ import ctypes as _ctypes
 
 from cpython.bytearray cimport PyByteArray_FromObject
 
-cdef tuple CTYPES_DATA = (_ctypes.Structure, _ctypes.Union, _ctypes.Array)
+# The ctypes types whose instances are data a call copies (the facade's
+# checks use the same tuple).
+cdef tuple _ctypes_data = (_ctypes.Structure, _ctypes.Union, _ctypes.Array)
+CTYPES_DATA = _ctypes_data
 
 
 cdef object answer_for(object struct, object out):
@@ -19,6 +22,6 @@ cdef object answer_for(object struct, object out):
     t = type(struct)
     if t is bytes or t is bytearray:
         return PyByteArray_FromObject(struct)
-    if isinstance(struct, CTYPES_DATA):
+    if isinstance(struct, _ctypes_data):
         return t.from_buffer_copy(struct)
     return None

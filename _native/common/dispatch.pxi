@@ -64,10 +64,11 @@ def serving_caller():
 
 
 # What the facade does where a Python handler's call does not go plainly
-# (set_handler_hooks): RESULT_OF(fn, result) -> the message's result from
-# anything but None or an int outside the reserved range (or raises why
-# not); FAILED(fn, error, address, size) logs a handler's error and writes
-# its note.  Hooks, so that this module imports nothing of the facade.
+# (set_handler_hooks): RESULT_OF(fn, result) -> an int from anything but
+# None or an int (or raises why not), which checked_result() then checks
+# as every result is; FAILED(fn, error, address, size) logs a handler's
+# error and writes its note.  Hooks, so that this module imports nothing of
+# the facade.
 cdef object RESULT_OF = None
 cdef object FAILED = None
 
@@ -137,12 +138,28 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result,
     return 0
 
 
+cdef int64_t checked_result(object fn, object value) except? -1:
+    """``value``, an int that handler ``fn`` returned, as the message's
+    result; else the error that says why not (the one check of a Python
+    handler's result: the reserved range is winipc.h's)."""
+    cdef int64_t result
+    if fits_result(value, &result):
+        return result
+    if WINIPC_IS_ERROR(result):
+        raise ValueError(f"handler {fn.__qualname__} returned {value:#x}, which is in the "
+                         "range winipc keeps for errors (-2**31 to -2**31 + "
+                         f"0x{WINIPC_ERROR_SPAN - 1:X})")
+    raise OverflowError(f"handler {fn.__qualname__} returned {value:#x}, which does not "
+                        "fit a message's result (a signed 64-bit int)")
+
+
 cdef bint fits_result(object answer, int64_t *result) noexcept:
     """An int that is a message's result as it is: in int64, outside the
     reserved range."""
     try:
         result[0] = answer
     except OverflowError:
+        result[0] = 0
         return False
     return not WINIPC_IS_ERROR(result[0])
 
@@ -165,7 +182,7 @@ cdef int run_python(Handler *h, void *data, size_t size, int64_t *result,
         elif type(answer) is int and fits_result(answer, result):
             pass
         else:
-            result[0] = RESULT_OF(fn, answer)
+            result[0] = checked_result(fn, RESULT_OF(fn, answer))
         return 0
     except KeyboardInterrupt:
         # Ctrl+C landed in the handler: the sender is told the handler

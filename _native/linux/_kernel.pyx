@@ -1,4 +1,4 @@
-# Kernel objects on Linux (the contract: _native/README.md; the user's view:
+# Kernel objects on Linux (the contract: winipc/_kernel.pyi; the user's view:
 # docs/kernel-objects.md).
 #
 # A named object is a file in /dev/shm, an unnamed one a memfd.  Each starts
@@ -13,7 +13,7 @@
 # Whoever closes the last one (an exclusive flock then succeeds on a fresh
 # descriptor) removes the name; a name whose holders all died without closing
 # is found unlocked by the next create/open and treated as gone, and removed
-# by the next winipc process of the user (winipc/_shm.py, sweep).  A mapping
+# by the next winipc process of the user (names.pxi, sweep).  A mapping
 # holds its open file description, and so the lock: what is mapped beyond its
 # handle (a view, a mutex closed while owned, an asynchronous wait's object) is
 # mapped through a description of its own that holds no lock, so the name goes
@@ -31,10 +31,10 @@
 # hostile until checked.  It is opened O_NOFOLLOW|O_NONBLOCK (a symlink fails,
 # a FIFO does not block) and accepted only as a regular file with one link,
 # owned by this user (Local\; Global\: this user or root), at least as long as
-# its header says, before anything is locked or mapped (winipc/_shm.py,
-# _check_kind).
+# its header says, before anything is locked or mapped (names.pxi, and
+# create.pxi's _check_kind).
 #
-#   winipc/_shm.py   the names' files: where they are, which to trust, removal
+#   names.pxi        the names' files: where they are, which to trust, removal
 #   create.pxi       create, open, adopt, pull: how a handle comes to be
 #   waiting.pxi      asynchronous waits (asyncio)
 
@@ -46,8 +46,8 @@ import mmap as _mmap
 import os
 import struct as _struct
 
-from winipc import _shm
-from winipc._shm import SHM_DIR, FILE_PREFIX, name_path
+import stat as _stat
+from urllib.parse import quote as _quote, unquote as _unquote
 
 from libc.errno cimport errno, ETIMEDOUT, EINTR, EOVERFLOW, EPERM
 from libc.stdint cimport uint32_t, uint64_t
@@ -154,7 +154,7 @@ cdef class KObject:
         self.hdr = NULL
         os.close(fd)
         if self.path is not None:
-            _shm.remove_if_unused(self.path, self.ident)
+            _remove_if_unused(self.path, self.ident)
 
     # --- inheritance ---
 
@@ -186,7 +186,7 @@ cdef class KObject:
             raise_winerror(ERROR_ACCESS_DENIED, "DuplicateHandle",
                            "the source handle is read-only; a duplicate cannot have more rights")
         if self.writable and not want_write:
-            new = _shm.reopen_readonly(fd)
+            new = _reopen_readonly(fd)
         else:
             new = os.dup(fd)
         if inheritable:
@@ -434,5 +434,6 @@ cdef int unsupported(str call, str message) except -1:
     raise native_error("message", ERROR_NOT_SUPPORTED, call, message, "NotSupported")
 
 
+include "names.pxi"
 include "create.pxi"
 include "waiting.pxi"

@@ -1,4 +1,4 @@
-# Process-memory RPC on Linux (see _native/README.md for the contract).
+# Process-memory RPC on Linux (the contract: winipc/_rpc.pyi).
 #
 # A server is a Unix seqpacket socket in a per-user directory, named by its
 # dispatch thread's id; the title and the pid are symlinks to it.  The server

@@ -37,7 +37,7 @@ cdef class Process:
     cdef int nshared
     cdef list mappings          # their mmap objects
     cdef bytes kick             # the server's standby thread (transact)
-    cdef public object last_result  # call_object()'s result
+    cdef public object last_result  # the last call()'s or call_object()'s result
 
     def __cinit__(self):
         self.connecting = threading.Lock()
@@ -389,6 +389,7 @@ cdef class Process:
         """Write ``buffer`` to ``address``, send, read the result back into it."""
         cdef int64_t result = 0
         self.run_calls(msg, address, <size_t>-1, buffer, 1, timeout_ms, &result, False)
+        self.last_result = result
         return result
 
     def call_object(self, uint32_t msg, uint64_t address, size_t capacity, struct, out,

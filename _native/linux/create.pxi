@@ -1,5 +1,5 @@
 # Creating, opening, adopting and pulling kernel objects: a handle comes to
-# be.  (Part of _kernel.pyx; the names' files are winipc/_shm.py's.)
+# be.  (Part of _kernel.pyx; the names' files are names.pxi's.)
 
 def _check_kind(int fd, int kind, str what):
     """Raises WrongObjectType unless fd's header says `kind`; returns (writable, path)."""
@@ -7,7 +7,7 @@ def _check_kind(int fd, int kind, str what):
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     except OSError as e:
         raise_errno(e.errno, what, f"{fd} is not an open fd in this process", cls="InvalidHandle")
-    st = _shm.regular_file(fd, what, f"fd {fd}")
+    st = _regular_file(fd, what, f"fd {fd}")
     try:
         raw = os.pread(fd, _HEAD.size, 0)
     except OSError as e:
@@ -133,7 +133,7 @@ def create(int kind, name, bint inheritable, long a=0, long b=0, uint64_t size=0
     path = name_path(name)
     cdef size_t p
     for _ in range(1000):
-        fd = _shm.attach(path, True, call, name)
+        fd = _attach(path, True, call, name)
         if fd is not None:
             return _existing(fd, kind, True, path, inheritable, call), False
         fd, mapped, owned = _build(kind, path, a, b, size)
@@ -163,7 +163,7 @@ def open_object(int kind, str name, long access, bint inheritable):
     call = "Open" + KIND_NAMES[kind]
     cdef bint writable = _writable_for(kind, access)
     path = name_path(name)
-    fd = _shm.attach(path, writable, call, name)
+    fd = _attach(path, writable, call, name)
     if fd is None:
         raise_winerror(ERROR_FILE_NOT_FOUND, call, f"no object is named {name!r}")
     return _existing(fd, kind, writable, path, inheritable, call)
@@ -184,7 +184,7 @@ def _existing(fd, int kind, bint writable, path, bint inheritable, str call):
 def adopt(int value, int kind):
     """Takes ownership of fd `value` (inherited, received or duplicated) as a `kind`."""
     writable = _check_kind(value, kind, f"{KIND_NAMES[kind]}.from_handle")
-    return _wrap(value, kind, writable, _shm.path_of(value), 0, 0)
+    return _wrap(value, kind, writable, _path_of(value), 0, 0)
 
 
 def fd_from_process(int pid, int value):
@@ -217,6 +217,6 @@ def pull(int pid, int value, int kind, long access):
     if (fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE) != os.O_RDWR:
         return fd
     try:
-        return _shm.reopen_readonly(fd)
+        return _reopen_readonly(fd)
     finally:
         os.close(fd)

@@ -1,4 +1,4 @@
-# Kernel objects on Windows (the contract: _native/README.md; the user's view:
+# Kernel objects on Windows (the contract: winipc/_kernel.pyi; the user's view:
 # docs/kernel-objects.md): the Win32 objects themselves, each handle owned by
 # a KObject.  GetLastError() is read right after every call, before anything
 # (the GIL, a Python allocation) can overwrite it.

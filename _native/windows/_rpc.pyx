@@ -1,8 +1,8 @@
 include "dispatch.pxi"
 include "answer.pxi"
 
-# winipc._rpc on Windows: process-memory RPC through a window (see
-# _native/README.md for the contract every backend provides).
+# winipc._rpc on Windows: process-memory RPC through a window (the
+# contract every backend provides: winipc/_rpc.pyi).
 #
 # The client finds the server's window, opens its process with the VM rights,
 # allocates a buffer there, writes a struct, sends WM_USER+n with

@@ -41,7 +41,7 @@ cdef class Process:
     cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
     cdef bint _server32     # the process is 32-bit (wow64.pxi)
-    cdef public object last_result  # call_object()'s result
+    cdef public object last_result  # the last call()'s or call_object()'s result
 
     def __cinit__(self):
         self._handle = NULL
@@ -462,8 +462,9 @@ cdef class Process:
         """Write ``buffer`` to ``address``, send ``msg`` with wParam =
         len(buffer) and lParam = address, read the result back into
         ``buffer`` (writable): one block without the GIL.  -> the result."""
-        cdef LRESULT result = 0
-        self.call_buffer(msg, address, <size_t>-1, buffer, timeout_ms, &result)
+        cdef int64_t result = 0
+        self.run_calls(msg, address, <size_t>-1, buffer, 1, timeout_ms, &result, False)
+        self.last_result = result
         return result
 
     def call_object(self, UINT msg, size_t address, size_t capacity, struct, out,
@@ -473,27 +474,49 @@ cdef class Process:
         the result left in ``last_result``.  None, having sent nothing, for
         a kind of request answer.pxi leaves to the facade, or one larger
         than ``capacity``."""
-        cdef LRESULT result = 0
+        cdef int64_t result = 0
         answer = answer_for(struct, out)
-        if answer is None or not self.call_buffer(msg, address, capacity, answer, timeout_ms,
-                                                  &result):
+        if answer is None or not self.run_calls(msg, address, capacity, answer, 1, timeout_ms,
+                                                &result, False):
             return None
         self.last_result = result
         return answer
 
-    cdef bint call_buffer(self, UINT msg, size_t address, size_t capacity, buffer,
-                          UINT timeout_ms, LRESULT *result_out) except -1:
-        """One call of ``buffer`` (writable) through ``address``: False when
-        it is larger than ``capacity`` (nothing sent)."""
+    def bench(self, UINT msg, size_t address, buffer, Py_ssize_t n, UINT timeout_ms):
+        """``n`` calls as call() does them, timed in C with
+        QueryPerformanceCounter -> a list of each one's duration in ns."""
+        cdef int64_t *ticks
+        cdef win32.LARGE_INTEGER freq
+        if n < 0:
+            raise ValueError("n must not be negative")
+        ticks = <int64_t *>PyMem_Malloc(<size_t>(n if n else 1) * sizeof(int64_t))
+        if ticks == NULL:
+            raise MemoryError()
+        try:
+            win32.QueryPerformanceFrequency(&freq)
+            self.run_calls(msg, address, <size_t>-1, buffer, n, timeout_ms, ticks, True)
+            # ticks -> ns in Python ints: exact, whatever the counter's frequency
+            return [<object>ticks[i] * 1000000000 // freq.QuadPart for i in range(n)]
+        finally:
+            PyMem_Free(ticks)
+
+    cdef bint run_calls(self, UINT msg, size_t address, size_t capacity, buffer,
+                        Py_ssize_t n, UINT timeout_ms, int64_t *out, bint timed) except -1:
+        """``n`` calls of ``buffer`` (writable) through ``address``, each
+        one's result in ``out`` (``timed``: its duration in
+        QueryPerformanceCounter ticks instead); False when the buffer is
+        larger than ``capacity`` (nothing sent)."""
         cdef HWND window = self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL
         cdef ClientBell *bell = NULL
         cdef int spin_us = self._spin_us
+        cdef win32.LARGE_INTEGER t0, t1
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
-        cdef DWORD err
+        cdef DWORD err = 0
+        cdef Py_ssize_t i
         cdef char note[NOTE_MAX]
         note[0] = 0
         try:
@@ -513,8 +536,19 @@ cdef class Process:
                     raise
                 try:
                     with nogil:
-                        err = round_trip(handle, window, bell, spin_us, msg, address, local,
-                                         view.buf, <size_t>view.len, timeout_ms, &result, &step)
+                        for i in range(n):
+                            if timed:
+                                win32.QueryPerformanceCounter(&t0)
+                            err = round_trip(handle, window, bell, spin_us, msg, address,
+                                             local, view.buf, <size_t>view.len, timeout_ms,
+                                             &result, &step)
+                            if err or WINIPC_IS_ERROR(result) or refused32(self._server32, result):
+                                break
+                            if timed:
+                                win32.QueryPerformanceCounter(&t1)
+                                out[i] = t1.QuadPart - t0.QuadPart
+                            else:
+                                out[i] = result
                         if (bell != NULL and not err
                                 and result == WINIPC_ERROR_RESULT(ERROR_UNHANDLED_EXCEPTION)):
                             memcpy(note, winipc_bell_note(bell.bell), NOTE_MAX)
@@ -533,73 +567,9 @@ cdef class Process:
                         if note[0]:
                             e.handler_error = page_note(note)    # HandlerFailed's reason, whole
                         raise
-                result_out[0] = result
                 return True
             finally:
                 PyBuffer_Release(&view)
-        finally:
-            self.leave()
-
-    def bench(self, UINT msg, size_t address, buffer, Py_ssize_t n, UINT timeout_ms):
-        """``n`` calls as call() does them, timed in C with
-        QueryPerformanceCounter -> a list of each one's duration in ns."""
-        cdef HWND window = self._window
-        cdef HANDLE handle = self.enter()
-        cdef Py_buffer view, pinned
-        cdef char *local = NULL
-        cdef ClientBell *bell = NULL
-        cdef int spin_us = self._spin_us
-        cdef int64_t *ticks = NULL
-        cdef win32.LARGE_INTEGER freq, t0, t1
-        cdef LRESULT result = 0
-        cdef Step step = STEP_WRITE
-        cdef DWORD err = 0
-        cdef Py_ssize_t i
-        try:
-            if n < 0:
-                raise ValueError("n must not be negative")
-            get_buffer(buffer, &view, True)
-            try:
-                ticks = <int64_t *>PyMem_Malloc(<size_t>(n if n else 1) * sizeof(int64_t))
-                if ticks == NULL:
-                    raise MemoryError()
-                win32.QueryPerformanceFrequency(&freq)
-                if self._server32:
-                    check_fits_32bit(self.pid, msg, <size_t>view.len, address,
-                                     <size_t>view.len)
-                local = self.pin(address, <size_t>view.len, &pinned)
-                try:
-                    bell = self.take_bell(msg, local != NULL, timeout_ms)
-                except BaseException:
-                    if local != NULL:
-                        PyBuffer_Release(&pinned)
-                    raise
-                try:
-                    with nogil:
-                        for i in range(n):
-                            win32.QueryPerformanceCounter(&t0)
-                            err = round_trip(handle, window, bell, spin_us, msg, address,
-                                             local, view.buf, <size_t>view.len, timeout_ms,
-                                             &result, &step)
-                            win32.QueryPerformanceCounter(&t1)
-                            if err or WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                                break
-                            ticks[i] = t1.QuadPart - t0.QuadPart
-                finally:
-                    if bell != NULL:
-                        self._bell_busy = False
-                    if local != NULL:
-                        PyBuffer_Release(&pinned)
-                if err:
-                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
-                                      bell.started if bell != NULL else -1)
-                if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                    refused_by(self._server32, msg, result)
-                # ticks -> ns in Python ints: exact, whatever the counter's frequency
-                return [<object>ticks[i] * 1000000000 // freq.QuadPart for i in range(n)]
-            finally:
-                PyBuffer_Release(&view)
-                PyMem_Free(ticks)
         finally:
             self.leave()
 

@@ -10,11 +10,11 @@
 # the one 3.11 runs).
 # Steps: setup.sh (a no-op when done), build-wheel.sh (builds and installs the
 # wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
-# build/windows/peers/*.exe with zig's clang (zigcc), -I
-# _native/common, -luser32, -municode when it has wmain; the tests find them
-# through WINIPC_PEERS_DIR, a Windows path; and the same 32-bit,
-# x86-windows-gnu, into build/windows/peers32/, WINIPC_PEERS32_DIR), then `python -m pytest` on tests/.  The tests import the
-# INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
+# build/windows/peers/*.exe with zig's clang (zigcc), -I _native/common,
+# -luser32, -municode when it has wmain; the tests find them through
+# WINIPC_PEERS_DIR, a Windows path; and the same 32-bit, x86-windows-gnu, into
+# build/windows/peers32/, WINIPC_PEERS32_DIR), then `python -m pytest` on
+# tests/.  The tests import the INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
 # source tree (-B, -p no:cacheprovider).  The exit code is pytest's.  The Wine
 # server of the prefix is stopped at the end, so nothing lingers.

@@ -15,8 +15,9 @@ export WIN_CACHE="$WINIPC_ROOT/.cache/windows"
 export BASE_PYTHON="${BASE_PYTHON:-python3}"
 export HOST_VENV="$WIN_CACHE/host"
 export HOST_PYTHON="$HOST_VENV/bin/python"
-# ziglang is the C compiler (zigcc), pefile reads what a built module
-# imports and exports (pe_check.py).
+# ziglang is the C compiler (zigcc; the same version as scripts/setup.sh's,
+# which builds the Linux wheel), pefile reads what a built module imports and
+# exports (pe_check.py).
 export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0 ziglang==0.17.1 pefile==2024.8.26"
 # What the tests and `python -m winipc bench` need on the Windows side: pytest,
 # pytest-benchmark, mypy's win_amd64 wheels (tests/test_types.py), and the

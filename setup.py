@@ -5,11 +5,13 @@ extensions winipc.<name>, for the stable ABI of CPython 3.11 and later (abi3, Cy
 limited-API mode).  Everything else about the package is in pyproject.toml.
 
 The platform is the running one, except when the Windows wheel is made on
-Linux: scripts/windows/build-wheel.sh cross-compiles the modules with
-MinGW-w64 (scripts/windows/compile.sh, with the same limited API) and sets
-WINIPC_PREBUILT to the folder of the results (winipc/<name>.pyd); setuptools
-then compiles nothing, but packs those files with the package and its
-metadata into the win_amd64 wheel.  For those scripts:
+Linux: scripts/windows/build-wheel.sh cross-compiles the modules with zig's
+clang (scripts/windows/compile.sh, with the same limited API) and sets
+WINIPC_PREBUILT to the folder of the results (winipc/<name>.pyd), and
+WINIPC_PREBUILT_PLAT to their platform (win_amd64, the default, or win32);
+setuptools then compiles nothing, but packs those files with the package and
+its metadata into the wheel of that platform.  That is how the Windows wheels
+that ship are built (.github/workflows/release.yml).  For those scripts:
 
     python setup.py --list-modules     MODULES, one a line
     python setup.py --source NAME       the .pyx of module NAME for Windows
@@ -118,6 +120,6 @@ options = {"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}}
 if PREBUILT:
     # A build folder of its own, so that no Linux module lands in this wheel.
     options["build"] = {"build_base": os.path.join("build", "windows", "setuptools")}
-    options["bdist_wheel"]["plat_name"] = "win_amd64"
+    options["bdist_wheel"]["plat_name"] = os.environ.get("WINIPC_PREBUILT_PLAT", "win_amd64")
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt}, options=options)

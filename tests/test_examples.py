@@ -38,7 +38,7 @@ def test_example(args, expect):
 def test_compiled_handler_example(tmp_path):
     """examples/handler.c, built as the README says, serves through ctypes."""
     if sys.platform == "win32":
-        # scripts/windows/test.sh builds it with MinGW-w64 beside the C peers.
+        # scripts/windows/test.sh builds it with zig beside the C peers.
         from test_peers import peer
         library = peer("handler")[:-len(".exe")] + ".dll"
     else:

@@ -155,3 +155,15 @@ def test_suite_runs_on_the_wheel_in_dist():
             with open(os.path.join(installed, os.path.basename(name)), "rb") as f:
                 assert f.read() == whl.read(name), \
                     f"the installed {name} is not the one in {os.path.basename(wheel)}"
+
+
+def test_one_zig_for_the_linux_and_the_windows_wheels():
+    """scripts/setup.sh (the Linux wheel) and scripts/windows/env.sh (the
+    Windows wheels) pin the same ziglang."""
+    pins = []
+    for path in (("scripts", "setup.sh"), ("scripts", "windows", "env.sh")):
+        with open(os.path.join(ROOT, *path), encoding="utf-8") as f:
+            found = re.findall(r"\bziglang==([0-9][0-9.]*)", f.read())
+        assert len(found) == 1, f"{'/'.join(path)}: ziglang pinned {found}"
+        pins += found
+    assert pins[0] == pins[1], pins

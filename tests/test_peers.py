@@ -1,5 +1,6 @@
 """winipc against plain C programs that follow the technique step by step
-(tests/peers/*.c), built with MinGW-w64 by the test run."""
+(tests/peers/*.c), built by the test run (under Wine with zig, scripts/windows/zigcc;
+on real Windows with the runner's MinGW-w64, .github/workflows/release.yml)."""
 
 import contextlib
 import os

@@ -6,14 +6,16 @@
 # WriteProcessMemory on the current process do that too, but under Wine each
 # is a round trip to the Wine server (about 100 µs), so the copy is done here:
 #
-# - GCC/Clang on x86-64 (MinGW-w64): a leaf function around one `rep movsb`,
-#   and a vectored exception handler that, when that very instruction faults
-#   (access violation, in-page error, guard page), moves the thread to the
-#   function's failure exit, which returns 0.  Vectored handlers run before
-#   any frame-based handler (also before the one Wine puts around a window
-#   procedure), and the function touches no stack, so resuming is exact.
-# - MSVC: __try/__except around memcpy.
-# - Anything else: ReadProcessMemory on the current process.
+# - GCC/Clang on x86-64 (the win_amd64 wheel: zig's clang): a leaf function
+#   around one `rep movsb`, and a vectored exception handler that, when that
+#   very instruction faults (access violation, in-page error, guard page),
+#   moves the thread to the function's failure exit, which returns 0.
+#   Vectored handlers run before any frame-based handler (also before the
+#   one Wine puts around a window procedure), and the function touches no
+#   stack, so resuming is exact.
+# - MSVC (a build from the sdist on Windows): __try/__except around memcpy.
+# - Anything else (the win32 wheel: zig's clang for x86): ReadProcessMemory
+#   on the current process.
 
 cdef extern from *:
     """

@@ -23,7 +23,8 @@ cdef bint owned_buffer(size_t address, size_t size) noexcept nogil:
 cdef inline bint sign_extended_32(LPARAM lparam) noexcept nogil:
     """Whether ``lparam`` is a negative 32-bit value sign-extended: what a
     32-bit sender's lParam of 0x80000000 or more becomes on its way here."""
-    return lparam < 0 and lparam >= -(<LPARAM>1 << 31)
+    # (in 64 bits: on x86, 1 << 31 overflows the 32-bit LPARAM)
+    return lparam < 0 and <int64_t>lparam >= -(<int64_t>1 << 31)
 
 
 cdef uint32_t run_on_copy(WindowState *s, Handler *handler, size_t address, size_t size,

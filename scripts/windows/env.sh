@@ -10,12 +10,15 @@ unset _winipc_here
 
 export WIN_CACHE="$WINIPC_ROOT/.cache/windows"
 
-# The host's build tools (Cython, wheel, pip for the Windows-side downloads) live
+# The host's build tools (Cython, wheel, zig, pip for the Windows-side downloads) live
 # in their own venv, made by setup.sh from the host's python3 (BASE_PYTHON).
 export BASE_PYTHON="${BASE_PYTHON:-python3}"
 export HOST_VENV="$WIN_CACHE/host"
 export HOST_PYTHON="$HOST_VENV/bin/python"
-export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0"
+# ziglang is the C compiler (zigcc; the same version as scripts/setup.sh's,
+# which builds the Linux wheel), pefile reads what a built module imports and
+# exports (pe_check.py).
+export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0 ziglang==0.17.1 pefile==2024.8.26"
 # What the tests and `python -m winipc bench` need on the Windows side: pytest,
 # pytest-benchmark, mypy's win_amd64 wheels (tests/test_types.py), and the
 # extras bench (tqdm), plot (matplotlib) and peers (pyzmq; iceoryx2, whose
@@ -23,7 +26,7 @@ export HOST_REQUIREMENTS="Cython==3.3.1 wheel==0.48.0"
 # pip evaluates environment markers for the host.  numpy is held at 2.1.3:
 # the Windows wheels of later releases call ucrtbase's crealf, which Wine 8
 # does not implement (importing numpy aborts).
-export WIN_REQUIREMENTS="pytest==9.2.0 pytest-benchmark==5.3.1 colorama==0.4.6 mypy==2.4.1 tqdm==4.70.1 matplotlib==3.11.2 numpy==2.1.3 pyzmq==27.3.0 iceoryx2==0.10.0"
+export WIN_REQUIREMENTS="pytest==9.2.0 pefile==2024.8.26 pytest-benchmark==5.3.1 colorama==0.4.6 mypy==2.4.1 tqdm==4.70.1 matplotlib==3.11.2 numpy==2.1.3 pyzmq==27.3.0 iceoryx2==0.10.0"
 
 # The Windows CPython, chosen by WIN_PY (default 3.13, the full suite; 3.11,
 # the wheel's minimum, runs a part of it: scripts/test.sh).  Each is the
@@ -88,11 +91,27 @@ export WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
 # How long one Windows Python run may take before it is killed (seconds).
 export WIN_TIMEOUT="${WIN_TIMEOUT:-1800}"
 
-# The MinGW-w64 cross compiler.
-export MINGW_CC="${MINGW_CC:-x86_64-w64-mingw32-gcc}"
-export MINGW_OBJDUMP="${MINGW_OBJDUMP:-x86_64-w64-mingw32-objdump}"
-# ... and its 32-bit twin, for the 32-bit builds of the C test peers.
-export MINGW32_CC="${MINGW32_CC:-i686-w64-mingw32-gcc}"
+# The C compiler of every Windows build here, the modules of the wheel and the
+# tests' C programs alike: zig's clang (see zigcc for why zig).
+#     "$WIN_CC" TARGET [cc arguments]     TARGET: x86_64-windows-gnu, x86-windows-gnu
+export WIN_CC="$WINIPC_ROOT/scripts/windows/zigcc"
+# zig's cache (the C runtime's import libraries and startup code it builds
+# once per target) stays in the checkout, shared with scripts/zigcc.
+export ZIG_GLOBAL_CACHE_DIR="${ZIG_GLOBAL_CACHE_DIR:-$WINIPC_ROOT/.cache/zig}"
+# The targets of the 64-bit and the 32-bit programs.
+export WIN_TARGET64=x86_64-windows-gnu WIN_TARGET32=x86-windows-gnu
+# What the wheel is built for: WIN_ARCH x64 (win_amd64, the default) or x86
+# (win32; built here, tested on a 32-bit CPython of real Windows only: no
+# 32-bit Windows CPython is on the package index).
+export WIN_ARCH="${WIN_ARCH:-x64}"
+case "$WIN_ARCH" in
+    x64) export WIN_TARGET="$WIN_TARGET64" WIN_PLAT=win_amd64 ;;
+    x86) export WIN_TARGET="$WIN_TARGET32" WIN_PLAT=win32 ;;
+    *)
+        echo "scripts/windows/env.sh: WIN_ARCH=$WIN_ARCH: x64 or x86" >&2
+        return 2 2>/dev/null || exit 2
+        ;;
+esac
 
 # A Unix path as the Windows program sees it (Wine maps / to drive Z:).
 winpath() {

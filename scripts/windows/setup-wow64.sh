@@ -2,9 +2,8 @@
 # 32-bit Windows programs under Wine, in the same prefix and wineserver as the
 # 64-bit ones (Wine 8's WoW64: a 32-bit program is a real i386 process).  Run
 # by setup.sh once the 64-bit Wine and the prefix exist; it can be run alone:
-#   1. the i386 architecture for dpkg, libc6:i386 (the same version as the
-#      installed amd64 libc6, so never a downgrade) and gcc-mingw-w64-i686,
-#      with apt-get;
+#   1. the i386 architecture for dpkg and libc6:i386 (the same version as
+#      the installed amd64 libc6, so never a downgrade), with apt-get;
 #   2. Debian's wine32 and libwine for i386, of exactly the installed wine64's
 #      version, downloaded into .cache/windows/download/wine32 and checked
 #      (apt-get download checks them against the index; a copy fetched from
@@ -19,7 +18,7 @@
 #   3. the prefix's syswow64 filled from the i386 DLL folder (a prefix made
 #      by the 64-bit Wine alone has an empty one);
 #   4. a check that the prefix runs bitness.c as a 32-bit WoW64 process and
-#      as a 64-bit one.
+#      as a 64-bit one (both built by zig, zigcc).
 # Idempotent: each step leaves a stamp in .cache/windows/stamps; a second run
 # takes a fraction of a second.  An `apt-get update` that reports errors (a
 # mirror mid-sync) is not fatal: the steps go on with the indexes there are,
@@ -56,21 +55,20 @@ if [ -z "${WINIPC_SETUP_LOCKED:-}" ]; then
     flock -w 900 9 || die "another setup holds $WIN_CACHE/setup.lock"
 fi
 
-# --- 1. i386 libc and the 32-bit MinGW-w64 -----------------------------------
+# --- 1. i386 libc ---------------------------------------------------------------
 libc_version="$(dpkg-query -W -f='${Version}' libc6:amd64)"
 if ! dpkg-query -W -f='${Status}' libc6:i386 2>/dev/null | grep -q 'install ok installed' \
-        || [ "$(dpkg-query -W -f='${Version}' libc6:i386)" != "$libc_version" ] \
-        || ! command -v "$MINGW32_CC" >/dev/null; then
-    command -v apt-get >/dev/null || die "no apt-get: install libc6:i386 and gcc-mingw-w64-i686 yourself"
-    need_root "install libc6:i386 and gcc-mingw-w64-i686"
+        || [ "$(dpkg-query -W -f='${Version}' libc6:i386)" != "$libc_version" ]; then
+    command -v apt-get >/dev/null || die "no apt-get: install libc6:i386 yourself"
+    need_root "install libc6:i386"
     export DEBIAN_FRONTEND=noninteractive
     if ! dpkg --print-foreign-architectures | grep -qx i386; then
         log "adding the i386 architecture to dpkg"
         "${sudo[@]}" dpkg --add-architecture i386
     fi
-    log "installing libc6:i386=$libc_version gcc-mingw-w64-i686 with apt-get"
+    log "installing libc6:i386=$libc_version with apt-get"
     install=(timeout 900 "${sudo[@]}" apt-get install -y -q --no-install-recommends
-             -o DPkg::Lock::Timeout=300 "libc6:i386=$libc_version" gcc-mingw-w64-i686)
+             -o DPkg::Lock::Timeout=300 "libc6:i386=$libc_version")
     apt_update
     if ! "${install[@]}" </dev/null; then
         log "apt-get install failed; one more try after a fresh apt-get update in 30 s"
@@ -78,9 +76,8 @@ if ! dpkg-query -W -f='${Status}' libc6:i386 2>/dev/null | grep -q 'install ok i
         apt_updated=0
         apt_update
         "${install[@]}" </dev/null \
-            || die "apt-get could not install libc6:i386=$libc_version gcc-mingw-w64-i686 (see above)"
+            || die "apt-get could not install libc6:i386=$libc_version (see above)"
     fi
-    command -v "$MINGW32_CC" >/dev/null || die "gcc-mingw-w64-i686 is installed but there is no $MINGW32_CC"
     changed=1
 fi
 
@@ -191,12 +188,14 @@ fi
 # --- 4. Check -------------------------------------------------------------------
 # Until it has passed, every run checks again.
 [ "$changed" = 0 ] || stamp_del wow64-checked
-if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf"; then
+if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf zig"; then
     log "checking that the prefix runs 32-bit and 64-bit programs"
     out="$WIN_BUILD/bitness"
     mkdir -p "$out"
-    "$MINGW32_CC" -O2 -Wall -s -o "$out/bitness32.exe" "$here/bitness.c" -luser32
-    "$MINGW_CC" -O2 -Wall -s -o "$out/bitness64.exe" "$here/bitness.c" -luser32
+    "$WIN_CC" "$WIN_TARGET32" -O2 -Wall -s -o "$out/bitness32.exe" "$here/bitness.c" -luser32 \
+        || die "zig cc could not build bitness.c for $WIN_TARGET32"
+    "$WIN_CC" "$WIN_TARGET64" -O2 -Wall -s -o "$out/bitness64.exe" "$here/bitness.c" -luser32 \
+        || die "zig cc could not build bitness.c for $WIN_TARGET64"
     for bits in 32 64; do
         # (stderr apart: a 32-bit gdi32 says there is no 32-bit FreeType,
         # which only text drawing would need)
@@ -208,6 +207,6 @@ if [ -f "$WINEPREFIX/system.reg" ] && ! stamp_ok wow64-checked "$tree_conf"; the
         log "bitness$bits.exe: $got"
     done
     wineserver_stop
-    stamp_set wow64-checked "$tree_conf"
+    stamp_set wow64-checked "$tree_conf zig"
     log "done in $((SECONDS - t0)) s"
 fi

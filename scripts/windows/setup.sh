@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything needed to build and test the Windows backend under Wine:
-#   - Debian packages wine64 and gcc-mingw-w64-x86-64 (apt-get, as root);
-#   - a host venv with Cython and wheel (.cache/windows/host);
+#   - the Debian package wine64 (apt-get, as root);
+#   - a host venv with Cython, wheel, zig (the `ziglang` package: the C
+#     compiler of every Windows build, see env.sh) and pefile
+#     (.cache/windows/host);
 #   - python.org's embeddable CPython 3.13 for Windows (.cache/windows/python),
 #     whose python313._pth adds .cache/windows/site and imports site;
 #   - pytest & co. for Windows in .cache/windows/site;
@@ -12,11 +14,14 @@
 #     the null graphics driver (windows work without an X server) and no crash
 #     dialog (a crashing process prints a backtrace and ends: it must not hang).
 #   - 32-bit programs in that prefix, beside the 64-bit ones (setup-wow64.sh:
-#     libc6:i386, gcc-mingw-w64-i686, Debian's i386 Wine unpacked into
+#     libc6:i386, Debian's i386 Wine unpacked into
 #     .cache/windows/wine, the prefix's syswow64).
 # Idempotent: each step leaves a stamp in .cache/windows/stamps and is skipped
 # when its stamp matches, so a second run takes a fraction of a second.
 # Needs no terminal and asks nothing (CI=true, no stdin).
+#     scripts/windows/setup.sh --build-tools
+# makes the host venv only: what building the wheel needs (build-wheel.sh
+# --no-install; the release workflow), without Wine or a Windows Python.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 # log, die, the stamps, wineserver_stop
@@ -25,6 +30,11 @@ set -euo pipefail
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 changed=0
 t0=$SECONDS
+case "${1:-}" in
+    "") build_tools_only=0 ;;
+    --build-tools) build_tools_only=1 ;;
+    *) die "usage: setup.sh [--build-tools]" ;;
+esac
 
 # Runs a Wine program with stdin closed, its output through a pipe, bounded.
 # The prefix is made by the system's 64-bit Wine; setup-wow64.sh then adds
@@ -39,19 +49,17 @@ exec 9>"$WIN_CACHE/setup.lock"
 flock -w 900 9 || die "another setup.sh holds $WIN_CACHE/setup.lock"
 
 # --- 1. Debian packages -----------------------------------------------------
-if [ ! -x "$WINE_SYSTEM" ] || [ ! -x "$WINESERVER" ] || ! command -v "$MINGW_CC" >/dev/null \
-        || ! command -v "$MINGW_OBJDUMP" >/dev/null; then
-    command -v apt-get >/dev/null || die "no apt-get: install wine64 and gcc-mingw-w64-x86-64 yourself"
+if [ "$build_tools_only" = 0 ] && { [ ! -x "$WINE_SYSTEM" ] || [ ! -x "$WINESERVER" ]; }; then
+    command -v apt-get >/dev/null || die "no apt-get: install wine64 yourself"
     sudo=()
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || die "not root and no sudo: cannot install wine64 gcc-mingw-w64-x86-64"
+        command -v sudo >/dev/null || die "not root and no sudo: cannot install wine64"
         sudo=(sudo -n)
     fi
-    log "installing wine64 gcc-mingw-w64-x86-64 with apt-get"
+    log "installing wine64 with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     timeout 900 "${sudo[@]}" apt-get update -q </dev/null
-    timeout 900 "${sudo[@]}" apt-get install -y -q --no-install-recommends \
-        wine64 gcc-mingw-w64-x86-64 </dev/null
+    timeout 900 "${sudo[@]}" apt-get install -y -q --no-install-recommends wine64 </dev/null
     [ -x "$WINE_SYSTEM" ] || die "apt-get installed wine64 but there is no $WINE_SYSTEM"
     changed=1
 fi
@@ -65,6 +73,9 @@ if ! stamp_ok host "$HOST_REQUIREMENTS" || [ ! -x "$HOST_PYTHON" ]; then
     # shellcheck disable=SC2086  # a list of requirements
     timeout 600 "$HOST_PYTHON" -m pip install -q $HOST_REQUIREMENTS </dev/null
     stamp_set host "$HOST_REQUIREMENTS"
+fi
+if [ "$build_tools_only" = 1 ]; then
+    exit 0
 fi
 
 # --- 3. The Windows CPython -------------------------------------------------

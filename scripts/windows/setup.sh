@@ -7,8 +7,9 @@
 #   - python.org's embeddable CPython 3.13 for Windows (.cache/windows/python),
 #     whose python313._pth adds .cache/windows/site and imports site;
 #   - pytest & co. for Windows in .cache/windows/site;
-#     with WIN_PY=3.11 (env.sh), the embeddable CPython 3.11 in
+#     with WIN_PY=3.11 or 3.12 (env.sh), that embeddable CPython in
 #     .cache/windows/python3.11 and its packages in .cache/windows/site3.11
+#     (or python3.12, site3.12)
 #     instead (the steps below are shared);
 #   - a Wine prefix (.cache/windows/prefix) that says it is Windows 10, with
 #     the null graphics driver (windows work without an X server) and no crash

@@ -2,12 +2,13 @@
 # Builds winipc for Windows and runs the test suite with the Windows CPython
 # under Wine:
 #     scripts/windows/test.sh [pytest args]      e.g.  scripts/windows/test.sh -x -k rpc
-# WIN_PY picks the Windows CPython (env.sh): 3.13 by default, or 3.11, the
-# oldest the cp311-abi3 wheel is for, with its own folder and site-packages:
+# WIN_PY picks the Windows CPython (env.sh): 3.13 by default, or 3.12, or
+# 3.11, the oldest the cp311-abi3 wheel is for, each with its own folder and
+# site-packages:
 #     WIN_PY=3.11 scripts/windows/test.sh tests/test_rpc.py
 # WIN_WHEEL=dist/winipc-...-win_amd64.whl installs that wheel instead of
 # building one (scripts/test.sh: the wheel the 3.13 run built and tested is
-# the one 3.11 runs).
+# the one 3.11 and 3.12 run).
 # Steps: setup.sh (a no-op when done), build-wheel.sh (builds and installs the
 # wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
 # build/windows/peers/*.exe with zig's clang (zigcc), -I _native/common,

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, cast, overload
 
 from . import _aio
 from . import _rpc as _native
-from ._errors import (BufferTooSmall, CallTimeout, HandlerFailed, NoSuchProcess, ServerGone,
-                      WindowNotFound, WinIPCError, error_from_errno, error_from_winerror)
+from ._errors import (CallTimeout, NoSuchProcess, ServerGone, WindowNotFound, WinIPCError,
+                      error_from_errno, error_from_winerror)
 from .constants import WinError
-from ._notes import _explained
 from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, Window, _open_native, _size_of,
                       find_window)
 from ._resource import Resource
@@ -137,9 +136,9 @@ class Connection(Resource):
                             f"not {type(buffer).__name__}")
         buffer._check_open()
         try:
-            return self.send_raw(msg, buffer.size, buffer.address, timeout)
-        except (HandlerFailed, BufferTooSmall) as e:
-            raise _explained(e, msg, buffer, buffer.size) from None
+            # owned: a refusal is worded with the buffer's size and the
+            # failed handler's note, read natively from the buffer.
+            return self._send(msg, buffer.size, buffer.address, timeout, True)
         except BaseException as e:
             if _may_be_in_flight(e):
                 buffer._leave_allocated()
@@ -149,8 +148,12 @@ class Connection(Resource):
                  timeout: Optional[float] = None) -> int:
         """Send any wParam and lParam, as any process could."""
         self._check_open()
+        return self._send(msg, wparam, lparam, timeout, False)
+
+    def _send(self, msg: int, wparam: int, lparam: int, timeout: Optional[float],
+              owned: bool) -> int:
         try:
-            return self._native.send(msg, wparam, lparam, self._ms(timeout))
+            return self._native.send(msg, wparam, lparam, self._ms(timeout), owned)
         except NoSuchProcess as e:
             raise self._gone(e) from None
 
@@ -202,7 +205,6 @@ class Connection(Resource):
             self._take_turn(ms)
         try:
             scratch = self._scratch
-            size = 0
             try:
                 # The usual kinds of request in one native step (answer.pxi);
                 # None: any other, or a larger buffer is needed first.
@@ -215,10 +217,6 @@ class Connection(Resource):
                     scratch = self._scratch_for(size)
                 self._native.call(msg, scratch.address, answer, ms)
                 return answer
-            except (HandlerFailed, BufferTooSmall) as e:
-                if scratch is None:         # (the server answers only calls it got)
-                    raise
-                raise _explained(e, msg, scratch, size or _size_of_request(struct)) from None
             except NoSuchProcess as e:
                 raise self._gone(e) from None
             except BaseException as e:
@@ -256,8 +254,6 @@ class Connection(Resource):
         # The owner is the RemoteBuffer prepare() gave it (the native module
         # knows only that it has a close()).
         buffer = cast(Optional[RemoteBuffer[Any]], prepared.owner)
-        if isinstance(error, (HandlerFailed, BufferTooSmall)) and buffer is not None:
-            return _explained(error, prepared.msg, buffer, prepared.size)
         if isinstance(error, NoSuchProcess):
             return self._gone(error)
         if _may_be_in_flight(error) and buffer is not None and not self._closed:
@@ -494,11 +490,6 @@ def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
                              f"of {into.nbytes}")
         into[:] = data
     return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
-
-
-def _size_of_request(struct: Any) -> int:
-    """How many bytes a call of ``struct`` sent (it was sent: it has a buffer)."""
-    return memoryview(struct).nbytes
 
 
 def _bytes_view(struct: Any, method: str) -> memoryview:

@@ -101,7 +101,11 @@ class Process:
     def window(self) -> int: ...           # the server window given at creation (0: none)
     # To that window (Windows: SendMessageTimeoutW, or its doorbell; Linux:
     # its endpoint, or the doorbell).
-    def send(self, msg: int, wparam: int, lparam: int, timeout_ms: int) -> int: ...
+    # owned: wparam and lparam are a buffer of this connection's (size,
+    # address), and a refusal is worded as a call's, with the failed
+    # handler's note; else nothing at lparam is read.
+    def send(self, msg: int, wparam: int, lparam: int, timeout_ms: int,
+             owned: bool = False) -> int: ...
     # write + send(wparam=len(buffer), lparam=address) + read back into
     # buffer, one block without the GIL -> the message's result
     def call(self, msg: int, address: int, buffer: Buffer, timeout_ms: int) -> int: ...

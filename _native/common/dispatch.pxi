@@ -3,7 +3,7 @@
 # validates the address first; this part checks the size and runs the handler.
 
 from libc.stdint cimport int64_t, uint32_t
-from libc.string cimport memcpy, memcmp
+from libc.string cimport memcpy, memcmp, memset
 from doorbell cimport WINIPC_MAX_SPIN_US, WINIPC_DEFAULT_SPIN_US
 from win32_values cimport (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_ADDRESS,
                            ERROR_UNHANDLED_EXCEPTION, ERROR_INVALID_MESSAGE,
@@ -274,14 +274,6 @@ def note_failure(size_t address, size_t size, bytes text):
     write_note(<void *>address, size, text)
 
 
-cdef object page_note(const char *area):
-    """The note a failed handler left in our doorbell page's note area
-    (the server's words: bounded, decoded leniently), or None."""
-    cdef char copy[NOTE_MAX]
-    memcpy(copy, area, NOTE_MAX)
-    return parse_note(copy, NOTE_MAX)
-
-
 cdef object parse_note(const char *raw, size_t size):
     """The text of the note in ``size`` bytes at ``raw``, or None."""
     cdef size_t n = NOTE_MAGIC_LEN
@@ -292,6 +284,44 @@ cdef object parse_note(const char *raw, size_t size):
     while n < size and raw[n] != 0:
         n += 1
     return raw[NOTE_MAGIC_LEN:n].decode("utf-8", "replace")
+
+
+cdef inline bint has_note(const char *raw) noexcept nogil:
+    """Whether the NOTE_MAX bytes at ``raw`` start with a note's tag."""
+    return memcmp(raw, NOTE_MAGIC, NOTE_MAGIC_LEN) == 0
+
+
+cdef inline void take_note(char *note, const char *buffer, size_t size) noexcept nogil:
+    """The first min(``size``, NOTE_MAX) bytes of a buffer in ``note``
+    (NOTE_MAX bytes), zeros after them: parse_note(note, NOTE_MAX) then
+    reads what parse_note(buffer, size) would."""
+    memset(note, 0, NOTE_MAX)
+    memcpy(note, buffer, size if size < NOTE_MAX else NOTE_MAX)
+
+
+cdef int raise_refusal(uint32_t code, str call, object detail, unsigned int msg,
+                       int64_t sent, const char *note) except -1:
+    """Raise the server's refusal ``code`` of message ``msg``, said as
+    ``detail`` says (errors.pxi), for every backend's calls.  ``sent``: the
+    bytes of a buffer of the client's own that the message carried (call,
+    send of a RemoteBuffer, a prepared or asynchronous call), whose refusal
+    is worded with them and with the note the failed handler left (``note``,
+    NOTE_MAX bytes from the doorbell page or the buffer; NULL: none); -1: a
+    send of any wParam and lParam, said as it is."""
+    cdef char copy[NOTE_MAX]       # (a page the server shares may change meanwhile)
+    cdef object text = None
+    if note != NULL:
+        memcpy(copy, note, NOTE_MAX)
+        text = parse_note(copy, NOTE_MAX)
+    if sent >= 0 and code == ERROR_UNHANDLED_EXCEPTION and text is not None:
+        detail = f"the handler of message {msg:#x} failed: {text}"
+    elif sent >= 0 and code == ERROR_INSUFFICIENT_BUFFER:
+        detail = (f"the handler of message {msg:#x} needs more than the {sent} bytes sent "
+                  f"(wParam {sent})")
+    error = native_error("winerror", code, call, detail, None)
+    if code == ERROR_UNHANDLED_EXCEPTION and text is not None:
+        error.handler_error = text      # HandlerFailed's reason
+    raise error
 
 
 def read_note(bytes raw):

@@ -100,7 +100,10 @@ cdef struct Failure:
     const char *call
     int started         # a doorbell call given up: 0 withdrawn (it never runs),
                         # 1 the server had taken it; -1 unknown
-    char note[NOTE_MAX] # a failed handler's note from the doorbell page (note[0] 0: none)
+    char note[NOTE_MAX] # a failed handler's note, from the doorbell page or the buffer
+                        # (note[0] 0: none)
+    uint32_t msg        # a refusal of a call on a buffer of the client's own: its
+    int64_t sent        # message and size (raise_refusal); else sent is -1
 
 # Failure.code when a signal handler raised (the exception is set).
 cdef enum:
@@ -122,14 +125,12 @@ cdef object raise_failure(Failure *f, detail=None):
         raise_pending()
     call = f.call.decode()
     if f.win:
-        try:
-            raise_winerror(f.code, call, detail)
-        except BaseException as e:
-            if f.started >= 0:
-                e.started = bool(f.started)     # CallTimeout.started
-            if f.code == ERROR_UNHANDLED_EXCEPTION and f.note[0]:
-                e.handler_error = page_note(f.note)    # HandlerFailed's reason, whole
-            raise
+        if f.sent >= 0 or f.code == ERROR_UNHANDLED_EXCEPTION:
+            raise_refusal(f.code, call, detail, f.msg, f.sent, f.note)
+        error = native_error("winerror", f.code, call, detail, None)
+        if f.started >= 0:
+            error.started = bool(f.started)     # CallTimeout.started
+        raise error
     if f.code == EPERM and call.startswith("process_vm"):
         detail = _ptrace_hint(_yama_scope())
     raise_errno(f.code, call, detail)
@@ -141,7 +142,14 @@ cdef inline int fail(Failure *f, int code, bint win, const char *call) noexcept 
     f.call = call
     f.started = -1
     f.note[0] = 0
+    f.sent = -1
     return -1
+
+
+cdef inline bint server_refused(Failure *f) noexcept nogil:
+    """Whether the failure is the server's refusal that raise_refusal words
+    for a call on the client's own buffer."""
+    return f.win and (f.code == ERROR_UNHANDLED_EXCEPTION or f.code == ERROR_INSUFFICIENT_BUFFER)
 
 
 cdef int check_signals(Failure *f) noexcept nogil:

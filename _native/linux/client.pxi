@@ -315,24 +315,59 @@ cdef class Process:
         self.seq = winipc_bell_next_seq(<uint32_t>self.seq)
         return <uint32_t>self.seq
 
-    def send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms):
+    def send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms,
+             bint owned=False):
+        """The message with any ``wparam`` and ``lparam`` -> its result.
+        ``owned``: they are a buffer of this connection's (its size and
+        address), so a refusal is worded as a call's, with the failed
+        handler's note from the doorbell page or the buffer; else nothing
+        at ``lparam`` is ever read."""
         cdef Failure f
+        cdef Request req
+        cdef Reply rep
         cdef int64_t result = 0
         cdef int rc, fd
         cdef int64_t deadline = deadline_after(timeout_ms)
-        if self.bell == NULL:
-            return self.request(0, OP_SEND, msg, wparam, lparam, timeout_ms, -1, NULL,
-                                "server SEND").result
+        cdef uint64_t offset = 0
+        cdef Py_buffer local
+        cdef bint have_local = False
+        cdef char *remote_copy = NULL
+        cdef winipc_bell *bell = self.bell
+        cdef const char *call = "server SEND" if bell == NULL else "server SEND (doorbell)"
         self.enter(0, "server SEND")
         try:
             fd = self.endpoint()
-            with nogil:
-                rc = take_turn(&self.turn, deadline, "server SEND (doorbell)", &f)
-                if rc == 0:
-                    rc = bell_send(self.bell, fd, self.next_bell_seq(), msg, 0, wparam, lparam,
-                                   deadline, self.spin_ns, &self.wake_avg, &result,
-                                   "server SEND (doorbell)", &f)
-                    self.give_turn()
+            if owned and self.nshared:
+                mapping = self.mapping_for(lparam, wparam, &offset)
+                if mapping is not None:
+                    PyObject_GetBuffer(mapping, &local, PyBUF_SIMPLE)
+                    have_local = True
+                    remote_copy = <char *>local.buf + offset
+            try:
+                with nogil:
+                    rc = take_turn(&self.turn, deadline, call, &f)
+                    if rc == 0:
+                        if bell == NULL:
+                            memset(&req, 0, sizeof(req))
+                            req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, wparam, lparam
+                            self.seq += 1
+                            req.seq = self.seq
+                            rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, call, &f)
+                            result = rep.result
+                        else:
+                            rc = bell_send(bell, fd, self.next_bell_seq(), msg, 0, wparam,
+                                           lparam, deadline, self.spin_ns, &self.wake_avg,
+                                           &result, call, &f)
+                            if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
+                                memcpy(f.note, winipc_bell_note(bell), NOTE_MAX)
+                        self.give_turn()
+                        if owned and rc < 0:
+                            buffer_note(self.pid, &f, lparam, wparam, remote_copy)
+                            if server_refused(&f):
+                                f.msg, f.sent = msg, <int64_t>wparam
+            finally:
+                if have_local:
+                    PyBuffer_Release(&local)
             if rc < 0:
                 raise_failure(&f)
             return result
@@ -497,7 +532,11 @@ cdef class Process:
                            size, address, deadline, self.spin_ns, &self.wake_avg, result,
                            "server SEND (doorbell)", f)
             if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
+                # The page's note, whole; else, for bytes that rode in the
+                # page, theirs (read while the turn is ours).
                 memcpy(f.note, winipc_bell_note(self.bell), NOTE_MAX)
+                if inline and not has_note(f.note):
+                    take_note(f.note, winipc_bell_data(self.bell), size)
             if winipc_bell_answered(self.bell, seq):
                 self.inline_owed = 0        # every earlier request is done too
             elif inline and f.started != 0:
@@ -514,7 +553,12 @@ cdef class Process:
             rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND", f)
             result[0] = rep.result
         self.give_turn()
-        if rc == 0 and not inline:
+        if rc < 0:
+            if not inline:
+                buffer_note(self.pid, f, address, size, remote_copy)
+            if server_refused(f):
+                f.msg, f.sent = msg, size
+        elif not inline:
             if remote_copy != NULL:
                 memcpy(data, remote_copy, size)
             else:

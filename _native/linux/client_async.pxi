@@ -83,12 +83,8 @@ cdef object async_end(Process p, uint32_t seq, int64_t spin_ns):
         error = b.error
         result = b.result
         if error:
-            try:
-                raise_winerror(error, "server SEND (doorbell)")
-            except BaseException as e:
-                if error == ERROR_UNHANDLED_EXCEPTION:
-                    e.handler_error = page_note(winipc_bell_note(b))  # read while the turn is ours
-                raise
+            # The page's note is read while the turn is ours.
+            raise_refusal(error, "server SEND (doorbell)", None, 0, -1, winipc_bell_note(b))
         return result
     finally:
         if done:

@@ -26,6 +26,24 @@ cdef int vm_copy(int pid, char *local, uint64_t remote, size_t n, bint to_remote
     return 0
 
 
+cdef void buffer_note(int pid, Failure *f, uint64_t address, size_t size,
+                      char *remote_copy) noexcept nogil:
+    """A failed handler's note (``f`` a refusal) from the start of the buffer
+    it ran on, when the doorbell page brought none: its first min(size,
+    NOTE_MAX) bytes, read once (process_vm_readv, or a memcpy of a shared
+    buffer mapped here at ``remote_copy``)."""
+    cdef Failure ignored
+    if not (f.win and f.code == ERROR_UNHANDLED_EXCEPTION) or has_note(f.note):
+        return
+    if remote_copy != NULL:
+        take_note(f.note, remote_copy, size)
+        return
+    memset(f.note, 0, NOTE_MAX)
+    if vm_copy(pid, f.note, address, size if size < NOTE_MAX else NOTE_MAX, False,
+               &ignored) < 0:
+        f.note[0] = 0       # unreadable: the refusal is said without it
+
+
 cdef int wait_readable(int fd, int64_t deadline, const char *call, Failure *f) noexcept nogil:
     """Wait until ``fd`` has input (or hung up) or ``deadline`` passes
     (ERROR_TIMEOUT, naming ``call``); Ctrl+C interrupts it."""

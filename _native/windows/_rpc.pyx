@@ -88,12 +88,12 @@ cdef int fail(DWORD code, str call, str what=None, cls=None) except -1:
     return -1
 
 
-cdef int refused(UINT msg, LRESULT result) except -1:
-    """Raise the error a server answered with WINIPC_ERROR_RESULT(code)."""
-    cdef DWORD code = WINIPC_ERROR_CODE(result)
-    raise_winerror(code, "SendMessageTimeoutW",
-                   lambda words: f"the server refused the message {msg:#x}: {words}")
-    return -1
+cdef int refused(UINT msg, LRESULT result, int64_t sent=-1, const char *note=NULL) except -1:
+    """Raise the error a server answered with WINIPC_ERROR_RESULT(code)
+    (``sent`` and ``note``: raise_refusal's)."""
+    return raise_refusal(WINIPC_ERROR_CODE(result), "SendMessageTimeoutW",
+                         lambda words: f"the server refused the message {msg:#x}: {words}",
+                         msg, sent, note)
 
 
 cdef int get_buffer(obj, Py_buffer *view, bint writable) except -1:
@@ -191,6 +191,28 @@ cdef DWORD round_trip(HANDLE process, HWND window, ClientBell *bell, int spin_us
         memcpy(data, local, size)
         return 0
     return copy_memory(process, address, data, size, False)
+
+
+cdef void refusal_note(HANDLE process, ClientBell *bell, char *local, size_t address,
+                       size_t size, LRESULT result, char *note) noexcept nogil:
+    """The note a failed handler left (``result`` its refusal), in the
+    NOTE_MAX bytes at ``note``: the doorbell page's, whole; else the first
+    min(size, NOTE_MAX) bytes of the buffer, read once (ReadProcessMemory,
+    or a memcpy of a shared section mapped here at ``local``).  note[0] 0:
+    none.  The caller still holds ``bell``."""
+    note[0] = 0
+    if result != WINIPC_ERROR_RESULT(ERROR_UNHANDLED_EXCEPTION):
+        return
+    if bell != NULL:
+        memcpy(note, winipc_bell_note(bell.bell), NOTE_MAX)
+        if has_note(note):
+            return
+    if local != NULL:
+        take_note(note, local, size)
+        return
+    memset(note, 0, NOTE_MAX)
+    if copy_memory(process, address, note, size if size < NOTE_MAX else NOTE_MAX, False):
+        note[0] = 0         # unreadable: the refusal is said without it
 
 
 cdef bint has_exited(DWORD pid) noexcept nogil:

@@ -416,44 +416,59 @@ cdef class Process:
         finally:
             self.leave()
 
-    def send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
+    def send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms, bint owned=False):
         """SendMessageTimeoutW(the server window, msg, wparam, lparam,
         SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result, or
         the same request through the doorbell.
         ``lparam`` is any 64-bit value, signed (LPARAM) or unsigned (an address).
+        ``owned``: wparam and lparam are a buffer of this connection's (its
+        size and address), so a refusal is worded as a call's, with the
+        failed handler's note from the doorbell page or the buffer; else
+        nothing at ``lparam`` is ever read.
 
         CallTimeout if the server did not answer in time or is hung,
         ServerGone if its window is gone; a refusal raises the server's
         error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
         cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
         cdef HWND window = self._window
+        cdef HANDLE handle
         cdef LRESULT result = 0
         cdef DWORD err
         cdef ClientBell *bell
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
+        cdef Py_buffer pinned
+        cdef char *local = NULL
+        cdef char note[NOTE_MAX]
+        note[0] = 0
         if self._server32:
             check_fits_32bit(self.pid, msg, wparam, <object>lp, 0)
-        self.enter()
+        handle = self.enter()
         try:
             bell = self.take_bell(msg, self.in_section(<size_t>lp, wparam), timeout_ms)
         except BaseException:
             self.leave()
             raise
         try:
+            if owned and wparam:
+                local = self.pin(<size_t>lp, wparam, &pinned)
             with nogil:
                 if bell != NULL:
                     step = STEP_BELL
                     err = bell_round_trip(bell, msg, wparam, lp, timeout_ms, spin_us, &result)
                 else:
                     err = send_to(window, msg, wparam, lp, timeout_ms, &result)
+                if owned and not err and WINIPC_IS_ERROR(result):
+                    refusal_note(handle, bell, local, <size_t>lp, wparam, result, note)
             if err:
                 round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid,
                                   bell.started if bell != NULL else -1)
             if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                refused_by(self._server32, msg, result)
+                refused_by(self._server32, msg, result, <int64_t>wparam if owned else -1, note)
             return result
         finally:
+            if local != NULL:
+                PyBuffer_Release(&pinned)
             if bell != NULL:
                 self._bell_busy = False
             self.leave()
@@ -549,9 +564,9 @@ cdef class Process:
                                 out[i] = t1.QuadPart - t0.QuadPart
                             else:
                                 out[i] = result
-                        if (bell != NULL and not err
-                                and result == WINIPC_ERROR_RESULT(ERROR_UNHANDLED_EXCEPTION)):
-                            memcpy(note, winipc_bell_note(bell.bell), NOTE_MAX)
+                        if not err and WINIPC_IS_ERROR(result):
+                            refusal_note(handle, bell, local, address, <size_t>view.len,
+                                         result, note)
                 finally:
                     if bell != NULL:
                         self._bell_busy = False
@@ -561,12 +576,7 @@ cdef class Process:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
                                       bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                    try:
-                        refused_by(self._server32, msg, result)
-                    except BaseException as e:
-                        if note[0]:
-                            e.handler_error = page_note(note)    # HandlerFailed's reason, whole
-                        raise
+                    refused_by(self._server32, msg, result, view.len, note)
                 return True
             finally:
                 PyBuffer_Release(&view)

@@ -95,6 +95,7 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
     cdef LRESULT result
     cdef DWORD err = 0
     cdef bint done = True
+    cdef char note[NOTE_MAX]
     try:
         if spin_us > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
             # The first look waits as a synchronous call does (bell_wait):
@@ -121,12 +122,8 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
         error = b.error
         if error:
             result = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
-            try:
-                refused(p._amsg, result)
-            except BaseException as e:
-                if error == ERROR_UNHANDLED_EXCEPTION:
-                    e.handler_error = page_note(winipc_bell_note(b))  # the doorbell is still ours
-                raise
+            memcpy(note, winipc_bell_note(b), NOTE_MAX)     # the doorbell is still ours
+            refused(p._amsg, result, -1, note)
         return <LRESULT>b.result
     finally:
         if done:

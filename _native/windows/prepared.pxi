@@ -58,6 +58,8 @@ cdef class PreparedCall:
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
         cdef DWORD err
+        cdef char note[NOTE_MAX]
+        note[0] = 0
         if self.address == 0:
             raise ValueError("the prepared call is closed")
         if self.busy:
@@ -80,6 +82,9 @@ cdef class PreparedCall:
                         err = round_trip(handle, p._window, bell, p._spin_us, self.msg,
                                          self.address, self.local, view.buf, <size_t>view.len,
                                          self.timeout_ms, &result, &step)
+                        if not err and WINIPC_IS_ERROR(result):
+                            refusal_note(handle, bell, self.local, self.address,
+                                         <size_t>view.len, result, note)
                 finally:
                     if bell != NULL:
                         p._bell_busy = False
@@ -87,7 +92,7 @@ cdef class PreparedCall:
                     round_trip_failed(err, step, self.msg, self.address, <size_t>view.len, p.pid,
                                       bell.started if bell != NULL else -1)
                 if WINIPC_IS_ERROR(result) or refused32(p._server32, result):
-                    refused_by(p._server32, self.msg, result)
+                    refused_by(p._server32, self.msg, result, view.len, note)
             finally:
                 p.leave()
         except BaseException as e:

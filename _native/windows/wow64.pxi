@@ -65,16 +65,16 @@ cdef inline bint refused32(bint server32, LRESULT result) noexcept nogil:
     return server32 and WINIPC_IS_ERROR(result)
 
 
-cdef int refused_by(bint server32, UINT msg, LRESULT result) except -1:
-    """Raise a refusal, naming a 32-bit server as such."""
-    cdef DWORD code
+cdef int refused_by(bint server32, UINT msg, LRESULT result, int64_t sent=-1,
+                    const char *note=NULL) except -1:
+    """Raise a refusal, naming a 32-bit server as such (``sent`` and
+    ``note``: raise_refusal's)."""
     if not refused32(server32, result):
-        return refused(msg, result)
-    code = WINIPC_ERROR_CODE(result)
-    raise_winerror(code, "SendMessageTimeoutW",
-                   lambda words: f"the server (a 32-bit process) refused the message "
-                                 f"{msg:#x}: {words}")
-    return -1
+        return refused(msg, result, sent, note)
+    return raise_refusal(WINIPC_ERROR_CODE(result), "SendMessageTimeoutW",
+                         lambda words: f"the server (a 32-bit process) refused the message "
+                                       f"{msg:#x}: {words}",
+                         msg, sent, note)
 
 
 cdef size_t alloc_for_32bit(HANDLE handle, size_t size, DWORD pid) except 0:

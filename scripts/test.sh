@@ -13,6 +13,19 @@ cd "$root"
 set -e
 scripts/setup.sh
 set +e
+# The Windows set-up of each CPython (mostly downloads, unpacking and the
+# Wine prefix: minutes on a fresh machine, little CPU) runs meanwhile, in
+# the background, with its output kept for after the native runs; the
+# Windows runs below do it again, which takes no time once it is done (and
+# redoes a step that failed, loudly).  No native test asserts a duration.
+mkdir -p build
+setup_log=build/windows-setup.log
+( for version in 3.13 3.11 3.12; do
+      WIN_PY="$version" scripts/windows/setup.sh || exit
+  done ) >"$setup_log" 2>&1 </dev/null &
+setup_pid=$!
+# (A background job ignores Ctrl+C: it goes when this script does.)
+trap 'kill "$setup_pid" 2>/dev/null || true' EXIT
 echo "== native suite ($(uname -s)) =="
 # pytest by its script, not `python -m`: the checkout must not shadow the
 # installed package.
@@ -20,6 +33,9 @@ echo "== native suite ($(uname -s)) =="
 native=$?
 scripts/other-pythons.sh "$@"
 others=$?
+wait "$setup_pid"
+echo "== the Windows set-up, meanwhile (exit $?) =="
+cat "$setup_log"
 echo "== Windows suite under Wine (CPython 3.13) =="
 WIN_PY=3.13 scripts/windows/test.sh "$@"
 windows=$?

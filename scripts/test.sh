@@ -20,12 +20,13 @@ set +e
 # redoes a step that failed, loudly).  No native test asserts a duration.
 mkdir -p build
 setup_log=build/windows-setup.log
-( for version in 3.13 3.11 3.12; do
-      WIN_PY="$version" scripts/windows/setup.sh || exit
-  done ) >"$setup_log" 2>&1 </dev/null &
+# In a process group of its own (setsid), so that it goes, with all it
+# started, when this script does: a background job ignores Ctrl+C.
+setsid bash -c 'for version in 3.13 3.11 3.12; do
+                    WIN_PY="$version" scripts/windows/setup.sh || exit
+                done' >"$setup_log" 2>&1 </dev/null &
 setup_pid=$!
-# (A background job ignores Ctrl+C: it goes when this script does.)
-trap 'kill "$setup_pid" 2>/dev/null || true' EXIT
+trap 'kill -- "-$setup_pid" 2>/dev/null || true' EXIT
 echo "== native suite ($(uname -s)) =="
 # pytest by its script, not `python -m`: the checkout must not shadow the
 # installed package.

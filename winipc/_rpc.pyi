@@ -23,8 +23,8 @@ HANDLER_CAPSULE_NAME: Final[str]    # "winipc.handler": the name a handler capsu
 MAX_SPIN_US: Final[int]
 # The results the protocol keeps for errors (winipc.h): -2**31 .. -2**31 + 0xFFFF.
 RESERVED_RESULTS: Final[range]
-# The most bytes a failed handler's note takes (its format: note_failure,
-# read_note).
+# The most bytes a failed handler's note takes (its format: note_failure;
+# a refused call reads it natively).
 NOTE_LIMIT: Final[int]
 # How long (µs) a waiting side spins before it sleeps, unless told otherwise.
 DEFAULT_SPIN_US: Final[int]
@@ -67,8 +67,6 @@ def sample_handlers() -> dict[str, object]: ...
 # A failed Python handler's note: at the start of its buffer (cut to size) and,
 # for a doorbell call, whole in the page.
 def note_failure(address: int, size: int, text: bytes) -> None: ...
-# The text of a note at the start of bytes read back from a buffer, or None.
-def read_note(raw: bytes) -> Optional[str]: ...
 # The process the handler running on this thread serves (0: none, unknown).
 def serving_caller() -> int: ...
 # The facade's words for a Python handler: result_of(fn, returned) -> the

@@ -324,12 +324,6 @@ cdef int raise_refusal(uint32_t code, str call, object detail, unsigned int msg,
     raise error
 
 
-def read_note(bytes raw):
-    """The text of the note at the start of ``raw`` (a failed handler's
-    buffer, read back by its sender), or None when it holds none."""
-    return parse_note(raw, len(raw))
-
-
 def handler_address(obj):
     """The address of a compiled handler given as a PyCapsule named
     "winipc.handler" or as a ctypes function pointer."""

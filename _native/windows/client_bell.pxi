@@ -95,7 +95,6 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
     cdef LRESULT result
     cdef DWORD err = 0
     cdef bint done = True
-    cdef char note[NOTE_MAX]
     try:
         if spin_us > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
             # The first look waits as a synchronous call does (bell_wait):
@@ -122,8 +121,8 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
         error = b.error
         if error:
             result = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
-            memcpy(note, winipc_bell_note(b), NOTE_MAX)     # the doorbell is still ours
-            refused(p._amsg, result, -1, note)
+            # The page's note is read while the doorbell is still ours.
+            refused(p._amsg, result, -1, winipc_bell_note(b))
         return <LRESULT>b.result
     finally:
         if done:

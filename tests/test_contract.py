@@ -71,7 +71,7 @@ PLATFORM_ONLY = {
     },
     "linux": {
         # The endpoint socket a server listens on (Windows: its window).
-        "_rpc.endpoint_dir", "_rpc.Process.turn_handle",
+        "_rpc.endpoint_dir",
         # A handle is pushed into another process through its server
         # (Windows: DuplicateHandle into the target's process handle).
         "_rpc.Process.push_fd", "_kernel.fd_from_process",

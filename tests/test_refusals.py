@@ -2,6 +2,8 @@
 the message, the bytes sent and the failed handler's note, which the call
 read itself; a send of any wParam and lParam reads nothing at lParam."""
 
+import asyncio
+
 import pytest
 
 import winipc
@@ -15,7 +17,13 @@ def _raised_once(error):
     assert error.__context__ is None and error.__cause__ is None, repr(error.__context__)
 
 
-@pytest.mark.parametrize("how", ["call", "call_bytes", "send", "prepared"])
+def _asend(conn, msg, buf):
+    async def send():
+        return await conn.asend(msg, buf)
+    return asyncio.run(send())
+
+
+@pytest.mark.parametrize("how", ["call", "call_bytes", "send", "prepared", "acall", "asend"])
 def test_a_failed_handler_is_worded_by_the_call(server, how):
     with server.connect() as conn:
         with pytest.raises(winipc.HandlerFailed) as e:
@@ -26,6 +34,11 @@ def test_a_failed_handler_is_worded_by_the_call(server, how):
             elif how == "send":
                 with conn.alloc(64) as buf:
                     conn.send(WM_RAISE, buf)
+            elif how == "acall":
+                asyncio.run(conn.acall(WM_RAISE, (Small * 8)()))
+            elif how == "asend":
+                with conn.alloc(64) as buf:
+                    _asend(conn, WM_RAISE, buf)
             else:
                 with conn.prepare(WM_RAISE, 64) as prepared:
                     prepared(bytearray(64))
@@ -36,7 +49,7 @@ def test_a_failed_handler_is_worded_by_the_call(server, how):
         assert conn.call(WM_SMALL, Small(4)).value == 12
 
 
-@pytest.mark.parametrize("how", ["call", "send", "prepared"])
+@pytest.mark.parametrize("how", ["call", "send", "prepared", "acall", "asend"])
 def test_a_struct_too_small_is_worded_with_the_bytes_sent(server, how):
     with server.connect() as conn:
         with pytest.raises(winipc.BufferTooSmall) as e:
@@ -45,6 +58,11 @@ def test_a_struct_too_small_is_worded_with_the_bytes_sent(server, how):
             elif how == "send":
                 with conn.alloc(Small) as buf:
                     conn.send(WM_COMPARE, buf)
+            elif how == "acall":
+                asyncio.run(conn.acall(WM_COMPARE, Small(1)))
+            elif how == "asend":
+                with conn.alloc(Small) as buf:
+                    _asend(conn, WM_COMPARE, buf)
             else:
                 with conn.prepare(WM_COMPARE, MyInfo) as prepared:
                     prepared(bytearray(8))

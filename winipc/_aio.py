@@ -31,7 +31,6 @@ load it, which is most of the import's time, for programs that never use it.
 from __future__ import annotations
 
 import collections
-import os
 import threading
 from typing import TYPE_CHECKING, Optional
 
@@ -43,15 +42,7 @@ from ._timeouts import _left
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["wait_handle", "check_loop", "ALIVE_SLICE", "drain_eventfd", "AsyncTurn"]
-
-
-def drain_eventfd(fd: int) -> None:
-    """Reset a non-blocking eventfd that :func:`wait_handle` reported."""
-    try:
-        os.read(fd, 8)
-    except BlockingIOError:
-        pass
+__all__ = ["wait_handle", "check_loop", "ALIVE_SLICE", "AsyncTurn"]
 
 
 class AsyncTurn:

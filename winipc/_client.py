@@ -395,22 +395,21 @@ class Connection(Resource):
             self._aturn.release()
         return out
 
-    async def _asend_raw(self, msg: int, wparam: int, lparam: int, ms: int,
+    async def _asend_raw(self, msg: int, size: int, address: int, ms: int,
                          deadline: Optional[float]) -> int:
-        """One request through the native split-phase send (the caller has
-        the asynchronous turn)."""
+        """One request of ``msg`` on the connection's buffer of ``size``
+        bytes at ``address``, through the native split-phase send (the
+        caller has the asynchronous turn)."""
         native = self._native
-        while True:
-            seq = native.begin_send(msg, wparam, lparam, ms)
-            if seq or sys.platform == "win32":     # Windows: always a sequence number
-                break
-            # Linux: another thread's synchronous request holds the
-            # connection; its end makes turn_handle readable.
-            if not await _aio.wait_handle(native.turn_handle, _left(deadline)):
+        seq = native.begin_send(msg, size, address, ms)
+        while not seq:
+            # Another thread's synchronous request holds the connection;
+            # its end makes wait_handle ready.
+            if not await _aio.wait_handle(native.wait_handle, _left(deadline)):
                 raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)",
                                           "another thread's request on this connection "
                                           "lasted the whole timeout")
-            _aio.drain_eventfd(native.turn_handle)
+            seq = native.begin_send(msg, size, address, ms)
         spin = self._native.spin_us      # the first look spins (an awake server)
         try:
             while True:

@@ -129,11 +129,12 @@ class Process:
     def alloc_shared(self, size: int, timeout_ms: int) -> tuple[int, Buffer]: ...
     def free_shared(self, address: int, timeout_ms: int) -> None: ...
     def close(self) -> None: ...        # safe twice; collection closes what is left
-    # split-phase sends, for asyncio: the request's sequence number (Linux: 0
-    # when another thread has the connection's turn), its answer or None
+    # split-phase sends, for asyncio, of a message on a buffer of this
+    # connection's: the request's sequence number (0: another thread has the
+    # connection's turn), then its answer, or None until wait_handle is ready
     @property
-    def wait_handle(self) -> int: ...     # Linux: the endpoint's fd; Windows: an Event
-    def begin_send(self, msg: int, wparam: int, lparam: int, timeout_ms: int) -> int: ...
+    def wait_handle(self) -> int: ...     # Linux: an fd to be readable; Windows: an Event
+    def begin_send(self, msg: int, size: int, address: int, timeout_ms: int) -> int: ...
     def end_send(self, seq: int, spin_us: int = 0) -> int | None: ...
     def cancel_send(self, seq: int) -> bool: ...      # True: withdrawn, it never runs
     if sys.platform == "win32":
@@ -148,8 +149,6 @@ class Process:
         def server_is_32bit(self) -> bool: ...  # WoW64: 32-bit wParam/lParam, buffers below 2 GiB
     else:
         def push_fd(self, fd: int, timeout_ms: int) -> int: ...
-        @property
-        def turn_handle(self) -> int: ...     # an eventfd: the turn was given back
 
 # One message bound to one buffer of a Process (Connection.prepare): calling
 # it writes the struct, sends, reads the answer back into it, and returns the

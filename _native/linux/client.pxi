@@ -31,6 +31,8 @@ cdef class Process:
     cdef int64_t spin_ns
     cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
     cdef bint async_rang        # begin_send woke the server: end_send's first look waits cold
+    cdef uint32_t async_msg     # begin_send's request: message, buffer size and address
+    cdef uint64_t async_size, async_address
     cdef uint32_t inline_owed   # an inline request given up after the server took it,
                                 # until answered: no inline request meanwhile (doorbell.h)
     cdef Shared *shared         # shared buffers mapped here, by server address
@@ -254,6 +256,25 @@ cdef class Process:
         if not self.closed:
             self.free(address, timeout_ms)
 
+    cdef void own_refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size):
+        """``f``, a failed request of ``msg`` on this connection's buffer of
+        ``size`` bytes at ``address``: when it is the server's refusal,
+        worded as a call's (raise_refusal), with the failed handler's note
+        from the doorbell page (already in ``f``) or else the buffer's first
+        bytes, read once."""
+        cdef Py_buffer local
+        cdef uint64_t offset = 0
+        if not server_refused(f):
+            return
+        f.msg, f.sent = msg, <int64_t>size
+        mapping = self.mapping_for(address, size, &offset) if self.nshared else None
+        if mapping is None:
+            buffer_note(self.pid, f, address, size, NULL)
+            return
+        PyObject_GetBuffer(mapping, &local, PyBUF_SIMPLE)
+        buffer_note(self.pid, f, address, size, <char *>local.buf + offset)
+        PyBuffer_Release(&local)
+
     cdef object mapping_for(self, uint64_t address, size_t size, uint64_t *offset):
         """The mmap of the shared buffer holding [address, address+size), with
         where ``address`` lies in it in ``offset``; or None.  Only with the
@@ -328,46 +349,30 @@ cdef class Process:
         cdef int64_t result = 0
         cdef int rc, fd
         cdef int64_t deadline = deadline_after(timeout_ms)
-        cdef uint64_t offset = 0
-        cdef Py_buffer local
-        cdef bint have_local = False
-        cdef char *remote_copy = NULL
         cdef winipc_bell *bell = self.bell
         cdef const char *call = "server SEND" if bell == NULL else "server SEND (doorbell)"
         self.enter(0, "server SEND")
         try:
             fd = self.endpoint()
-            if owned and self.nshared:
-                mapping = self.mapping_for(lparam, wparam, &offset)
-                if mapping is not None:
-                    PyObject_GetBuffer(mapping, &local, PyBUF_SIMPLE)
-                    have_local = True
-                    remote_copy = <char *>local.buf + offset
-            try:
-                with nogil:
-                    rc = take_turn(&self.turn, deadline, call, &f)
-                    if rc == 0:
-                        if bell == NULL:
-                            memset(&req, 0, sizeof(req))
-                            req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, wparam, lparam
-                            self.seq += 1
-                            req.seq = self.seq
-                            rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, call, &f)
-                            result = rep.result
-                        else:
-                            rc = bell_send(bell, fd, self.next_bell_seq(), msg, 0, wparam,
-                                           lparam, deadline, self.spin_ns, &self.wake_avg,
-                                           &result, call, &f)
-                            if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
-                                memcpy(f.note, winipc_bell_note(bell), NOTE_MAX)
-                        self.give_turn()
-                        if owned and rc < 0:
-                            buffer_note(self.pid, &f, lparam, wparam, remote_copy)
-                            if server_refused(&f):
-                                f.msg, f.sent = msg, <int64_t>wparam
-            finally:
-                if have_local:
-                    PyBuffer_Release(&local)
+            with nogil:
+                rc = take_turn(&self.turn, deadline, call, &f)
+                if rc == 0:
+                    if bell == NULL:
+                        memset(&req, 0, sizeof(req))
+                        req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, wparam, lparam
+                        self.seq += 1
+                        req.seq = self.seq
+                        rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, call, &f)
+                        result = rep.result
+                    else:
+                        rc = bell_send(bell, fd, self.next_bell_seq(), msg, 0, wparam,
+                                       lparam, deadline, self.spin_ns, &self.wake_avg,
+                                       &result, call, &f)
+                        if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
+                            memcpy(f.note, winipc_bell_note(bell), NOTE_MAX)
+                    self.give_turn()
+            if owned and rc < 0:
+                self.own_refusal(&f, msg, lparam, wparam)
             if rc < 0:
                 raise_failure(&f)
             return result
@@ -385,23 +390,20 @@ cdef class Process:
 
     @property
     def wait_handle(self):
-        """The fd an asynchronous send waits to be readable (the endpoint)."""
-        return self.sock
+        """The fd an asynchronous send waits to be readable: the endpoint;
+        after a begin_send() that found the connection's turn taken, an
+        eventfd that becomes readable when the turn is given back."""
+        return self.turn_fd if self.turn_wanted else self.sock
 
-    @property
-    def turn_handle(self):
-        """An eventfd that becomes readable when the turn is given back after
-        a begin_send() that found it taken (-1 before that)."""
-        return self.turn_fd
-
-    def begin_send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms):
-        """Post a request in the doorbell (opening it first if needed, within
-        ``timeout_ms``) and return its sequence number without waiting; 0
-        when another thread holds the connection's turn (wait for
-        turn_handle to be readable, then try again)."""
+    def begin_send(self, uint32_t msg, uint64_t size, uint64_t address, int64_t timeout_ms):
+        """Post a request of ``msg`` on this connection's buffer of ``size``
+        bytes at ``address`` in the doorbell (opening it first if needed,
+        within ``timeout_ms``) and return its sequence number without
+        waiting; 0 when another thread holds the connection's turn (wait
+        for wait_handle to be readable, then try again)."""
         if self.bell == NULL:
             self.open_bell(self.spin_us, timeout_ms)
-        return async_begin(self, msg, wparam, lparam)
+        return async_begin(self, msg, size, address)
 
     def end_send(self, uint32_t seq, int64_t spin_us=0):
         """The answer to request ``seq`` once it has come (the turn is given

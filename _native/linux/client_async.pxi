@@ -10,11 +10,12 @@
 # call these.)
 
 
-cdef object async_begin(Process p, uint32_t msg, uint64_t wparam, uint64_t lparam):
+cdef object async_begin(Process p, uint32_t msg, uint64_t size, uint64_t address):
     cdef Reply stale
     cdef uint32_t seq
     cdef Request ring
     cdef int fd, err
+    cdef uint64_t given
     cdef bint posted = False
     p.enter(0, "server SEND (doorbell)")
     try:
@@ -23,17 +24,23 @@ cdef object async_begin(Process p, uint32_t msg, uint64_t wparam, uint64_t lpara
             p.turn_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
             if p.turn_fd < 0:
                 raise_errno(errno, "eventfd")
+        if p.turn_wanted:
+            # The last try found the turn taken and the caller waited for
+            # turn_fd: reset it (nothing to read: EAGAIN).
+            if eventfd_read(p.turn_fd, &given) < 0 and errno != EAGAIN:
+                raise_errno(errno, "eventfd_read")
         p.turn_wanted = 1
         winipc_fence()
         if sem_trywait(&p.turn) != 0:
             return 0
         p.turn_wanted = 0
+        p.async_msg, p.async_size, p.async_address = msg, size, address
         # Wake-ups of requests that were given up, so that the socket's
         # readiness is about this one (a hang-up stays for end_send).
         while recv_packet(fd, &stale, sizeof(stale), NULL) > 0:
             pass
         seq = p.next_bell_seq()
-        p.async_rang = winipc_bell_post(p.bell, seq, msg, wparam, lparam)
+        p.async_rang = winipc_bell_post(p.bell, seq, msg, size, address)
         if p.async_rang:
             memset(&ring, 0, sizeof(ring))
             ring.op = OP_RING
@@ -83,8 +90,12 @@ cdef object async_end(Process p, uint32_t seq, int64_t spin_ns):
         error = b.error
         result = b.result
         if error:
-            # The page's note is read while the turn is ours.
-            raise_refusal(error, "server SEND (doorbell)", None, 0, -1, winipc_bell_note(b))
+            # Worded as a call's; the page's note is read while the turn is ours.
+            fail(&f, error, True, "server SEND (doorbell)")
+            if error == ERROR_UNHANDLED_EXCEPTION:
+                memcpy(f.note, winipc_bell_note(b), NOTE_MAX)
+            p.own_refusal(&f, p.async_msg, p.async_address, p.async_size)
+            raise_failure(&f)
         return result
     finally:
         if done:

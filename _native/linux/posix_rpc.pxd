@@ -105,6 +105,7 @@ cdef extern from "<sys/eventfd.h>" nogil:
     # https://man7.org/linux/man-pages/man2/eventfd.2.html
     int eventfd(unsigned int initval, int flags)
     int eventfd_write(int fd, uint64_t value)
+    int eventfd_read(int fd, uint64_t *value)
     enum:
         EFD_CLOEXEC
         EFD_NONBLOCK

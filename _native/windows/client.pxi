@@ -36,7 +36,8 @@ cdef class Process:
                             # or waits for it: a call on a shared section)
     cdef ClientBell _abell  # the asynchronous sends' own doorbell (begin_send)
     cdef bint _abell_busy   # an asynchronous send is in flight on it
-    cdef UINT _amsg         # its message, for the error of a refusal
+    cdef UINT _amsg         # its message, buffer size and address, for a refusal's error
+    cdef size_t _asize, _aaddress
     cdef int _spin_us
     cdef Region **_regions  # each on the heap: the array may move, a region does not
     cdef int _nregions
@@ -221,6 +222,24 @@ cdef class Process:
                 return r.local + (address - r.address)
         return NULL
 
+    cdef int own_refusal(self, UINT msg, LRESULT result, size_t address, size_t size,
+                         ClientBell *bell) except -1:
+        """Raise ``result``, the server's refusal of ``msg`` on this
+        connection's buffer of ``size`` bytes at ``address``, worded as a
+        call's, with the failed handler's note from the page of ``bell``
+        (which the caller still holds; NULL: none) or else the buffer's
+        first bytes, read once."""
+        cdef Py_buffer pinned
+        cdef char note[NOTE_MAX]
+        cdef char *local = self.pin(address, size, &pinned) if size else NULL
+        try:
+            with nogil:
+                refusal_note(self._handle, bell, local, address, size, result, note)
+        finally:
+            if local != NULL:
+                PyBuffer_Release(&pinned)
+        return refused_by(self._server32, msg, result, <int64_t>size, note)
+
     cdef ClientBell *take_bell(self, UINT msg, bint shared=False,
                                UINT timeout_ms=0) except? NULL:
         """The doorbell, if one is open and no other call uses it (NULL: go
@@ -295,10 +314,12 @@ cdef class Process:
         """The Event an asynchronous send waits on (0 before the first)."""
         return <size_t>self._abell.client_event
 
-    def begin_send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
-        """Post a request in the asynchronous doorbell (opening it first if
-        needed: a control message, ``timeout_ms``) -> its sequence number."""
-        return async_begin(self, msg, wparam, lparam, timeout_ms)
+    def begin_send(self, UINT msg, size_t size, size_t address, UINT timeout_ms):
+        """Post a request of ``msg`` on this connection's buffer of ``size``
+        bytes at ``address`` in the asynchronous doorbell (opening it first
+        if needed: a control message, ``timeout_ms``) -> its sequence
+        number (never 0: the asynchronous doorbell is the calls' own)."""
+        return async_begin(self, msg, size, address, timeout_ms)
 
     def end_send(self, uint32_t seq, int spin_us=0):
         """The answer to request ``seq`` once it has come (a refusal raises
@@ -431,44 +452,35 @@ cdef class Process:
         error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
         cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
         cdef HWND window = self._window
-        cdef HANDLE handle
         cdef LRESULT result = 0
         cdef DWORD err
         cdef ClientBell *bell
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
-        cdef Py_buffer pinned
-        cdef char *local = NULL
-        cdef char note[NOTE_MAX]
-        note[0] = 0
         if self._server32:
             check_fits_32bit(self.pid, msg, wparam, <object>lp, 0)
-        handle = self.enter()
+        self.enter()
         try:
             bell = self.take_bell(msg, self.in_section(<size_t>lp, wparam), timeout_ms)
         except BaseException:
             self.leave()
             raise
         try:
-            if owned and wparam:
-                local = self.pin(<size_t>lp, wparam, &pinned)
             with nogil:
                 if bell != NULL:
                     step = STEP_BELL
                     err = bell_round_trip(bell, msg, wparam, lp, timeout_ms, spin_us, &result)
                 else:
                     err = send_to(window, msg, wparam, lp, timeout_ms, &result)
-                if owned and not err and WINIPC_IS_ERROR(result):
-                    refusal_note(handle, bell, local, <size_t>lp, wparam, result, note)
             if err:
                 round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid,
                                   bell.started if bell != NULL else -1)
             if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                refused_by(self._server32, msg, result, <int64_t>wparam if owned else -1, note)
+                if owned:
+                    self.own_refusal(msg, result, <size_t>lp, wparam, bell)
+                refused_by(self._server32, msg, result)
             return result
         finally:
-            if local != NULL:
-                PyBuffer_Release(&pinned)
             if bell != NULL:
                 self._bell_busy = False
             self.leave()

@@ -65,8 +65,7 @@ cdef open_into(Process p, ClientBell *target, UINT timeout_ms):
 # carries its own sequence number, which no later request has.
 
 
-cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout_ms):
-    cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
+cdef object async_begin(Process p, UINT msg, size_t size, size_t address, UINT timeout_ms):
     cdef ClientBell *cb = &p._abell
     cdef uint32_t seq
     p.enter()
@@ -77,8 +76,8 @@ cdef object async_begin(Process p, UINT msg, WPARAM wparam, lparam, UINT timeout
             open_into(p, cb, timeout_ms)
         seq = winipc_bell_next_seq(cb.seq)
         cb.seq = seq
-        p._amsg = msg
-        cb.rang = winipc_bell_post(cb.bell, seq, msg, wparam, <uint64_t>lp)
+        p._amsg, p._asize, p._aaddress = msg, size, address
+        cb.rang = winipc_bell_post(cb.bell, seq, msg, size, address)
         if cb.rang:
             synchapi.SetEvent(cb.server_event)
         p._abell_busy = True
@@ -121,8 +120,9 @@ cdef object async_end(Process p, uint32_t seq, int spin_us):
         error = b.error
         if error:
             result = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
-            # The page's note is read while the doorbell is still ours.
-            refused(p._amsg, result, -1, winipc_bell_note(b))
+            # Worded as a call's; the page's note is read while the
+            # doorbell is still ours.
+            p.own_refusal(p._amsg, result, p._aaddress, p._asize, cb)
         return <LRESULT>b.result
     finally:
         if done:

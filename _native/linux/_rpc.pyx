@@ -11,9 +11,9 @@
 #
 #   endpoint.pxi   where endpoints live and how a client finds one
 #   client.pxi     Process: the connection, buffers, copies, sends and calls
-#   client_io.pxi  the client's work without the GIL: copies, turns, requests,
-#                  the client half of the doorbell
-#   client_async.pxi  split-phase sends for asyncio
+#   client_io.pxi  the client's work without the GIL: copies, turns, requests
+#   client_bell.pxi   _ClientBell: the client half of the doorbell
+#   client_shared.pxi _SharedMaps: the shared buffers mapped here
 #   server.pxi     ServerCore: the dispatch thread, its loop, handler dispatch
 #   clients.pxi    what clients hold in a server: buffers, doorbells, pushed fds
 #   standby.pxi    the standby thread: requests that wait while a handler runs
@@ -44,6 +44,7 @@ from posix.uio cimport iovec
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 
+cimport cython
 from posix_rpc cimport *
 from doorbell cimport *
 from win32_values cimport (ERROR_ACCESS_DENIED, ERROR_TIMEOUT, ERROR_CONNECTION_COUNT_LIMIT,
@@ -264,9 +265,10 @@ def _yama_scope():
 
 include "endpoint.pxi"
 include "client_io.pxi"
+include "client_bell.pxi"
+include "client_shared.pxi"
 include "client.pxi"
 include "prepared.pxi"
-include "client_async.pxi"
 include "clients.pxi"
 include "server.pxi"
 include "standby.pxi"

@@ -1,12 +1,8 @@
 # The client: Process, a process opened for memory access, with its
 # connection to the server's endpoint, its buffers (private and shared), and
-# its copies, sends and calls.  What runs without the GIL is client_io.pxi's,
-# the asynchronous sends' client_async.pxi's.  (Part of _rpc.pyx.)
-
-cdef struct Shared:
-    uint64_t address     # in the server
-    uint64_t size
-    void *mapping        # the mmap object (a reference held in Process.mappings)
+# its copies, sends and calls.  What runs without the GIL is client_io.pxi's;
+# the doorbell is a _ClientBell (client_bell.pxi), the shared buffers'
+# mappings a _SharedMaps (client_shared.pxi).  (Part of _rpc.pyx.)
 
 
 cdef class Process:
@@ -27,17 +23,9 @@ cdef class Process:
     cdef int busy               # calls using the fds without the GIL
     cdef bint closed
     cdef object connecting      # a lock: one thread connects the endpoint
-    cdef winipc_bell *bell      # the doorbell page, once open_bell() made it
+    cdef _ClientBell bell       # the doorbell, once open_bell() made it (client_bell.pxi)
     cdef int64_t spin_ns
-    cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
-    cdef bint async_rang        # begin_send woke the server: end_send's first look waits cold
-    cdef uint32_t async_msg     # begin_send's request: message, buffer size and address
-    cdef uint64_t async_size, async_address
-    cdef uint32_t inline_owed   # an inline request given up after the server took it,
-                                # until answered: no inline request meanwhile (doorbell.h)
-    cdef Shared *shared         # shared buffers mapped here, by server address
-    cdef int nshared
-    cdef list mappings          # their mmap objects
+    cdef _SharedMaps shared     # shared buffers mapped here, by server address
     cdef bytes kick             # the server's standby thread (transact)
     cdef public object last_result  # the last call()'s or call_object()'s result
 
@@ -46,7 +34,7 @@ cdef class Process:
         self.pidfd = -1
         self.sock = -1
         self.closed = True
-        self.mappings = []
+        self.shared = _SharedMaps()
         self.turn_fd = -1
         sem_init(&self.turn, 0, 1)
 
@@ -74,6 +62,8 @@ cdef class Process:
     @spin_us.setter
     def spin_us(self, int64_t value):
         self.spin_ns = <int64_t>checked_spin_us(value) * 1000
+        if self.bell is not None:
+            self.bell.spin_ns = self.spin_ns
 
     def close(self):
         """Close now, or, while another thread's call is in flight, wake it
@@ -96,18 +86,11 @@ cdef class Process:
         if self.pidfd >= 0:
             close(self.pidfd)
             self.pidfd = -1
-        if self.bell != NULL:
-            munmap(self.bell, WINIPC_BELL_SIZE)
-            self.bell = NULL
-        free(self.shared)
-        self.shared = NULL
-        self.nshared = 0
-        for m in self.mappings or ():     # None once the GC cleared it
-            try:
-                m.close()
-            except BufferError:
-                pass        # a view of it is still held: it unmaps when that goes
-        self.mappings = []
+        if self.bell is not None:       # (None once the GC cleared it)
+            self.bell.unmap()
+            self.bell = None
+        if self.shared is not None:     # (None once the GC cleared it)
+            self.shared.close()
 
     def __dealloc__(self):
         self.release()
@@ -186,25 +169,19 @@ cdef class Process:
         """Have the server make this connection's doorbell page and map it:
         sends and calls ring it from now on."""
         cdef int fd = -1
-        cdef void *p
         self.spin_us = spin_us
-        if self.bell != NULL:
+        if self.bell is not None:
             return
         self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
-        p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        close(fd)
-        if p == MAP_FAILED:
-            raise_errno(errno, "mmap (doorbell)")
-        self.bell = <winipc_bell *>p
+        self.bell = _ClientBell.map(fd, self.sock, self.spin_ns)
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:
         (server address, a writable mmap of it)."""
         cdef int fd = -1
         cdef Reply rep
-        cdef void *p
         rep = self.request(PROCESS_VM_OPERATION, OP_ALLOC, ALLOC_SHARED, size, 0, timeout_ms,
                            -1, &fd, "VirtualAllocEx (server ALLOC shared)")
         if fd < 0:
@@ -214,45 +191,15 @@ cdef class Process:
             mapping = _mmap.mmap(fd, size)
         finally:
             close(fd)
-        p = realloc(self.shared, (self.nshared + 1) * sizeof(Shared))
-        if p == NULL:
+        try:
+            self.shared.add(rep.value, size, mapping)
+        except BaseException:
             mapping.close()
-            raise MemoryError()
-        self.shared = <Shared *>p
-        self.shared[self.nshared].address = rep.value
-        self.shared[self.nshared].size = size
-        self.shared[self.nshared].mapping = <void *>mapping
-        self.nshared += 1
-        self.mappings.append(mapping)
+            raise
         return rep.value, mapping
 
     def free_shared(self, uint64_t address, int64_t timeout_ms):
-        cdef int i
-        cdef void *p
-        cdef Shared entry
-        for i in range(self.nshared):
-            if self.shared[i].address == address:
-                # Off the table before anything that may let another thread
-                # run (closing unmaps without the GIL): the table never points
-                # at a mapping that is going.
-                entry = self.shared[i]
-                self.nshared -= 1
-                self.shared[i] = self.shared[self.nshared]
-                break
-        else:
-            raise_winerror(ERROR_INVALID_ADDRESS, "VirtualFreeEx (shared)",
-                           f"{address:#x} is not a shared buffer of this connection")
-        mapping = <object>entry.mapping
-        try:
-            mapping.close()         # BufferError while a view is exported
-        except BaseException:
-            p = realloc(self.shared, (self.nshared + 1) * sizeof(Shared))
-            if p != NULL:           # still in use: back on the table
-                self.shared = <Shared *>p
-                self.shared[self.nshared] = entry
-                self.nshared += 1
-            raise
-        self.mappings.remove(mapping)
+        self.shared.unmap(address)
         if not self.closed:
             self.free(address, timeout_ms)
 
@@ -267,26 +214,13 @@ cdef class Process:
         if not server_refused(f):
             return
         f.msg, f.sent = msg, <int64_t>size
-        mapping = self.mapping_for(address, size, &offset) if self.nshared else None
+        mapping = self.shared.find(address, size, &offset) if self.shared.count else None
         if mapping is None:
             buffer_note(self.pid, f, address, size, NULL)
             return
         PyObject_GetBuffer(mapping, &local, PyBUF_SIMPLE)
         buffer_note(self.pid, f, address, size, <char *>local.buf + offset)
         PyBuffer_Release(&local)
-
-    cdef object mapping_for(self, uint64_t address, size_t size, uint64_t *offset):
-        """The mmap of the shared buffer holding [address, address+size), with
-        where ``address`` lies in it in ``offset``; or None.  Only with the
-        GIL: alloc_shared() and free_shared() change the table."""
-        cdef int i
-        cdef uint64_t start, length
-        for i in range(self.nshared):
-            start, length = self.shared[i].address, self.shared[i].size
-            if start <= address and address - start <= length and size <= length - (address - start):
-                offset[0] = address - start
-                return <object>self.shared[i].mapping
-        return None
 
     def push_fd(self, int fd, int64_t timeout_ms):
         """Send ``fd`` (SCM_RIGHTS) to the server; the number it has there."""
@@ -312,7 +246,7 @@ cdef class Process:
         try:
             PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
             try:
-                mapping = self.mapping_for(address, view.len, &offset)
+                mapping = self.shared.find(address, view.len, &offset)
                 if mapping is not None:
                     PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
                     have_local = True
@@ -349,15 +283,15 @@ cdef class Process:
         cdef int64_t result = 0
         cdef int rc, fd
         cdef int64_t deadline = deadline_after(timeout_ms)
-        cdef winipc_bell *bell = self.bell
-        cdef const char *call = "server SEND" if bell == NULL else "server SEND (doorbell)"
+        cdef _ClientBell bell = self.bell
+        cdef const char *call = "server SEND" if bell is None else "server SEND (doorbell)"
         self.enter(0, "server SEND")
         try:
             fd = self.endpoint()
             with nogil:
                 rc = take_turn(&self.turn, deadline, call, &f)
                 if rc == 0:
-                    if bell == NULL:
+                    if bell is None:
                         memset(&req, 0, sizeof(req))
                         req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, wparam, lparam
                         self.seq += 1
@@ -365,11 +299,10 @@ cdef class Process:
                         rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, call, &f)
                         result = rep.result
                     else:
-                        rc = bell_send(bell, fd, self.next_bell_seq(), msg, 0, wparam,
-                                       lparam, deadline, self.spin_ns, &self.wake_avg,
+                        rc = bell.send(self.next_bell_seq(), msg, 0, wparam, lparam, deadline,
                                        &result, call, &f)
                         if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
-                            memcpy(f.note, winipc_bell_note(bell), NOTE_MAX)
+                            memcpy(f.note, winipc_bell_note(bell.page), NOTE_MAX)
                     self.give_turn()
             if owned and rc < 0:
                 self.own_refusal(&f, msg, lparam, wparam)
@@ -379,7 +312,15 @@ cdef class Process:
         finally:
             self.leave()
 
-    # Split-phase sends, for asyncio: client_async.pxi.
+    # Split-phase sends, for asyncio (winipc/_aio.py): begin_send() posts a
+    # request in the doorbell and keeps the connection's turn; end_send()
+    # looks for the answer without waiting and gives the turn back once it
+    # has it; in between the caller waits for wait_handle (the socket) to
+    # be readable: the page says the client sleeps, so the server's answer
+    # sends a wake-up packet (doorbell.h), and a server that dies hangs the
+    # socket up.  cancel_send() gives up: the server may still run the
+    # request, but its late answer carries its own sequence number, which
+    # no later request has.
 
     cdef inline void give_turn(self) noexcept nogil:
         sem_post(&self.turn)
@@ -401,23 +342,72 @@ cdef class Process:
         within ``timeout_ms``) and return its sequence number without
         waiting; 0 when another thread holds the connection's turn (wait
         for wait_handle to be readable, then try again)."""
-        if self.bell == NULL:
+        cdef uint32_t seq
+        cdef uint64_t given
+        if self.bell is None:
             self.open_bell(self.spin_us, timeout_ms)
-        return async_begin(self, msg, size, address)
+        self.enter(0, "server SEND (doorbell)")
+        try:
+            self.endpoint()
+            if self.turn_fd < 0:
+                self.turn_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+                if self.turn_fd < 0:
+                    raise_errno(errno, "eventfd")
+            if self.turn_wanted:
+                # The last try found the turn taken and the caller waited
+                # for turn_fd: reset it (nothing to read: EAGAIN).
+                if eventfd_read(self.turn_fd, &given) < 0 and errno != EAGAIN:
+                    raise_errno(errno, "eventfd_read")
+            self.turn_wanted = 1
+            winipc_fence()
+            if sem_trywait(&self.turn) != 0:
+                self.leave()
+                return 0
+            self.turn_wanted = 0
+        except BaseException:
+            self.leave()
+            raise
+        seq = self.next_bell_seq()
+        try:
+            self.bell.post(seq, msg, size, address)
+        except BaseException:
+            self.give_turn()
+            self.leave()
+            raise
+        return seq
 
     def end_send(self, uint32_t seq, int64_t spin_us=0):
         """The answer to request ``seq`` once it has come (the turn is given
         back; a refusal raises the server's error), else None: the page now
         says the client sleeps, and the caller waits for wait_handle.  With
         ``spin_us``, an awake server's answer is first spun for that long."""
-        return async_end(self, seq, <int64_t>checked_spin_us(spin_us) * 1000)
+        cdef int64_t spin_ns = <int64_t>checked_spin_us(spin_us) * 1000
+        cdef _ClientBell bell = self.bell
+        cdef Failure f
+        cdef int64_t result = 0
+        cdef int r
+        try:
+            with nogil:
+                r = bell.look(seq, spin_ns, &result, &f)
+            if r == 0:
+                return None
+            if r < 0:
+                self.own_refusal(&f, bell.msg, bell.address, bell.size)
+                raise_failure(&f)
+            return result
+        except BaseException:
+            r = -1
+            raise
+        finally:
+            if r != 0:
+                self.give_turn()
+                self.leave()
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn
         if the server has not taken it yet -> True when withdrawn (it never
         runs)."""
-        cdef bint withdrawn = winipc_bell_withdraw(self.bell, seq)
-        winipc_bell_client_wakes(self.bell)
+        cdef bint withdrawn = self.bell.withdraw(seq)
         self.give_turn()
         self.leave()
         return withdrawn
@@ -478,8 +468,8 @@ cdef class Process:
             try:
                 if <size_t>view.len > capacity:
                     return False
-                if self.nshared:
-                    mapping = self.mapping_for(address, view.len, &offset)
+                if self.shared.count:
+                    mapping = self.shared.find(address, view.len, &offset)
                     if mapping is not None:
                         PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
                         have_local = True
@@ -522,31 +512,30 @@ cdef class Process:
         rc = take_turn(&self.turn, deadline, "server SEND", f)
         if rc < 0:
             return rc
-        if self.bell != NULL:
-            inline = remote_copy == NULL and size <= WINIPC_BELL_DATA_MAX and self.inline_ok()
+        if self.bell is not None:
+            inline = remote_copy == NULL and size <= WINIPC_BELL_DATA_MAX and self.bell.inline_ok()
         if inline:
-            memcpy(winipc_bell_data(self.bell), data, size)
+            memcpy(winipc_bell_data(self.bell.page), data, size)
         elif remote_copy == NULL:
             rc = vm_copy(self.pid, data, address, size, True, f)
-        if rc == 0 and self.bell != NULL:
+        if rc == 0 and self.bell is not None:
             seq = self.next_bell_seq()
-            rc = bell_send(self.bell, fd, seq, msg, WINIPC_FLAG_INLINE if inline else 0,
-                           size, address, deadline, self.spin_ns, &self.wake_avg, result,
-                           "server SEND (doorbell)", f)
+            rc = self.bell.send(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size,
+                                address, deadline, result, "server SEND (doorbell)", f)
             if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
                 # The page's note, whole; else, for bytes that rode in the
                 # page, theirs (read while the turn is ours).
-                memcpy(f.note, winipc_bell_note(self.bell), NOTE_MAX)
+                memcpy(f.note, winipc_bell_note(self.bell.page), NOTE_MAX)
                 if inline and not has_note(f.note):
-                    take_note(f.note, winipc_bell_data(self.bell), size)
-            if winipc_bell_answered(self.bell, seq):
-                self.inline_owed = 0        # every earlier request is done too
+                    take_note(f.note, winipc_bell_data(self.bell.page), size)
+            if winipc_bell_answered(self.bell.page, seq):
+                self.bell.inline_owed = 0        # every earlier request is done too
             elif inline and f.started != 0:
                 # Given up after the server took it: its answer will
                 # still be copied to the page (doorbell.h).
-                self.inline_owed = seq
+                self.bell.inline_owed = seq
             if rc == 0 and inline:
-                memcpy(data, winipc_bell_data(self.bell), size)
+                memcpy(data, winipc_bell_data(self.bell.page), size)
         elif rc == 0:
             memset(&req, 0, sizeof(req))
             req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address
@@ -566,13 +555,3 @@ cdef class Process:
             else:
                 rc = vm_copy(self.pid, data, address, size, False, f)
         return rc
-
-    cdef inline bint inline_ok(self) noexcept nogil:
-        """May this call's bytes go in the page? (the caller holds the turn)"""
-        if not winipc_bell_offers_inline(self.bell):
-            return False
-        if self.inline_owed != 0:
-            if not winipc_bell_answered(self.bell, self.inline_owed):
-                return False
-            self.inline_owed = 0
-        return True

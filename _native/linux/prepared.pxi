@@ -35,7 +35,7 @@ cdef class PreparedCall:
         if size <= 0:
             raise ValueError("a prepared call needs a buffer of at least one byte")
         self.unbind()
-        mapping = self.process.mapping_for(address, <size_t>size, &offset)
+        mapping = self.process.shared.find(address, <size_t>size, &offset)
         if mapping is not None:
             PyObject_GetBuffer(mapping, &self.local, PyBUF_WRITABLE)
             self.have_local = True

@@ -1,0 +1,246 @@
+# A connection's doorbell, client side (common/doorbell.h): the page the
+# server made for this connection, mapped here, and how this client posts
+# requests in it and waits for their answers.  The endpoint socket carries
+# the rings that wake a sleeping server and the wake-ups of a sleeping
+# client.  Process owns one once open_bell() made it, and holds the turn
+# around every use of it.  (Part of _rpc.pyx.)
+
+# A long spin looks at the socket this often, to notice a server that died.
+cdef int64_t SPIN_LIVENESS_NS = 1000000
+
+
+# A client that finds the server on its own CPU yields to it at every step
+# (doorbell.h), and a thread that yields stays where it is: left to the
+# scheduler, the pair could share one CPU for long while another idles.
+# So, at most once per UNPAIR_NS and only where this process may run on
+# another CPU, such a wait sleeps in the kernel instead: the scheduler
+# places the thread again when the answer wakes it, on an idle CPU if there
+# is one, and the calls after it no longer share.
+cdef int64_t UNPAIR_NS = 10000000
+cdef int64_t next_unpair = 0        # (threads race on it harmlessly)
+
+
+cdef bint may_unpair() noexcept nogil:
+    global next_unpair
+    cdef cpu_set_t allowed
+    cdef int64_t now = winipc_now_ns()
+    if now < next_unpair:
+        return False
+    next_unpair = now + UNPAIR_NS
+    return sched_getaffinity(0, sizeof(allowed), &allowed) == 0 and CPU_COUNT(&allowed) > 1
+
+
+@cython.final
+cdef class _ClientBell:
+    """The doorbell page of one connection, mapped here, with the endpoint
+    socket ``fd`` it rings through (Process's, closed by it)."""
+    cdef winipc_bell *page
+    cdef int fd
+    cdef int64_t spin_ns        # how long a wait spins before it sleeps
+    cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
+    cdef uint32_t inline_owed   # an inline request given up after the server took it,
+                                # until answered: no inline request meanwhile (doorbell.h)
+    cdef bint rang              # post() woke the server: look()'s first wait is cold
+    cdef uint32_t msg           # post()'s request: message, buffer size and address
+    cdef uint64_t size, address
+
+    @staticmethod
+    cdef _ClientBell map(int page_fd, int fd, int64_t spin_ns):
+        """The page the server sent as ``page_fd`` (closed here), mapped."""
+        cdef _ClientBell bell
+        cdef void *p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                            page_fd, 0)
+        close(page_fd)
+        if p == MAP_FAILED:
+            raise_errno(errno, "mmap (doorbell)")
+        bell = _ClientBell.__new__(_ClientBell)
+        bell.page, bell.fd, bell.spin_ns = <winipc_bell *>p, fd, spin_ns
+        return bell
+
+    cdef void unmap(self) noexcept:
+        if self.page != NULL:
+            munmap(self.page, WINIPC_BELL_SIZE)
+            self.page = NULL
+
+    def __dealloc__(self):
+        self.unmap()
+
+    cdef int spin(self, uint32_t seq, bint cold, int64_t start, int64_t until,
+                  int64_t deadline) noexcept nogil:
+        """Spin until request ``seq`` is answered (or, ``cold``, taken by a
+        server that was asleep, yielding at every step) or ``until``: 1 when
+        it was, 0 when the spin ran out (or the server hung up, or this wait
+        sleeps to leave the server's CPU: may_unpair)."""
+        cdef winipc_bell *b = self.page
+        cdef pollfd pfd
+        cdef int64_t now, next_look = start + SPIN_LIVENESS_NS
+        cdef unsigned int i = 0
+        cdef uint32_t mine = winipc_cpu()
+        cdef uint32_t peer = winipc_bell_server_cpu(b)
+        cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
+        while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
+            if peer == mine and not cold and mine != 0 and may_unpair():
+                return 0
+            winipc_wait_step(mine, mine if cold else peer)
+            i += 1
+            if i % every == 0:
+                now = winipc_now_ns()
+                if now >= until or now >= deadline:
+                    return 0
+                # The scheduler may have moved either of us.
+                mine = winipc_cpu()
+                winipc_bell_client_at(b, mine)
+                peer = winipc_bell_server_cpu(b)
+                if now >= next_look:
+                    # However long the spin, a server that is gone (the
+                    # socket hung up) is noticed within this.
+                    next_look = now + SPIN_LIVENESS_NS
+                    pfd.fd, pfd.events, pfd.revents = self.fd, POLLIN, 0
+                    if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
+                        return 0
+        return 1
+
+    cdef void first_look(self, uint32_t seq, bint rang, int64_t spin_ns,
+                         int64_t deadline) noexcept nogil:
+        """The spin before a wait for request ``seq`` sleeps: one that had
+        to wake the server (``rang``) first yields until the server has
+        taken it, for the budget its recent wake-ups earned (``wake_avg``,
+        doorbell.h), then spins up to ``spin_ns`` for the answer; so a
+        client that is still spinning when the answer comes spares it its
+        own wake-up."""
+        cdef int64_t start = winipc_now_ns(), now
+        cdef int r = 1
+        if rang:
+            r = self.spin(seq, True, start,
+                          start + winipc_cold_budget(spin_ns, self.wake_avg), deadline)
+            now = winipc_now_ns()
+            winipc_cold_learn(&self.wake_avg, now - start)
+            start = now
+        if r:
+            self.spin(seq, False, start, start + spin_ns, deadline)
+
+    cdef int ring(self, uint32_t seq, uint32_t msg, uint32_t flags, uint64_t wparam,
+                  uint64_t lparam, bint *rang, Failure *f) noexcept nogil:
+        """Post request ``seq`` in the page, and wake the server through the
+        socket if it sleeps (``rang``)."""
+        cdef Request ring
+        rang[0] = winipc_bell_post_flags(self.page, seq, msg, flags, wparam, lparam)
+        if rang[0]:
+            memset(&ring, 0, sizeof(ring))
+            ring.op = OP_RING
+            ring.seq = seq
+            # EAGAIN: the socket already holds rings the server has not read yet.
+            if send_packet(self.fd, &ring, sizeof(ring), -1) < 0 and errno != EAGAIN:
+                return fail(f, errno, False, "send (doorbell)")
+        return 0
+
+    cdef int send(self, uint32_t seq, uint32_t msg, uint32_t flags, uint64_t wparam,
+                  uint64_t lparam, int64_t deadline, int64_t *result, const char *call,
+                  Failure *f) noexcept nogil:
+        """Post a request in the page and wait for its answer: spin up to
+        ``spin_ns`` (pausing while the server runs on another CPU, yielding
+        to it while it shares ours), then sleep until the server's wake-up
+        packet.  A request that had to wake the server first waits for it
+        to take the request, yielding, for a budget learnt in ``wake_avg``
+        (doorbell.h)."""
+        cdef winipc_bell *b = self.page
+        cdef Reply wake
+        cdef bint rang
+        cdef uint32_t error
+        if self.ring(seq, msg, flags, wparam, lparam, &rang, f) < 0:
+            return -1
+        if self.spin_ns > 0 and not winipc_bell_answered(b, seq):
+            self.first_look(seq, rang, self.spin_ns, deadline)
+        while not winipc_bell_answered(b, seq):
+            winipc_bell_client_sleeps(b)
+            if winipc_bell_answered(b, seq):
+                if not winipc_bell_client_wakes(b):
+                    # The server took the flag: its wake-up packet is on its
+                    # way.  Consume it now, so that packets never pile up.
+                    if wait_readable(self.fd, deadline, call, f) == 0:
+                        read_reply(self.fd, &wake, NULL, f)
+                break
+            if wait_readable(self.fd, deadline, call, f) < 0:
+                winipc_bell_client_wakes(b)   # a wake-up after this is a stale packet
+                # Timed out or interrupted: withdraw it if the server has
+                # not taken it yet, so that it never runs later (doorbell.h).
+                f.started = 0 if winipc_bell_withdraw(b, seq) else 1
+                return -1
+            if read_reply(self.fd, &wake, NULL, f) < 0:
+                return -1
+            # Our wake-up or a stale one: look at the bell again.
+        error = b.error
+        result[0] = b.result
+        if error:
+            return fail(f, error, True, call)
+        return 0
+
+    cdef inline bint inline_ok(self) noexcept nogil:
+        """May this call's bytes go in the page? (the caller holds the turn)"""
+        if not winipc_bell_offers_inline(self.page):
+            return False
+        if self.inline_owed != 0:
+            if not winipc_bell_answered(self.page, self.inline_owed):
+                return False
+            self.inline_owed = 0
+        return True
+
+    # Split-phase: post() a request of a buffer of the connection's; look()
+    # for its answer without sleeping, as often as the caller's event loop
+    # says the socket is readable; withdraw() it if the caller gives up.
+
+    cdef int post(self, uint32_t seq, uint32_t msg, uint64_t size, uint64_t address) except -1:
+        cdef Failure f
+        cdef Reply stale
+        # Wake-ups of requests that were given up, so that the socket's
+        # readiness is about this one (a hang-up stays for look()).
+        while recv_packet(self.fd, &stale, sizeof(stale), NULL) > 0:
+            pass
+        self.msg, self.size, self.address = msg, size, address
+        if self.ring(seq, msg, 0, size, address, &self.rang, &f) < 0:
+            winipc_bell_client_wakes(self.page)
+            raise_failure(&f)
+        return 0
+
+    cdef int look(self, uint32_t seq, int64_t spin_ns, int64_t *result,
+                  Failure *f) noexcept nogil:
+        """1 when request ``seq`` is answered, with its ``result`` (a refusal:
+        -1, with the page's note in ``f``), 0 when not yet: the page says the client sleeps, so
+        the server's answer sends a wake-up.  With ``spin_ns``, an awake
+        server's answer is first spun for that long (a server post() woke
+        is waited for first): then the event loop is spared a round of its
+        own, and this thread a wake-up."""
+        cdef winipc_bell *b = self.page
+        cdef Reply wake
+        cdef int r
+        cdef bint rang = self.rang
+        self.rang = False
+        if spin_ns > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
+            self.first_look(seq, rang, spin_ns, INT64_MAX)
+        # Wake-ups (this one's or stale ones); a hang-up or a notice fails.
+        r = read_reply(self.fd, &wake, NULL, f)
+        while r > 0:
+            r = read_reply(self.fd, &wake, NULL, f)
+        if r < 0:
+            return -1
+        if not winipc_bell_answered(b, seq):
+            winipc_bell_client_sleeps(b)
+            if not winipc_bell_answered(b, seq):
+                return 0
+        # A wake-up may still be on its way: later readers skip it.
+        winipc_bell_client_wakes(b)
+        if b.error:
+            # Worded as a call's; the page's note is read while the turn is ours.
+            fail(f, b.error, True, "server SEND (doorbell)")
+            if b.error == ERROR_UNHANDLED_EXCEPTION:
+                memcpy(f.note, winipc_bell_note(b), NOTE_MAX)
+            return -1
+        result[0] = b.result
+        return 1
+
+    cdef bint withdraw(self, uint32_t seq) noexcept nogil:
+        """Give up request ``seq``: True when the server had not taken it
+        yet (it never runs)."""
+        cdef bint withdrawn = winipc_bell_withdraw(self.page, seq)
+        winipc_bell_client_wakes(self.page)
+        return withdrawn

@@ -48,7 +48,8 @@ for version in 3.12 3.13; do
     # shellcheck disable=SC2086  # a list of requirements
     "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheel"
     "$venv/bin/python" -m pip install -q "$wheel" $pins
-    # pytest by its script: the checkout must not shadow the installed package.
-    "$venv/bin/pytest" -p no:cacheprovider -q "${tests[@]}" "$@" || failed=1
+    # -P: the checkout must not shadow the installed package.  (Not the
+    # pytest script: its first line names the folder the venv was made in.)
+    "$venv/bin/python" -P -m pytest -p no:cacheprovider -q "${tests[@]}" "$@" || failed=1
 done
 exit "$failed"

@@ -12,6 +12,7 @@
 #   endpoint.pxi   where endpoints live and how a client finds one
 #   client.pxi     Process: the connection, buffers, copies, sends and calls
 #   client_io.pxi  the client's work without the GIL: copies, turns, requests
+#   client_channel.pxi  _Channel: the connection to the endpoint, its turn
 #   client_bell.pxi   _ClientBell: the client half of the doorbell
 #   client_shared.pxi _SharedMaps: the shared buffers mapped here
 #   server.pxi     ServerCore: the dispatch thread, its loop, handler dispatch
@@ -265,6 +266,7 @@ def _yama_scope():
 
 include "endpoint.pxi"
 include "client_io.pxi"
+include "client_channel.pxi"
 include "client_bell.pxi"
 include "client_shared.pxi"
 include "client.pxi"

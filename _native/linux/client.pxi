@@ -1,8 +1,9 @@
 # The client: Process, a process opened for memory access, with its
 # connection to the server's endpoint, its buffers (private and shared), and
 # its copies, sends and calls.  What runs without the GIL is client_io.pxi's;
-# the doorbell is a _ClientBell (client_bell.pxi), the shared buffers'
-# mappings a _SharedMaps (client_shared.pxi).  (Part of _rpc.pyx.)
+# the connection is a _Channel (client_channel.pxi), the doorbell a
+# _ClientBell (client_bell.pxi), the shared buffers' mappings a _SharedMaps
+# (client_shared.pxi).  (Part of _rpc.pyx.)
 
 
 cdef class Process:
@@ -13,30 +14,19 @@ cdef class Process:
     cdef readonly unsigned long access
     cdef readonly uint64_t window
     cdef int pidfd
-    cdef int sock
-    cdef uint64_t seq
-    cdef sem_t turn             # one request at a time on the connection (a
-                                # semaphore: an asynchronous call holds it
-                                # across its event loop's steps)
-    cdef int turn_fd            # eventfd: the turn was given back (begin_send)
-    cdef int turn_wanted        # an asynchronous call waits on turn_fd
     cdef int busy               # calls using the fds without the GIL
     cdef bint closed
-    cdef object connecting      # a lock: one thread connects the endpoint
-    cdef _ClientBell bell       # the doorbell, once open_bell() made it (client_bell.pxi)
+    cdef _Channel channel       # the connection to the server's endpoint
+    cdef _ClientBell bell       # the doorbell, once open_bell() made it
     cdef int64_t spin_ns
     cdef _SharedMaps shared     # shared buffers mapped here, by server address
-    cdef bytes kick             # the server's standby thread (transact)
     cdef public object last_result  # the last call()'s or call_object()'s result
 
     def __cinit__(self):
-        self.connecting = threading.Lock()
         self.pidfd = -1
-        self.sock = -1
         self.closed = True
+        self.channel = _Channel()
         self.shared = _SharedMaps()
-        self.turn_fd = -1
-        sem_init(&self.turn, 0, 1)
 
     def __init__(self, int pid, unsigned long access, uint64_t window=0):
         cdef long fd
@@ -50,6 +40,7 @@ cdef class Process:
         self.pid = pid
         self.access = access
         self.window = window
+        self.channel.pid, self.channel.window = pid, window
 
     @property
     def handle(self):
@@ -71,18 +62,13 @@ cdef class Process:
         under a call."""
         self.closed = True
         if self.busy:
-            if self.sock >= 0:
-                shutdown(self.sock, SHUT_RDWR)
+            self.channel.hang_up()
         else:
             self.release()
 
     cdef void release(self) noexcept:
-        if self.turn_fd >= 0:
-            close(self.turn_fd)
-            self.turn_fd = -1
-        if self.sock >= 0:
-            close(self.sock)
-            self.sock = -1
+        if self.channel is not None:    # (None once the GC cleared it)
+            self.channel.close()
         if self.pidfd >= 0:
             close(self.pidfd)
             self.pidfd = -1
@@ -94,7 +80,6 @@ cdef class Process:
 
     def __dealloc__(self):
         self.release()
-        sem_destroy(&self.turn)
 
     cdef enter(self, unsigned long right, call):
         """Check the handle and its rights; the caller leave()s after."""
@@ -111,23 +96,7 @@ cdef class Process:
             self.release()
 
     cdef int endpoint(self) except -1:
-        if self.sock < 0:
-            with self.connecting:       # connect() lets other threads run meanwhile
-                if self.sock < 0:
-                    self.connect()
-        return self.sock
-
-    cdef connect(self):
-        path = _socket_path(self.window) if self.window else _pid_link(self.pid)
-        s, peer = _connect(path, "ServerGone" if self.window else "NoSuchProcess",
-                           f"process {self.pid} runs no winipc server here, and on "
-                           "Linux only a winipc server can hold remote buffers")
-        if peer != self.pid:
-            s.close()
-            raise_errno(3, "connect", f"the endpoint at {path} belongs to process {peer}",
-                        cls="NoSuchProcess")
-        self.kick = os.fsencode(_kick_path(os.path.realpath(path)))
-        self.sock = s.detach()
+        return self.channel.endpoint()
 
     cdef Reply request(self, unsigned long right, uint32_t op, uint32_t msg, uint64_t wparam,
                        uint64_t lparam, int64_t timeout_ms, int pass_fd, int *got_fd,
@@ -135,22 +104,19 @@ cdef class Process:
         cdef Request req
         cdef Reply rep
         cdef Failure f
-        cdef int fd, rc
+        cdef int rc
         cdef int64_t deadline = deadline_after(timeout_ms)
-        cdef const char *kick = NULL
+        cdef _Channel channel = self.channel
         self.enter(right, call.decode())
         try:
-            fd = self.endpoint()
-            if op != OP_SEND:
-                kick = self.kick
+            self.endpoint()
             req.op, req.msg, req.wparam, req.lparam = op, msg, wparam, lparam
             with nogil:
-                rc = take_turn(&self.turn, deadline, call, &f)
+                rc = channel.take(deadline, call, &f)
                 if rc == 0:
-                    self.seq += 1
-                    req.seq = self.seq
-                    rc = transact(fd, &req, &rep, deadline, pass_fd, got_fd, kick, call, &f)
-                    self.give_turn()
+                    rc = channel.transact(&req, &rep, deadline, pass_fd, got_fd, op != OP_SEND,
+                                          call, &f)
+                    channel.give()
             if rc < 0:
                 raise_failure(&f)
             return rep
@@ -175,7 +141,7 @@ cdef class Process:
         self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
-        self.bell = _ClientBell.map(fd, self.sock, self.spin_ns)
+        self.bell = _ClientBell.map(fd, self.channel.sock, self.spin_ns)
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:
@@ -264,12 +230,6 @@ cdef class Process:
         finally:
             self.leave()
 
-    cdef inline uint32_t next_bell_seq(self) noexcept nogil:
-        """The next request number (the caller holds ``turn``); never 0,
-        the value of a page no request was posted in."""
-        self.seq = winipc_bell_next_seq(<uint32_t>self.seq)
-        return <uint32_t>self.seq
-
     def send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms,
              bint owned=False):
         """The message with any ``wparam`` and ``lparam`` -> its result.
@@ -281,29 +241,28 @@ cdef class Process:
         cdef Request req
         cdef Reply rep
         cdef int64_t result = 0
-        cdef int rc, fd
+        cdef int rc
         cdef int64_t deadline = deadline_after(timeout_ms)
+        cdef _Channel channel = self.channel
         cdef _ClientBell bell = self.bell
         cdef const char *call = "server SEND" if bell is None else "server SEND (doorbell)"
         self.enter(0, "server SEND")
         try:
-            fd = self.endpoint()
+            self.endpoint()
             with nogil:
-                rc = take_turn(&self.turn, deadline, call, &f)
+                rc = channel.take(deadline, call, &f)
                 if rc == 0:
                     if bell is None:
                         memset(&req, 0, sizeof(req))
                         req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, wparam, lparam
-                        self.seq += 1
-                        req.seq = self.seq
-                        rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, call, &f)
+                        rc = channel.transact(&req, &rep, deadline, -1, NULL, False, call, &f)
                         result = rep.result
                     else:
-                        rc = bell.send(self.next_bell_seq(), msg, 0, wparam, lparam, deadline,
-                                       &result, call, &f)
+                        rc = bell.send(channel.next_bell_seq(), msg, 0, wparam, lparam,
+                                       deadline, &result, call, &f)
                         if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
                             memcpy(f.note, winipc_bell_note(bell.page), NOTE_MAX)
-                    self.give_turn()
+                    channel.give()
             if owned and rc < 0:
                 self.own_refusal(&f, msg, lparam, wparam)
             if rc < 0:
@@ -322,19 +281,12 @@ cdef class Process:
     # request, but its late answer carries its own sequence number, which
     # no later request has.
 
-    cdef inline void give_turn(self) noexcept nogil:
-        sem_post(&self.turn)
-        # Against begin_send's "say so, then try": one of the two sees the other.
-        winipc_fence()
-        if self.turn_wanted:
-            eventfd_write(self.turn_fd, 1)
-
     @property
     def wait_handle(self):
         """The fd an asynchronous send waits to be readable: the endpoint;
         after a begin_send() that found the connection's turn taken, an
         eventfd that becomes readable when the turn is given back."""
-        return self.turn_fd if self.turn_wanted else self.sock
+        return self.channel.wait_fd()
 
     def begin_send(self, uint32_t msg, uint64_t size, uint64_t address, int64_t timeout_ms):
         """Post a request of ``msg`` on this connection's buffer of ``size``
@@ -343,35 +295,22 @@ cdef class Process:
         waiting; 0 when another thread holds the connection's turn (wait
         for wait_handle to be readable, then try again)."""
         cdef uint32_t seq
-        cdef uint64_t given
         if self.bell is None:
             self.open_bell(self.spin_us, timeout_ms)
         self.enter(0, "server SEND (doorbell)")
         try:
             self.endpoint()
-            if self.turn_fd < 0:
-                self.turn_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
-                if self.turn_fd < 0:
-                    raise_errno(errno, "eventfd")
-            if self.turn_wanted:
-                # The last try found the turn taken and the caller waited
-                # for turn_fd: reset it (nothing to read: EAGAIN).
-                if eventfd_read(self.turn_fd, &given) < 0 and errno != EAGAIN:
-                    raise_errno(errno, "eventfd_read")
-            self.turn_wanted = 1
-            winipc_fence()
-            if sem_trywait(&self.turn) != 0:
+            if not self.channel.try_take():
                 self.leave()
                 return 0
-            self.turn_wanted = 0
         except BaseException:
             self.leave()
             raise
-        seq = self.next_bell_seq()
+        seq = self.channel.next_bell_seq()
         try:
             self.bell.post(seq, msg, size, address)
         except BaseException:
-            self.give_turn()
+            self.channel.give()
             self.leave()
             raise
         return seq
@@ -400,7 +339,7 @@ cdef class Process:
             raise
         finally:
             if r != 0:
-                self.give_turn()
+                self.channel.give()
                 self.leave()
 
     def cancel_send(self, uint32_t seq):
@@ -408,7 +347,7 @@ cdef class Process:
         if the server has not taken it yet -> True when withdrawn (it never
         runs)."""
         cdef bint withdrawn = self.bell.withdraw(seq)
-        self.give_turn()
+        self.channel.give()
         self.leave()
         return withdrawn
 
@@ -455,7 +394,7 @@ cdef class Process:
         False when the buffer is larger than ``capacity`` (nothing sent)."""
         cdef Py_buffer view, local
         cdef Failure f
-        cdef int rc = 0, fd
+        cdef int rc = 0
         cdef Py_ssize_t i
         cdef int64_t t0, result = 0
         cdef uint64_t offset = 0
@@ -463,7 +402,7 @@ cdef class Process:
         cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
         self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
         try:
-            fd = self.endpoint()
+            self.endpoint()
             PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
             try:
                 if <size_t>view.len > capacity:
@@ -477,7 +416,7 @@ cdef class Process:
                 with nogil:
                     for i in range(n):
                         t0 = winipc_now_ns()
-                        rc = self.call_once(fd, msg, address, <char *>view.buf, view.len,
+                        rc = self.call_once(msg, address, <char *>view.buf, view.len,
                                             remote_copy, timeout_ms, &result, &f)
                         if rc < 0:
                             break
@@ -492,14 +431,15 @@ cdef class Process:
         finally:
             self.leave()
 
-    cdef int call_once(self, int fd, uint32_t msg, uint64_t address, char *data, size_t size,
+    cdef int call_once(self, uint32_t msg, uint64_t address, char *data, size_t size,
                        char *remote_copy, int64_t timeout_ms, int64_t *result,
                        Failure *f) noexcept nogil:
         """One round trip of ``size`` bytes at ``data`` through ``address``
         (mapped here at ``remote_copy`` if it is a shared buffer): copy in,
         ring or send, copy the answer back.  A small private buffer's bytes
         ride in the doorbell page when the server offers it (doorbell.h):
-        no cross-process copy at all.  The caller is inside enter()."""
+        no cross-process copy at all.  The caller is inside enter(), and
+        connected (endpoint())."""
         cdef Request req
         cdef Reply rep
         cdef int rc = 0
@@ -509,7 +449,7 @@ cdef class Process:
         if remote_copy != NULL:
             memcpy(remote_copy, data, size)
         deadline = deadline_after(timeout_ms)
-        rc = take_turn(&self.turn, deadline, "server SEND", f)
+        rc = self.channel.take(deadline, "server SEND", f)
         if rc < 0:
             return rc
         if self.bell is not None:
@@ -519,7 +459,7 @@ cdef class Process:
         elif remote_copy == NULL:
             rc = vm_copy(self.pid, data, address, size, True, f)
         if rc == 0 and self.bell is not None:
-            seq = self.next_bell_seq()
+            seq = self.channel.next_bell_seq()
             rc = self.bell.send(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size,
                                 address, deadline, result, "server SEND (doorbell)", f)
             if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
@@ -539,11 +479,9 @@ cdef class Process:
         elif rc == 0:
             memset(&req, 0, sizeof(req))
             req.op, req.msg, req.wparam, req.lparam = OP_SEND, msg, size, address
-            self.seq += 1
-            req.seq = self.seq
-            rc = transact(fd, &req, &rep, deadline, -1, NULL, NULL, "server SEND", f)
+            rc = self.channel.transact(&req, &rep, deadline, -1, NULL, False, "server SEND", f)
             result[0] = rep.result
-        self.give_turn()
+        self.channel.give()
         if rc < 0:
             if not inline:
                 buffer_note(self.pid, f, address, size, remote_copy)

@@ -57,7 +57,7 @@ cdef class PreparedCall:
     def __call__(self, buffer):
         cdef Py_buffer view
         cdef Failure f
-        cdef int rc, fd
+        cdef int rc
         cdef int64_t result = 0
         cdef Process p = self.process
         if self.address == 0:
@@ -76,9 +76,9 @@ cdef class PreparedCall:
         try:
             p.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
             try:
-                fd = p.endpoint()
+                p.endpoint()
                 with nogil:
-                    rc = p.call_once(fd, self.msg, self.address, <char *>view.buf, view.len,
+                    rc = p.call_once(self.msg, self.address, <char *>view.buf, view.len,
                                      self.remote_copy, self.timeout_ms, &result, &f)
                 if rc < 0:
                     raise_failure(&f)

@@ -214,6 +214,19 @@ def connect_each(title):
     return conns
 
 
+def renew(conns, title):
+    """Close the connections in ``conns`` and put a new one of every doorbell
+    in their place; False when the server refused one (connect_each), and
+    ``conns`` stays empty.  A batch of calls runs on new connections: what a
+    call given up after the server took it leaves allocated goes with its
+    connection, and would add up to the client process's bounds (Windows:
+    256 sections) over a long run."""
+    for conn in conns:
+        conn.close()
+    conns[:] = connect_each(title)
+    return bool(conns)
+
+
 def withdrawing(title, stop, account, errors):
     """Synchronous calls on every doorbell, given up at random short timeouts."""
     rng = random.Random(2)
@@ -221,14 +234,7 @@ def withdrawing(title, stop, account, errors):
     reader = account.open_reader(title)
     try:
         while not stop.is_set():
-            # New connections every batch: what a call given up after the
-            # server took it leaves allocated goes with its connection, and
-            # would add up to the client process's bounds (Windows: 256
-            # sections) over a long run.
-            for conn in conns:
-                conn.close()
-            conns = connect_each(title)
-            if not conns:
+            if not renew(conns, title):
                 stop.wait(0.05)
                 continue
             outcomes = []
@@ -283,10 +289,7 @@ def cancelling(title, stop, account, errors):
         reader = account.open_reader(title)
         try:
             while not stop.is_set():
-                for conn in conns:          # new ones every batch (see withdrawing())
-                    conn.close()
-                conns = connect_each(title)
-                if not conns:
+                if not renew(conns, title):
                     await asyncio.sleep(0.05)
                     continue
                 outcomes = []

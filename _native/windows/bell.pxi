@@ -1,7 +1,9 @@
 # The doorbell (common/doorbell.h) on Windows: what both sides use (the
-# clock, the waits' slices, BELL_INTERRUPTED) and the server's side (included
-# by _rpc.pyx after control.pxi).  The client's side is _ClientBell
-# (client_bell.pxi).
+# clock, the waits' slices, BELL_INTERRUPTED) and the server's side: opening
+# a doorbell for a client, closing and reclaiming it (what the control
+# message asks for, control.pxi, with whose tables this works) and serving
+# it.  (Included by _rpc.pyx after control.pxi.)  The client's side is
+# _ClientBell (client_bell.pxi).
 #
 # The server's window thread serves every doorbell between messages (see
 # ServerCore.run): it reads a request once into locals and checks it exactly
@@ -52,6 +54,180 @@ cdef inline int64_t us_to_ticks(int64_t us) noexcept nogil:
 cdef int reraise() except -1:
     """Propagate the exception a signal handler left set."""
     return -1
+
+
+# --- the server side: opening, closing and reclaiming doorbells ----------------
+
+cdef void release_bell(WindowState *s, ServerBell *b) noexcept nogil:
+    """Close a doorbell and the sections it allocated."""
+    cdef int i
+    for i in range(s.section_slots):
+        if s.sections[i].mapping != NULL and s.sections[i].bell == b.token:
+            drop_section(s, &s.sections[i])
+    memoryapi.UnmapViewOfFile(b.bell)
+    win32.CloseHandle(b.section)
+    win32.CloseHandle(b.client_event)
+    win32.CloseHandle(b.client)
+    memset(b, 0, sizeof(ServerBell))
+    s.bell_count -= 1
+    while s.bell_slots and s.bells[s.bell_slots - 1].section == NULL:
+        s.bell_slots -= 1
+    if s.bell_count == 0 and s.wake != NULL:    # nobody holds it any more
+        win32.CloseHandle(s.wake)
+        s.wake = NULL
+
+
+cdef bint revoke_unclaimed(ServerBell *b, uint64_t now_ms) noexcept nogil:
+    """Whether ``b`` was offered CLAIM_MS ago and never claimed: then it is
+    revoked here, and the handles it gave are closed in that process (the
+    page says which race won: a client that claims it now sees it revoked)."""
+    cdef int i
+    if b.opened_ms == 0 or now_ms - b.opened_ms < CLAIM_MS:
+        return False
+    if not winipc_cas(&grant_of(b.bell).claim, CLAIM_OFFERED, CLAIM_REVOKED):
+        b.opened_ms = 0     # claimed
+        return False
+    for i in range(3):
+        take_back(b, b.given[i])
+    return True
+
+
+cdef void sweep_bells(WindowState *s) noexcept nogil:
+    """Close the doorbells of clients that have exited, and those never
+    claimed (revoke_unclaimed)."""
+    cdef int i
+    cdef ServerBell *b
+    cdef uint64_t now_ms = synchapi.GetTickCount64()
+    for i in range(s.bell_slots):
+        b = &s.bells[i]
+        if b.section == NULL or b.busy:
+            continue
+        if (win32.WaitForSingleObject(b.client, 0) == win32.WAIT_OBJECT_0
+                or revoke_unclaimed(b, now_ms)):
+            release_bell(s, b)
+
+
+cdef DWORD ensure_wake(WindowState *s) noexcept nogil:
+    """The server's wake Event (auto-reset, unnamed), made on the first doorbell."""
+    if s.wake == NULL:
+        s.wake = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, NULL)
+        if s.wake == NULL:
+            return win32.GetLastError()
+    return 0
+
+
+cdef int bells_of(WindowState *s, DWORD pid) noexcept nogil:
+    """How many doorbells process ``pid`` holds."""
+    cdef int i, count = 0
+    for i in range(s.bell_slots):
+        if s.bells[i].section != NULL and s.bells[i].pid == pid:
+            count += 1
+    return count
+
+
+cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
+    """A doorbell for process ``client_pid``: its page, Event and the wake
+    Event made here, handles to them given to that process -> the page's
+    handle there."""
+    cdef ServerBell b
+    cdef BellGrant *grant
+    cdef HANDLE theirs
+    cdef void *view
+    cdef DWORD err = 0
+    cdef int slot, i, mine
+    if client_pid == 0:
+        return error_result(ERROR_INVALID_PARAMETER)
+    if s.bell_count >= MAX_BELLS:
+        sweep_bells(s)
+    mine = bells_of(s, client_pid)
+    if mine >= PID_BELLS:
+        sweep_bells(s)
+        mine = bells_of(s, client_pid)
+    if s.bell_count >= MAX_BELLS or mine >= PID_BELLS:
+        return error_result(ERROR_NOT_ENOUGH_MEMORY)
+    memset(&b, 0, sizeof(ServerBell))
+    b.pid = client_pid
+    # A pid nobody can open for handles gets nothing: no doorbell waits
+    # for a process that cannot use it.
+    b.client = win32.OpenProcess(win32.PROCESS_DUP_HANDLE | win32.SYNCHRONIZE, win32.FALSE,
+                                 client_pid)
+    if b.client == NULL:
+        return error_result(win32.GetLastError())
+    b.token = random_token()
+    if b.token == 0:
+        err = ERROR_NOT_ENOUGH_MEMORY
+    if not err:
+        err = ensure_wake(s)
+    if not err:
+        b.section = memoryapi.CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, win32.PAGE_READWRITE,
+                                                 0, WINIPC_BELL_SIZE, NULL)
+        if b.section == NULL:
+            err = win32.GetLastError()
+    if not err:
+        b.client_event = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, NULL)
+        if b.client_event == NULL:
+            err = win32.GetLastError()
+    if not err:
+        view = memoryapi.MapViewOfFile(b.section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
+                                       0, 0, WINIPC_BELL_SIZE)
+        if view == NULL:
+            err = win32.GetLastError()
+        else:
+            b.bell = <winipc_bell *>view
+    if not err:
+        theirs = give(&b, b.section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, &err)
+        b.given[0] = <uint64_t><size_t>theirs
+    if not err:
+        theirs = give(&b, b.client_event, win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, &err)
+        b.given[1] = <uint64_t><size_t>theirs
+    if not err:
+        theirs = give(&b, s.wake, bellapi.EVENT_MODIFY_STATE, &err)
+        b.given[2] = <uint64_t><size_t>theirs
+    if err:
+        for i in range(3):
+            take_back(&b, b.given[i])
+        if b.bell != NULL:
+            memoryapi.UnmapViewOfFile(b.bell)
+        if b.client_event != NULL:
+            win32.CloseHandle(b.client_event)
+        if b.section != NULL:
+            win32.CloseHandle(b.section)
+        win32.CloseHandle(b.client)
+        if s.bell_count == 0 and s.wake != NULL:
+            win32.CloseHandle(s.wake)
+            s.wake = NULL
+        return error_result(err)
+    grant = grant_of(b.bell)
+    grant.token = b.token
+    grant.client_event = b.given[1]
+    grant.wake_event = b.given[2]
+    b.opened_ms = synchapi.GetTickCount64()
+    for slot in range(MAX_BELLS):
+        if s.bells[slot].section == NULL:
+            break
+    s.bells[slot] = b
+    s.bell_count += 1
+    if slot >= s.bell_slots:
+        s.bell_slots = slot + 1
+    if s.bell_count == 1 and s.window != NULL:
+        # The loop may be waiting in GetMessageW, which a sent message does
+        # not end: a posted one does, and it then serves doorbells too.
+        win32.PostMessageW(s.window, bellapi.WM_NULL, 0, 0)
+    return <LRESULT>b.given[0]
+
+
+cdef LRESULT bell_close(WindowState *s, uint64_t token) noexcept nogil:
+    cdef int i
+    cdef ServerBell *b
+    for i in range(s.bell_slots):
+        b = &s.bells[i]
+        if b.section != NULL and not b.doomed and b.token == token:
+            if b.busy:
+                b.doomed = True
+            else:
+                release_bell(s, b)
+            return 1
+    return error_result(bellapi.ERROR_NOT_FOUND)
 
 
 # --- the server side: serving every doorbell ------------------------------------

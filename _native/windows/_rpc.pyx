@@ -11,16 +11,18 @@ include "answer.pxi"
 # runs the handler in place.  Every copy and every wait runs without the GIL.
 #
 #   control.pxi    the control message: sections and doorbells on request
-#   bell.pxi       the doorbell, both sides
+#   bell.pxi       the doorbell: the clock both sides use, the server's side
 #   send.pxi       a SendMessage that Ctrl+C interrupts
 #   safecopy.pxi   fault-safe copies of a client's private buffer
 #   wow64.pxi      a 64-bit client of a 32-bit server: its bitness, limits, refusals
-#   client.pxi     find_window, Process: copies, sends, calls
-#   client_bell.pxi    the client's doorbells, asynchronous sends
-#   client_shared.pxi  the client's shared sections
+#   client_bell.pxi    _ClientBell: the client's doorbell, its round trip,
+#                      the asynchronous sends
+#   client_shared.pxi  _SharedSections: the client's shared sections
+#   client.pxi     Process: copies, sends, calls (through the two above)
 #   view.pxi       MappedView, a section mapped here (shared with _kernel.pyx)
 #   server.pxi     ServerCore: the window, the checks, the serving loop
 
+cimport cython
 from libc.stddef cimport wchar_t
 from libc.stdint cimport int64_t, INT64_MAX
 from libc.string cimport memcpy, memset
@@ -163,10 +165,28 @@ cdef DWORD send_to(HWND window, UINT msg, WPARAM wparam, LPARAM lparam, UINT tim
     return 0
 
 
-cdef DWORD round_trip(HANDLE process, HWND window, ClientBell *bell, int spin_us, UINT msg,
+def find_window(str title):
+    """FindWindowW(NULL, title) -> (window handle, pid, tid); WindowNotFound
+    if no top-level window has that title."""
+    cdef wchar_t *wtitle = wide(title)
+    cdef HWND window
+    cdef DWORD pid = 0, tid = 0
+    with nogil:
+        window = win32.FindWindowW(NULL, wtitle)
+        if window != NULL:
+            tid = win32.GetWindowThreadProcessId(window, &pid)
+    PyMem_Free(wtitle)
+    if window == NULL or tid == 0:   # tid 0: the window went away meanwhile
+        raise_winerror(win32.ERROR_FILE_NOT_FOUND, "FindWindowW",
+                       detail=f"no window has the title {title!r}", cls="WindowNotFound")
+    return <size_t>window, pid, tid
+
+
+
+cdef DWORD round_trip(HANDLE process, HWND window, _ClientBell bell, int spin_us, UINT msg,
                       size_t address, char *local, void *data, size_t size, UINT timeout_ms,
                       LRESULT *result, Step *step) noexcept nogil:
-    """Write ``size`` bytes, send (or ring ``bell``), read them back.  With
+    """Write ``size`` bytes, send (or ring ``bell``; None: none), read them back.  With
     ``local`` (the address is in a shared section, mapped here at
     ``local``) the copies are plain memory copies.  A refusal (an error
     result) is not read back: the server touched nothing."""
@@ -178,9 +198,9 @@ cdef DWORD round_trip(HANDLE process, HWND window, ClientBell *bell, int spin_us
         err = copy_memory(process, address, data, size, True)
         if err:
             return err
-    if bell != NULL:
+    if bell is not None:
         step[0] = STEP_BELL
-        err = bell_round_trip(bell, msg, size, <LPARAM>address, timeout_ms, spin_us, result)
+        err = bell.round_trip(msg, size, <LPARAM>address, timeout_ms, spin_us, result)
     else:
         step[0] = STEP_SEND
         err = send_to(window, msg, size, <LPARAM>address, timeout_ms, result)
@@ -193,18 +213,18 @@ cdef DWORD round_trip(HANDLE process, HWND window, ClientBell *bell, int spin_us
     return copy_memory(process, address, data, size, False)
 
 
-cdef void refusal_note(HANDLE process, ClientBell *bell, char *local, size_t address,
+cdef void refusal_note(HANDLE process, _ClientBell bell, char *local, size_t address,
                        size_t size, LRESULT result, char *note) noexcept nogil:
     """The note a failed handler left (``result`` its refusal), in the
     NOTE_MAX bytes at ``note``: the doorbell page's, whole; else the first
     min(size, NOTE_MAX) bytes of the buffer, read once (ReadProcessMemory,
     or a memcpy of a shared section mapped here at ``local``).  note[0] 0:
-    none.  The caller still holds ``bell``."""
+    none.  The caller still holds ``bell`` (None: none)."""
     note[0] = 0
     if result != WINIPC_ERROR_RESULT(ERROR_UNHANDLED_EXCEPTION):
         return
-    if bell != NULL:
-        memcpy(note, winipc_bell_note(bell.bell), NOTE_MAX)
+    if bell is not None:
+        memcpy(note, winipc_bell_note(bell.page), NOTE_MAX)
         if has_note(note):
             return
     if local != NULL:

@@ -1,10 +1,11 @@
-# The doorbell (common/doorbell.h) on Windows, both sides (included by
-# _rpc.pyx after control.pxi).
+# The doorbell (common/doorbell.h) on Windows: what both sides use (the
+# clock, the waits' slices, BELL_INTERRUPTED) and the server's side: opening
+# a doorbell for a client, closing and reclaiming it (what the control
+# message asks for, control.pxi, with whose tables this works) and serving
+# it.  (Included by _rpc.pyx after control.pxi.)  The client's side is
+# _ClientBell (client_bell.pxi).
 #
-# The client posts a request in its page, spins up to spin_us µs for the
-# answer, then sleeps on its Event in slices, between which it checks that
-# the server's window still exists and runs Python's signal handlers.  The
-# server's window thread serves every doorbell between messages (see
+# The server's window thread serves every doorbell between messages (see
 # ServerCore.run): it reads a request once into locals and checks it exactly
 # as a message; a page full of garbage only ever earns its own client error
 # answers.
@@ -24,7 +25,6 @@ cdef enum:
 # The answer of a wait that Python's signal handler interrupted (an
 # exception is set): an application-defined code, never a Win32 one.
 cdef DWORD BELL_INTERRUPTED = <DWORD>0xE0000001u
-
 
 
 cdef int64_t qpc_frequency() noexcept nogil:
@@ -56,149 +56,178 @@ cdef int reraise() except -1:
     return -1
 
 
-cdef struct ClientBell:
-    HWND window             # the server this doorbell rings; NULL: none
-    winipc_bell *bell       # the page, mapped here
-    HANDLE client_event     # set by the server when client_asleep was 1
-    HANDLE server_event     # set by us when server_asleep was 1
-    uint64_t token
-    uint32_t seq            # the last request posted
-    int started             # the last call given up: 0 withdrawn, 1 taken; -1 unknown
-    bint rang               # the last request woke the server
-    int64_t wake_avg        # how long the server took to wake lately, ns (doorbell.h)
+# --- the server side: opening, closing and reclaiming doorbells ----------------
+
+cdef void release_bell(WindowState *s, ServerBell *b) noexcept nogil:
+    """Close a doorbell and the sections it allocated."""
+    cdef int i
+    for i in range(s.section_slots):
+        if s.sections[i].mapping != NULL and s.sections[i].bell == b.token:
+            drop_section(s, &s.sections[i])
+    memoryapi.UnmapViewOfFile(b.bell)
+    win32.CloseHandle(b.section)
+    win32.CloseHandle(b.client_event)
+    win32.CloseHandle(b.client)
+    memset(b, 0, sizeof(ServerBell))
+    s.bell_count -= 1
+    while s.bell_slots and s.bells[s.bell_slots - 1].section == NULL:
+        s.bell_slots -= 1
+    if s.bell_count == 0 and s.wake != NULL:    # nobody holds it any more
+        win32.CloseHandle(s.wake)
+        s.wake = NULL
 
 
-cdef DWORD bell_spin(ClientBell *cb, uint32_t seq, bint cold, int64_t start, int64_t until,
-                     int64_t deadline, bint *done) noexcept nogil:
-    """Spin (ticks) until request ``seq`` is answered (or, ``cold``, taken
-    by a server that slept, yielding at every step: ``done``) or ``until``
-    -> 0, or the code to return (ERROR_INVALID_WINDOW_HANDLE: the server is
-    gone; BELL_INTERRUPTED)."""
-    cdef winipc_bell *b = cb.bell
-    cdef int64_t now, next_check = start + us_to_ticks(SPIN_CHECK_MS * 1000)
-    cdef uint32_t mine = winipc_cpu()
-    cdef uint32_t peer = winipc_bell_server_cpu(b)
-    cdef unsigned int spins = 0
-    cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
-    done[0] = False
-    while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-        winipc_wait_step(mine, mine if cold else peer)
-        spins += 1
-        if spins % every != 0:
+cdef bint revoke_unclaimed(ServerBell *b, uint64_t now_ms) noexcept nogil:
+    """Whether ``b`` was offered CLAIM_MS ago and never claimed: then it is
+    revoked here, and the handles it gave are closed in that process (the
+    page says which race won: a client that claims it now sees it revoked)."""
+    cdef int i
+    if b.opened_ms == 0 or now_ms - b.opened_ms < CLAIM_MS:
+        return False
+    if not winipc_cas(&grant_of(b.bell).claim, CLAIM_OFFERED, CLAIM_REVOKED):
+        b.opened_ms = 0     # claimed
+        return False
+    for i in range(3):
+        take_back(b, b.given[i])
+    return True
+
+
+cdef void sweep_bells(WindowState *s) noexcept nogil:
+    """Close the doorbells of clients that have exited, and those never
+    claimed (revoke_unclaimed)."""
+    cdef int i
+    cdef ServerBell *b
+    cdef uint64_t now_ms = synchapi.GetTickCount64()
+    for i in range(s.bell_slots):
+        b = &s.bells[i]
+        if b.section == NULL or b.busy:
             continue
-        mine = winipc_cpu()
-        winipc_bell_client_at(b, mine)
-        peer = winipc_bell_server_cpu(b)
-        now = ticks_now()
-        if now >= until or now >= deadline:
-            return 0
-        if now >= next_check:
-            if not win32.IsWindow(cb.window):
-                return win32.ERROR_INVALID_WINDOW_HANDLE
-            with gil:
-                if check_signals() < 0:
-                    return BELL_INTERRUPTED
-            next_check = ticks_now() + us_to_ticks(SPIN_CHECK_MS * 1000)
-    done[0] = True
+        if (win32.WaitForSingleObject(b.client, 0) == win32.WAIT_OBJECT_0
+                or revoke_unclaimed(b, now_ms)):
+            release_bell(s, b)
+
+
+cdef DWORD ensure_wake(WindowState *s) noexcept nogil:
+    """The server's wake Event (auto-reset, unnamed), made on the first doorbell."""
+    if s.wake == NULL:
+        s.wake = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, NULL)
+        if s.wake == NULL:
+            return win32.GetLastError()
     return 0
 
 
-cdef DWORD bell_round_trip(ClientBell *cb, UINT msg, WPARAM wparam, LPARAM lparam,
-                           UINT timeout_ms, int spin_us, LRESULT *result) noexcept nogil:
-    """Post one request and wait for its answer.  0 and ``result`` (the
-    answer, an error as WINIPC_ERROR_RESULT), or ERROR_TIMEOUT,
-    ERROR_INVALID_WINDOW_HANDLE (the server is gone) or BELL_INTERRUPTED.
-
-    Every request has a new sequence number, and only the answer that
-    carries it counts: an answer to a request that timed out is ignored."""
-    cdef winipc_bell *b = cb.bell
-    cdef uint32_t seq = winipc_bell_next_seq(cb.seq)
-    cdef DWORD err
-    cb.seq = seq
-    cb.started = -1
-    cb.rang = winipc_bell_post(b, seq, msg, wparam, <uint64_t>lparam)
-    if cb.rang:
-        synchapi.SetEvent(cb.server_event)
-    err = bell_wait(cb, seq, timeout_ms, spin_us, result)
-    if err == win32.ERROR_TIMEOUT or err == BELL_INTERRUPTED:
-        # Given up: withdrawn if the server has not taken it yet, so that
-        # it never runs later (doorbell.h).
-        cb.started = 0 if winipc_bell_withdraw(b, seq) else 1
-    return err
+cdef int bells_of(WindowState *s, DWORD pid) noexcept nogil:
+    """How many doorbells process ``pid`` holds."""
+    cdef int i, count = 0
+    for i in range(s.bell_slots):
+        if s.bells[i].section != NULL and s.bells[i].pid == pid:
+            count += 1
+    return count
 
 
-cdef DWORD bell_first_look(ClientBell *cb, uint32_t seq, int spin_us, int64_t start,
-                           int64_t deadline) noexcept nogil:
-    """The spin before a wait for request ``seq`` sleeps -> 0 or the code
-    to return: one that had to wake the server (``cb.rang``) first yields
-    until the server has taken it, for the budget its recent wake-ups
-    earned (doorbell.h), then spins up to ``spin_us`` for the answer (no
-    kernel call while the server answers; a server on our CPU gets it at
-    once); so a client still spinning when the answer comes spares it its
-    own wake-up."""
-    cdef int64_t cold_start
-    cdef DWORD err
-    cdef bint done = True
-    if spin_us <= 0:
-        return 0
-    if cb.rang:
-        cold_start = winipc_now_ns()
-        err = bell_spin(cb, seq, True, start,
-                        start + us_to_ticks(winipc_cold_budget(<int64_t>spin_us * 1000,
-                                                               cb.wake_avg) // 1000),
-                        deadline, &done)
-        if err:
-            return err
-        winipc_cold_learn(&cb.wake_avg, winipc_now_ns() - cold_start)
-        start = ticks_now()
-    if done:
-        return bell_spin(cb, seq, False, start, start + us_to_ticks(spin_us), deadline, &done)
-    return 0
-
-
-cdef DWORD bell_wait(ClientBell *cb, uint32_t seq, UINT timeout_ms, int spin_us,
-                     LRESULT *result) noexcept nogil:
-    """bell_round_trip's wait for the answer to request ``seq`` (posted)."""
-    cdef winipc_bell *b = cb.bell
-    cdef int64_t start, now, deadline
-    cdef int64_t left_ms
-    cdef uint32_t error
-    cdef DWORD err
-    start = ticks_now()
-    deadline = start + us_to_ticks(<int64_t>timeout_ms * 1000)
-    err = bell_first_look(cb, seq, spin_us, start, deadline)
+cdef LRESULT bell_open(WindowState *s, DWORD client_pid) noexcept nogil:
+    """A doorbell for process ``client_pid``: its page, Event and the wake
+    Event made here, handles to them given to that process -> the page's
+    handle there."""
+    cdef ServerBell b
+    cdef BellGrant *grant
+    cdef HANDLE theirs
+    cdef void *view
+    cdef DWORD err = 0
+    cdef int slot, i, mine
+    if client_pid == 0:
+        return error_result(ERROR_INVALID_PARAMETER)
+    if s.bell_count >= MAX_BELLS:
+        sweep_bells(s)
+    mine = bells_of(s, client_pid)
+    if mine >= PID_BELLS:
+        sweep_bells(s)
+        mine = bells_of(s, client_pid)
+    if s.bell_count >= MAX_BELLS or mine >= PID_BELLS:
+        return error_result(ERROR_NOT_ENOUGH_MEMORY)
+    memset(&b, 0, sizeof(ServerBell))
+    b.pid = client_pid
+    # A pid nobody can open for handles gets nothing: no doorbell waits
+    # for a process that cannot use it.
+    b.client = win32.OpenProcess(win32.PROCESS_DUP_HANDLE | win32.SYNCHRONIZE, win32.FALSE,
+                                 client_pid)
+    if b.client == NULL:
+        return error_result(win32.GetLastError())
+    b.token = random_token()
+    if b.token == 0:
+        err = ERROR_NOT_ENOUGH_MEMORY
+    if not err:
+        err = ensure_wake(s)
+    if not err:
+        b.section = memoryapi.CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, win32.PAGE_READWRITE,
+                                                 0, WINIPC_BELL_SIZE, NULL)
+        if b.section == NULL:
+            err = win32.GetLastError()
+    if not err:
+        b.client_event = synchapi.CreateEventW(NULL, win32.FALSE, win32.FALSE, NULL)
+        if b.client_event == NULL:
+            err = win32.GetLastError()
+    if not err:
+        view = memoryapi.MapViewOfFile(b.section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE,
+                                       0, 0, WINIPC_BELL_SIZE)
+        if view == NULL:
+            err = win32.GetLastError()
+        else:
+            b.bell = <winipc_bell *>view
+    if not err:
+        theirs = give(&b, b.section, memoryapi.FILE_MAP_READ | memoryapi.FILE_MAP_WRITE, &err)
+        b.given[0] = <uint64_t><size_t>theirs
+    if not err:
+        theirs = give(&b, b.client_event, win32.SYNCHRONIZE | bellapi.EVENT_MODIFY_STATE, &err)
+        b.given[1] = <uint64_t><size_t>theirs
+    if not err:
+        theirs = give(&b, s.wake, bellapi.EVENT_MODIFY_STATE, &err)
+        b.given[2] = <uint64_t><size_t>theirs
     if err:
-        return err
-    # Sleep in slices, saying so first (the protocol's "a side sleeps").  A
-    # wake-up that comes after we took the flag back (the server had taken
-    # it first) stays pending on the auto-reset Event and only ends a later
-    # slice early: every slice looks at the reply, the window and the clock.
-    while not winipc_bell_answered(b, seq):
-        winipc_bell_client_sleeps(b)
-        if winipc_bell_answered(b, seq):
-            winipc_bell_client_wakes(b)
+        for i in range(3):
+            take_back(&b, b.given[i])
+        if b.bell != NULL:
+            memoryapi.UnmapViewOfFile(b.bell)
+        if b.client_event != NULL:
+            win32.CloseHandle(b.client_event)
+        if b.section != NULL:
+            win32.CloseHandle(b.section)
+        win32.CloseHandle(b.client)
+        if s.bell_count == 0 and s.wake != NULL:
+            win32.CloseHandle(s.wake)
+            s.wake = NULL
+        return error_result(err)
+    grant = grant_of(b.bell)
+    grant.token = b.token
+    grant.client_event = b.given[1]
+    grant.wake_event = b.given[2]
+    b.opened_ms = synchapi.GetTickCount64()
+    for slot in range(MAX_BELLS):
+        if s.bells[slot].section == NULL:
             break
-        now = ticks_now()
-        if now >= deadline:
-            winipc_bell_client_wakes(b)
-            return win32.ERROR_TIMEOUT
-        left_ms = ((deadline - now) * 1000 + QPC_FREQUENCY - 1) // QPC_FREQUENCY
-        win32.WaitForSingleObject(cb.client_event,
-                                  <DWORD>(left_ms if left_ms < BELL_SLICE_MS else BELL_SLICE_MS))
-        winipc_bell_client_wakes(b)
-        if winipc_bell_answered(b, seq):
-            break
-        if not win32.IsWindow(cb.window):
-            return win32.ERROR_INVALID_WINDOW_HANDLE
-        with gil:
-            if check_signals() < 0:
-                return BELL_INTERRUPTED
-    error = b.error
-    if error:
-        result[0] = WINIPC_ERROR_RESULT(error if error < WINIPC_ERROR_SPAN else bellapi.ERROR_INVALID_DATA)
-    else:
-        result[0] = <LRESULT>b.result
-    return 0
+    s.bells[slot] = b
+    s.bell_count += 1
+    if slot >= s.bell_slots:
+        s.bell_slots = slot + 1
+    if s.bell_count == 1 and s.window != NULL:
+        # The loop may be waiting in GetMessageW, which a sent message does
+        # not end: a posted one does, and it then serves doorbells too.
+        win32.PostMessageW(s.window, bellapi.WM_NULL, 0, 0)
+    return <LRESULT>b.given[0]
+
+
+cdef LRESULT bell_close(WindowState *s, uint64_t token) noexcept nogil:
+    cdef int i
+    cdef ServerBell *b
+    for i in range(s.bell_slots):
+        b = &s.bells[i]
+        if b.section != NULL and not b.doomed and b.token == token:
+            if b.busy:
+                b.doomed = True
+            else:
+                release_bell(s, b)
+            return 1
+    return error_result(bellapi.ERROR_NOT_FOUND)
 
 
 # --- the server side: serving every doorbell ------------------------------------

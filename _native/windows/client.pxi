@@ -1,24 +1,8 @@
-# The client: finding a server window, and Process, a process opened for
-# memory access with its copies, sends and calls.  Its doorbells and
-# asynchronous sends are client_bell.pxi's, its shared sections
-# client_shared.pxi's.  (Part of _rpc.pyx.)
-
-def find_window(str title):
-    """FindWindowW(NULL, title) -> (window handle, pid, tid); WindowNotFound
-    if no top-level window has that title."""
-    cdef wchar_t *wtitle = wide(title)
-    cdef HWND window
-    cdef DWORD pid = 0, tid = 0
-    with nogil:
-        window = win32.FindWindowW(NULL, wtitle)
-        if window != NULL:
-            tid = win32.GetWindowThreadProcessId(window, &pid)
-    PyMem_Free(wtitle)
-    if window == NULL or tid == 0:   # tid 0: the window went away meanwhile
-        raise_winerror(win32.ERROR_FILE_NOT_FOUND, "FindWindowW",
-                       detail=f"no window has the title {title!r}", cls="WindowNotFound")
-    return <size_t>window, pid, tid
-
+# The client: Process, a process opened for memory access, with its
+# copies, sends and calls (find_window is _rpc.pyx's).  Its doorbells are
+# _ClientBell objects (client_bell.pxi), its shared sections a
+# _SharedSections (client_shared.pxi); Process's methods delegate to them.
+# (Part of _rpc.pyx.)
 
 cdef class Process:
     """A handle to another process opened with OpenProcess(access), to copy
@@ -31,16 +15,10 @@ cdef class Process:
     cdef readonly DWORD pid
     cdef readonly DWORD access
     cdef HWND _window       # the server window given at creation: sends, doorbells, sections
-    cdef ClientBell _bell   # _bell.window NULL: none
-    cdef bint _bell_busy    # a call is using the doorbell (another thread goes classic,
-                            # or waits for it: a call on a shared section)
-    cdef ClientBell _abell  # the asynchronous sends' own doorbell (begin_send)
-    cdef bint _abell_busy   # an asynchronous send is in flight on it
-    cdef UINT _amsg         # its message, buffer size and address, for a refusal's error
-    cdef size_t _asize, _aaddress
+    cdef _ClientBell _bell  # the calls' doorbell (closed: none)
+    cdef _ClientBell _abell # the asynchronous sends' own doorbell (begin_send)
+    cdef _SharedSections _shared    # the shared sections, which live with _bell
     cdef int _spin_us
-    cdef Region **_regions  # each on the heap: the array may move, a region does not
-    cdef int _nregions
     cdef bint _server32     # the process is 32-bit (wow64.pxi)
     cdef public object last_result  # the last call()'s or call_object()'s result
 
@@ -48,13 +26,10 @@ cdef class Process:
         self._handle = NULL
         self._closed = True
         self._busy = 0
-        memset(&self._bell, 0, sizeof(ClientBell))
-        memset(&self._abell, 0, sizeof(ClientBell))
-        self._bell_busy = False
-        self._abell_busy = False
+        self._bell = _ClientBell()
+        self._abell = _ClientBell()
+        self._shared = _SharedSections(self._bell)
         self._spin_us = WINIPC_DEFAULT_SPIN_US
-        self._regions = NULL
-        self._nregions = 0
         self._server32 = False
 
     def __init__(self, DWORD pid, DWORD access, size_t window=0):
@@ -67,7 +42,8 @@ cdef class Process:
             raise RuntimeError("this Process is already open")
         self.pid = pid
         self.access = access
-        self._window = <HWND>window
+        self._window = self._bell.server = self._abell.server = <HWND>window
+        self._bell.pid = self._abell.pid = pid
         with nogil:
             handle = win32.OpenProcess(access, win32.FALSE, pid)
             if handle == NULL:
@@ -127,7 +103,7 @@ cdef class Process:
     @property
     def bell_page(self):
         """Where the doorbell's page is mapped in this process, 0 if none."""
-        return <size_t>self._bell.bell
+        return <size_t>self._bell.page
 
     @property
     def bell_token(self):
@@ -149,89 +125,27 @@ cdef class Process:
             self.release()
 
     cdef void release(self) noexcept:
-        """What close() owes, once no call uses it: the doorbell (the server
+        """What close() owes, once no call uses it: the doorbells (the server
         is told with a posted message, which never waits, and releases the
-        sections with it), our views of the sections, the handle."""
-        cdef int i, n = self._nregions
-        cdef Region **regions = self._regions
-        self.drop_bell()
-        drop_client_bell(&self._abell)
-        self._regions = NULL    # detached first: dropping one may let other threads run
-        self._nregions = 0
-        for i in range(n):
-            self.drop_region(regions[i])
-        PyMem_Free(regions)
+        sections with the first), our views of the sections, the handle."""
+        if self._bell is not None:      # None only if the collector cleared us
+            self._bell.close()
+            self._abell.close()
+            self._shared.drop_all()
         if self._handle != NULL:
             win32.CloseHandle(self._handle)
             self._handle = NULL
 
-    cdef void drop_region(self, Region *r) noexcept:
-        PyBuffer_Release(&r.view)
-        Py_XDECREF(r.mapping)
-        PyMem_Free(r)
-
-    cdef int add_region(self, Region *r) except -1:
-        cdef Region **regions = <Region **>PyMem_Realloc(
-            self._regions, (self._nregions + 1) * sizeof(Region *))
-        if regions == NULL:
-            raise MemoryError()
-        self._regions = regions
-        self._regions[self._nregions] = r
-        self._nregions += 1
-        return 0
-
-    cdef Region *take_region(self, size_t address) noexcept:
-        """Remove the region that starts at ``address`` from the list -> it,
-        or NULL."""
-        cdef int i
-        cdef Region *r
-        for i in range(self._nregions):
-            r = self._regions[i]
-            if r.address == address:
-                self._nregions -= 1
-                self._regions[i] = self._regions[self._nregions]
-                return r
-        return NULL
-
-    cdef void drop_bell(self) noexcept:
-        """Close our side of the doorbell and tell the server (posted)."""
-        drop_client_bell(&self._bell)
-
-    cdef bint in_section(self, size_t address, size_t size) noexcept:
-        """Whether [address, address + size) lies in one of our sections."""
-        cdef int i
-        cdef Region *r
-        for i in range(self._nregions):
-            r = self._regions[i]
-            if (address >= r.address and address - r.address < r.size
-                    and size <= r.size - (address - r.address)):
-                return True
-        return False
-
-    cdef char *pin(self, size_t address, size_t size, Py_buffer *view) except? NULL:
-        """Where [address, address + size) of the server is mapped here, if it
-        lies in one of our shared sections, with that mapping pinned in
-        ``view`` (release it after the copy); else NULL."""
-        cdef int i
-        cdef Region *r
-        for i in range(self._nregions):
-            r = self._regions[i]
-            if (address >= r.address and address - r.address < r.size
-                    and size <= r.size - (address - r.address)):
-                PyObject_GetBuffer(<object>r.mapping, view, PyBUF_SIMPLE)
-                return r.local + (address - r.address)
-        return NULL
-
     cdef int own_refusal(self, UINT msg, LRESULT result, size_t address, size_t size,
-                         ClientBell *bell) except -1:
+                         _ClientBell bell) except -1:
         """Raise ``result``, the server's refusal of ``msg`` on this
         connection's buffer of ``size`` bytes at ``address``, worded as a
         call's, with the failed handler's note from the page of ``bell``
-        (which the caller still holds; NULL: none) or else the buffer's
+        (which the caller still holds; None: none) or else the buffer's
         first bytes, read once."""
         cdef Py_buffer pinned
         cdef char note[NOTE_MAX]
-        cdef char *local = self.pin(address, size, &pinned) if size else NULL
+        cdef char *local = self._shared.pin(address, size, &pinned) if size else NULL
         try:
             with nogil:
                 refusal_note(self._handle, bell, local, address, size, result, note)
@@ -239,60 +153,6 @@ cdef class Process:
             if local != NULL:
                 PyBuffer_Release(&pinned)
         return refused_by(self._server32, msg, result, <int64_t>size, note)
-
-    cdef ClientBell *take_bell(self, UINT msg, bint shared=False,
-                               UINT timeout_ms=0) except? NULL:
-        """The doorbell, if one is open and no other call uses it (NULL: go
-        classic).  A request on a shared section, or one for the doorbell's
-        server side (``shared``), must ride the doorbell, which alone tells
-        the server who asks: it opens one if needed and waits for it, within
-        ``timeout_ms``."""
-        cdef int64_t deadline
-        cdef int tries
-        if not shared:
-            if self._bell.window == NULL or self._bell_busy or msg == CONTROL_MESSAGE:
-                return NULL
-            self._bell_busy = True
-            return &self._bell
-        if self._bell.window == NULL:
-            open_into(self, &self._bell, timeout_ms)
-        deadline = ticks_now() + us_to_ticks(<int64_t>timeout_ms * 1000)
-        tries = 0
-        while self._bell_busy:
-            # The other call is usually over within microseconds; a long one
-            # is waited for in 1 ms sleeps, not by spinning a CPU.
-            tries += 1
-            with nogil:
-                win32.Sleep(0 if tries < 64 else 1)
-            PyErr_CheckSignals()
-            if ticks_now() >= deadline:
-                round_trip_failed(win32.ERROR_TIMEOUT, STEP_BELL, msg, 0, 0, self.pid, 0)
-        self._bell_busy = True
-        return &self._bell
-
-    cdef LRESULT control(self, HWND window, WPARAM op, LPARAM arg, UINT timeout_ms,
-                         str what) except? -1:
-        """Send the control message -> its positive answer; raises the
-        server's refusal or the send's failure."""
-        cdef LRESULT result = 0
-        cdef DWORD err
-        cdef UINT msg = control_message()
-        with nogil:
-            err = send_to(window, msg, op, arg, timeout_ms, &result)
-        if err == BELL_INTERRUPTED:
-            reraise()
-        if err:
-            fail(err, "SendMessageTimeoutW", f"{what}: the control message to process {self.pid}")
-        if result == 0:
-            # DefWindowProc's answer: a window that is not a winipc server
-            raise_winerror(bellapi.ERROR_NOT_SUPPORTED, "SendMessageTimeoutW",
-                           detail=f"{what}: window {<size_t>window:#x} does not answer winipc's "
-                                  f"control message (it is not a winipc server)")
-        if WINIPC_IS_ERROR(result) or result < 0:
-            code = WINIPC_ERROR_CODE(result) if WINIPC_IS_ERROR(result) else bellapi.ERROR_INVALID_DATA
-            raise_winerror(code, "SendMessageTimeoutW",
-                           lambda words: f"the server refused {what}: {words}")
-        return result
 
     def open_bell(self, int spin_us, UINT timeout_ms):
         """Open a doorbell to the server window: from now on send, call and
@@ -303,11 +163,12 @@ cdef class Process:
         try:
             self.spin_us = spin_us
             if self._bell.window == NULL:
-                open_into(self, &self._bell, timeout_ms)
+                self._bell.open(timeout_ms)
         finally:
             self.leave()
 
-    # Split-phase sends, for asyncio: client_bell.pxi.
+    # Split-phase sends, for asyncio, on the asynchronous doorbell:
+    # client_bell.pxi.
 
     @property
     def wait_handle(self):
@@ -319,7 +180,12 @@ cdef class Process:
         bytes at ``address`` in the asynchronous doorbell (opening it first
         if needed: a control message, ``timeout_ms``) -> its sequence
         number (never 0: the asynchronous doorbell is the calls' own)."""
-        return async_begin(self, msg, size, address, timeout_ms)
+        self.enter()
+        try:
+            return self._abell.begin(msg, size, address, timeout_ms)
+        finally:
+            if not self._abell.busy:
+                self.leave()
 
     def end_send(self, uint32_t seq, int spin_us=0):
         """The answer to request ``seq`` once it has come (a refusal raises
@@ -327,38 +193,60 @@ cdef class Process:
         None: the page now says the client sleeps, and the caller waits on
         wait_handle.  With ``spin_us``, an awake server's answer is first
         spun for that long."""
-        return async_end(self, seq, checked_spin_us(spin_us))
+        cdef _ClientBell bell = self._abell
+        cdef int spin = checked_spin_us(spin_us)
+        cdef LRESULT result = 0
+        cdef bint done = True
+        try:
+            if not bell.end(seq, spin, &result):
+                done = False
+                return None
+            if WINIPC_IS_ERROR(result):
+                # Worded as a call's; the page's note is read while the
+                # doorbell is still ours.
+                self.own_refusal(bell.msg, result, bell.address, bell.size, bell)
+            return result
+        finally:
+            if done:
+                bell.busy = False
+                self.leave()
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn
         if the server has not taken it yet -> True when withdrawn (it never
         runs)."""
-        cdef bint withdrawn = winipc_bell_withdraw(self._abell.bell, seq)
-        winipc_bell_client_wakes(self._abell.bell)
-        self._abell_busy = False
+        cdef bint withdrawn = self._abell.cancel(seq)
         self.leave()
         return withdrawn
 
     def close_bell(self):
         """Stop using the doorbell (the server is told); harmless without one.
         Refused while shared buffers are open: they live with it."""
-        if self._bell_busy:
+        if self._bell.busy:
             raise RuntimeError("a call is using the doorbell")
-        if self._nregions:
+        if self._shared.count:
             raise RuntimeError("shared buffers are open on this doorbell: free them first")
-        self.drop_bell()
+        self._bell.close()
 
     def alloc_shared(self, size_t size, UINT timeout_ms):
         """A section of ``size`` bytes that the server creates and maps, also
         mapped here -> (its address in the server, a writable MappedView of
         it).  write/read_into/call/bench inside it are memory copies."""
-        return alloc_shared_section(self, size, timeout_ms)
+        self.enter()
+        try:
+            return self._shared.alloc(size, timeout_ms, self._spin_us)
+        finally:
+            self.leave()
 
     def free_shared(self, size_t address, UINT timeout_ms):
         """Close our mapping of the shared buffer at ``address`` (BufferError
         while a view of it is exported, and then nothing else happens), then
         have the server unmap it."""
-        free_shared_section(self, address, timeout_ms)
+        self.enter()
+        try:
+            self._shared.free(address, timeout_ms, self._spin_us)
+        finally:
+            self.leave()
 
     def alloc(self, size_t size, UINT timeout_ms):
         """VirtualAllocEx(size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) ->
@@ -419,7 +307,7 @@ cdef class Process:
             get_buffer(buffer, &view, not to_remote)
             try:
                 if view.len:
-                    local = self.pin(address, <size_t>view.len, &pinned)
+                    local = self._shared.pin(address, <size_t>view.len, &pinned)
                 if local != NULL:
                     if to_remote:
                         memcpy(local, view.buf, <size_t>view.len)
@@ -454,35 +342,36 @@ cdef class Process:
         cdef HWND window = self._window
         cdef LRESULT result = 0
         cdef DWORD err
-        cdef ClientBell *bell
+        cdef _ClientBell bell
         cdef int spin_us = self._spin_us
         cdef Step step = STEP_SEND
         if self._server32:
             check_fits_32bit(self.pid, msg, wparam, <object>lp, 0)
         self.enter()
         try:
-            bell = self.take_bell(msg, self.in_section(<size_t>lp, wparam), timeout_ms)
+            bell = self._bell.take(msg, self._shared.find(<size_t>lp, wparam) != NULL,
+                                   timeout_ms)
         except BaseException:
             self.leave()
             raise
         try:
             with nogil:
-                if bell != NULL:
+                if bell is not None:
                     step = STEP_BELL
-                    err = bell_round_trip(bell, msg, wparam, lp, timeout_ms, spin_us, &result)
+                    err = bell.round_trip(msg, wparam, lp, timeout_ms, spin_us, &result)
                 else:
                     err = send_to(window, msg, wparam, lp, timeout_ms, &result)
             if err:
                 round_trip_failed(err, step, msg, <size_t>lp, wparam, self.pid,
-                                  bell.started if bell != NULL else -1)
+                                  bell.started if bell is not None else -1)
             if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
                 if owned:
                     self.own_refusal(msg, result, <size_t>lp, wparam, bell)
                 refused_by(self._server32, msg, result)
             return result
         finally:
-            if bell != NULL:
-                self._bell_busy = False
+            if bell is not None:
+                bell.busy = False
             self.leave()
 
     def call(self, UINT msg, size_t address, buffer, UINT timeout_ms):
@@ -537,7 +426,7 @@ cdef class Process:
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL
-        cdef ClientBell *bell = NULL
+        cdef _ClientBell bell = None
         cdef int spin_us = self._spin_us
         cdef win32.LARGE_INTEGER t0, t1
         cdef LRESULT result = 0
@@ -554,9 +443,9 @@ cdef class Process:
                 if self._server32:
                     check_fits_32bit(self.pid, msg, <size_t>view.len, address,
                                      <size_t>view.len)
-                local = self.pin(address, <size_t>view.len, &pinned)
+                local = self._shared.pin(address, <size_t>view.len, &pinned)
                 try:
-                    bell = self.take_bell(msg, local != NULL, timeout_ms)
+                    bell = self._bell.take(msg, local != NULL, timeout_ms)
                 except BaseException:
                     if local != NULL:
                         PyBuffer_Release(&pinned)
@@ -580,13 +469,13 @@ cdef class Process:
                             refusal_note(handle, bell, local, address, <size_t>view.len,
                                          result, note)
                 finally:
-                    if bell != NULL:
-                        self._bell_busy = False
+                    if bell is not None:
+                        bell.busy = False
                     if local != NULL:
                         PyBuffer_Release(&pinned)
                 if err:
                     round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
-                                      bell.started if bell != NULL else -1)
+                                      bell.started if bell is not None else -1)
                 if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
                     refused_by(self._server32, msg, result, view.len, note)
                 return True

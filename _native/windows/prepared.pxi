@@ -36,7 +36,7 @@ cdef class PreparedCall:
             check_fits_32bit(self.process.pid, self.msg, <size_t>size, address,
                              <size_t>size)
         self.unbind()
-        self.local = self.process.pin(address, <size_t>size, &self.pinned)
+        self.local = self.process._shared.pin(address, <size_t>size, &self.pinned)
         self.address = address
         self.size = size
 
@@ -54,7 +54,7 @@ cdef class PreparedCall:
         cdef Py_buffer view
         cdef Process p = self.process
         cdef HANDLE handle
-        cdef ClientBell *bell = NULL
+        cdef _ClientBell bell = None
         cdef LRESULT result = 0
         cdef Step step = STEP_WRITE
         cdef DWORD err
@@ -76,7 +76,7 @@ cdef class PreparedCall:
         try:
             handle = p.enter()
             try:
-                bell = p.take_bell(self.msg, self.local != NULL, self.timeout_ms)
+                bell = p._bell.take(self.msg, self.local != NULL, self.timeout_ms)
                 try:
                     with nogil:
                         err = round_trip(handle, p._window, bell, p._spin_us, self.msg,
@@ -86,11 +86,11 @@ cdef class PreparedCall:
                             refusal_note(handle, bell, self.local, self.address,
                                          <size_t>view.len, result, note)
                 finally:
-                    if bell != NULL:
-                        p._bell_busy = False
+                    if bell is not None:
+                        bell.busy = False
                 if err:
                     round_trip_failed(err, step, self.msg, self.address, <size_t>view.len, p.pid,
-                                      bell.started if bell != NULL else -1)
+                                      bell.started if bell is not None else -1)
                 if WINIPC_IS_ERROR(result) or refused32(p._server32, result):
                     refused_by(p._server32, self.msg, result, view.len, note)
             finally:

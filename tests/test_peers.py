@@ -1,6 +1,7 @@
 """winipc against plain C programs that follow the technique step by step
-(tests/peers/*.c), built by the test run (under Wine with zig, scripts/windows/zigcc;
-on real Windows with the runner's MinGW-w64, .github/workflows/release.yml)."""
+(tests/peers/*.c), built with zig's clang by scripts/windows/build-peers.sh: by the
+Wine run (scripts/windows/test.sh), and for real Windows by the release workflow's
+windows-wheel job, whose Windows jobs test against those files."""
 
 import contextlib
 import os

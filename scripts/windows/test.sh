@@ -10,12 +10,12 @@
 # building one (scripts/test.sh: the wheel the 3.13 run built and tested is
 # the one 3.11 and 3.12 run).
 # Steps: setup.sh (a no-op when done), build-wheel.sh (builds and installs the
-# wheel into .cache/windows/site), the C test peers (every tests/peers/*.c into
-# build/windows/peers/*.exe with zig's clang (zigcc), -I _native/common,
-# -luser32, -municode when it has wmain; the tests find them through
-# WINIPC_PEERS_DIR, a Windows path; and the same 32-bit, x86-windows-gnu, into
-# build/windows/peers32/, WINIPC_PEERS32_DIR), then `python -m pytest` on
-# tests/.  The tests import the INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
+# wheel into .cache/windows/site), the C test peers (build-peers.sh: every
+# tests/peers/*.c into build/windows/peers/*.exe with zig's clang (zigcc),
+# -I _native/common, -luser32, -municode when it has wmain; the tests find them
+# through WINIPC_PEERS_DIR, a Windows path; and the same 32-bit,
+# x86-windows-gnu, into build/windows/peers32/, WINIPC_PEERS32_DIR), then
+# `python -m pytest` on tests/.  The tests import the INSTALLED winipc: python3XY._pth keeps the repo root off sys.path and pytest
 # runs with --import-mode=importlib.  No cache or bytecode is written into the
 # source tree (-B, -p no:cacheprovider).  The exit code is pytest's.  The Wine
 # server of the prefix is stopped at the end, so nothing lingers.
@@ -65,34 +65,14 @@ fi
 
 # --- C test peers -------------------------------------------------------------
 # Each peer twice: 64-bit (peers/) and 32-bit (peers32/, zig's x86 target;
-# they run as WoW64 processes in the same prefix, see setup-wow64.sh).
+# they run as WoW64 processes in the same prefix, see setup-wow64.sh), and the
+# compiled-handler example's library: build-peers.sh, the recipe the release
+# workflow builds the peers of its Windows jobs with.
 peers="$WIN_BUILD/peers"
 peers32="$WIN_BUILD/peers32"
-peer_sources="${WIN_PEERS_SRC:-tests/peers}"
-rm -rf "$peers" "$peers32"
-mkdir -p "$peers" "$peers32"
-shopt -s nullglob
-for c in "$peer_sources"/*.c; do
-    flags=()
-    grep -qE '\b(wmain|wWinMain)\b' "$c" && flags+=(-municode)
-    targets=("$WIN_TARGET64")
-    [ -f "$WOW64_UNAVAILABLE" ] || targets+=("$WIN_TARGET32")
-    for target in "${targets[@]}"; do
-        out="$peers"
-        [ "$target" = "$WIN_TARGET64" ] || out="$peers32"
-        exe="$out/$(basename "${c%.c}").exe"
-        echo "peer     $c -> ${exe#"$WINIPC_ROOT"/}" >&2
-        bounded 300 "compiling $c ($target)" "$WIN_CC" "$target" -O2 -Wall -DUNICODE -D_UNICODE \
-            -I_native/common "${flags[@]}" -s \
-            -o "$exe" "$c" -luser32 -ladvapi32
-    done
-done
-shopt -u nullglob
-# The compiled-handler example's library (tests/test_examples.py loads it).
-echo "peer     examples/handler.c -> ${peers#"$WINIPC_ROOT"/}/handler.dll" >&2
-bounded 300 "compiling examples/handler.c" "$WIN_CC" "$WIN_TARGET64" -O2 -Wall -shared -s \
-    -o "$peers/handler.dll" examples/handler.c
-rm -f "$peers/handler.lib"
+peer_flags=()
+[ ! -f "$WOW64_UNAVAILABLE" ] || peer_flags+=(--no-32)
+bounded 900 "building the C peers (build-peers.sh)" "$here/build-peers.sh" "${peer_flags[@]}" "$WIN_BUILD"
 WINIPC_PEERS_DIR="$(winpath "$peers")"
 export WINIPC_PEERS_DIR
 if [ -f "$WOW64_UNAVAILABLE" ]; then

@@ -332,6 +332,34 @@ def test_a_sync_call_on_another_thread_and_acalls_share_the_connection(server):
         assert run(main(conn)) == [0, 3, 6, 9, 12]
 
 
+def test_only_the_send_in_flight_can_be_ended_or_cancelled(server):
+    """The native split-phase sends refuse a sequence number that is not the
+    one in flight, before any send and after it ended, and the connection
+    keeps working."""
+    with server.connect() as conn, conn.alloc(Small) as buf:
+        native = conn._native
+        for unknown in (0, 12345):
+            with pytest.raises(RuntimeError, match="in flight"):
+                native.end_send(unknown)
+            with pytest.raises(RuntimeError, match="in flight"):
+                native.cancel_send(unknown)
+        buf.write(Small(5))
+        seq = native.begin_send(WM_SMALL, buf.size, buf.address, 5000)
+        assert seq
+        with pytest.raises(RuntimeError, match="in flight"):
+            native.end_send(seq + 1)
+        deadline = time.monotonic() + 10
+        result = native.end_send(seq, 1000)
+        while result is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+            result = native.end_send(seq)
+        assert result == 3 and buf.read().value == 15
+        with pytest.raises(RuntimeError, match="in flight"):
+            native.cancel_send(seq)
+        assert conn.call(WM_SMALL, Small(2)).value == 6
+        assert run(conn.acall(WM_SMALL, Small(3))).value == 9
+
+
 def test_a_server_that_dies_mid_acall_is_server_gone(server):
     async def main(conn):
         with pytest.raises(winipc.ServerGone):

@@ -325,6 +325,9 @@ cdef class Process:
         cdef Failure f
         cdef int64_t result = 0
         cdef int r
+        if bell is None:
+            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
+        bell.check_pending(seq)
         try:
             with nogil:
                 r = bell.look(seq, spin_ns, &result, &f)
@@ -346,7 +349,11 @@ cdef class Process:
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn
         if the server has not taken it yet -> True when withdrawn (it never
         runs)."""
-        cdef bint withdrawn = self.bell.withdraw(seq)
+        cdef bint withdrawn
+        if self.bell is None:
+            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
+        self.bell.check_pending(seq)
+        withdrawn = self.bell.withdraw(seq)
         self.channel.give()
         self.leave()
         return withdrawn

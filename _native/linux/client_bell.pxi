@@ -41,6 +41,8 @@ cdef class _ClientBell:
     cdef uint32_t inline_owed   # an inline request given up after the server took it,
                                 # until answered: no inline request meanwhile (doorbell.h)
     cdef bint rang              # post() woke the server: look()'s first wait is cold
+    cdef uint32_t pending       # post()'s request until look() has its answer or
+                                # withdraw(); 0: none
     cdef uint32_t msg           # post()'s request: message, buffer size and address
     cdef uint64_t size, address
 
@@ -200,6 +202,13 @@ cdef class _ClientBell:
         if self.ring(seq, msg, 0, size, address, &self.rang, &f) < 0:
             winipc_bell_client_wakes(self.page)
             raise_failure(&f)
+        self.pending = seq
+        return 0
+
+    cdef int check_pending(self, uint32_t seq) except -1:
+        """Refuse a look() or withdraw() of anything but the request in flight."""
+        if seq == 0 or seq != self.pending:
+            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
         return 0
 
     cdef int look(self, uint32_t seq, int64_t spin_ns, int64_t *result,
@@ -222,11 +231,13 @@ cdef class _ClientBell:
         while r > 0:
             r = read_reply(self.fd, &wake, NULL, f)
         if r < 0:
+            self.pending = 0
             return -1
         if not winipc_bell_answered(b, seq):
             winipc_bell_client_sleeps(b)
             if not winipc_bell_answered(b, seq):
                 return 0
+        self.pending = 0
         # A wake-up may still be on its way: later readers skip it.
         winipc_bell_client_wakes(b)
         if b.error:
@@ -243,4 +254,5 @@ cdef class _ClientBell:
         yet (it never runs)."""
         cdef bint withdrawn = winipc_bell_withdraw(self.page, seq)
         winipc_bell_client_wakes(self.page)
+        self.pending = 0
         return withdrawn

@@ -180,11 +180,13 @@ cdef class Process:
         bytes at ``address`` in the asynchronous doorbell (opening it first
         if needed: a control message, ``timeout_ms``) -> its sequence
         number (never 0: the asynchronous doorbell is the calls' own)."""
+        cdef uint32_t seq = 0
         self.enter()
         try:
-            return self._abell.begin(msg, size, address, timeout_ms)
+            seq = self._abell.begin(msg, size, address, timeout_ms)
+            return seq
         finally:
-            if not self._abell.busy:
+            if seq == 0:        # not posted (one in flight already, or it failed)
                 self.leave()
 
     def end_send(self, uint32_t seq, int spin_us=0):
@@ -197,6 +199,7 @@ cdef class Process:
         cdef int spin = checked_spin_us(spin_us)
         cdef LRESULT result = 0
         cdef bint done = True
+        bell.check_pending(seq)
         try:
             if not bell.end(seq, spin, &result):
                 done = False
@@ -215,7 +218,9 @@ cdef class Process:
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn
         if the server has not taken it yet -> True when withdrawn (it never
         runs)."""
-        cdef bint withdrawn = self._abell.cancel(seq)
+        cdef bint withdrawn
+        self._abell.check_pending(seq)
+        withdrawn = self._abell.cancel(seq)
         self.leave()
         return withdrawn
 

@@ -353,6 +353,12 @@ cdef class _ClientBell:
         result[0] = self.answer()
         return 1
 
+    cdef int check_pending(self, uint32_t seq) except -1:
+        """Refuse an end() or cancel() of anything but the request in flight."""
+        if not self.busy or seq != self.seq:
+            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
+        return 0
+
     cdef bint cancel(self, uint32_t seq) noexcept:
         """Give up waiting for request ``seq`` -> True when withdrawn (the
         server had not taken it: it never runs)."""

@@ -53,8 +53,6 @@ cdef class Process:
     @spin_us.setter
     def spin_us(self, int64_t value):
         self.spin_ns = <int64_t>checked_spin_us(value) * 1000
-        if self.bell is not None:
-            self.bell.spin_ns = self.spin_ns
 
     def close(self):
         """Close now, or, while another thread's call is in flight, wake it
@@ -141,7 +139,7 @@ cdef class Process:
         self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
-        self.bell = _ClientBell.map(fd, self.channel.sock, self.spin_ns)
+        self.bell = _ClientBell.map(fd, self.channel.sock)
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:
@@ -259,7 +257,7 @@ cdef class Process:
                         result = rep.result
                     else:
                         rc = bell.send(channel.next_bell_seq(), msg, 0, wparam, lparam,
-                                       deadline, &result, call, &f)
+                                       deadline, self.spin_ns, &result, call, &f)
                         if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
                             memcpy(f.note, winipc_bell_note(bell.page), NOTE_MAX)
                     channel.give()
@@ -295,25 +293,24 @@ cdef class Process:
         waiting; 0 when another thread holds the connection's turn (wait
         for wait_handle to be readable, then try again)."""
         cdef uint32_t seq
+        cdef bint taken = False, posted = False
         if self.bell is None:
             self.open_bell(self.spin_us, timeout_ms)
         self.enter(0, "server SEND (doorbell)")
         try:
             self.endpoint()
-            if not self.channel.try_take():
-                self.leave()
+            taken = self.channel.try_take()
+            if not taken:
                 return 0
-        except BaseException:
-            self.leave()
-            raise
-        seq = self.channel.next_bell_seq()
-        try:
+            seq = self.channel.next_bell_seq()
             self.bell.post(seq, msg, size, address)
-        except BaseException:
-            self.channel.give()
-            self.leave()
-            raise
-        return seq
+            posted = True
+            return seq
+        finally:
+            if not posted:      # the turn and the handle stay with a posted request only
+                if taken:
+                    self.channel.give()
+                self.leave()
 
     def end_send(self, uint32_t seq, int64_t spin_us=0):
         """The answer to request ``seq`` once it has come (the turn is given
@@ -324,7 +321,7 @@ cdef class Process:
         cdef _ClientBell bell = self.bell
         cdef Failure f
         cdef int64_t result = 0
-        cdef int r
+        cdef int r = -1
         if bell is None:
             raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
         bell.check_pending(seq)
@@ -337,9 +334,6 @@ cdef class Process:
                 self.own_refusal(&f, bell.msg, bell.address, bell.size)
                 raise_failure(&f)
             return result
-        except BaseException:
-            r = -1
-            raise
         finally:
             if r != 0:
                 self.channel.give()
@@ -468,7 +462,8 @@ cdef class Process:
         if rc == 0 and self.bell is not None:
             seq = self.channel.next_bell_seq()
             rc = self.bell.send(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size,
-                                address, deadline, result, "server SEND (doorbell)", f)
+                                address, deadline, self.spin_ns, result,
+                                "server SEND (doorbell)", f)
             if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
                 # The page's note, whole; else, for bytes that rode in the
                 # page, theirs (read while the turn is ours).

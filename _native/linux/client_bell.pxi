@@ -36,7 +36,6 @@ cdef class _ClientBell:
     socket ``fd`` it rings through (Process's, closed by it)."""
     cdef winipc_bell *page
     cdef int fd
-    cdef int64_t spin_ns        # how long a wait spins before it sleeps
     cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
     cdef uint32_t inline_owed   # an inline request given up after the server took it,
                                 # until answered: no inline request meanwhile (doorbell.h)
@@ -47,7 +46,7 @@ cdef class _ClientBell:
     cdef uint64_t size, address
 
     @staticmethod
-    cdef _ClientBell map(int page_fd, int fd, int64_t spin_ns):
+    cdef _ClientBell map(int page_fd, int fd):
         """The page the server sent as ``page_fd`` (closed here), mapped."""
         cdef _ClientBell bell
         cdef void *p = mmap(NULL, WINIPC_BELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -56,7 +55,7 @@ cdef class _ClientBell:
         if p == MAP_FAILED:
             raise_errno(errno, "mmap (doorbell)")
         bell = _ClientBell.__new__(_ClientBell)
-        bell.page, bell.fd, bell.spin_ns = <winipc_bell *>p, fd, spin_ns
+        bell.page, bell.fd = <winipc_bell *>p, fd
         return bell
 
     cdef void unmap(self) noexcept:
@@ -137,8 +136,8 @@ cdef class _ClientBell:
         return 0
 
     cdef int send(self, uint32_t seq, uint32_t msg, uint32_t flags, uint64_t wparam,
-                  uint64_t lparam, int64_t deadline, int64_t *result, const char *call,
-                  Failure *f) noexcept nogil:
+                  uint64_t lparam, int64_t deadline, int64_t spin_ns, int64_t *result,
+                  const char *call, Failure *f) noexcept nogil:
         """Post a request in the page and wait for its answer: spin up to
         ``spin_ns`` (pausing while the server runs on another CPU, yielding
         to it while it shares ours), then sleep until the server's wake-up
@@ -151,8 +150,8 @@ cdef class _ClientBell:
         cdef uint32_t error
         if self.ring(seq, msg, flags, wparam, lparam, &rang, f) < 0:
             return -1
-        if self.spin_ns > 0 and not winipc_bell_answered(b, seq):
-            self.first_look(seq, rang, self.spin_ns, deadline)
+        if spin_ns > 0 and not winipc_bell_answered(b, seq):
+            self.first_look(seq, rang, spin_ns, deadline)
         while not winipc_bell_answered(b, seq):
             winipc_bell_client_sleeps(b)
             if winipc_bell_answered(b, seq):

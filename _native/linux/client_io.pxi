@@ -176,7 +176,6 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
         return 0
 
 
-
 cdef void shared_copy(Py_buffer *local, uint64_t offset, void *data, size_t size,
                       bint to_remote) noexcept nogil:
     if to_remote:

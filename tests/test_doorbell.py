@@ -370,6 +370,57 @@ def test_garbage_in_a_doorbell_harms_only_its_writer(server):
     s.close()
 
 
+@pytest.mark.skipif(not LINUX, reason="the proof counts the serving thread's blocking, which "
+                    "only Linux gives (/proc voluntary_ctxt_switches); Windows' serving loop "
+                    "takes its spin from the same doorbell.h function, which the steady-mode "
+                    "test covers there")
+def test_the_default_server_stays_awake_across_short_pauses_between_bursts():
+    """Bursts of eight calls, 4 ms apart, to servers with a 2 ms spin: by
+    default (steady mode up to STEADY_PER_SPIN times the spin, 8 ms) the
+    server learns the pause and spins across it (until 1.6 to 2 times the
+    pause has passed), while one with ``steady=0`` sleeps in every pause,
+    after its spin.  The client sleeps in the pauses, so the serving thread
+    runs even if both share a CPU.  Load that takes the serving thread's
+    CPU for longer than the margin makes it sleep too (its spin is over by
+    the clock): the default server may sleep in a few pauses, not in most."""
+    assert winipc.Server(unique_title()).steady == winipc.rpc.STEADY_PER_SPIN * 50 == 200
+    assert winipc.Server(unique_title(), spin=0).steady == 0       # no spin: none learnt
+    plain = winipc.Server(unique_title(), spin=2000, steady=0)
+    default = winipc.Server(unique_title(), spin=2000)
+    assert default.steady == 8000
+    bursts = 40
+    for s in (plain, default):
+        s.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+    with plain, default, winipc.connect(plain.title, wait=10) as to_plain, \
+            winipc.connect(default.title, wait=10) as to_default:
+        # Per server: the pauses (s) and whether the serving thread slept
+        # in each, or in the burst after it.
+        seen = {}
+        for name, server, conn in (("plain", plain, to_plain), ("default", default, to_default)):
+            for _ in range(3):      # (not counted: the doorbell's set-up, the first pauses)
+                conn.call(WM_BUMP, b"a")
+                time.sleep(0.004)
+            seen[name] = []
+            ended = time.monotonic()
+            for _ in range(bursts):
+                sleeps0 = thread_sleeps(server._thread)
+                time.sleep(0.004)
+                paused = time.monotonic() - ended       # since the last call's answer
+                for _ in range(8):
+                    assert conn.call(WM_BUMP, b"a") == b"b"
+                ended = time.monotonic()
+                seen[name].append((paused, thread_sleeps(server._thread) > sleeps0))
+        # (Under load the plain server may not run until the client's pause
+        # is over, and then finds the next request without sleeping.)
+        assert sum(slept for _, slept in seen["plain"]) >= bursts // 4, seen["plain"]
+        # A pause that load stretched towards 8 ms proves nothing, nor does
+        # the one after a pause past 8 ms (which ended steady mode).
+        runs = seen["default"]
+        short = [slept for (before, _), (paused, slept) in zip(runs, runs[1:])
+                 if before < 0.006 and paused < 0.006]
+        assert len(short) >= bursts // 4 and sum(short) < len(short) // 4, seen["default"]
+
+
 def thread_sleeps(thread):
     """How often ``thread`` has blocked (Linux: its voluntary context
     switches).  A thread that spins does not block, even when it yields its

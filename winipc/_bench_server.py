@@ -34,7 +34,7 @@ STEADY_US = 100000
 PLUS_ONE = bytes((i + 1) & 0xFF for i in range(256))
 
 
-def serve(title: str, spin: "int | None", steady: int = 0) -> winipc.Server:
+def serve(title: str, spin: "int | None", steady: "int | None" = None) -> winipc.Server:
     server = winipc.Server(title, spin=spin, steady=steady)
     server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
 

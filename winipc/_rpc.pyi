@@ -28,6 +28,8 @@ RESERVED_RESULTS: Final[range]
 NOTE_LIMIT: Final[int]
 # How long (µs) a waiting side spins before it sleeps, unless told otherwise.
 DEFAULT_SPIN_US: Final[int]
+# A server's steady mode spans gaps of up to this many times its spin, unless told otherwise.
+STEADY_PER_SPIN: Final[int]
 # The ctypes types whose instances call_object copies, as the facade's checks see them.
 CTYPES_DATA: Final[tuple[type[ctypes.Structure], type[ctypes.Union], type[ctypes.Array[Any]]]]
 
@@ -204,7 +206,7 @@ class ServerCore:
         def healed(self) -> int: ...
     allow_lower_integrity: bool   # before run(); Windows: ChangeWindowMessageFilterEx
     spin_us: int
-    steady_us: int          # steady mode: the longest average gap it spins across (0: off)
+    steady_us: int          # steady mode: the longest gap it spins across (0: off)
     def stop(self) -> None: ...
     # Makes the window (endpoint) on this thread, calls on_ready(window, tid)
     # with the GIL, then serves without it until stop() (from any thread).

@@ -18,7 +18,7 @@ from ._errors import WindowNotFound, error_from_winerror
 from ._notes import _write_note
 from ._remote import _CT, Window, _size_of, find_window
 from ._resource import Resource
-from ._timeouts import DEFAULT_SPIN_US, _check_spin
+from ._timeouts import DEFAULT_SPIN_US, MAX_SPIN_US, STEADY_PER_SPIN, _check_spin
 from .constants import WinError
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Server(Resource):
     ``stop()`` ends serving and allows serving again; ``close()`` is final.
     """
 
-    def __init__(self, title: str, *, spin: Optional[int] = None, steady: int = 0,
+    def __init__(self, title: str, *, spin: Optional[int] = None, steady: Optional[int] = None,
                  allow_lower_integrity: bool = False, exclusive: bool = False):
         """``allow_lower_integrity=True`` (Windows) lets processes of a lower
         integrity level send this server its messages: when the server runs
@@ -116,11 +116,15 @@ class Server(Resource):
         ``spin`` (µs) is how long the serving thread spins for the next
         request after answering one before it sleeps in the kernel; the
         next call after a longer pause pays a kernel wake-up.  ``steady``
-        (µs, 0: off) keeps it spinning while calls come at a steady rate at
-        most that far apart on average: no call then pays a wake-up, and
-        the serving thread burns its CPU for as long as they keep coming (a
-        call every millisecond with ``steady=2000``: a whole CPU).  A pause
-        longer than about twice the average ends it.
+        (µs, 0: off) keeps it spinning while calls come at most that far
+        apart, until twice the recent longest gap has passed: no call then
+        pays a wake-up, and the serving thread burns its CPU for as long as
+        they keep coming (a call every millisecond with ``steady=2000``: a
+        whole CPU).  A longer pause ends it.  By default ``steady`` is
+        ``winipc.rpc.STEADY_PER_SPIN`` (4) times ``spin``, 200 µs: calls that come in
+        bursts, or every 100 µs, find the server awake, for at most 200 µs
+        of spinning after the last one; ``steady=0`` spins ``spin`` after
+        every call and no longer.
 
         ``exclusive=True`` refuses to serve a title that another server
         already serves (WinIPCError with winerror ERROR_ALREADY_EXISTS and
@@ -136,7 +140,9 @@ class Server(Resource):
         self.spin: int = DEFAULT_SPIN_US if spin is None else spin
         self._core = _native.ServerCore(title, self.spin)
         # Steady mode (µs; 0: off).
-        self.steady = self._core.steady_us = steady
+        self.steady: int = (min(STEADY_PER_SPIN * self.spin, MAX_SPIN_US) if steady is None
+                            else steady)
+        self._core.steady_us = self.steady
         self._core.allow_lower_integrity = bool(allow_lower_integrity)
         if type(exclusive) is not bool:
             raise TypeError(f"exclusive is True or False, not {type(exclusive).__name__} "

@@ -23,6 +23,9 @@ DEFAULT_TIMEOUT_MS = 5000
 DEFAULT_SPIN_US: int = _native.DEFAULT_SPIN_US
 # The longest spin either side may be given: longer is a busy wait, not a spin.
 MAX_SPIN_US: int = _native.MAX_SPIN_US
+# A server's steady mode spans gaps of up to this many times its spin, unless
+# told otherwise (doorbell.h).
+STEADY_PER_SPIN: int = _native.STEADY_PER_SPIN
 # A timeout of None waits this long (ms): the longest both backends take.
 _FOREVER_MS = 0x7FFFFFFF
 # A call waiting for another thread's to end looks at signals this often (s).

@@ -422,6 +422,7 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
         "python": sys.version.split()[0], "platform": sys.platform, **where,
         "placement": placement, "client_cpus": client_cpus, "server_cpus": server_cpus,
         "hog": hog, "calls": calls, "rounds": ROUNDS, "spin_us": winipc.rpc.DEFAULT_SPIN_US,
+        "steady_us": winipc.rpc.STEADY_PER_SPIN * winipc.rpc.DEFAULT_SPIN_US,
         "sizes": list(sizes), "paths": [*ROWS, *peer_rows], "gaps_us": list(gaps),
     }
     load = "" if info["load"] is None else f", load {info['load'][0]:.2f}"
@@ -494,7 +495,8 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
             gap_rows = measure_gaps(conns, pipe, gaps, max(20, calls // 20), others)
             print(f"\none 16 B call after the client idled, to a Python handler; server cpu: "
                   f"the share of a CPU its serving thread burnt meanwhile (spin "
-                  f"{info['spin_us']} us; the steady server: steady={STEADY_US} us)", file=out)
+                  f"{info['spin_us']} us, steady {info['steady_us']} us; the steady server: "
+                  f"steady={STEADY_US} us)", file=out)
             print(f"{'gap us':>9}  {'path':<21} {'p50 us':>9} {'p99 us':>9} {'vs pipe':>8}  "
                   f"{'server cpu':>10}", file=out)
             pipes = {r["gap_us"]: r["p50_us"] for r in gap_rows if r["path"] == "pipe (peer)"}

@@ -28,7 +28,8 @@ PreparedCall = _native.PreparedCall
 from ._remote import VM_ACCESS as VM_ACCESS, StructType as StructType, log as log
 from ._server import NATIVE_HANDLER as NATIVE_HANDLER
 from ._timeouts import (DEFAULT_SPIN_US as DEFAULT_SPIN_US, DEFAULT_TIMEOUT as DEFAULT_TIMEOUT,
-                        DEFAULT_TIMEOUT_MS as DEFAULT_TIMEOUT_MS, MAX_SPIN_US as MAX_SPIN_US)
+                        DEFAULT_TIMEOUT_MS as DEFAULT_TIMEOUT_MS, MAX_SPIN_US as MAX_SPIN_US,
+                        STEADY_PER_SPIN as STEADY_PER_SPIN)
 
 __all__ = [
     "WM_USER", "Access", "Window", "Process", "RemoteBuffer", "Connection", "PreparedCall",

@@ -4,7 +4,7 @@
 
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy, memcmp, memset
-from doorbell cimport WINIPC_MAX_SPIN_US, WINIPC_DEFAULT_SPIN_US
+from doorbell cimport WINIPC_MAX_SPIN_US, WINIPC_DEFAULT_SPIN_US, WINIPC_STEADY_PER_SPIN
 from win32_values cimport (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_ADDRESS,
                            ERROR_UNHANDLED_EXCEPTION, ERROR_INVALID_MESSAGE,
                            ERROR_NOT_ENOUGH_MEMORY, ERROR_INVALID_PARAMETER, WM_USER)
@@ -347,6 +347,7 @@ def sample_handlers():
 # setters (doorbell.h).
 DEFAULT_SPIN_US = WINIPC_DEFAULT_SPIN_US
 MAX_SPIN_US = WINIPC_MAX_SPIN_US
+STEADY_PER_SPIN = WINIPC_STEADY_PER_SPIN
 
 
 cdef int checked_spin_us(long long value) except -1:

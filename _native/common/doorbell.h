@@ -77,6 +77,9 @@
 #define WINIPC_DEFAULT_SPIN_US 50
 /* The longest spin either side may be given (µs): longer is a busy wait. */
 #define WINIPC_MAX_SPIN_US 1000000
+/* A server's steady mode, unless told otherwise, spans gaps of up to this
+ * many times its spin (winipc_steady_spin). */
+#define WINIPC_STEADY_PER_SPIN 4
 /* req's flags: the request was taken (it runs) or withdrawn (it never runs);
  * sequence numbers use the bits below them, and are never 0. */
 #define WINIPC_TAKEN     0x80000000u
@@ -354,23 +357,31 @@ static inline void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
     *wake_avg_ns = *wake_avg_ns ? *wake_avg_ns + (took_ns - *wake_avg_ns) / 8 : took_ns;
 }
 
-/* The server's spin after a request, in steady mode: while requests come at
- * most `steady_ns` apart on average (over about the last four gaps), it
- * spins until twice that average has passed, so that the next one finds it
- * awake; otherwise `spin_ns`.  `gap_avg` and `last` are the server's own. */
-static inline int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *gap_avg,
+/* The server's spin after a request, in steady mode.  It keeps the recent
+ * longest gap between requests (`recent`): a gap of at most `steady_ns`
+ * raises it at once, it shrinks by 1/32 per request, and a longer gap (a
+ * pause) clears it.  The server spins until twice that has passed, at most
+ * `steady_ns`, at least `spin_ns`: while requests come at a steady rate, or
+ * in bursts whose pauses are as long each time (asyncio's between batches
+ * of tasks), the next one finds it awake, and once they stop it sleeps.  A
+ * maximum, not an average: seven short gaps and one long one per burst
+ * average well below the long one, which then always finds it asleep.
+ * `steady_ns` <= 0: `spin_ns`.  `recent` and `last` are the server's own. */
+static inline int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *recent,
                                          int64_t spin_ns, int64_t steady_ns)
 {
     int64_t gap = now - *last, want;
     *last = now;
     if (steady_ns <= 0)
         return spin_ns;
-    if (gap > 4 * steady_ns)
-        gap = 4 * steady_ns;    /* one long pause only ends steady mode */
-    *gap_avg = *gap_avg ? *gap_avg + (gap - *gap_avg) / 4 : gap;
-    if (*gap_avg > steady_ns)
+    if (gap < 0 || gap > steady_ns) {
+        *recent = 0;
         return spin_ns;
-    want = 2 * *gap_avg;
+    }
+    *recent -= *recent / 32;
+    if (gap > *recent)
+        *recent = gap;
+    want = 2 * *recent;
     if (want > steady_ns)
         want = steady_ns;
     return want > spin_ns ? want : spin_ns;

@@ -23,6 +23,7 @@ cdef extern from "doorbell.h" nogil:
         WINIPC_BELL_SIZE
         WINIPC_MAX_SPIN_US
         WINIPC_DEFAULT_SPIN_US
+        WINIPC_STEADY_PER_SPIN
         WINIPC_COLD_SPIN_MAX_NS
         WINIPC_TAKEN
         WINIPC_WITHDRAWN
@@ -58,7 +59,7 @@ cdef extern from "doorbell.h" nogil:
     int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
     void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
     # server
-    int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *gap_avg, int64_t spin_ns,
+    int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *recent, int64_t spin_ns,
                                int64_t steady_ns)
     int winipc_bell_untaken(uint32_t raw, uint32_t served)
     int winipc_bell_take(winipc_bell *b, uint32_t seq)

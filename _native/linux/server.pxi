@@ -32,8 +32,8 @@ cdef class ServerCore:
     cdef int nclients
     cdef pthread_mutex_t table_lock   # the clients array, against held's reads
     cdef int64_t spin_ns
-    cdef int64_t steady_ns  # steady mode: the longest average gap it spins across
-    cdef int64_t last_request, gap_avg
+    cdef int64_t steady_ns  # steady mode: the longest gap it spins across
+    cdef int64_t last_request, recent_gap
     cdef uint32_t cpu       # where the dispatch thread runs (doorbell.h: + 1)
     cdef bint beside        # a doorbell's client waits on that CPU too
     cdef object pending     # raised by a signal handler while serving
@@ -91,9 +91,9 @@ cdef class ServerCore:
     @property
     def steady_us(self):
         """Steady mode (0: off): while requests come at most this many µs
-        apart on average, the serving thread spins until the next is due
-        (twice the average gap), burning its CPU meanwhile, so that it never
-        sleeps between them; a longer pause ends it (doorbell.h)."""
+        apart, the serving thread spins until twice the recent longest gap
+        has passed, burning its CPU meanwhile, so that it never sleeps
+        between them; a longer pause ends it (winipc_steady_spin)."""
         return self.steady_ns // 1000
 
     @steady_us.setter
@@ -343,7 +343,7 @@ cdef class ServerCore:
                 if self.serve_bells() > 0:
                     now = winipc_now_ns()
                     spin_until = now + winipc_steady_spin(now, &self.last_request,
-                                                          &self.gap_avg, self.spin_ns,
+                                                          &self.recent_gap, self.spin_ns,
                                                           self.steady_ns)
                 now = winipc_now_ns()
                 if now >= spin_until or now >= slice_end:

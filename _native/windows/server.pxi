@@ -252,9 +252,9 @@ cdef class ServerCore:
     @property
     def steady_us(self):
         """Steady mode (0: off): while requests come at most this many µs
-        apart on average, the serving thread spins until the next is due
-        (twice the average gap), burning its CPU meanwhile, so that it never
-        sleeps between them; a longer pause ends it (doorbell.h)."""
+        apart, the serving thread spins until twice the recent longest gap
+        has passed, burning its CPU meanwhile, so that it never sleeps
+        between them; a longer pause ends it (winipc_steady_spin)."""
         return self.state.steady_ns // 1000
 
     @steady_us.setter
@@ -433,11 +433,11 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
         served = serve_bells(s)
         now = ticks_now()
         if served:
-            if s.steady_ns <= 0:    # the usual case: no second clock read per request
+            if s.steady_ns <= 0:    # steady mode off: no second clock read per request
                 spin_end = now + spin_ticks
             else:
                 spin_end = now + us_to_ticks(winipc_steady_spin(
-                    winipc_now_ns(), &s.last_request, &s.gap_avg, <int64_t>spin_us * 1000,
+                    winipc_now_ns(), &s.last_request, &s.recent_gap, <int64_t>spin_us * 1000,
                     s.steady_ns) // 1000)
         if now < spin_end and now < next_queue:
             # A client beside us on this CPU cannot post while we spin.

@@ -5,13 +5,22 @@ a run, and the picture."""
 from __future__ import annotations
 
 import importlib
+import statistics
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, Callable, Protocol, TextIO
 
 import winipc
 
 from ._bench_peers import SEM_ROW, SPIN_ROW
+
+
+def summarize(ns: Sequence[int]) -> dict[str, float]:
+    """p50, p99 and mean of durations in ns, in µs."""
+    ns = sorted(ns)
+    return {"p50": ns[len(ns) // 2] / 1e3, "p99": ns[min(len(ns) - 1, len(ns) * 99 // 100)] / 1e3,
+            "mean": statistics.fmean(ns) / 1e3}
 
 ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
         "shared compiled", "python handler", "acall", "acall x8 tasks", "x8 tasks, no call",

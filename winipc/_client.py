@@ -18,6 +18,7 @@ from ._errors import (CallTimeout, NoSuchProcess, ServerGone, WindowNotFound, Wi
 from .constants import WinError
 from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, Window, _open_native, _size_of,
                       find_window)
+from ._callargs import _check_message, _result_for
 from ._resource import Resource
 from ._timeouts import (_TURN_SLICE, DEFAULT_SPIN_US, DEFAULT_TIMEOUT, _check_spin, _deadline,
                         _left, _seconds, _timeout_ms)
@@ -31,7 +32,6 @@ __all__ = ["Connection", "connect"]
 
 # A buffer that call() fills in place (out=).
 _B = TypeVar("_B", bound="Buffer")
-_CTYPES_DATA = _native.CTYPES_DATA
 
 
 class Connection(Resource):
@@ -461,60 +461,6 @@ class Connection(Resource):
 
     def __repr__(self) -> str:
         return f"<winipc.Connection {self.title!r} pid={self.window.pid}>"
-
-
-def _result_for(struct: Any, out: Any, method: str) -> tuple[Any, int]:
-    """Where a call of ``struct`` reads its result back, holding ``struct``'s
-    bytes, and its size: ``out`` (``struct`` itself for no copy at all), or
-    a new object of ``struct``'s type (bytes-like in, bytearray out)."""
-    if out is None:
-        if isinstance(struct, _CTYPES_DATA):
-            out = type(struct).from_buffer_copy(struct)
-        elif isinstance(struct, type):
-            raise TypeError(f"{method}() takes an instance to send, not the type "
-                            f"{struct.__name__}")
-        else:
-            out = bytearray(_bytes_view(struct, method))
-    elif out is not struct:
-        data = _bytes_view(struct, method)
-        try:
-            into = memoryview(out).cast("B")
-        except TypeError:
-            raise TypeError(f"{method}() out= is a writable buffer (a ctypes instance, a "
-                            f"bytearray) for the answer, not {type(out).__name__}") from None
-        if into.readonly or into.nbytes != data.nbytes:
-            raise ValueError(f"{method}() out= is a writable buffer of the struct's "
-                             f"{data.nbytes} bytes; got a "
-                             f"{'read-only ' if into.readonly else ''}{type(out).__name__} "
-                             f"of {into.nbytes}")
-        into[:] = data
-    return out, (len(out) if type(out) is bytearray else memoryview(out).nbytes)
-
-
-def _bytes_view(struct: Any, method: str) -> memoryview:
-    """``struct``'s bytes: a ctypes instance or any bytes-like object; a
-    TypeError that says what a call sends otherwise."""
-    hint = ""
-    if isinstance(struct, str):
-        hint = " (text is sent as bytes: encode it first, for example text.encode())"
-    elif isinstance(struct, int):
-        hint = " (an int is not a size here: bytes(n) sends n zero bytes)"
-    if not hint:
-        try:
-            return memoryview(struct).cast("B")
-        except TypeError:
-            pass
-    raise TypeError(f"{method}() sends a ctypes instance or a bytes-like object (bytes, "
-                    f"bytearray, memoryview, array) after the message number, not "
-                    f"{type(struct).__name__}{hint}")
-
-
-def _check_message(msg: Any, method: str) -> None:
-    """A message number is an int (an IntEnum too); the first argument, so
-    that swapped arguments get an error that says so."""
-    if isinstance(msg, bool) or not isinstance(msg, int):
-        raise TypeError(f"{method}() takes the message number first (an int), then the "
-                        f"struct; got {type(msg).__name__} for the message")
 
 
 def _may_be_in_flight(error: BaseException) -> bool:

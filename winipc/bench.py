@@ -55,7 +55,6 @@ import contextlib
 import functools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -67,12 +66,15 @@ from typing import Any, TextIO, TypeAlias
 
 import winipc
 
-from . import _bench_aio, _bench_peers
+from . import _bench_aio, _bench_peers, _bench_spin
 from ._bench_report import (PLOT_EXTRA, ROWS, SPINNING, TAIL_LIMIT, TARGETS, Progress,
                             check_plotting, check_targets, make_progress, plot)
 from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgress
+from ._bench_report import summarize as summarize
 from ._bench_report import size_label as size_label
-from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP, WM_THREAD_CPU
+from ._bench_gaps import measure_gaps
+from ._bench_machine import PLACEMENTS, cpu_hog, machine, placement_cpus
+from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP
 
 # The pipe to the benchmark's server: on Windows the listener's may be a named pipe.
 # One declaration of the alias, so that every type checker reads the same type
@@ -96,13 +98,6 @@ ROUNDS = 10
 WARM_UP_MIN, WARM_UP_MAX = 1.0, 10.0
 # Seconds the benchmark's server may take to start (under Wine, several).
 START_TIMEOUT = 120
-
-
-def summarize(ns: Sequence[int]) -> dict[str, float]:
-    """p50, p99 and mean of durations in ns, in µs."""
-    ns = sorted(ns)
-    return {"p50": ns[len(ns) // 2] / 1e3, "p99": ns[min(len(ns) - 1, len(ns) * 99 // 100)] / 1e3,
-            "mean": statistics.fmean(ns) / 1e3}
 
 
 def timed(fn: Callable[[], object], n: int) -> list[int]:
@@ -282,126 +277,9 @@ def _peer_timed(peer: Any, data: bytearray, n: int) -> list[int]:
         return timed(lambda: peer.call(data), n)
 
 
-def thread_cpu_ns(conn: winipc.Connection) -> int:
-    """The CPU time so far of the thread that serves ``conn``, in ns."""
-    conn.call(WM_THREAD_CPU, bytes(8))
-    assert conn.last_result is not None
-    return conn.last_result
-
-
-GAP_STEADY = "call, steady server"
-
-
-def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Sequence[int],
-                 n: int, peers: dict[str, Any]) -> list[dict[str, Any]]:
-    """One 16-byte call after each idle gap to a Python handler, interleaved
-    call by call: conn.call (the default server), conn.call to a server in
-    steady mode, the pipe and each peer that sleeps when idle.  Per gap and
-    path: the latency, and for winipc's paths the share of a CPU that the
-    serving thread burnt meanwhile (what its spin costs while the client
-    idles)."""
-    data = bytearray(16)
-
-    def over_pipe() -> None:
-        pipe.send_bytes(data)
-        pipe.recv_bytes()
-
-    default, steady = conns["default"], conns["steady"]
-    serving = {"call": default, GAP_STEADY: steady}
-    paths: dict[str, Callable[[], object]] = {
-        "call": lambda: default.call(WM_PYBUMP, data),
-        GAP_STEADY: lambda: steady.call(WM_PYBUMP, data),
-        "pipe (peer)": over_pipe,
-        **{row: functools.partial(peer.call, data) for row, peer in peers.items()
-           if not hasattr(peer, "active")}}     # a peer that spins all along is no sleeper
-    clock, sleep = time.perf_counter_ns, time.sleep
-    out = []
-    for gap in gaps_us:
-        times: dict[str, list[int]] = {path: [] for path in paths}
-        cpu0 = {path: thread_cpu_ns(c) for path, c in serving.items()}
-        w0 = clock()
-        for _ in range(n):
-            for path, fn in paths.items():
-                sleep(gap / 1e6)            # the client idles (other work, or none)
-                t0 = clock()
-                fn()
-                times[path].append(clock() - t0)
-        wall = clock() - w0
-        share = {path: (thread_cpu_ns(c) - cpu0[path]) / wall for path, c in serving.items()}
-        for path, ns in times.items():
-            q = summarize(ns)
-            out.append({"gap_us": gap, "path": path, "calls": len(ns), "p50_us": q["p50"],
-                        "p99_us": q["p99"], "server_cpu_share": share.get(path)})
-    return out
-
-
-def cpu_count() -> int:
-    """The CPUs this process may run on (its affinity, where there is one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def calls_for(size: int, calls: int) -> int:
     """Calls per row at ``size``: 1/10 above 64 KiB, at least 50."""
     return max(50, calls if size <= 65536 else calls // 10)
-
-
-PLACEMENTS = {
-    "split": "client and server pinned to two different CPUs",
-    "same": "client and server pinned to one CPU, sharing it",
-    "os": "left to the scheduler",
-}
-
-
-def placement_cpus(placement: str) -> tuple[list[int], list[int]]:
-    """The CPUs (client, server) of a placement; empty: not pinned."""
-    if placement == "os":
-        return [], []
-    if sys.platform == "win32" or not hasattr(os, "sched_setaffinity"):
-        raise SystemExit(f"winipc bench: --placement {placement} needs CPU affinity "
-                         f"(os.sched_setaffinity), which {sys.platform} lacks here")
-    mine = sorted(os.sched_getaffinity(0))
-    if placement == "split":
-        if len(mine) < 2:
-            raise SystemExit("winipc bench: --placement split needs two CPUs, "
-                             f"this process may use {len(mine)}")
-        return [mine[0]], [mine[1]]
-    return [mine[0]], [mine[0]]
-
-
-def machine() -> dict[str, Any]:
-    """What else the machine is doing: CPUs and load, so that a busy machine
-    is not taken for a slow library; and what `import winipc` costs."""
-    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    return {"cpus_online": os.cpu_count() or 1, "cpus": cpu_count(), "load": load,
-            "import_ms": import_ms()}
-
-
-def import_ms(runs: int = 3) -> float:
-    """The wall time of `import winipc` in a new interpreter, in ms: the
-    fastest of ``runs`` (the first may pay the file cache)."""
-    code = ("import time; t = time.perf_counter(); import winipc; "
-            "print(time.perf_counter() - t)")
-    best = min(float(subprocess.run([sys.executable, "-P", "-c", code], check=True,
-                                    capture_output=True, text=True).stdout)
-               for _ in range(runs))
-    return round(best * 1000, 1)
-
-
-@contextlib.contextmanager
-def cpu_hog(on: bool) -> Iterator[None]:
-    """A process that burns one CPU, left to the scheduler, while the run lasts."""
-    if not on:
-        yield
-        return
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                           stdin=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        hog.kill()
-        hog.wait()
 
 
 def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
@@ -453,7 +331,7 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
             others[row] = _bench_peers.client(row, title, max(sizes))
             stack.callback(others[row].close)
         if peers:
-            others[_bench_peers.SPIN_ROW] = _bench_peers.SpinClient(max(sizes), server_cpus)
+            others[_bench_peers.SPIN_ROW] = _bench_spin.SpinClient(max(sizes), server_cpus)
             stack.callback(others[_bench_peers.SPIN_ROW].close)
         # A fresh pair of processes runs slowly until the scheduler has put
         # them on CPUs of their own, and every path (the pipe's peer, the

@@ -327,6 +327,18 @@ cdef int spare_fd() noexcept nogil:
     return c_open("/dev/null", O_RDONLY | O_CLOEXEC)
 
 
+cdef int send_reply(Client *c, uint32_t seq, uint32_t error, int64_t result) noexcept nogil:
+    """Send ``c`` the answer to its call ``seq`` (or, for a doorbell, its
+    wake-up); -1 when it did not take it whole: a client that does not read
+    its replies is dropped, never waited for."""
+    cdef Reply rep
+    memset(&rep, 0, sizeof(rep))
+    rep.seq = seq
+    rep.error = error
+    rep.result = result
+    return 0 if send_packet(c.fd, &rep, sizeof(rep), -1) == sizeof(rep) else -1
+
+
 cdef int answer(ServerCore s, Client *c, Request *req, int got_fd) noexcept nogil:
     """Answer a request that runs no handler (it closes ``got_fd``
     unless it keeps it); -1 drops the client."""

@@ -116,6 +116,75 @@ def _name_path(socket_path):
     return os.path.join(folder, "n-" + name[2:-5] + ".title")
 
 
+class _EndpointFiles:
+    """The files of one serving endpoint, in endpoint_dir(): its socket, its
+    standby thread's kick socket, the file with its title, and its links (by
+    title and by pid).  Made before serving, removed after it, whatever
+    happened between (ServerCore.run)."""
+
+    def __init__(self, title, tid):
+        self.title = title
+        self.tid = tid
+        self.path = _socket_path(tid)
+        self.kick_path = _kick_path(self.path)
+        self.name_file = _name_path(self.path)
+        self.links = [f"{_title_prefix(title)}.{time.time_ns()}-{tid}", _pid_link(getpid())]
+
+    def bind(self, sock, kick):
+        """Binds the endpoint's socket (listening) and the kick socket, each
+        for the owner only, over files a dead thread with our id left."""
+        self._remove_files()
+        sock.bind(self.path)
+        os.chmod(self.path, 0o600)
+        sock.listen(128)
+        kick.bind(self.kick_path)       # after its twin: _sweep() keeps it then
+        os.chmod(self.kick_path, 0o600)
+
+    def publish(self):
+        """Makes the endpoint findable: its links, and its title for
+        ``python -m winipc ls`` (links carry only its hash)."""
+        self._link(self.links[0], replace=True)
+        self._link(self.links[1], replace=False)
+        with open(os.open(self.name_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                          | os.O_NOFOLLOW, 0o600), "w", encoding="utf-8") as f:
+            f.write(self.title)
+
+    def remove(self):
+        """Removes every file of the endpoint, and each link only while it
+        still points at our socket (a newer server may have taken it)."""
+        for link in self.links:
+            try:
+                if os.readlink(link) == os.path.basename(self.path):
+                    os.unlink(link)
+            except OSError:
+                pass
+        self._remove_files()
+
+    def _remove_files(self):
+        for old in (self.path, self.kick_path, self.name_file):
+            try:
+                os.unlink(old)
+            except OSError:
+                pass
+
+    def _link(self, link, replace):
+        """Point ``link`` at our socket: atomically, and only over a live
+        endpoint when ``replace``."""
+        if not replace and os.path.lexists(link):
+            try:
+                _connect(link, "NoSuchProcess", None)[0].close()
+                return
+            except OSError:
+                pass
+        tmp = f"{link}.{self.tid}.tmp"
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        os.symlink(os.path.basename(self.path), tmp)
+        os.replace(tmp, link)
+
+
 # The errno values of an endpoint that is missing or dead (its server gone).
 cdef tuple ENDPOINT_GONE = (ENOENT, ECONNREFUSED)
 

@@ -150,11 +150,7 @@ cdef class ServerCore:
             _sweep()
         except OSError:
             pass        # only tidying: the endpoint folder is checked below
-        path = _socket_path(self.tid)
-        kick_path = _kick_path(path)
-        name_file = _name_path(path)
-        links = [f"{_title_prefix(self.title)}.{time.time_ns()}-{self.tid}",
-                 _pid_link(getpid())]
+        files = _EndpointFiles(self.title, self.tid)
         # Non-blocking: the dispatch thread acts on a poll result that the
         # standby thread may have made stale by accepting the same client, and
         # a blocking accept4 on the empty queue would stall every client.
@@ -166,17 +162,8 @@ cdef class ServerCore:
             self.spare = spare_fd()
             if self.spare < 0:
                 raise_errno(errno, "open(/dev/null)")
-            for old in (path, kick_path, name_file):
-                try:
-                    os.unlink(old)          # left by a dead thread with our id
-                except FileNotFoundError:
-                    pass
-            sock.bind(path)
-            os.chmod(path, 0o600)
-            sock.listen(128)
+            files.bind(sock, kick)
             self.listen_fd = sock.detach()
-            kick.bind(kick_path)        # after its twin: _sweep() keeps it then
-            os.chmod(kick_path, 0o600)
             self.kick_fd = kick.fileno()
             start.core = <void *>self
             start.started = 0
@@ -186,12 +173,7 @@ cdef class ServerCore:
             self.standby_started = True
             with nogil:
                 winipc_flag_wait(&start.started)
-            self._link(links[0], path, replace=True)
-            self._link(links[1], path, replace=False)
-            # The title itself, for `python -m winipc ls` (links carry its hash).
-            with open(os.open(name_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-                              | os.O_NOFOLLOW, 0o600), "w", encoding="utf-8") as f:
-                f.write(self.title)
+            files.publish()
             if on_ready is not None:
                 on_ready(self.tid, self.tid)
             main = threading.current_thread() is threading.main_thread()
@@ -218,17 +200,7 @@ cdef class ServerCore:
             self.kick_fd = -1
             kick.close()
             sock.close()
-            for link in links:
-                try:
-                    if os.readlink(link) == os.path.basename(path):
-                        os.unlink(link)
-                except OSError:
-                    pass
-            for old in (path, kick_path, name_file):
-                try:
-                    os.unlink(old)
-                except OSError:
-                    pass
+            files.remove()
             if self.listen_fd >= 0:
                 close(self.listen_fd)
                 self.listen_fd = -1
@@ -244,23 +216,6 @@ cdef class ServerCore:
                 self.nclients = 0
                 pthread_mutex_unlock(&self.table_lock)
             self.tid = 0
-
-    def _link(self, link, path, replace):
-        """Point ``link`` at our socket: atomically, and only over a live
-        endpoint when ``replace``."""
-        if not replace and os.path.lexists(link):
-            try:
-                _connect(link, "NoSuchProcess", None)[0].close()
-                return
-            except OSError:
-                pass
-        tmp = f"{link}.{self.tid}.tmp"
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        os.symlink(os.path.basename(path), tmp)
-        os.replace(tmp, link)
 
     cdef void arm_bells(self, bint asleep) noexcept nogil:
         cdef int i
@@ -477,7 +432,6 @@ cdef class ServerCore:
         cdef uint32_t seq, msg, error, flags
         cdef uint64_t wparam, lparam
         cdef int64_t result
-        cdef Reply wake
         self.beside = False
         for i in range(self.nclients):
             c = self.clients[i]
@@ -506,12 +460,7 @@ cdef class ServerCore:
             note_area_close(error == ERROR_UNHANDLED_EXCEPTION)
             count += 1
             if winipc_bell_answer(c.bell, seq, error, 0 if error else result):
-                memset(&wake, 0, sizeof(wake))
-                wake.seq = seq
-                wake.result = result
-                wake.error = error
-                # A client that does not read its wake-ups is dropped.
-                if send_packet(c.fd, &wake, sizeof(wake), -1) != sizeof(wake):
+                if send_reply(c, seq, error, result) < 0:     # (its wake-up)
                     c.dead = True
         if count:
             self.drop_dead()
@@ -530,7 +479,8 @@ cdef class ServerCore:
         """Answer one request of client ``c`` (its stashed call, or the next
         on its socket); -1 drops the client."""
         cdef Request req
-        cdef Reply rep
+        cdef int64_t result = 0
+        cdef uint32_t error
         cdef int r, got_fd = -1
         if c.stashed:
             req = c.stash
@@ -540,11 +490,8 @@ cdef class ServerCore:
             if r <= 0:
                 return r
         if req.op == OP_SEND:
-            memset(&rep, 0, sizeof(rep))
-            rep.seq = req.seq
-            rep.error = self.dispatch(c, req.msg, req.wparam, req.lparam, &rep.result, NULL)
+            error = self.dispatch(c, req.msg, req.wparam, req.lparam, &result, NULL)
             if got_fd >= 0:
                 close(got_fd)
-            # A client that does not read its replies is dropped, never waited for.
-            return 0 if send_packet(c.fd, &rep, sizeof(rep), -1) == sizeof(rep) else -1
+            return send_reply(c, req.seq, error, result)
         return answer(self, c, &req, got_fd)

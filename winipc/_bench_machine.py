@@ -1,0 +1,77 @@
+"""Where the benchmark runs: the machine's CPUs and load, and what
+``import winipc`` costs (printed in the run's header, so that a busy machine
+is not taken for a slow library); the placements that pin client and server
+to CPUs; and the optional process that burns a CPU meanwhile."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, where there is one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+PLACEMENTS = {
+    "split": "client and server pinned to two different CPUs",
+    "same": "client and server pinned to one CPU, sharing it",
+    "os": "left to the scheduler",
+}
+
+
+def placement_cpus(placement: str) -> tuple[list[int], list[int]]:
+    """The CPUs (client, server) of a placement; empty: not pinned."""
+    if placement == "os":
+        return [], []
+    if sys.platform == "win32" or not hasattr(os, "sched_setaffinity"):
+        raise SystemExit(f"winipc bench: --placement {placement} needs CPU affinity "
+                         f"(os.sched_setaffinity), which {sys.platform} lacks here")
+    mine = sorted(os.sched_getaffinity(0))
+    if placement == "split":
+        if len(mine) < 2:
+            raise SystemExit("winipc bench: --placement split needs two CPUs, "
+                             f"this process may use {len(mine)}")
+        return [mine[0]], [mine[1]]
+    return [mine[0]], [mine[0]]
+
+
+def machine() -> dict[str, Any]:
+    """What else the machine is doing: CPUs and load, so that a busy machine
+    is not taken for a slow library; and what `import winipc` costs."""
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"cpus_online": os.cpu_count() or 1, "cpus": cpu_count(), "load": load,
+            "import_ms": import_ms()}
+
+
+def import_ms(runs: int = 3) -> float:
+    """The wall time of `import winipc` in a new interpreter, in ms: the
+    fastest of ``runs`` (the first may pay the file cache)."""
+    code = ("import time; t = time.perf_counter(); import winipc; "
+            "print(time.perf_counter() - t)")
+    best = min(float(subprocess.run([sys.executable, "-P", "-c", code], check=True,
+                                    capture_output=True, text=True).stdout)
+               for _ in range(runs))
+    return round(best * 1000, 1)
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool) -> Iterator[None]:
+    """A process that burns one CPU, left to the scheduler, while the run lasts."""
+    if not on:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                           stdin=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()

@@ -177,14 +177,26 @@ cdef class Process:
         cdef uint64_t offset = 0
         if not server_refused(f):
             return
-        f.msg, f.sent = msg, <int64_t>size
         mapping = self.shared.find(address, size, &offset) if self.shared.count else None
         if mapping is None:
-            buffer_note(self.pid, f, address, size, NULL)
+            self.refusal(f, msg, address, size, NULL, True)
             return
         PyObject_GetBuffer(mapping, &local, PyBUF_SIMPLE)
-        buffer_note(self.pid, f, address, size, <char *>local.buf + offset)
+        self.refusal(f, msg, address, size, <char *>local.buf + offset, True)
         PyBuffer_Release(&local)
+
+    cdef void refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size,
+                      char *mapped, bint read_note) noexcept nogil:
+        """own_refusal's core, and call_once's: the message and the size
+        for raise_refusal and, ``read_note``, a failed handler's note from
+        the buffer (``mapped``: where a shared one is mapped here) unless
+        the page brought one.  (Not for bytes that rode in the page: their
+        buffer holds nothing the call wrote.)"""
+        if not server_refused(f):
+            return
+        f.msg, f.sent = msg, <int64_t>size
+        if read_note:
+            buffer_note(self.pid, f, address, size, mapped)
 
     def push_fd(self, int fd, int64_t timeout_ms):
         """Send ``fd`` (SCM_RIGHTS) to the server; the number it has there."""
@@ -258,8 +270,8 @@ cdef class Process:
                     else:
                         rc = bell.send(channel.next_bell_seq(), msg, 0, wparam, lparam,
                                        deadline, self.spin_ns, &result, call, &f)
-                        if owned and rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
-                            memcpy(f.note, winipc_bell_note(bell.page), NOTE_MAX)
+                        if owned and rc < 0:
+                            bell.page_note(&f)
                     channel.give()
             if owned and rc < 0:
                 self.own_refusal(&f, msg, lparam, wparam)
@@ -464,12 +476,9 @@ cdef class Process:
             rc = self.bell.send(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size,
                                 address, deadline, self.spin_ns, result,
                                 "server SEND (doorbell)", f)
-            if rc < 0 and f.win and f.code == ERROR_UNHANDLED_EXCEPTION:
-                # The page's note, whole; else, for bytes that rode in the
-                # page, theirs (read while the turn is ours).
-                memcpy(f.note, winipc_bell_note(self.bell.page), NOTE_MAX)
-                if inline and not has_note(f.note):
-                    take_note(f.note, winipc_bell_data(self.bell.page), size)
+            # The page's note; else, for bytes that rode in the page, theirs.
+            if rc < 0 and self.bell.page_note(f) and inline and not has_note(f.note):
+                take_note(f.note, winipc_bell_data(self.bell.page), size)
             if winipc_bell_answered(self.bell.page, seq):
                 self.bell.inline_owed = 0        # every earlier request is done too
             elif inline and f.started != 0:
@@ -485,10 +494,7 @@ cdef class Process:
             result[0] = rep.result
         self.channel.give()
         if rc < 0:
-            if not inline:
-                buffer_note(self.pid, f, address, size, remote_copy)
-            if server_refused(f):
-                f.msg, f.sent = msg, size
+            self.refusal(f, msg, address, size, remote_copy, not inline)
         elif not inline:
             if remote_copy != NULL:
                 memcpy(data, remote_copy, size)

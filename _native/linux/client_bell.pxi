@@ -240,13 +240,20 @@ cdef class _ClientBell:
         # A wake-up may still be on its way: later readers skip it.
         winipc_bell_client_wakes(b)
         if b.error:
-            # Worded as a call's; the page's note is read while the turn is ours.
-            fail(f, b.error, True, "server SEND (doorbell)")
-            if b.error == ERROR_UNHANDLED_EXCEPTION:
-                memcpy(f.note, winipc_bell_note(b), NOTE_MAX)
+            fail(f, b.error, True, "server SEND (doorbell)")      # worded as a call's
+            self.page_note(f)
             return -1
         result[0] = b.result
         return 1
+
+    cdef bint page_note(self, Failure *f) noexcept nogil:
+        """When ``f`` is a failed handler's (ERROR_UNHANDLED_EXCEPTION), its
+        note from the page, whole; whether it was.  The caller holds the
+        connection's turn, so the page still holds that request's note."""
+        if not (f.win and f.code == ERROR_UNHANDLED_EXCEPTION):
+            return False
+        memcpy(f.note, winipc_bell_note(self.page), NOTE_MAX)
+        return True
 
     cdef bint withdraw(self, uint32_t seq) noexcept nogil:
         """Give up request ``seq``: True when the server had not taken it

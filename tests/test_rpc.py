@@ -85,6 +85,30 @@ def test_a_handler_knows_its_caller(server):
     assert winipc.caller_pid() is None
 
 
+def test_calls_from_two_threads_keep_to_the_connections_transport(server):
+    """A send from one thread while another thread's call is in flight on
+    the same connection waits for it and goes the same way: a doorbell's
+    caller is known, a window message's is not (before, Windows sent it as
+    a window message because the doorbell was busy)."""
+    classic = sys.platform == "win32" and not server.doorbell
+    # A buffer of its own: a shared one always rides the doorbell.
+    with server.connect() as conn, conn.alloc(Small, shared=False) as buf:
+        buf.write(Small(0))
+        started = threading.Event()
+
+        def slow():
+            started.set()
+            conn.call(WM_SLEEP, Small(300))
+        t = threading.Thread(target=slow)
+        t.start()
+        started.wait()
+        time.sleep(0.05)        # (its call is in flight by now)
+        try:
+            assert conn.send(WM_CALLER, buf) == (-1 if classic else os.getpid())
+        finally:
+            t.join()
+
+
 def test_several_struct_types(server):
     with server.connect() as conn:
         assert conn.call(WM_SMALL, Small(7)).value == 21

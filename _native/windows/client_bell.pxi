@@ -112,20 +112,21 @@ cdef class _ClientBell:
         self.wake_avg = 0
 
     cdef _ClientBell take(self, UINT msg, bint shared=False, UINT timeout_ms=0):
-        """This doorbell, now busy, if it is open and no other call uses it
-        (None: go classic).  A request on a shared section, or one for the
-        doorbell's server side (``shared``), must ride the doorbell, which
-        alone tells the server who asks: it opens it if needed and waits
-        for it, within ``timeout_ms``."""
+        """This doorbell, now busy, once no other call uses it: another
+        thread's call on it is waited for, within ``timeout_ms``, so that
+        a connection's calls keep to its transport.  None when it is not
+        open and the request may go classic (a connection without a
+        doorbell sends window messages).  A request on a shared section, or
+        one for the doorbell's server side (``shared``), must ride the
+        doorbell, which alone tells the server who asks: it opens it if
+        needed."""
         cdef int64_t deadline
         cdef int tries
-        if not shared:
-            if self.window == NULL or self.busy or msg == CONTROL_MESSAGE:
+        if self.window == NULL or msg == CONTROL_MESSAGE:
+            if not shared:
                 return None
-            self.busy = True
-            return self
-        if self.window == NULL:
-            self.open(timeout_ms)
+            if self.window == NULL:
+                self.open(timeout_ms)
         deadline = ticks_now() + us_to_ticks(<int64_t>timeout_ms * 1000)
         tries = 0
         while self.busy:

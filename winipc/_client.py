@@ -20,7 +20,7 @@ from ._remote import (_CT, VM_ACCESS, Process, RemoteBuffer, Window, _open_nativ
                       find_window)
 from ._callargs import _check_message, _result_for
 from ._resource import Resource
-from ._timeouts import (_TURN_SLICE, DEFAULT_SPIN_US, DEFAULT_TIMEOUT, _check_spin, _deadline,
+from ._timeouts import (_TURN_SLICE, DEFAULT_TIMEOUT, _check_spin, _deadline,
                         _left, _seconds, _timeout_ms)
 
 if TYPE_CHECKING:
@@ -73,11 +73,9 @@ class Connection(Resource):
         self._aturn = _aio.AsyncTurn()
         self._ascratch: Optional[RemoteBuffer[bytes]] = None
         try:
-            # The doorbell: always on Linux; on Windows only when asked for
-            # (shared buffers, or a spin), the classic SendMessage otherwise.
-            if shared or spin is not None or _native.DOORBELL_BY_DEFAULT:
-                self._native.open_bell(DEFAULT_SPIN_US if spin is None else spin,
-                                       self._timeout_ms)
+            # Doorbell or window messages: the native connection's choice.
+            self._native.open_transport(-1 if spin is None else spin, self.shared,
+                                        self._timeout_ms)
         except BaseException:
             self.process.close()
             raise

@@ -124,6 +124,10 @@ class Process:
     # From now on send/call/bench ring the doorbell (common/doorbell.h) in a
     # page the server made and both map: spin spin_us µs, then sleep.
     def open_bell(self, spin_us: int, timeout_ms: int) -> None: ...
+    # A connection's transport, chosen once at connect: the doorbell when
+    # DOORBELL_BY_DEFAULT, shared buffers or a spin (spin_us >= 0; < 0: the
+    # default spin) ask for it; else window messages (Windows' classic path).
+    def open_transport(self, spin_us: int, shared: bool, timeout_ms: int) -> None: ...
     # Memory the server creates and maps (Linux: a sealed memfd; Windows: a
     # section), mapped here too: (its address there, a writable mapping here);
     # copies and calls in it are plain memory copies.  free_shared raises

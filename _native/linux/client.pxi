@@ -141,6 +141,12 @@ cdef class Process:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
         self.bell = _ClientBell.map(fd, self.channel.sock)
 
+    def open_transport(self, int64_t spin_us, bint shared, int64_t timeout_ms):
+        """The connection's transport, chosen here once, at connect: a
+        doorbell (DOORBELL_BY_DEFAULT; ``spin_us`` < 0: the default spin)."""
+        if DOORBELL_BY_DEFAULT or shared or spin_us >= 0:
+            self.open_bell(WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us, timeout_ms)
+
     def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:
         (server address, a writable mmap of it)."""

@@ -167,6 +167,13 @@ cdef class Process:
         finally:
             self.leave()
 
+    def open_transport(self, int spin_us, bint shared, UINT timeout_ms):
+        """The connection's transport, chosen here once, at connect: window
+        messages (SendMessageTimeout), unless shared sections or a spin
+        (``spin_us`` >= 0; < 0: the default spin) ask for a doorbell."""
+        if DOORBELL_BY_DEFAULT or shared or spin_us >= 0:
+            self.open_bell(WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us, timeout_ms)
+
     # Split-phase sends, for asyncio, on the asynchronous doorbell:
     # client_bell.pxi.
 

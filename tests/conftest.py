@@ -1,7 +1,9 @@
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 
 import pytest
@@ -67,6 +69,25 @@ def private_endpoints():
             del os.environ["WINIPC_RUNTIME_DIR"]
         else:
             os.environ["WINIPC_RUNTIME_DIR"] = old
+
+
+@contextlib.contextmanager
+def slow_call_on_another_thread(conn, ms=300):
+    """``conn.call`` of a handler that sleeps ``ms`` ms, on a thread of its
+    own that has started when the block runs; joined after the block."""
+    from structs import Small, WM_SLEEP
+    started = threading.Event()
+
+    def slow():
+        started.set()
+        conn.call(WM_SLEEP, Small(ms))
+    thread = threading.Thread(target=slow)
+    thread.start()
+    started.wait()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def unique_title(prefix="winipc-test"):

@@ -15,7 +15,7 @@ import pytest
 
 import children
 import winipc
-from conftest import START_TIMEOUT
+from conftest import START_TIMEOUT, slow_call_on_another_thread
 from procstats import stats
 from structs import (MyInfo, Small, Stats, WM_COMPARE, WM_COUNT, WM_EXIT, WM_RAISE, WM_SLEEP,
                      WM_SMALL, WM_STATS, WM_UNHANDLED)
@@ -315,20 +315,11 @@ def test_calls_from_two_loops_in_two_threads_share_the_connection(server):
 
 def test_a_sync_call_on_another_thread_and_acalls_share_the_connection(server):
     async def main(conn):
-        started = threading.Event()
-
-        def slow():
-            started.set()
-            conn.call(WM_SLEEP, Small(300))
-        t = threading.Thread(target=slow)
-        t.start()
-        started.wait()
         results = await asyncio.gather(*(conn.acall(WM_SMALL, Small(i), timeout=30)
                                          for i in range(5)))
-        await asyncio.get_running_loop().run_in_executor(None, t.join)
         return [r.value for r in results]
 
-    with server.connect() as conn:
+    with server.connect() as conn, slow_call_on_another_thread(conn):
         assert run(main(conn)) == [0, 3, 6, 9, 12]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import winipc
 from server_main import PLUS_ONE
-from conftest import unique_title
+from conftest import slow_call_on_another_thread, unique_title
 from structs import (MyInfo, Mixed, Small, WM_BUMP, WM_COMPARE, WM_COMPARE_CTYPES,
                      WM_COMPARE_NATIVE, WM_CALLER, WM_MIXED, WM_PID, WM_PYBUMP, WM_SLEEP,
                      WM_SMALL)
@@ -94,19 +94,9 @@ def test_calls_from_two_threads_keep_to_the_connections_transport(server):
     # A buffer of its own: a shared one always rides the doorbell.
     with server.connect() as conn, conn.alloc(Small, shared=False) as buf:
         buf.write(Small(0))
-        started = threading.Event()
-
-        def slow():
-            started.set()
-            conn.call(WM_SLEEP, Small(300))
-        t = threading.Thread(target=slow)
-        t.start()
-        started.wait()
-        time.sleep(0.05)        # (its call is in flight by now)
-        try:
+        with slow_call_on_another_thread(conn):
+            time.sleep(0.05)        # (its call is in flight by now)
             assert conn.send(WM_CALLER, buf) == (-1 if classic else os.getpid())
-        finally:
-            t.join()
 
 
 def test_several_struct_types(server):

@@ -46,7 +46,7 @@ PLATFORM_ONLY = {
         # message, and handles the server duplicates into the client
         # (Linux: the endpoint socket and fds it passes).
         "_rpc.CONTROL_NAME",
-        "_rpc.Process.bell_window", "_rpc.Process.bell_token", "_rpc.Process.bell_page",
+        "_rpc.Process.bell",
         # A client may pull the server's view of its doorbell page (it holds
         # PROCESS_VM_OPERATION on the server): restored, and counted.
         "_rpc.ServerCore.healed",

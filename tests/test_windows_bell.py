@@ -31,7 +31,8 @@ def test_bell_round_trips(served):
     p = served.client(bell=50)
     classic = served.client()
     try:
-        assert p.bell_window == served.window and p.bell_token > 0
+        window, _, token = p.bell
+        assert window == served.window and token > 0
         private = p.alloc(16, TIMEOUT)
         for msg, rc in [(WM_NATIVE, 0), (WM_PY, 1)]:
             assert compare(p, served, msg, private, 3333.0, 20.01) == ((21.01, 6666.0), rc)
@@ -53,11 +54,11 @@ def test_bell_round_trips(served):
         assert compare(p, served, WM_PY, private, 1.0, 2.0) == ((3.0, 2.0), 1)
         # a second open keeps the doorbell, with its new spin; closing goes
         # back to messages
-        p.open_bell(10, TIMEOUT)
+        p.open_transport(10, False, TIMEOUT)
         assert compare(p, served, WM_NATIVE, private, 1.0, 2.0) == ((3.0, 2.0), 0)
         p.free(private, TIMEOUT)
         p.close_bell()
-        assert p.bell_window == 0
+        assert p.bell == (0, 0, 0)
         with pytest.raises(winipc.InvalidAddress):
             p.send(WM_NATIVE, 16, 0x10000, TIMEOUT)
     finally:
@@ -215,7 +216,7 @@ def test_clients_that_exit_give_everything_back(served_both):
     for _ in range(2):
         code = ("from winipc import _rpc\n"
                 f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
-                "p.open_bell(50, 5000)\n"
+                "p.open_transport(50, False, 5000)\n"
                 "p.alloc_shared(4096, 5000)\n"
                 "p.alloc_shared(4096, 5000)\n"
                 "p.begin_send(0x401, 16, p.alloc(16, 5000), 5000)\n"
@@ -263,7 +264,7 @@ def test_a_window_that_is_not_a_winipc_server():
         window, pid, _ = _rpc.find_window(title)
         p = _rpc.Process(pid, VM, window)
         with pytest.raises(winipc.NotSupported):
-            p.open_bell(50, TIMEOUT)
+            p.open_transport(50, False, TIMEOUT)
         with pytest.raises(winipc.NotSupported):
             p.alloc_shared(16, TIMEOUT)
         p.close()
@@ -306,7 +307,7 @@ def test_ctrl_c_stops_serve_forever_with_bells_open(busy):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
         p = _rpc.Process(pid, VM, window)
-        p.open_bell(50, TIMEOUT)
+        p.open_transport(50, False, TIMEOUT)
         address, m = p.alloc_shared(16, TIMEOUT)
         t0 = time.monotonic()
         with pytest.raises(winipc.ServerGone):
@@ -346,7 +347,7 @@ def server_view_of(served, p):
                     ("RegionSize", ctypes.c_size_t), ("State", ctypes.c_ulong),
                     ("Protect", ctypes.c_ulong), ("Type", ctypes.c_ulong)]
     marker = os.urandom(16)
-    ctypes.memmove(p.bell_page + 2048, marker, 16)
+    ctypes.memmove(p.bell[1] + 2048, marker, 16)
     h = k32.OpenProcess(0x0400 | 0x0010, False, served.pid)   # QUERY_INFORMATION | VM_READ
     assert h, ctypes.get_last_error()
     try:

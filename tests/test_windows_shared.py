@@ -35,7 +35,7 @@ def test_shared_alloc_write_read_free(served):
         # the server computes in place in the section: classic and doorbell
         assert compare(with_bell, served, WM_NATIVE, address, 1.0, 2.0) == ((3.0, 2.0), 0)
         assert PAIR.unpack(m[:16]) == (3.0, 2.0)
-        with_bell.open_bell(50, TIMEOUT)
+        with_bell.open_transport(50, False, TIMEOUT)
         assert compare(with_bell, served, WM_PY, address + 16, 5.0, 6.0) == ((7.0, 10.0), 1)
         assert with_bell.call(WM_BUMP, address + 32, bytearray(b"\x00" * 32),
                               TIMEOUT) == 32
@@ -112,7 +112,7 @@ def test_bells_are_bounded_per_process(served_both):
             RawBell(served_both)
         assert e.value.winerror == 8
         # another process still gets one
-        assert another_client(served_both, "p.open_bell(50, 5000)\n"
+        assert another_client(served_both, "p.open_transport(50, False, 5000)\n"
                                            "a = p.alloc(16, 5000)\n"
                                            f"print(p.send({WM_BUMP}, 4, a, 5000))") == ["4"]
         b = bells.pop()
@@ -171,7 +171,7 @@ def test_another_client_cannot_reach_a_section(served_both):
         code = ("import sys, winipc\n"
                 "from winipc import _rpc\n"
                 f"p = _rpc.Process({served_both.pid}, {VM}, {served_both.window})\n"
-                f"address, token = {address}, {owner.bell_token}\n"
+                f"address, token = {address}, {owner.bell[2]}\n"
                 "import ctypes\n"
                 f"CONTROL = ctypes.WinDLL('user32').RegisterWindowMessageW({_rpc.CONTROL_NAME!r})\n"
                 "refused = 0\n"
@@ -186,7 +186,7 @@ def test_another_client_cannot_reach_a_section(served_both):
                 "expect(p.send, 0x%x, 16, address, 5000)\n"       # by message
                 "expect(p.send, CONTROL, 3, address, 5000)\n"     # free by message
                 "expect(p.send, CONTROL, 5, token ^ 1, 5000)\n"   # a guessed token
-                "p.open_bell(50, 5000)\n"
+                "p.open_transport(50, False, 5000)\n"
                 "expect(p.send, 0x%x, 16, address, 5000)\n"       # by doorbell
                 "mine, _ = p.alloc_shared(64, 5000)\n"
                 "expect(p.send, 0x%x, 16, address, 5000)\n"

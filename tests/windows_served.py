@@ -123,7 +123,7 @@ class Served:
     def client(self, bell=None):
         p = _rpc.Process(self.pid, VM, self.window)
         if bell is not None:
-            p.open_bell(bell, TIMEOUT)
+            p.open_transport(bell, False, TIMEOUT)
         return p
 
     def ask(self, msg):

@@ -121,12 +121,11 @@ class Process:
     # server maps and unmaps, within timeout_ms.
     def alloc(self, size: int, timeout_ms: int) -> int: ...
     def free(self, address: int, timeout_ms: int) -> None: ...
-    # From now on send/call/bench ring the doorbell (common/doorbell.h) in a
-    # page the server made and both map: spin spin_us µs, then sleep.
-    def open_bell(self, spin_us: int, timeout_ms: int) -> None: ...
     # A connection's transport, chosen once at connect: the doorbell when
     # DOORBELL_BY_DEFAULT, shared buffers or a spin (spin_us >= 0; < 0: the
-    # default spin) ask for it; else window messages (Windows' classic path).
+    # default spin) ask for it, else window messages (Windows' classic path).
+    # From then on send/call/bench ring the doorbell (common/doorbell.h) in a
+    # page the server made and both map: spin spin_us µs, then sleep.
     def open_transport(self, spin_us: int, shared: bool, timeout_ms: int) -> None: ...
     # Memory the server creates and maps (Linux: a sealed memfd; Windows: a
     # section), mapped here too: (its address there, a writable mapping here);
@@ -145,11 +144,7 @@ class Process:
     def cancel_send(self, seq: int) -> bool: ...      # True: withdrawn, it never runs
     if sys.platform == "win32":
         @property
-        def bell_window(self) -> int: ...
-        @property
-        def bell_token(self) -> int: ...
-        @property
-        def bell_page(self) -> int: ...
+        def bell(self) -> tuple[int, int, int]: ...     # (its window, page here, token); 0s: none
         def close_bell(self) -> None: ...
         @property
         def server_is_32bit(self) -> bool: ...  # WoW64: 32-bit wParam/lParam, buffers below 2 GiB

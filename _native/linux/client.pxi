@@ -17,7 +17,7 @@ cdef class Process:
     cdef int busy               # calls using the fds without the GIL
     cdef bint closed
     cdef _Channel channel       # the connection to the server's endpoint
-    cdef _ClientBell bell       # the doorbell, once open_bell() made it
+    cdef _ClientBell bell       # the doorbell, once open_transport() made it
     cdef int64_t spin_ns
     cdef _SharedMaps shared     # shared buffers mapped here, by server address
     cdef public object last_result  # the last call()'s or call_object()'s result
@@ -129,23 +129,21 @@ cdef class Process:
         self.request(PROCESS_VM_OPERATION, OP_FREE, 0, 0, address, timeout_ms, -1, NULL,
                      "VirtualFreeEx (server FREE)")
 
-    def open_bell(self, int64_t spin_us, int64_t timeout_ms):
-        """Have the server make this connection's doorbell page and map it:
-        sends and calls ring it from now on."""
+    def open_transport(self, int64_t spin_us, bint shared, int64_t timeout_ms):
+        """The connection's transport, chosen here once, at connect: a
+        doorbell (DOORBELL_BY_DEFAULT), whose page the server makes and both
+        map; sends and calls ring it from now on, spinning ``spin_us`` µs
+        (< 0: the default) for the answer.  One already open stays."""
         cdef int fd = -1
-        self.spin_us = spin_us
+        if not (DOORBELL_BY_DEFAULT or shared or spin_us >= 0):
+            return
+        self.spin_us = WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us
         if self.bell is not None:
             return
         self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
         self.bell = _ClientBell.map(fd, self.channel.sock)
-
-    def open_transport(self, int64_t spin_us, bint shared, int64_t timeout_ms):
-        """The connection's transport, chosen here once, at connect: a
-        doorbell (DOORBELL_BY_DEFAULT; ``spin_us`` < 0: the default spin)."""
-        if DOORBELL_BY_DEFAULT or shared or spin_us >= 0:
-            self.open_bell(WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us, timeout_ms)
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:
@@ -179,17 +177,14 @@ cdef class Process:
         worded as a call's (raise_refusal), with the failed handler's note
         from the doorbell page (already in ``f``) or else the buffer's first
         bytes, read once."""
-        cdef Py_buffer local
-        cdef uint64_t offset = 0
+        cdef Py_buffer pinned
+        cdef char *mapped
         if not server_refused(f):
             return
-        mapping = self.shared.find(address, size, &offset) if self.shared.count else None
-        if mapping is None:
-            self.refusal(f, msg, address, size, NULL, True)
-            return
-        PyObject_GetBuffer(mapping, &local, PyBUF_SIMPLE)
-        self.refusal(f, msg, address, size, <char *>local.buf + offset, True)
-        PyBuffer_Release(&local)
+        mapped = self.shared.pin(address, size, &pinned)
+        self.refusal(f, msg, address, size, mapped, True)
+        if mapped != NULL:
+            PyBuffer_Release(&pinned)
 
     cdef void refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size,
                       char *mapped, bint read_note) noexcept nogil:
@@ -216,11 +211,10 @@ cdef class Process:
         self.copy(address, buffer, False)
 
     cdef copy(self, uint64_t address, obj, bint to_remote):
-        cdef Py_buffer view, local
+        cdef Py_buffer view, pinned
         cdef Failure f
         cdef int rc = 0
-        cdef bint have_local = False
-        cdef uint64_t offset = 0
+        cdef char *local = NULL
         if to_remote:
             self.enter(PROCESS_VM_WRITE, "process_vm_writev")
         else:
@@ -228,20 +222,17 @@ cdef class Process:
         try:
             PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE if to_remote else PyBUF_WRITABLE)
             try:
-                mapping = self.shared.find(address, view.len, &offset)
-                if mapping is not None:
-                    PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
-                    have_local = True
+                local = self.shared.pin(address, view.len, &pinned)
                 with nogil:
-                    if have_local:
-                        shared_copy(&local, offset, view.buf, view.len, to_remote)
+                    if local != NULL:
+                        shared_copy(local, view.buf, view.len, to_remote)
                     else:
                         rc = vm_copy(self.pid, <char *>view.buf, address, view.len, to_remote, &f)
                 if rc < 0:
                     raise_failure(&f)
             finally:
-                if have_local:
-                    PyBuffer_Release(&local)
+                if local != NULL:
+                    PyBuffer_Release(&pinned)
                 PyBuffer_Release(&view)
         finally:
             self.leave()
@@ -313,7 +304,7 @@ cdef class Process:
         cdef uint32_t seq
         cdef bint taken = False, posted = False
         if self.bell is None:
-            self.open_bell(self.spin_us, timeout_ms)
+            self.open_transport(self.spin_us, False, timeout_ms)
         self.enter(0, "server SEND (doorbell)")
         try:
             self.endpoint()
@@ -416,8 +407,6 @@ cdef class Process:
         cdef int rc = 0
         cdef Py_ssize_t i
         cdef int64_t t0, result = 0
-        cdef uint64_t offset = 0
-        cdef bint have_local = False
         cdef char *remote_copy = NULL     # the shared buffer's bytes here, if it is one
         self.enter(PROCESS_VM_READ | PROCESS_VM_WRITE, "process_vm_writev")
         try:
@@ -426,12 +415,7 @@ cdef class Process:
             try:
                 if <size_t>view.len > capacity:
                     return False
-                if self.shared.count:
-                    mapping = self.shared.find(address, view.len, &offset)
-                    if mapping is not None:
-                        PyObject_GetBuffer(mapping, &local, PyBUF_WRITABLE)
-                        have_local = True
-                        remote_copy = <char *>local.buf + offset
+                remote_copy = self.shared.pin(address, view.len, &local)
                 with nogil:
                     for i in range(n):
                         t0 = winipc_now_ns()
@@ -444,7 +428,7 @@ cdef class Process:
                     raise_failure(&f)
                 return True
             finally:
-                if have_local:
+                if remote_copy != NULL:
                     PyBuffer_Release(&local)
                 PyBuffer_Release(&view)
         finally:

@@ -2,7 +2,7 @@
 # server made for this connection, mapped here, and how this client posts
 # requests in it and waits for their answers.  The endpoint socket carries
 # the rings that wake a sleeping server and the wake-ups of a sleeping
-# client.  Process owns one once open_bell() made it, and holds the turn
+# client.  Process owns one once open_transport() made it, and holds the turn
 # around every use of it.  (Part of _rpc.pyx.)
 
 # A long spin looks at the socket this often, to notice a server that died.

@@ -176,9 +176,9 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
         return 0
 
 
-cdef void shared_copy(Py_buffer *local, uint64_t offset, void *data, size_t size,
-                      bint to_remote) noexcept nogil:
+cdef void shared_copy(char *local, void *data, size_t size, bint to_remote) noexcept nogil:
+    """A copy to or from a shared buffer mapped here at ``local``."""
     if to_remote:
-        memcpy(<char *>local.buf + offset, data, size)
+        memcpy(local, data, size)
     else:
-        memcpy(data, <char *>local.buf + offset, size)
+        memcpy(data, local, size)

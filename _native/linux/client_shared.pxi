@@ -46,6 +46,19 @@ cdef class _SharedMaps:
                 return <object>self.table[i].mapping
         return None
 
+    cdef char *pin(self, uint64_t address, size_t size, Py_buffer *view) except? NULL:
+        """Where [address, address + size) of the server is mapped here, if
+        it lies in one of the shared buffers, with that mapping pinned in
+        ``view`` (release it once done); else NULL."""
+        cdef uint64_t offset = 0
+        if not self.count:
+            return NULL
+        mapping = self.find(address, size, &offset)
+        if mapping is None:
+            return NULL
+        PyObject_GetBuffer(mapping, view, PyBUF_WRITABLE)
+        return <char *>view.buf + offset
+
     cdef unmap(self, uint64_t address):
         """Close the mmap of the buffer at ``address`` and forget it; a
         buffer whose mapping is still exported (BufferError) stays."""

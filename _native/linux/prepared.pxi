@@ -31,15 +31,11 @@ cdef class PreparedCall:
 
     def bind(self, uint64_t address, Py_ssize_t size):
         """Use the ``size`` bytes at ``address`` from now on."""
-        cdef uint64_t offset = 0
         if size <= 0:
             raise ValueError("a prepared call needs a buffer of at least one byte")
         self.unbind()
-        mapping = self.process.shared.find(address, <size_t>size, &offset)
-        if mapping is not None:
-            PyObject_GetBuffer(mapping, &self.local, PyBUF_WRITABLE)
-            self.have_local = True
-            self.remote_copy = <char *>self.local.buf + offset
+        self.remote_copy = self.process.shared.pin(address, <size_t>size, &self.local)
+        self.have_local = self.remote_copy != NULL
         self.address = address
         self.size = size
 

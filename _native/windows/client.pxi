@@ -96,19 +96,10 @@ cdef class Process:
         return <size_t>self._window
 
     @property
-    def bell_window(self):
-        """The window whose doorbell this process rings, 0 if none."""
-        return <size_t>self._bell.window
-
-    @property
-    def bell_page(self):
-        """Where the doorbell's page is mapped in this process, 0 if none."""
-        return <size_t>self._bell.page
-
-    @property
-    def bell_token(self):
-        """The doorbell's token (what closes it: only this process knows it), 0 if none."""
-        return self._bell.token
+    def bell(self):
+        """The doorbell's (window it rings, where its page is mapped here,
+        its token: what closes it, only this process knows it); 0s if none."""
+        return <size_t>self._bell.window, <size_t>self._bell.page, self._bell.token
 
     # Every use of the handle without the GIL is bracketed by enter/leave, so
     # that close() from another thread meanwhile never lets the handle value
@@ -154,25 +145,22 @@ cdef class Process:
                 PyBuffer_Release(&pinned)
         return refused_by(self._server32, msg, result, <int64_t>size, note)
 
-    def open_bell(self, int spin_us, UINT timeout_ms):
-        """Open a doorbell to the server window: from now on send, call and
-        bench post their request in a page both sides map, and wait for the
-        answer spinning ``spin_us`` µs, then sleeping on an Event.  A
-        doorbell already open stays, with the new spin."""
+    def open_transport(self, int spin_us, bint shared, UINT timeout_ms):
+        """The connection's transport, chosen here once, at connect: window
+        messages (SendMessageTimeout), unless shared sections or a spin
+        (``spin_us`` >= 0; < 0: the default) ask for a doorbell to the server
+        window: then send, call and bench post their request in a page both
+        sides map, and wait for the answer spinning ``spin_us`` µs, then
+        sleeping on an Event.  A doorbell already open stays."""
+        if not (DOORBELL_BY_DEFAULT or shared or spin_us >= 0):
+            return
         self.enter()
         try:
-            self.spin_us = spin_us
+            self.spin_us = WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us
             if self._bell.window == NULL:
                 self._bell.open(timeout_ms)
         finally:
             self.leave()
-
-    def open_transport(self, int spin_us, bint shared, UINT timeout_ms):
-        """The connection's transport, chosen here once, at connect: window
-        messages (SendMessageTimeout), unless shared sections or a spin
-        (``spin_us`` >= 0; < 0: the default spin) ask for a doorbell."""
-        if DOORBELL_BY_DEFAULT or shared or spin_us >= 0:
-            self.open_bell(WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us, timeout_ms)
 
     # Split-phase sends, for asyncio, on the asynchronous doorbell:
     # client_bell.pxi.

@@ -22,6 +22,7 @@ def summarize(ns: Sequence[int]) -> dict[str, float]:
     return {"p50": ns[len(ns) // 2] / 1e3, "p99": ns[min(len(ns) - 1, len(ns) * 99 // 100)] / 1e3,
             "mean": statistics.fmean(ns) / 1e3}
 
+
 ROWS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
         "shared compiled", "python handler", "acall", "acall x8 tasks", "x8 tasks, no call",
         "pipe (peer)",

@@ -205,7 +205,8 @@ class ServerCore:
         def healed(self) -> int: ...
     allow_lower_integrity: bool   # before run(); Windows: ChangeWindowMessageFilterEx
     spin_us: int
-    steady_us: int          # steady mode: the longest gap it spins across (0: off)
+    steady_us: int          # steady mode: the longest gap it spins across (0: off;
+                            # STEADY_PER_SPIN times spin_us unless set)
     def stop(self) -> None: ...
     # Makes the window (endpoint) on this thread, calls on_ready(window, tid)
     # with the GIL, then serves without it until stop() (from any thread).

@@ -18,7 +18,7 @@ from ._errors import WindowNotFound, error_from_winerror
 from ._notes import _write_note
 from ._remote import _CT, Window, _size_of, find_window
 from ._resource import Resource
-from ._timeouts import DEFAULT_SPIN_US, MAX_SPIN_US, STEADY_PER_SPIN, _check_spin
+from ._timeouts import DEFAULT_SPIN_US, _check_spin
 from .constants import WinError
 
 if TYPE_CHECKING:
@@ -139,10 +139,10 @@ class Server(Resource):
         # request after answering one (µs; 0: it sleeps at once).
         self.spin: int = DEFAULT_SPIN_US if spin is None else spin
         self._core = _native.ServerCore(title, self.spin)
-        # Steady mode (µs; 0: off).
-        self.steady: int = (min(STEADY_PER_SPIN * self.spin, MAX_SPIN_US) if steady is None
-                            else steady)
-        self._core.steady_us = self.steady
+        # Steady mode (µs; 0: off); by default the core's, from the spin.
+        if steady is not None:
+            self._core.steady_us = steady
+        self.steady: int = self._core.steady_us
         self._core.allow_lower_integrity = bool(allow_lower_integrity)
         if type(exclusive) is not bool:
             raise TypeError(f"exclusive is True or False, not {type(exclusive).__name__} "

@@ -350,6 +350,12 @@ MAX_SPIN_US = WINIPC_MAX_SPIN_US
 STEADY_PER_SPIN = WINIPC_STEADY_PER_SPIN
 
 
+cdef int default_steady_us(long long spin_us) noexcept:
+    """A server's steady mode unless told otherwise: STEADY_PER_SPIN times
+    its spin, at most MAX_SPIN_US (doorbell.h)."""
+    return <int>min(WINIPC_STEADY_PER_SPIN * spin_us, WINIPC_MAX_SPIN_US)
+
+
 cdef int checked_spin_us(long long value) except -1:
     if not 0 <= value <= WINIPC_MAX_SPIN_US:
         raise ValueError(f"spin_us must be within 0..{WINIPC_MAX_SPIN_US}, not {value}")

@@ -366,7 +366,8 @@ static inline void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
  * of tasks), the next one finds it awake, and once they stop it sleeps.  A
  * maximum, not an average: seven short gaps and one long one per burst
  * average well below the long one, which then always finds it asleep.
- * `steady_ns` <= 0: `spin_ns`.  `recent` and `last` are the server's own. */
+ * `steady_ns` <= 0: `spin_ns`.  `recent` and `last` are the server's own.
+ * Any one unit of time does (Windows: QueryPerformanceCounter ticks). */
 static inline int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *recent,
                                          int64_t spin_ns, int64_t steady_ns)
 {

@@ -327,13 +327,10 @@ cdef class Process:
         says the client sleeps, and the caller waits for wait_handle.  With
         ``spin_us``, an awake server's answer is first spun for that long."""
         cdef int64_t spin_ns = <int64_t>checked_spin_us(spin_us) * 1000
-        cdef _ClientBell bell = self.bell
+        cdef _ClientBell bell = self.in_flight(seq)
         cdef Failure f
         cdef int64_t result = 0
         cdef int r = -1
-        if bell is None:
-            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
-        bell.check_pending(seq)
         try:
             with nogil:
                 r = bell.look(seq, spin_ns, &result, &f)
@@ -352,14 +349,17 @@ cdef class Process:
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn
         if the server has not taken it yet -> True when withdrawn (it never
         runs)."""
-        cdef bint withdrawn
-        if self.bell is None:
-            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
-        self.bell.check_pending(seq)
-        withdrawn = self.bell.withdraw(seq)
+        cdef bint withdrawn = self.in_flight(seq).withdraw(seq)
         self.channel.give()
         self.leave()
         return withdrawn
+
+    cdef _ClientBell in_flight(self, uint32_t seq):
+        """The doorbell, when ``seq`` is the send in flight on it: only that
+        one can be ended or cancelled."""
+        if self.bell is None or seq == 0 or seq != self.bell.pending:
+            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
+        return self.bell
 
     def call(self, uint32_t msg, uint64_t address, buffer, int64_t timeout_ms):
         """Write ``buffer`` to ``address``, send, read the result back into it."""

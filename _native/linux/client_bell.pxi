@@ -204,12 +204,6 @@ cdef class _ClientBell:
         self.pending = seq
         return 0
 
-    cdef int check_pending(self, uint32_t seq) except -1:
-        """Refuse a look() or withdraw() of anything but the request in flight."""
-        if seq == 0 or seq != self.pending:
-            raise RuntimeError(f"no asynchronous send {seq} is in flight on this connection")
-        return 0
-
     cdef int look(self, uint32_t seq, int64_t spin_ns, int64_t *result,
                   Failure *f) noexcept nogil:
         """1 when request ``seq`` is answered, with its ``result`` (a refusal:

@@ -62,6 +62,7 @@ cdef class ServerCore:
     def __init__(self, str title, int64_t spin_us):
         self.title = title
         self.spin_us = spin_us
+        self.steady_us = default_steady_us(spin_us)
         self.handlers = HandlerTable()
         self.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
         if self.wake_fd < 0:

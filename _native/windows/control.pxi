@@ -177,7 +177,7 @@ cdef struct WindowState:
     uint32_t cpu        # where the window thread runs (doorbell.h: + 1)
     bint beside         # a doorbell's client waits on that CPU too
     int64_t steady_ns   # steady mode: the longest gap it spins across
-    int64_t last_request, recent_gap
+    int64_t last_request, recent_gap   # (QueryPerformanceCounter ticks)
     uint64_t healed     # doorbell pages restored after a client pulled them
     char *scratch       # the kept copy buffer for private requests
     size_t scratch_size

@@ -230,6 +230,7 @@ cdef class ServerCore:
     def __init__(self, str title, int spin_us):
         self.title = title
         self.spin_us = spin_us
+        self.steady_us = default_steady_us(spin_us)
 
     def __dealloc__(self):
         if self.state.sections != NULL and self.state.bells != NULL:
@@ -433,12 +434,9 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
         served = serve_bells(s)
         now = ticks_now()
         if served:
-            if s.steady_ns <= 0:    # steady mode off: no second clock read per request
-                spin_end = now + spin_ticks
-            else:
-                spin_end = now + us_to_ticks(winipc_steady_spin(
-                    winipc_now_ns(), &s.last_request, &s.recent_gap, <int64_t>spin_us * 1000,
-                    s.steady_ns) // 1000)
+            # In the clock's own ticks: winipc_steady_spin only compares and adds.
+            spin_end = now + winipc_steady_spin(now, &s.last_request, &s.recent_gap, spin_ticks,
+                                                us_to_ticks(s.steady_ns // 1000))
         if now < spin_end and now < next_queue:
             # A client beside us on this CPU cannot post while we spin.
             winipc_wait_step(s.cpu, s.cpu if s.beside else 0)

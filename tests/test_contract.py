@@ -53,9 +53,6 @@ PLATFORM_ONLY = {
         # A Windows process can go back to SendMessage (Linux: a connection's
         # doorbell lasts as long as its endpoint connection).
         "_rpc.Process.close_bell",
-        # A 32-bit (WoW64) Windows server receives the low 32 bits of wParam
-        # and lParam; the Linux backend carries full 64-bit values to any peer.
-        "_rpc.Process.server_is_32bit",
         # How a Windows server reads a client's buffer safely (Linux's
         # process_vm_readv cannot fault).
         "_rpc.SAFE_COPY",

@@ -91,7 +91,7 @@ class Connection(Resource):
         wParam and lParam carry 32 bits, so a value that would arrive
         truncated is refused before sending, and its buffers lie below 2 GiB.
         False on Linux, whose backend carries full 64-bit values to any peer."""
-        return bool(getattr(self._native, "server_is_32bit", False))
+        return self._native.server_is_32bit
 
     @property
     def last_result(self) -> Optional[int]:

@@ -142,12 +142,12 @@ class Process:
     def begin_send(self, msg: int, size: int, address: int, timeout_ms: int) -> int: ...
     def end_send(self, seq: int, spin_us: int = 0) -> int | None: ...
     def cancel_send(self, seq: int) -> bool: ...      # True: withdrawn, it never runs
+    @property
+    def server_is_32bit(self) -> bool: ...  # Windows WoW64: 32-bit wParam/lParam, buffers below 2 GiB
     if sys.platform == "win32":
         @property
         def bell(self) -> tuple[int, int, int]: ...     # (its window, page here, token); 0s: none
         def close_bell(self) -> None: ...
-        @property
-        def server_is_32bit(self) -> bool: ...  # WoW64: 32-bit wParam/lParam, buffers below 2 GiB
     else:
         def push_fd(self, fd: int, timeout_ms: int) -> int: ...
 

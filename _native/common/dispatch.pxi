@@ -360,3 +360,14 @@ cdef int checked_spin_us(long long value) except -1:
     if not 0 <= value <= WINIPC_MAX_SPIN_US:
         raise ValueError(f"spin_us must be within 0..{WINIPC_MAX_SPIN_US}, not {value}")
     return <int>value
+
+
+cdef int transport_spin(long long spin_us, bint shared) except -2:
+    """Both backends' Process.open_transport choice: the spin (µs) a
+    doorbell connection waits for its answers with (``spin_us``; < 0: the
+    default), or -1: no doorbell.  The connection rings one when its
+    backend does by default (DOORBELL_BY_DEFAULT), or when shared buffers
+    or a spin ask for it; else it keeps window messages."""
+    if spin_us >= 0:
+        return checked_spin_us(spin_us)
+    return WINIPC_DEFAULT_SPIN_US if DOORBELL_BY_DEFAULT or shared else -1

@@ -47,6 +47,12 @@ cdef class Process:
         return -1 if self.closed else self.pidfd
 
     @property
+    def server_is_32bit(self):
+        """Always False here: the Linux backend carries full 64-bit
+        values to any peer, so nothing is narrowed (Windows: WoW64)."""
+        return False
+
+    @property
     def spin_us(self):
         return self.spin_ns // 1000
 
@@ -130,14 +136,15 @@ cdef class Process:
                      "VirtualFreeEx (server FREE)")
 
     def open_transport(self, int64_t spin_us, bint shared, int64_t timeout_ms):
-        """The connection's transport, chosen here once, at connect: a
-        doorbell (DOORBELL_BY_DEFAULT), whose page the server makes and both
+        """The connection's transport, chosen here once, at connect
+        (transport_spin): a doorbell, whose page the server makes and both
         map; sends and calls ring it from now on, spinning ``spin_us`` µs
         (< 0: the default) for the answer.  One already open stays."""
         cdef int fd = -1
-        if not (DOORBELL_BY_DEFAULT or shared or spin_us >= 0):
+        cdef int spin = transport_spin(spin_us, shared)
+        if spin < 0:
             return
-        self.spin_us = WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us
+        self.spin_us = spin
         if self.bell is not None:
             return
         self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
@@ -178,10 +185,7 @@ cdef class Process:
         from the doorbell page (already in ``f``) or else the buffer's first
         bytes, read once."""
         cdef Py_buffer pinned
-        cdef char *mapped
-        if not server_refused(f):
-            return
-        mapped = self.shared.pin(address, size, &pinned)
+        cdef char *mapped = self.shared.pin(address, size, &pinned)
         self.refusal(f, msg, address, size, mapped, True)
         if mapped != NULL:
             PyBuffer_Release(&pinned)

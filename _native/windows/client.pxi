@@ -146,17 +146,19 @@ cdef class Process:
         return refused_by(self._server32, msg, result, <int64_t>size, note)
 
     def open_transport(self, int spin_us, bint shared, UINT timeout_ms):
-        """The connection's transport, chosen here once, at connect: window
-        messages (SendMessageTimeout), unless shared sections or a spin
-        (``spin_us`` >= 0; < 0: the default) ask for a doorbell to the server
-        window: then send, call and bench post their request in a page both
-        sides map, and wait for the answer spinning ``spin_us`` µs, then
-        sleeping on an Event.  A doorbell already open stays."""
-        if not (DOORBELL_BY_DEFAULT or shared or spin_us >= 0):
+        """The connection's transport, chosen here once, at connect
+        (transport_spin): window messages (SendMessageTimeout), unless shared
+        sections or a spin (``spin_us`` >= 0; < 0: the default) ask for a
+        doorbell to the server window: then send, call and bench post their
+        request in a page both sides map, and wait for the answer spinning
+        ``spin_us`` µs, then sleeping on an Event.  A doorbell already open
+        stays."""
+        cdef int spin = transport_spin(spin_us, shared)
+        if spin < 0:
             return
         self.enter()
         try:
-            self.spin_us = WINIPC_DEFAULT_SPIN_US if spin_us < 0 else spin_us
+            self._spin_us = spin
             if self._bell.window == NULL:
                 self._bell.open(timeout_ms)
         finally:

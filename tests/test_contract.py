@@ -72,6 +72,9 @@ PLATFORM_ONLY = {
         # A handle is pushed into another process through its server
         # (Windows: DuplicateHandle into the target's process handle).
         "_rpc.Process.push_fd", "_kernel.fd_from_process",
+        # Memory is copied with process_vm_readv/writev, which Yama's ptrace
+        # scope governs (Windows: the process handle's rights).
+        "_rpc.ptrace_scope",
         # Named objects are files in /dev/shm with a header of a page.
         "_kernel.SHM_DIR", "_kernel.FILE_PREFIX", "_kernel.PAGE", "_kernel.name_path",
         "_kernel.object_files", "_kernel.sweep", "_kernel.sweep_once",

@@ -91,10 +91,13 @@ def test_garbage_on_the_endpoint_is_refused(server):
 
 @pytest.mark.skipif(not LINUX, reason="Yama is a Linux security module")
 def test_ptrace_scope_hint_says_what_to_change():
-    from winipc import _rpc
-    hint = _rpc._ptrace_hint(2)
+    from winipc import _os_linux
+    hint = _os_linux.ptrace_hint(2)
     assert "ptrace_scope is 2" in hint and "sysctl kernel.yama.ptrace_scope=1" in hint
-    assert "ptrace_scope" not in _rpc._ptrace_hint(None)
+    assert "ptrace_scope" not in _os_linux.ptrace_hint(None)
+    message = _os_linux.errno_message(1, "process_vm_writev", "process_vm_writev failed")
+    assert message.startswith("process_vm_writev failed (") and "ptrace" in message
+    assert _os_linux.errno_message(1, "open", "open failed") == "open failed"
 
 
 # ------------------------------------------------ what a client can make a server hold

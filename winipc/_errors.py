@@ -99,8 +99,9 @@ class UnknownMessage(WinIPCError):
 class HandlerFailed(WinIPCError):
     """The server's handler raised; the server logged it and kept serving.
     ``handler_error`` is what it raised ("ValueError: ..."), or None: whole
-    (up to 248 bytes of UTF-8) for a call through a doorbell, else as far as
-    the request's buffer could hold it."""
+    (as much UTF-8 as a note holds: ``winipc.rpc.NOTE_LIMIT`` bytes less its
+    tag and end) for a call through a doorbell, else as far as the request's
+    buffer could hold it."""
 
     handler_error: str | None = None
 
@@ -215,15 +216,38 @@ _WIN_DESCRIPTIONS: dict[int, str] = {
 }
 
 
-# The platform's words for a Win32 error are winipc/_os.py's, which is
-# imported late here: the platform modules it chooses (_os_linux.py,
-# _os_windows.py) raise these errors, and so import this module first.
+# The platform's words for an error: winipc/_os.py installs its platform
+# module's at import (set_platform_words), as it installs native_error in
+# the native modules.  The platform modules raise these errors, so this
+# module imports none of them.  Until then: the code's number, and each
+# message as it is.
+_MessageHook = Callable[[int, str, str], str]
+
+
+def _as_it_is(code: int, call: str, message: str) -> str:
+    return message
+
+
+_platform_describe: Callable[[int], str] = "error {}".format
+_winerror_message: _MessageHook = _as_it_is
+_errno_message: _MessageHook = _as_it_is
+
+
+def set_platform_words(describe_winerror: Callable[[int], str], winerror_message: _MessageHook,
+                       errno_message: _MessageHook) -> None:
+    """The platform's text for a Win32 code (when winipc has none of its
+    own), and what it adds to a Win32 or errno error's message (a hint:
+    elevation, ptrace access): the hooks of ``_os_windows.py`` or
+    ``_os_linux.py``."""
+    global _platform_describe, _winerror_message, _errno_message
+    _platform_describe, _winerror_message = describe_winerror, winerror_message
+    _errno_message = errno_message
+
 
 def _describe_winerror(code: int) -> str:
     if code in _WIN_DESCRIPTIONS:
         return _WIN_DESCRIPTIONS[code]
-    from . import _os           # imported late: see above
-    return _os.describe_winerror(code)
+    return _platform_describe(code)
 
 
 def _known(code: int | None) -> int | None:
@@ -239,9 +263,8 @@ def _known(code: int | None) -> int | None:
 def error_from_winerror(code: int, call: str, detail: str | None = None,
                         cls: type[WinIPCError] | None = None) -> WinIPCError:
     """Build the exception for Win32 error ``code`` raised by ``call``."""
-    from . import _os           # imported late: see above
     cls = cls or _BY_WINERROR.get(code, WinIPCError)
-    msg = _os.winerror_message(code, call, f"{call} failed: {detail or _describe_winerror(code)}")
+    msg = _winerror_message(code, call, f"{call} failed: {detail or _describe_winerror(code)}")
     err = cls(_ERRNO_OF_WINERROR.get(code, _errno.EIO), msg, winerror=_known(code), call=call)
     return err
 
@@ -250,7 +273,7 @@ def error_from_errno(code: int, call: str, detail: str | None = None,
                      cls: type[WinIPCError] | None = None) -> WinIPCError:
     """Build the exception for ``errno`` value ``code`` raised by ``call``."""
     cls = cls or _BY_ERRNO.get(code, WinIPCError)
-    msg = f"{call} failed: {detail or os.strerror(code)}"
+    msg = _errno_message(code, call, f"{call} failed: {detail or os.strerror(code)}")
     return cls(code, msg, winerror=_known(_WINERROR_OF_ERRNO.get(code)), call=call)
 
 

@@ -13,8 +13,11 @@ at import (as ``multiprocessing`` picks its ``popen_*`` modules):
 - ``duplicate(native, kind, into, access, inheritable, close_source)``: the
   handle of a kernel object (its native object, ``kind`` its class's name)
   for another process (``_KernelObject.duplicate``);
-- ``describe_winerror(code)`` and ``winerror_message(code, call, message)``:
-  the platform's words for a Win32 error (``_errors.error_from_winerror``);
+- ``describe_winerror(code)``, ``winerror_message(code, call, message)`` and
+  ``errno_message(code, call, message)``: the platform's words for a Win32
+  error, and the hint it adds to an error's message (elevation on Windows,
+  ptrace access on Linux); this module gives them to ``_errors.py``
+  (``set_platform_words``), which imports no platform module;
 - ``wait_handle(handle, timeout)``, ``check_loop()`` and ``ALIVE_SLICE``: how
   asyncio waits for the platform's handles (``_aio.py``);
 - ``tidy()``: removes what earlier processes of this user left behind and
@@ -37,10 +40,14 @@ _kernel.set_error_factory(_errors.native_error)
 
 if sys.platform == "win32":
     from ._os_windows import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,
-                              duplicate, receive_values, tidy, wait_handle, winerror_message)
+                              duplicate, errno_message, receive_values, tidy, wait_handle,
+                              winerror_message)
 else:
     from ._os_linux import (ALIVE_SLICE, Launch, Process, check_loop, describe_winerror,
-                            duplicate, receive_values, tidy, wait_handle, winerror_message)
+                            duplicate, errno_message, receive_values, tidy, wait_handle,
+                            winerror_message)
+
+_errors.set_platform_words(describe_winerror, winerror_message, errno_message)
 
 __all__ = ["ALIVE_SLICE", "Launch", "Process", "check_loop", "describe_winerror", "duplicate",
-           "receive_values", "tidy", "wait_handle", "winerror_message"]
+           "errno_message", "receive_values", "tidy", "wait_handle", "winerror_message"]

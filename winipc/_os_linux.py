@@ -16,8 +16,10 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ._errors import NoSuchProcess, NotSupported, error_from_errno
+from . import _rpc as _native
+from ._errors import _ERRNO_OF_WINERROR, NoSuchProcess, NotSupported, error_from_errno
 from ._remote import Process as RemoteProcess
+from ._timeouts import DEFAULT_TIMEOUT_MS
 from .constants import WinError
 
 if TYPE_CHECKING:
@@ -176,7 +178,9 @@ def duplicate(native: KObject, kind: str, into: int | _ProcessRef | None, access
             call="DuplicateHandle", winerror=WinError.NOT_SUPPORTED)
     fd = native.duplicate(access, False)
     try:
-        return into._push_fd(fd)
+        # A copy sent into the process through its server (SCM_RIGHTS): its
+        # number there.
+        return into._native.push_fd(fd, DEFAULT_TIMEOUT_MS)
     except NoSuchProcess as e:
         if not _process_exists(pid):
             raise
@@ -202,7 +206,6 @@ def _process_exists(pid: int) -> bool:
 
 def describe_winerror(code: int) -> str:
     """Win32 error ``code`` in the words of the errno value it maps to."""
-    from ._errors import _ERRNO_OF_WINERROR
     return os.strerror(_ERRNO_OF_WINERROR.get(code, errno.EIO))
 
 
@@ -210,6 +213,24 @@ def winerror_message(code: int, call: str, message: str) -> str:
     """An error's message with its Win32 code, which OSError shows only on
     Windows."""
     return f"{message} [WinError {code}]"
+
+
+def errno_message(code: int, call: str, message: str) -> str:
+    """An errno error's message, with why Linux refuses ``call`` most often
+    when nothing says so: process_vm_readv/writev's EPERM is ptrace access."""
+    if code == errno.EPERM and call.startswith("process_vm"):
+        message += f" ({ptrace_hint(_native.ptrace_scope())})"
+    return message
+
+
+def ptrace_hint(scope: Optional[int]) -> str:
+    """Why process_vm_* was refused, given the Yama ptrace scope (or None)."""
+    if scope is not None and scope >= 2:
+        return (f"kernel.yama.ptrace_scope is {scope}, which lets only privileged processes "
+                "read or write another process's memory; set it to 1 "
+                "(sysctl kernel.yama.ptrace_scope=1) or run with CAP_SYS_PTRACE, or use "
+                "shared buffers, which need no ptrace access")
+    return "no ptrace access to the process (another user, or not dumpable)"
 
 
 # asyncio (winipc/_aio.py): an fd's readiness is what a loop waits for.

@@ -205,6 +205,11 @@ def winerror_message(code: int, call: str, message: str) -> str:
     return message
 
 
+def errno_message(code: int, call: str, message: str) -> str:
+    """An errno error's message, as it is: Windows adds no hint to one."""
+    return message
+
+
 # asyncio (winipc/_aio.py): the proactor's thread-pool wait for a handle.
 
 def proactor(loop: asyncio.AbstractEventLoop) -> Any:

@@ -153,13 +153,6 @@ class Process(Resource):
     def _free_shared(self, address: int, timeout_ms: int) -> None:
         self._native.free_shared(address, timeout_ms)
 
-    if sys.platform != "win32":
-        def _push_fd(self, fd: int) -> int:
-            """Linux: a copy of ``fd`` sent into the process through its server
-            (SCM_RIGHTS); its value there (kernel objects' duplicate()).  The
-            Windows backend has no such call: DuplicateHandle pushes itself."""
-            return self._native.push_fd(fd, DEFAULT_TIMEOUT_MS)
-
     def _release(self) -> None:
         self._native.close()
 

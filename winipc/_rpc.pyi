@@ -30,6 +30,9 @@ NOTE_LIMIT: Final[int]
 DEFAULT_SPIN_US: Final[int]
 # A server's steady mode spans gaps of up to this many times its spin, unless told otherwise.
 STEADY_PER_SPIN: Final[int]
+# A spin argument (None: the default) checked by the native setters' rule:
+# TypeError unless an int, ValueError outside 0..MAX_SPIN_US, worded with ``name``.
+def check_spin(value: object, name: str = "spin") -> None: ...
 # The ctypes types whose instances call_object copies, as the facade's checks see them.
 CTYPES_DATA: Final[tuple[type[ctypes.Structure], type[ctypes.Union], type[ctypes.Array[Any]]]]
 
@@ -57,6 +60,8 @@ if sys.platform == "win32":
     from winipc._kernel import MappedView as MappedView
 else:
     def endpoint_dir() -> str: ...
+    # Yama's ptrace scope (None: no Yama): what a refused process_vm_* call's hint says.
+    def ptrace_scope() -> int | None: ...
     # Removes the endpoint files of servers that are gone (a server's start runs it).
     def _sweep() -> None: ...
 

@@ -120,6 +120,12 @@ cdef class HandlerTable:
         return NULL
 
 
+# What a compiled handler's refused result says (the range is winipc.h's).
+cdef bytes RESERVED_NOTE = ("a compiled handler returned a value in winipc's reserved error "
+                            f"range (-2**31 to -2**31 + 0x{WINIPC_ERROR_SPAN - 1:X})").encode()
+cdef const char *RESERVED_NOTE_TEXT = RESERVED_NOTE
+
+
 cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result,
                           unsigned long caller) noexcept nogil:
     """Run ``h`` on ``size`` validated bytes at ``data`` for process
@@ -132,8 +138,7 @@ cdef uint32_t run_handler(Handler *h, void *data, size_t size, int64_t *result,
     elif run_python(h, data, size, result, caller) < 0:
         return ERROR_UNHANDLED_EXCEPTION
     if WINIPC_IS_ERROR(result[0]):   # a reserved value: refuse it, and say why
-        write_note(data, size, b"a compiled handler returned a value in winipc's reserved "
-                               b"error range (-2**31 to -2**31 + 0xFFFF)")
+        write_note(data, size, RESERVED_NOTE_TEXT)
         return ERROR_UNHANDLED_EXCEPTION
     return 0
 
@@ -356,10 +361,28 @@ cdef int default_steady_us(long long spin_us) noexcept:
     return <int>min(WINIPC_STEADY_PER_SPIN * spin_us, WINIPC_MAX_SPIN_US)
 
 
+cdef int spin_out_of_range(object value, str name) except -1:
+    raise ValueError(f"{name} is a number of microseconds from 0 to {WINIPC_MAX_SPIN_US}, "
+                     f"not {value!r}")
+
+
 cdef int checked_spin_us(long long value) except -1:
+    """A spin for the native setters and calls, in range."""
     if not 0 <= value <= WINIPC_MAX_SPIN_US:
-        raise ValueError(f"spin_us must be within 0..{WINIPC_MAX_SPIN_US}, not {value}")
+        spin_out_of_range(value, "spin_us")
     return <int>value
+
+
+def check_spin(value, str name="spin"):
+    """The facade's check of a spin argument (None: the default) before it
+    is used, by the same rule as the native setters', worded with the
+    argument's ``name``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} is an int number of microseconds, not {type(value).__name__}")
+    if not 0 <= value <= WINIPC_MAX_SPIN_US:
+        spin_out_of_range(value, name)
 
 
 cdef int transport_spin(long long spin_us, bint shared) except -2:

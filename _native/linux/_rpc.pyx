@@ -133,8 +133,6 @@ cdef object raise_failure(Failure *f, detail=None):
         if f.started >= 0:
             error.started = bool(f.started)     # CallTimeout.started
         raise error
-    if f.code == EPERM and call.startswith("process_vm"):
-        detail = _ptrace_hint(_yama_scope())
     raise_errno(f.code, call, detail)
 
 
@@ -246,17 +244,10 @@ cdef ssize_t send_packet(int fd, const void *buf, size_t size, int pass_fd) noex
     return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)
 
 
-def _ptrace_hint(scope):
-    """Why process_vm_* was refused, given the Yama ptrace scope (or None)."""
-    if scope is not None and scope >= 2:
-        return (f"kernel.yama.ptrace_scope is {scope}, which lets only privileged processes "
-                "read or write another process's memory; set it to 1 "
-                "(sysctl kernel.yama.ptrace_scope=1) or run with CAP_SYS_PTRACE, or use "
-                "shared buffers, which need no ptrace access")
-    return "no ptrace access to the process (another user, or not dumpable)"
-
-
-def _yama_scope():
+def ptrace_scope():
+    """Yama's ptrace scope (kernel.yama.ptrace_scope), or None without Yama:
+    a server lets its clients attach under scope 1, and the facade's hint
+    for a refused process_vm_* call says what to change."""
     try:
         with open("/proc/sys/kernel/yama/ptrace_scope") as fh:
             return int(fh.read())

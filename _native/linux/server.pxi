@@ -143,7 +143,7 @@ cdef class ServerCore:
             raise RuntimeError("this server is already serving")
         self.tid = <long>syscall(SYS_gettid)
         self.stopping = False
-        if _yama_scope() == 1:
+        if ptrace_scope() == 1:
             # Scope 1 lets only ancestors attach; clients are not our ancestors.
             if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
                 raise_errno(errno, "prctl(PR_SET_PTRACER)")

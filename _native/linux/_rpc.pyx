@@ -16,8 +16,8 @@
 #   client_bell.pxi   _ClientBell: the client half of the doorbell
 #   client_shared.pxi _SharedMaps: the shared buffers mapped here
 #   server.pxi     ServerCore: the dispatch thread, its loop, handler dispatch
-#   clients.pxi    what clients hold in a server: buffers, doorbells, pushed fds
-#   standby.pxi    the standby thread: requests that wait while a handler runs
+#   server_clients.pxi  what clients hold in a server: buffers, doorbells, pushed fds
+#   standby.pxi    _Standby: the standby thread, for requests that wait while a handler runs
 
 # cython: cdivision=True
 
@@ -262,6 +262,6 @@ include "client_bell.pxi"
 include "client_shared.pxi"
 include "client.pxi"
 include "prepared.pxi"
-include "clients.pxi"
+include "server_clients.pxi"
 include "server.pxi"
 include "standby.pxi"

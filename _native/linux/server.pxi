@@ -1,6 +1,6 @@
 # The server: one endpoint and its dispatch thread, its loop over the
 # sockets and doorbells, and handler dispatch; what clients hold in it is
-# clients.pxi's.  (Part of _rpc.pyx.)
+# server_clients.pxi's.  (Part of _rpc.pyx.)
 #
 # The dispatch thread does everything, except while it runs a handler: then
 # a client whose allocation (or free, doorbell or pushed fd) waits kicks the
@@ -41,12 +41,7 @@ cdef class ServerCore:
     # integrity levels: every process of this user (and root) may connect
     # to the endpoint, as if it were set, and setting it changes nothing.
     cdef public bint allow_lower_integrity
-    # The standby thread and what it shares with the dispatch thread.
-    cdef uint32_t baton     # standby.h
-    cdef int standby_fd     # eventfd: give the baton back (or stop)
-    cdef int kick_fd        # datagram socket clients kick
-    cdef pthread_t standby
-    cdef bint standby_started
+    cdef _Standby standby   # the standby thread, and the baton (standby.pxi)
     cdef Client *busy       # whose buffer the running handler has
     cdef Alloc busy_buffer  # .size set when its client freed it meanwhile
     cdef bint stashes       # the standby thread kept calls for dispatch
@@ -54,8 +49,6 @@ cdef class ServerCore:
     def __cinit__(self):
         self.listen_fd = -1
         self.wake_fd = -1
-        self.standby_fd = -1
-        self.kick_fd = -1
         self.spare = -1
         pthread_mutex_init(&self.table_lock, NULL)
 
@@ -67,9 +60,7 @@ cdef class ServerCore:
         self.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
         if self.wake_fd < 0:
             raise_errno(errno, "eventfd")
-        self.standby_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
-        if self.standby_fd < 0:
-            raise_errno(errno, "eventfd")
+        self.standby = _Standby()
 
     @property
     def pid(self):
@@ -124,21 +115,18 @@ cdef class ServerCore:
         self.stopping = True
         if self.wake_fd >= 0:
             c_write(self.wake_fd, &one, sizeof(one))
-        if self.standby_fd >= 0:
-            c_write(self.standby_fd, &one, sizeof(one))
+        if self.standby is not None:
+            self.standby.ask()
 
     def __dealloc__(self):
         if self.wake_fd >= 0:
             close(self.wake_fd)
-        if self.standby_fd >= 0:
-            close(self.standby_fd)
         pthread_mutex_destroy(&self.table_lock)
 
     def run(self, on_ready=None):
         cdef int rc, i
         cdef bint main
         cdef uint64_t one = 1
-        cdef StandbyStart start
         if self.tid:
             raise RuntimeError("this server is already serving")
         self.tid = <long>syscall(SYS_gettid)
@@ -165,15 +153,7 @@ cdef class ServerCore:
                 raise_errno(errno, "open(/dev/null)")
             files.bind(sock, kick)
             self.listen_fd = sock.detach()
-            self.kick_fd = kick.fileno()
-            start.core = <void *>self
-            start.started = 0
-            rc = winipc_start_thread(&self.standby, standby_main, &start)
-            if rc != 0:
-                raise_errno(rc, "pthread_create")
-            self.standby_started = True
-            with nogil:
-                winipc_flag_wait(&start.started)
+            self.standby.start(self, kick.fileno())
             files.publish()
             if on_ready is not None:
                 on_ready(self.tid, self.tid)
@@ -186,19 +166,12 @@ cdef class ServerCore:
             if rc < 0:
                 raise_errno(-rc, "poll")
         finally:
-            if self.standby_started:
-                self.stopping = True
-                c_write(self.standby_fd, &one, sizeof(one))
-                with nogil:
-                    pthread_join(self.standby, NULL)
-                self.standby_started = False
-            # Empty both eventfds: a stop() seen here must not end the next
+            self.stopping = True        # (what ends the standby thread)
+            self.standby.stop()
+            # Empty the eventfd: a stop() seen here must not end the next
             # run() at once.
             while c_read(self.wake_fd, &one, sizeof(one)) > 0:
                 pass
-            while c_read(self.standby_fd, &one, sizeof(one)) > 0:
-                pass
-            self.kick_fd = -1
             kick.close()
             sock.close()
             files.remove()
@@ -396,7 +369,6 @@ cdef class ServerCore:
         there (doorbell.h).  The baton is put down while it runs."""
         cdef Handler *h = self.handlers.find(msg)
         cdef uint32_t error
-        cdef uint64_t one = 1
         if h == NULL:
             return ERROR_INVALID_MESSAGE
         if inline_data != NULL and wparam > WINIPC_BELL_DATA_MAX:
@@ -408,14 +380,14 @@ cdef class ServerCore:
         if inline_data != NULL:
             memcpy(<void *>lparam, inline_data, wparam)
         self.busy = c
-        winipc_baton_put_down(&self.baton)
+        winipc_baton_put_down(&self.standby.baton)
         error = run_handler(h, <void *>lparam, wparam, result,
                             <unsigned long>c.peer.pid if c.peer != NULL else 0)
-        if not winipc_baton_pick_up(&self.baton):
+        if not winipc_baton_pick_up(&self.standby.baton):
             # The standby thread answered requests meanwhile: ask for the
             # baton back; calls it received wait in their clients' stash.
-            c_write(self.standby_fd, &one, sizeof(one))
-            winipc_baton_wait(&self.baton)
+            self.standby.ask()
+            winipc_baton_wait(&self.standby.baton)
             self.stashes = True
         if inline_data != NULL:         # (before a free under the handler unmaps it)
             memcpy(inline_data, <void *>lparam, wparam)
@@ -495,4 +467,9 @@ cdef class ServerCore:
             if got_fd >= 0:
                 close(got_fd)
             return send_reply(c, req.seq, error, result)
-        return answer(self, c, &req, got_fd)
+        return answer(c, &req, got_fd, self.freed_under_handler(c))
+
+    cdef inline Alloc *freed_under_handler(self, Client *c) noexcept nogil:
+        """Where a free of client ``c``'s buffer under the running handler
+        is noted for after it (answer), if the handler has ``c``'s buffer."""
+        return &self.busy_buffer if c == self.busy else NULL

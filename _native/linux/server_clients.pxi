@@ -339,9 +339,11 @@ cdef int send_reply(Client *c, uint32_t seq, uint32_t error, int64_t result) noe
     return 0 if send_packet(c.fd, &rep, sizeof(rep), -1) == sizeof(rep) else -1
 
 
-cdef int answer(ServerCore s, Client *c, Request *req, int got_fd) noexcept nogil:
+cdef int answer(Client *c, Request *req, int got_fd, Alloc *freed) noexcept nogil:
     """Answer a request that runs no handler (it closes ``got_fd``
-    unless it keeps it); -1 drops the client."""
+    unless it keeps it); -1 drops the client.  ``freed``: where a free of
+    the buffer a running handler has is noted, to unmap it after the
+    handler (ServerCore.freed_under_handler)."""
     cdef Reply rep
     cdef ssize_t n
     cdef int reply_fd = -1
@@ -354,7 +356,7 @@ cdef int answer(ServerCore s, Client *c, Request *req, int got_fd) noexcept nogi
     if req.op == OP_ALLOC and req.msg <= ALLOC_SHARED:
         rep.error = do_alloc(c, req.wparam, req.msg == ALLOC_SHARED, &rep.value, &reply_fd)
     elif req.op == OP_FREE:
-        rep.error = do_free(c, req.lparam, &s.busy_buffer if c == s.busy else NULL)
+        rep.error = do_free(c, req.lparam, freed)
     elif req.op == OP_BELL:
         rep.error = do_bell(c, &reply_fd)
     elif req.op == OP_DUP and got_fd >= 0:

@@ -132,8 +132,7 @@ cdef class Process:
         """Raise ``result``, the server's refusal of ``msg`` on this
         connection's buffer of ``size`` bytes at ``address``, worded as a
         call's, with the failed handler's note from the page of ``bell``
-        (which the caller still holds; None: none) or else the buffer's
-        first bytes, read once."""
+        (the caller's; None: none) or else the buffer's start, read once."""
         cdef Py_buffer pinned
         cdef char note[NOTE_MAX]
         cdef char *local = self._shared.pin(address, size, &pinned) if size else NULL
@@ -329,17 +328,12 @@ cdef class Process:
 
     def send(self, UINT msg, WPARAM wparam, lparam, UINT timeout_ms, bint owned=False):
         """SendMessageTimeoutW(the server window, msg, wparam, lparam,
-        SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms) -> the result, or
-        the same request through the doorbell.
-        ``lparam`` is any 64-bit value, signed (LPARAM) or unsigned (an address).
-        ``owned``: wparam and lparam are a buffer of this connection's (its
-        size and address), so a refusal is worded as a call's, with the
-        failed handler's note from the doorbell page or the buffer; else
-        nothing at ``lparam`` is ever read.
-
-        CallTimeout if the server did not answer in time or is hung,
-        ServerGone if its window is gone; a refusal raises the server's
-        error (BufferTooSmall, InvalidAddress, UnknownMessage, HandlerFailed)."""
+        SMTO_ABORTIFHUNG | SMTO_ERRORONEXIT, timeout_ms), or the same request
+        through the doorbell -> the result.  ``lparam``: any 64-bit value,
+        signed or unsigned.  ``owned``: wparam and lparam are a buffer of
+        this connection's, so a refusal is worded as a call's (own_refusal);
+        else nothing at ``lparam`` is ever read.  CallTimeout, ServerGone, or
+        the server's refusal (BufferTooSmall, InvalidAddress, ...)."""
         cdef LPARAM lp = <LPARAM>lparam if lparam < 0 else <LPARAM><size_t>lparam
         cdef HWND window = self._window
         cdef LRESULT result = 0
@@ -424,11 +418,38 @@ cdef class Process:
         one's result in ``out`` (``timed``: its duration in
         QueryPerformanceCounter ticks instead); False when the buffer is
         larger than ``capacity`` (nothing sent)."""
-        cdef HWND window = self._window
         cdef HANDLE handle = self.enter()
         cdef Py_buffer view, pinned
         cdef char *local = NULL
-        cdef _ClientBell bell = None
+        try:
+            get_buffer(buffer, &view, True)
+            try:
+                if <size_t>view.len > capacity:
+                    return False
+                if self._server32:
+                    check_fits_32bit(self.pid, msg, <size_t>view.len, address, <size_t>view.len)
+                local = self._shared.pin(address, <size_t>view.len, &pinned)
+                try:
+                    self.round_trips(handle, msg, address, local, view.buf, <size_t>view.len,
+                                     n, timeout_ms, out, timed)
+                finally:
+                    if local != NULL:
+                        PyBuffer_Release(&pinned)
+                return True
+            finally:
+                PyBuffer_Release(&view)
+        finally:
+            self.leave()
+
+    cdef int round_trips(self, HANDLE handle, UINT msg, size_t address, char *local,
+                         void *data, size_t size, Py_ssize_t n, UINT timeout_ms, int64_t *out,
+                         bint timed) except -1:
+        """run_calls' loop, and a prepared call's: ``n`` round trips of the
+        ``size`` bytes at ``data`` through ``address`` (a shared section's:
+        mapped here at ``local``); the first failure or refusal raises, its
+        note read once.  The caller is inside enter() (``handle``)."""
+        cdef _ClientBell bell = self._bell.take(msg, local != NULL, timeout_ms)
+        cdef HWND window = self._window
         cdef int spin_us = self._spin_us
         cdef win32.LARGE_INTEGER t0, t1
         cdef LRESULT result = 0
@@ -438,53 +459,30 @@ cdef class Process:
         cdef char note[NOTE_MAX]
         note[0] = 0
         try:
-            get_buffer(buffer, &view, True)
-            try:
-                if <size_t>view.len > capacity:
-                    return False
-                if self._server32:
-                    check_fits_32bit(self.pid, msg, <size_t>view.len, address,
-                                     <size_t>view.len)
-                local = self._shared.pin(address, <size_t>view.len, &pinned)
-                try:
-                    bell = self._bell.take(msg, local != NULL, timeout_ms)
-                except BaseException:
-                    if local != NULL:
-                        PyBuffer_Release(&pinned)
-                    raise
-                try:
-                    with nogil:
-                        for i in range(n):
-                            if timed:
-                                win32.QueryPerformanceCounter(&t0)
-                            err = round_trip(handle, window, bell, spin_us, msg, address,
-                                             local, view.buf, <size_t>view.len, timeout_ms,
-                                             &result, &step)
-                            if err or WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                                break
-                            if timed:
-                                win32.QueryPerformanceCounter(&t1)
-                                out[i] = t1.QuadPart - t0.QuadPart
-                            else:
-                                out[i] = result
-                        if not err and WINIPC_IS_ERROR(result):
-                            refusal_note(handle, bell, local, address, <size_t>view.len,
-                                         result, note)
-                finally:
-                    if bell is not None:
-                        bell.busy = False
-                    if local != NULL:
-                        PyBuffer_Release(&pinned)
-                if err:
-                    round_trip_failed(err, step, msg, address, <size_t>view.len, self.pid,
-                                      bell.started if bell is not None else -1)
-                if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
-                    refused_by(self._server32, msg, result, view.len, note)
-                return True
-            finally:
-                PyBuffer_Release(&view)
+            with nogil:
+                for i in range(n):
+                    if timed:
+                        win32.QueryPerformanceCounter(&t0)
+                    err = round_trip(handle, window, bell, spin_us, msg, address, local, data,
+                                     size, timeout_ms, &result, &step)
+                    if err or WINIPC_IS_ERROR(result) or refused32(self._server32, result):
+                        break
+                    if timed:
+                        win32.QueryPerformanceCounter(&t1)
+                        out[i] = t1.QuadPart - t0.QuadPart
+                    else:
+                        out[i] = result
+                if not err and WINIPC_IS_ERROR(result):
+                    refusal_note(handle, bell, local, address, size, result, note)
         finally:
-            self.leave()
+            if bell is not None:
+                bell.busy = False
+        if err:
+            round_trip_failed(err, step, msg, address, size, self.pid,
+                              bell.started if bell is not None else -1)
+        if WINIPC_IS_ERROR(result) or refused32(self._server32, result):
+            refused_by(self._server32, msg, result, <int64_t>size, note)
+        return 0
 
     def close(self):
         """Close the doorbell and the shared buffers (the server is told) and

@@ -54,12 +54,7 @@ cdef class PreparedCall:
         cdef Py_buffer view
         cdef Process p = self.process
         cdef HANDLE handle
-        cdef _ClientBell bell = None
-        cdef LRESULT result = 0
-        cdef Step step = STEP_WRITE
-        cdef DWORD err
-        cdef char note[NOTE_MAX]
-        note[0] = 0
+        cdef int64_t result = 0
         if self.address == 0:
             raise ValueError("the prepared call is closed")
         if self.busy:
@@ -76,23 +71,8 @@ cdef class PreparedCall:
         try:
             handle = p.enter()
             try:
-                bell = p._bell.take(self.msg, self.local != NULL, self.timeout_ms)
-                try:
-                    with nogil:
-                        err = round_trip(handle, p._window, bell, p._spin_us, self.msg,
-                                         self.address, self.local, view.buf, <size_t>view.len,
-                                         self.timeout_ms, &result, &step)
-                        if not err and WINIPC_IS_ERROR(result):
-                            refusal_note(handle, bell, self.local, self.address,
-                                         <size_t>view.len, result, note)
-                finally:
-                    if bell is not None:
-                        bell.busy = False
-                if err:
-                    round_trip_failed(err, step, self.msg, self.address, <size_t>view.len, p.pid,
-                                      bell.started if bell is not None else -1)
-                if WINIPC_IS_ERROR(result) or refused32(p._server32, result):
-                    refused_by(p._server32, self.msg, result, view.len, note)
+                p.round_trips(handle, self.msg, self.address, self.local, view.buf,
+                              <size_t>view.len, 1, self.timeout_ms, &result, False)
             finally:
                 p.leave()
         except BaseException as e:

@@ -85,6 +85,23 @@ def test_a_handler_knows_its_caller(server):
     assert winipc.caller_pid() is None
 
 
+def test_a_shared_buffer_leaves_the_connections_transport_as_it_was(server):
+    """The transport is chosen at connect: a shared buffer allocated later
+    (whose own calls ride the doorbell on Windows) leaves the connection's
+    other calls where they went, as the caller a handler sees shows (a
+    Windows window message has none)."""
+    with server.connect() as conn:
+        conn.call(WM_CALLER, Small(0))
+        before = conn.last_result
+        with conn.alloc(Small, shared=True) as buf:
+            buf.write(Small(0))
+            conn.call(WM_CALLER, Small(0))
+            assert conn.last_result == before
+            assert conn.send(WM_CALLER, buf) == os.getpid()     # (its own call: the doorbell)
+        conn.call(WM_CALLER, Small(0))
+        assert conn.last_result == before
+
+
 def test_calls_from_two_threads_keep_to_the_connections_transport(server):
     """A send from one thread while another thread's call is in flight on
     the same connection waits for it and goes the same way: a doorbell's

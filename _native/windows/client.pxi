@@ -148,10 +148,9 @@ cdef class Process:
         """The connection's transport, chosen here once, at connect
         (transport_spin): window messages (SendMessageTimeout), unless shared
         sections or a spin (``spin_us`` >= 0; < 0: the default) ask for a
-        doorbell to the server window: then send, call and bench post their
-        request in a page both sides map, and wait for the answer spinning
-        ``spin_us`` µs, then sleeping on an Event.  A doorbell already open
-        stays."""
+        doorbell to the server window: then every request is posted in a
+        page both sides map, and its answer spun for ``spin_us`` µs, then
+        slept for on an Event.  A doorbell already open stays."""
         cdef int spin = transport_spin(spin_us, shared)
         if spin < 0:
             return
@@ -160,6 +159,7 @@ cdef class Process:
             self._spin_us = spin
             if self._bell.window == NULL:
                 self._bell.open(timeout_ms)
+            self._bell.chosen = True
         finally:
             self.leave()
 

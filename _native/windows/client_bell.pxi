@@ -27,6 +27,8 @@ cdef class _ClientBell:
     cdef int64_t wake_avg       # how long the server took to wake lately, ns (doorbell.h)
     cdef bint busy              # a call uses it (another goes classic, or waits for it),
                                 # or an asynchronous send is in flight on it
+    cdef bint chosen            # the connection's transport (open_transport): every
+                                # request rides it, not only those that must
     cdef UINT msg               # the asynchronous send's message, buffer size and
     cdef size_t size, address   # address, for a refusal's error
 
@@ -110,23 +112,23 @@ cdef class _ClientBell:
         self.started = 0
         self.rang = False
         self.wake_avg = 0
+        self.chosen = False
 
     cdef _ClientBell take(self, UINT msg, bint shared=False, UINT timeout_ms=0):
         """This doorbell, now busy, once no other call uses it: another
         thread's call on it is waited for, within ``timeout_ms``, so that
-        a connection's calls keep to its transport.  None when it is not
-        open and the request may go classic (a connection without a
-        doorbell sends window messages).  A request on a shared section, or
-        one for the doorbell's server side (``shared``), must ride the
-        doorbell, which alone tells the server who asks: it opens it if
-        needed."""
+        a connection's calls keep to its transport.  None when the request
+        goes classic: the connection's transport is window messages (the
+        doorbell was not ``chosen`` at connect; it may still be open for
+        shared sections).  A request on a shared section, or one for the
+        doorbell's server side (``shared``), must ride the doorbell, which
+        alone tells the server who asks: it opens it if needed."""
         cdef int64_t deadline
         cdef int tries
-        if self.window == NULL or msg == CONTROL_MESSAGE:
-            if not shared:
-                return None
-            if self.window == NULL:
-                self.open(timeout_ms)
+        if not shared and (self.window == NULL or msg == CONTROL_MESSAGE or not self.chosen):
+            return None
+        if self.window == NULL:
+            self.open(timeout_ms)
         deadline = ticks_now() + us_to_ticks(<int64_t>timeout_ms * 1000)
         tries = 0
         while self.busy:

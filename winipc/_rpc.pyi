@@ -55,9 +55,6 @@ if sys.platform == "win32":
     CONTROL_NAME: Final[str]
     # How a handler reads a client's private buffer (safecopy.pxi).
     SAFE_COPY: Final[str]
-    # What a shared buffer is mapped as here: built from the same source as
-    # winipc._kernel.MappedView, into this module too (Linux: an mmap.mmap).
-    from winipc._kernel import MappedView as MappedView
 else:
     def endpoint_dir() -> str: ...
     # Yama's ptrace scope (None: no Yama): what a refused process_vm_* call's hint says.

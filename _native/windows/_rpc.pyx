@@ -19,7 +19,6 @@ include "answer.pxi"
 #                      the asynchronous sends
 #   client_shared.pxi  _SharedSections: the client's shared sections
 #   client.pxi     Process: copies, sends, calls (through the two above)
-#   view.pxi       MappedView, a section mapped here (shared with _kernel.pyx)
 #   server.pxi     ServerCore: the window, the checks, the serving loop
 
 cimport cython
@@ -35,7 +34,9 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 cimport win32
 from win32 cimport BOOL, DWORD, HANDLE, HWND, LPARAM, LRESULT, UINT, WPARAM
 from wide cimport wide
-from memoryapi cimport UnmapViewOfFile
+# A shared section is mapped here as winipc._kernel's MappedView (its
+# declaration: winipc/_kernel.pxd).
+from winipc._kernel cimport MappedView
 
 import os
 import threading
@@ -280,8 +281,6 @@ include "control.pxi"
 include "bell.pxi"
 include "send.pxi"
 include "safecopy.pxi"
-
-include "view.pxi"
 include "client_bell.pxi"
 include "client_shared.pxi"
 include "wow64.pxi"

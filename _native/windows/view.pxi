@@ -1,16 +1,11 @@
-# MappedView: a view of a file mapping, what KObject.map returns (part of
-# _kernel.pyx) and what a shared buffer is mapped as (part of _rpc.pyx).
+# MappedView: a view of a file mapping, what KObject.map returns and what a
+# shared buffer is mapped as (winipc._rpc cimports it).  Its fields are
+# declared in winipc/_kernel.pxd.  (Part of _kernel.pyx.)
 
 cdef class MappedView:
     """A view of a file mapping (MapViewOfFile): the buffer protocol, slicing,
     ``len()``, ``close()`` (UnmapViewOfFile; refused while a memoryview of it
     is alive) and ``with``."""
-
-    cdef char *base           # what MapViewOfFile returned
-    cdef char *start          # the user's first byte
-    cdef Py_ssize_t length
-    cdef readonly bint readonly
-    cdef int exports
 
     def __cinit__(self):
         self.base = NULL

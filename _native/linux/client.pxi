@@ -185,20 +185,22 @@ cdef class Process:
         from the doorbell page (already in ``f``) or else the buffer's first
         bytes, read once."""
         cdef Py_buffer pinned
-        cdef char *mapped = self.shared.pin(address, size, &pinned)
+        cdef char *mapped
+        if not server_refused(f):
+            return
+        mapped = self.shared.pin(address, size, &pinned)
         self.refusal(f, msg, address, size, mapped, True)
         if mapped != NULL:
             PyBuffer_Release(&pinned)
 
     cdef void refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size,
                       char *mapped, bint read_note) noexcept nogil:
-        """own_refusal's core, and call_once's: the message and the size
-        for raise_refusal and, ``read_note``, a failed handler's note from
-        the buffer (``mapped``: where a shared one is mapped here) unless
-        the page brought one.  (Not for bytes that rode in the page: their
+        """own_refusal's core, and call_once's, for a failure that is the
+        server's refusal (server_refused): the message and the size for
+        raise_refusal and, ``read_note``, a failed handler's note from the
+        buffer (``mapped``: where a shared one is mapped here) unless the
+        page brought one.  (Not for bytes that rode in the page: their
         buffer holds nothing the call wrote.)"""
-        if not server_refused(f):
-            return
         f.msg, f.sent = msg, <int64_t>size
         if read_note:
             buffer_note(self.pid, f, address, size, mapped)
@@ -487,7 +489,7 @@ cdef class Process:
             rc = self.channel.transact(&req, &rep, deadline, -1, NULL, False, "server SEND", f)
             result[0] = rep.result
         self.channel.give()
-        if rc < 0:
+        if rc < 0 and server_refused(f):
             self.refusal(f, msg, address, size, remote_copy, not inline)
         elif not inline:
             if remote_copy != NULL:

@@ -131,22 +131,26 @@ cdef class ServerCore:
             raise RuntimeError("this server is already serving")
         self.tid = <long>syscall(SYS_gettid)
         self.stopping = False
-        if ptrace_scope() == 1:
-            # Scope 1 lets only ancestors attach; clients are not our ancestors.
-            if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
-                raise_errno(errno, "prctl(PR_SET_PTRACER)")
         try:
-            _sweep()
-        except OSError:
-            pass        # only tidying: the endpoint folder is checked below
-        files = _EndpointFiles(self.title, self.tid)
-        # Non-blocking: the dispatch thread acts on a poll result that the
-        # standby thread may have made stale by accepting the same client, and
-        # a blocking accept4 on the empty queue would stall every client.
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
-                              | _socket.SOCK_NONBLOCK)
-        kick = _socket.socket(_socket.AF_UNIX,
-                              _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
+            if ptrace_scope() == 1:
+                # Scope 1 lets only ancestors attach; clients are not our ancestors.
+                if prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) < 0:
+                    raise_errno(errno, "prctl(PR_SET_PTRACER)")
+            try:
+                _sweep()
+            except OSError:
+                pass        # only tidying: the endpoint folder is checked below
+            files = _EndpointFiles(self.title, self.tid)
+            # Non-blocking: the dispatch thread acts on a poll result that the
+            # standby thread may have made stale by accepting the same client,
+            # and a blocking accept4 on the empty queue would stall every client.
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET
+                                  | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
+            kick = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC
+                                  | _socket.SOCK_NONBLOCK)
+        except BaseException:
+            self.tid = 0        # not serving: a later run() may try again
+            raise
         try:
             self.spare = spare_fd()
             if self.spare < 0:

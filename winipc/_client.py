@@ -374,32 +374,32 @@ class Connection(Resource):
                     self._ascratch = scratch = self.process.allocate(
                         max(size, 64), shared=self.shared, timeout=self.timeout)
                     scratch._warns = False
-                self._native.write(scratch.address, out)
             except NoSuchProcess as e:
                 raise self._gone(e) from None
             try:
+                # The bytes go with the request, and come back with its
+                # answer (in the doorbell page, when they fit).
                 self._native.last_result = await self._asend_raw(msg, size, scratch.address,
-                                                                 ms, deadline)
+                                                                 ms, deadline, out)
+            except NoSuchProcess as e:
+                raise self._gone(e) from None
             except BaseException as e:
                 if _may_be_in_flight(e):
                     # Cancelled or timed out: the server may still run it.
                     self._abandon(scratch)
                 raise
-            try:
-                self._native.read_into(scratch.address, out)
-            except NoSuchProcess as e:
-                raise self._gone(e) from None
         finally:
             self._aturn.release()
         return out
 
     async def _asend_raw(self, msg: int, size: int, address: int, ms: int,
-                         deadline: Optional[float]) -> int:
+                         deadline: Optional[float], data: Optional[Buffer] = None) -> int:
         """One request of ``msg`` on the connection's buffer of ``size``
         bytes at ``address``, through the native split-phase send (the
-        caller has the asynchronous turn)."""
+        caller has the asynchronous turn); ``data``: the request's bytes,
+        written first and read back from the answer."""
         native = self._native
-        seq = native.begin_send(msg, size, address, ms)
+        seq = native.begin_send(msg, size, address, ms, data)
         while not seq:
             # Another thread's synchronous request holds the connection;
             # its end makes wait_handle ready.
@@ -407,12 +407,12 @@ class Connection(Resource):
                 raise error_from_winerror(WinError.TIMEOUT, "server SEND (doorbell)",
                                           "another thread's request on this connection "
                                           "lasted the whole timeout")
-            seq = native.begin_send(msg, size, address, ms)
+            seq = native.begin_send(msg, size, address, ms, data)
         spin = self._native.spin_us      # the first look spins (an awake server)
         try:
             while True:
                 try:
-                    result = native.end_send(seq, spin)
+                    result = native.end_send(seq, spin, data)
                     spin = 0
                 except BaseException:
                     seq = 0         # ended: the turn is given back

@@ -1,9 +1,8 @@
-# The client: Process, a process opened for memory access, with its
-# connection to the server's endpoint, its buffers (private and shared), and
-# its copies, sends and calls.  What runs without the GIL is client_io.pxi's;
-# the connection is a _Channel (client_channel.pxi), the doorbell a
-# _ClientBell (client_bell.pxi), the shared buffers' mappings a _SharedMaps
-# (client_shared.pxi).  (Part of _rpc.pyx.)
+# The client: Process, a process opened for memory access, with its copies,
+# sends and calls; its connection is a _Channel (client_channel.pxi), its
+# doorbell a _ClientBell (client_bell.pxi), its shared buffers' mappings a
+# _SharedMaps (client_shared.pxi); what runs without the GIL is
+# client_io.pxi's.  (Part of _rpc.pyx.)
 
 
 cdef class Process:
@@ -178,35 +177,34 @@ cdef class Process:
         if not self.closed:
             self.free(address, timeout_ms)
 
-    cdef void own_refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size):
-        """``f``, a failed request of ``msg`` on this connection's buffer of
-        ``size`` bytes at ``address``: when it is the server's refusal,
-        worded as a call's (raise_refusal), with the failed handler's note
-        from the doorbell page (already in ``f``) or else the buffer's first
-        bytes, read once."""
+    cdef void own_refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size,
+                          bint inline=False):
+        """``f``, a failed request of ``msg`` on this connection's ``size``
+        bytes at ``address``: the server's refusal is worded as a call's,
+        with the handler's note from the page (already in ``f``) or else,
+        unless the bytes rode in the page (``inline``), the buffer's."""
         cdef Py_buffer pinned
-        cdef char *mapped
+        cdef char *mapped = NULL
         if not server_refused(f):
             return
-        mapped = self.shared.pin(address, size, &pinned)
-        self.refusal(f, msg, address, size, mapped, True)
+        if not inline:
+            mapped = self.shared.pin(address, size, &pinned)
+        self.refusal(f, msg, address, size, mapped, not inline)
         if mapped != NULL:
             PyBuffer_Release(&pinned)
 
     cdef void refusal(self, Failure *f, uint32_t msg, uint64_t address, uint64_t size,
                       char *mapped, bint read_note) noexcept nogil:
-        """own_refusal's core, and call_once's, for a failure that is the
-        server's refusal (server_refused): the message and the size for
-        raise_refusal and, ``read_note``, a failed handler's note from the
-        buffer (``mapped``: where a shared one is mapped here) unless the
-        page brought one.  (Not for bytes that rode in the page: their
-        buffer holds nothing the call wrote.)"""
+        """own_refusal's core, and call_once's, for the server's refusal:
+        the message and the size for raise_refusal and, ``read_note``, a
+        failed handler's note from the buffer (``mapped``: where a shared
+        one is mapped here) unless the page brought one."""
         f.msg, f.sent = msg, <int64_t>size
         if read_note:
             buffer_note(self.pid, f, address, size, mapped)
 
     def push_fd(self, int fd, int64_t timeout_ms):
-        """Send ``fd`` (SCM_RIGHTS) to the server; the number it has there."""
+        """Send ``fd`` (SCM_RIGHTS) to the server -> the number it has there."""
         return <int>self.request(PROCESS_DUP_HANDLE, OP_DUP, 0, 0, 0, timeout_ms, fd, NULL,
                                  "DuplicateHandle (server DUP)").value
 
@@ -246,10 +244,9 @@ cdef class Process:
     def send(self, uint32_t msg, uint64_t wparam, uint64_t lparam, int64_t timeout_ms,
              bint owned=False):
         """The message with any ``wparam`` and ``lparam`` -> its result.
-        ``owned``: they are a buffer of this connection's (its size and
-        address), so a refusal is worded as a call's, with the failed
-        handler's note from the doorbell page or the buffer; else nothing
-        at ``lparam`` is ever read."""
+        ``owned``: they are a buffer of this connection's (size, address),
+        so a refusal is worded as a call's (own_refusal); else nothing at
+        ``lparam`` is ever read."""
         cdef Failure f
         cdef Request req
         cdef Reply rep
@@ -284,31 +281,29 @@ cdef class Process:
         finally:
             self.leave()
 
-    # Split-phase sends, for asyncio (winipc/_aio.py): begin_send() posts a
-    # request in the doorbell and keeps the connection's turn; end_send()
-    # looks for the answer without waiting and gives the turn back once it
-    # has it; in between the caller waits for wait_handle (the socket) to
-    # be readable: the page says the client sleeps, so the server's answer
-    # sends a wake-up packet (doorbell.h), and a server that dies hangs the
-    # socket up.  cancel_send() gives up: the server may still run the
-    # request, but its late answer carries its own sequence number, which
-    # no later request has.
+    # Split-phase sends, for asyncio (winipc/_aio.py): begin_send() posts and
+    # keeps the connection's turn, end_send() looks for the answer without
+    # waiting and gives the turn back once it has it; in between the caller
+    # waits for wait_handle (the socket; the server's answer sends a wake-up,
+    # doorbell.h).  cancel_send() gives up: a late answer carries its own
+    # sequence number, which no later request has.
 
     @property
     def wait_handle(self):
-        """The fd an asynchronous send waits to be readable: the endpoint;
-        after a begin_send() that found the connection's turn taken, an
-        eventfd that becomes readable when the turn is given back."""
+        """The fd an asynchronous send waits to be readable: the endpoint, or
+        after a begin_send() that found the turn taken, the turn's eventfd."""
         return self.channel.wait_fd()
 
-    def begin_send(self, uint32_t msg, uint64_t size, uint64_t address, int64_t timeout_ms):
+    def begin_send(self, uint32_t msg, uint64_t size, uint64_t address, int64_t timeout_ms,
+                   data=None):
         """Post a request of ``msg`` on this connection's buffer of ``size``
-        bytes at ``address`` in the doorbell (opening it first if needed,
-        within ``timeout_ms``) and return its sequence number without
-        waiting; 0 when another thread holds the connection's turn (wait
-        for wait_handle to be readable, then try again)."""
+        bytes at ``address`` (``data``: its bytes, written first, into the
+        page when they fit, as call()'s) in the doorbell, opened within
+        ``timeout_ms`` if need be -> its sequence number, at once; 0 when
+        another thread holds the turn (wait for wait_handle, try again)."""
         cdef uint32_t seq
-        cdef bint taken = False, posted = False
+        cdef bint taken = False, posted = False, inline = False
+        cdef uint64_t at
         if self.bell is None:
             self.open_transport(self.spin_us, False, timeout_ms)
         self.enter(0, "server SEND (doorbell)")
@@ -318,7 +313,11 @@ cdef class Process:
             if not taken:
                 return 0
             seq = self.channel.next_bell_seq()
-            self.bell.post(seq, msg, size, address)
+            if data is not None:
+                inline = self.bell.put_data(data, size, self.shared.find(address, size, &at))
+                if not inline:
+                    self.copy(address, data, True)
+            self.bell.post(seq, msg, size, address, inline)
             posted = True
             return seq
         finally:
@@ -327,11 +326,11 @@ cdef class Process:
                     self.channel.give()
                 self.leave()
 
-    def end_send(self, uint32_t seq, int64_t spin_us=0):
+    def end_send(self, uint32_t seq, int64_t spin_us=0, out=None):
         """The answer to request ``seq`` once it has come (the turn is given
-        back; a refusal raises the server's error), else None: the page now
-        says the client sleeps, and the caller waits for wait_handle.  With
-        ``spin_us``, an awake server's answer is first spun for that long."""
+        back; a refusal raises the server's error), its bytes read into
+        ``out`` if given; else None, and the caller waits for wait_handle.
+        With ``spin_us``, an awake server's answer is first spun for that long."""
         cdef int64_t spin_ns = <int64_t>checked_spin_us(spin_us) * 1000
         cdef _ClientBell bell = self.in_flight(seq)
         cdef Failure f
@@ -343,8 +342,12 @@ cdef class Process:
             if r == 0:
                 return None
             if r < 0:
-                self.own_refusal(&f, bell.msg, bell.address, bell.size)
+                self.own_refusal(&f, bell.msg, bell.address, bell.size, bell.inline)
                 raise_failure(&f)
+            if out is not None and bell.inline:
+                bell.take_data(out)
+            elif out is not None:
+                self.copy(bell.address, out, False)
             return result
         finally:
             if r != 0:
@@ -447,17 +450,15 @@ cdef class Process:
         (mapped here at ``remote_copy`` if it is a shared buffer): copy in,
         ring or send, copy the answer back.  A small private buffer's bytes
         ride in the doorbell page when the server offers it (doorbell.h):
-        no cross-process copy at all.  The caller is inside enter(), and
-        connected (endpoint())."""
+        no cross-process copy at all.  The caller is inside enter(), connected."""
         cdef Request req
         cdef Reply rep
         cdef int rc = 0
-        cdef int64_t deadline
+        cdef int64_t deadline = deadline_after(timeout_ms)
         cdef uint32_t seq
         cdef bint inline = False
         if remote_copy != NULL:
             memcpy(remote_copy, data, size)
-        deadline = deadline_after(timeout_ms)
         rc = self.channel.take(deadline, "server SEND", f)
         if rc < 0:
             return rc

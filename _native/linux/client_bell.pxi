@@ -42,8 +42,9 @@ cdef class _ClientBell:
     cdef bint rang              # post() woke the server: look()'s first wait is cold
     cdef uint32_t pending       # post()'s request until look() has its answer or
                                 # withdraw(); 0: none
-    cdef uint32_t msg           # post()'s request: message, buffer size and address
+    cdef uint32_t msg           # post()'s request: message, buffer size and address,
     cdef uint64_t size, address
+    cdef bint inline            # and whether its bytes ride in the page
 
     @staticmethod
     cdef _ClientBell map(int page_fd, int fd):
@@ -186,19 +187,46 @@ cdef class _ClientBell:
             self.inline_owed = 0
         return True
 
+    cdef bint put_data(self, data, uint64_t size, object mapped) except -1:
+        """Put ``data``, a request's ``size`` bytes, in the page when they fit,
+        its buffer is private (``mapped`` None: not a shared buffer's) and the
+        page takes them now (inline_ok, doorbell.h): whether it did.  (The
+        caller holds the turn.)"""
+        cdef Py_buffer view
+        cdef bint done = False
+        if mapped is not None or size > WINIPC_BELL_DATA_MAX or not self.inline_ok():
+            return False
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        if <uint64_t>view.len == size:
+            memcpy(winipc_bell_data(self.page), view.buf, size)
+            done = True
+        PyBuffer_Release(&view)
+        return done
+
+    cdef int take_data(self, out) except -1:
+        """The answer to an inline request, from the page into ``out``."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(out, &view, PyBUF_WRITABLE)
+        memcpy(view.buf, winipc_bell_data(self.page), min(<uint64_t>view.len, self.size))
+        PyBuffer_Release(&view)
+        return 0
+
     # Split-phase: post() a request of a buffer of the connection's; look()
     # for its answer without sleeping, as often as the caller's event loop
     # says the socket is readable; withdraw() it if the caller gives up.
 
-    cdef int post(self, uint32_t seq, uint32_t msg, uint64_t size, uint64_t address) except -1:
+    cdef int post(self, uint32_t seq, uint32_t msg, uint64_t size, uint64_t address,
+                  bint inline) except -1:
+        """``inline``: the caller put the request's bytes in the page."""
         cdef Failure f
         cdef Reply stale
         # Wake-ups of requests that were given up, so that the socket's
         # readiness is about this one (a hang-up stays for look()).
         while recv_packet(self.fd, &stale, sizeof(stale), NULL) > 0:
             pass
-        self.msg, self.size, self.address = msg, size, address
-        if self.ring(seq, msg, 0, size, address, &self.rang, &f) < 0:
+        self.msg, self.size, self.address, self.inline = msg, size, address, inline
+        if self.ring(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size, address, &self.rang,
+                     &f) < 0:
             winipc_bell_client_wakes(self.page)
             raise_failure(&f)
         self.pending = seq
@@ -235,7 +263,9 @@ cdef class _ClientBell:
         winipc_bell_client_wakes(b)
         if b.error:
             fail(f, b.error, True, "server SEND (doorbell)")      # worded as a call's
-            self.page_note(f)
+            # The page's note; else, for bytes that rode in the page, theirs.
+            if self.page_note(f) and self.inline and not has_note(f.note):
+                take_note(f.note, winipc_bell_data(b), self.size)
             return -1
         result[0] = b.result
         return 1
@@ -255,4 +285,7 @@ cdef class _ClientBell:
         cdef bint withdrawn = winipc_bell_withdraw(self.page, seq)
         winipc_bell_client_wakes(self.page)
         self.pending = 0
+        if self.inline and not withdrawn:
+            # Taken: its answer will still be copied to the page (doorbell.h).
+            self.inline_owed = seq
         return withdrawn

@@ -101,9 +101,8 @@ cdef class Process:
         its token: what closes it, only this process knows it); 0s if none."""
         return <size_t>self._bell.window, <size_t>self._bell.page, self._bell.token
 
-    # Every use of the handle without the GIL is bracketed by enter/leave, so
-    # that close() from another thread meanwhile never lets the handle value
-    # be reused (for another process) under a copy still in flight.
+    # Every use of the handle without the GIL is within enter/leave: close()
+    # meanwhile never lets its value be reused under a copy in flight.
     cdef HANDLE enter(self) except NULL:
         if self._closed:
             raise ValueError(f"the handle to process {self.pid} is closed")
@@ -116,9 +115,8 @@ cdef class Process:
             self.release()
 
     cdef void release(self) noexcept:
-        """What close() owes, once no call uses it: the doorbells (the server
-        is told with a posted message, which never waits, and releases the
-        sections with the first), our views of the sections, the handle."""
+        """What close() owes, once no call uses it: the doorbells (a posted
+        message tells the server; sections go with the first), views, handle."""
         if self._bell is not None:      # None only if the collector cleared us
             self._bell.close()
             self._abell.close()
@@ -163,34 +161,34 @@ cdef class Process:
         finally:
             self.leave()
 
-    # Split-phase sends, for asyncio, on the asynchronous doorbell:
-    # client_bell.pxi.
-
+    # Split-phase sends, for asyncio, on the asynchronous doorbell (client_bell.pxi).
     @property
     def wait_handle(self):
         """The Event an asynchronous send waits on (0 before the first)."""
         return <size_t>self._abell.client_event
 
-    def begin_send(self, UINT msg, size_t size, size_t address, UINT timeout_ms):
+    def begin_send(self, UINT msg, size_t size, size_t address, UINT timeout_ms,
+                   data=None):
         """Post a request of ``msg`` on this connection's buffer of ``size``
-        bytes at ``address`` in the asynchronous doorbell (opening it first
-        if needed: a control message, ``timeout_ms``) -> its sequence
-        number (never 0: the asynchronous doorbell is the calls' own)."""
+        bytes at ``address`` (``data``: its bytes, written first) in the
+        asynchronous doorbell, opened within ``timeout_ms`` if need be -> its
+        sequence number (never 0: the asynchronous doorbell is its own)."""
         cdef uint32_t seq = 0
         self.enter()
         try:
+            if data is not None and not self._abell.busy:   # (busy: begin refuses)
+                self.copy(address, data, True)
             seq = self._abell.begin(msg, size, address, timeout_ms)
             return seq
         finally:
             if seq == 0:        # not posted (one in flight already, or it failed)
                 self.leave()
 
-    def end_send(self, uint32_t seq, int spin_us=0):
-        """The answer to request ``seq`` once it has come (a refusal raises
-        the server's error; so does a server window that is gone), else
-        None: the page now says the client sleeps, and the caller waits on
-        wait_handle.  With ``spin_us``, an awake server's answer is first
-        spun for that long."""
+    def end_send(self, uint32_t seq, int spin_us=0, out=None):
+        """The answer to request ``seq`` once it has come (a refusal, or a
+        server window that is gone, raises), its bytes read into ``out`` if
+        given; else None, and the caller waits on wait_handle.  With
+        ``spin_us``, an awake server's answer is first spun for that long."""
         cdef _ClientBell bell = self._abell
         cdef int spin = checked_spin_us(spin_us)
         cdef LRESULT result = 0
@@ -204,6 +202,8 @@ cdef class Process:
                 # Worded as a call's; the page's note is read while the
                 # doorbell is still ours.
                 self.own_refusal(bell.msg, result, bell.address, bell.size, bell)
+            if out is not None:
+                self.copy(bell.address, out, False)
             return result
         finally:
             if done:

@@ -330,6 +330,10 @@ def test_a_timed_out_call_says_whether_it_ever_runs(server):
         with pytest.raises(winipc.CallTimeout) as e:
             conn.call(WM_SLEEP, Small(800), timeout=0.2)
         assert e.value.started is (None if classic else True)
+        # At once, while the server still runs that one: a call that times
+        # out says so too (its bytes no longer ride in the page meanwhile).
+        with pytest.raises(winipc.CallTimeout):
+            conn.call(WM_COUNT, Small(0), timeout=0.1)
         time.sleep(0.8)
         assert conn.call(WM_SMALL, Small(2)).value == 6
 

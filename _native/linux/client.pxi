@@ -1,8 +1,7 @@
-# The client: Process, a process opened for memory access, with its copies,
-# sends and calls; its connection is a _Channel (client_channel.pxi), its
-# doorbell a _ClientBell (client_bell.pxi), its shared buffers' mappings a
-# _SharedMaps (client_shared.pxi); what runs without the GIL is
-# client_io.pxi's.  (Part of _rpc.pyx.)
+# The client: Process, a process opened for memory access, with its copies, sends
+# and calls; its connection is a _Channel (client_channel.pxi), its doorbell a
+# _ClientBell (client_bell.pxi), its shared buffers' mappings a _SharedMaps
+# (client_shared.pxi); what runs without the GIL, client_io.pxi.  (Part of _rpc.pyx.)
 
 
 cdef class Process:
@@ -490,8 +489,9 @@ cdef class Process:
             rc = self.channel.transact(&req, &rep, deadline, -1, NULL, False, "server SEND", f)
             result[0] = rep.result
         self.channel.give()
-        if rc < 0 and server_refused(f):
-            self.refusal(f, msg, address, size, remote_copy, not inline)
+        if rc < 0:
+            if server_refused(f):
+                self.refusal(f, msg, address, size, remote_copy, not inline)
         elif not inline:
             if remote_copy != NULL:
                 memcpy(data, remote_copy, size)

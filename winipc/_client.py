@@ -322,9 +322,14 @@ class Connection(Resource):
         _aio.check_loop()
         ms = self._ms(timeout)
         deadline = _deadline(ms)
-        await self._aturn.acquire(deadline)
+        if not self._aturn.try_acquire():
+            await self._aturn.acquire(deadline)
         try:
-            return await self._asend_raw(msg, buffer.size, buffer.address, ms, deadline)
+            seq, result = self._asend_begin(msg, buffer.size, buffer.address, ms)
+            if result is None:
+                result = await self._asend_raw(msg, buffer.size, buffer.address, ms, deadline,
+                                               begun=seq)
+            return result
         except BaseException as e:
             if _may_be_in_flight(e):
                 buffer._leave_allocated()
@@ -362,7 +367,8 @@ class Connection(Resource):
         _aio.check_loop()
         ms = self._ms(timeout)
         deadline = _deadline(ms)
-        await self._aturn.acquire(deadline)
+        if not self._aturn.try_acquire():
+            await self._aturn.acquire(deadline)
         try:
             scratch = self._ascratch
             try:
@@ -379,8 +385,11 @@ class Connection(Resource):
             try:
                 # The bytes go with the request, and come back with its
                 # answer (in the doorbell page, when they fit).
-                self._native.last_result = await self._asend_raw(msg, size, scratch.address,
-                                                                 ms, deadline, out)
+                seq, result = self._asend_begin(msg, size, scratch.address, ms, out)
+                if result is None:
+                    result = await self._asend_raw(msg, size, scratch.address, ms, deadline,
+                                                   out, seq)
+                self._native.last_result = result
             except NoSuchProcess as e:
                 raise self._gone(e) from None
             except BaseException as e:
@@ -392,14 +401,31 @@ class Connection(Resource):
             self._aturn.release()
         return out
 
-    async def _asend_raw(self, msg: int, size: int, address: int, ms: int,
-                         deadline: Optional[float], data: Optional[Buffer] = None) -> int:
-        """One request of ``msg`` on the connection's buffer of ``size``
-        bytes at ``address``, through the native split-phase send (the
-        caller has the asynchronous turn); ``data``: the request's bytes,
-        written first and read back from the answer."""
+    def _asend_begin(self, msg: int, size: int, address: int, ms: int,
+                     data: Optional[Buffer] = None) -> tuple[int, Optional[int]]:
+        """_asend_raw's first step, without a coroutine: the request posted
+        and its answer looked for once, spinning (an awake server answers
+        within the spin) -> (0, its result); (its sequence number, None)
+        while it runs; (0, None) when another thread's request holds the
+        connection (nothing was posted)."""
         native = self._native
         seq = native.begin_send(msg, size, address, ms, data)
+        if not seq:
+            return 0, None
+        # Raising, it has ended: the turn is given back.
+        result = native.end_send(seq, native.spin_us, data)
+        return (0, result) if result is not None else (seq, None)
+
+    async def _asend_raw(self, msg: int, size: int, address: int, ms: int,
+                         deadline: Optional[float], data: Optional[Buffer] = None,
+                         begun: int = 0) -> int:
+        """One request of ``msg`` on the connection's buffer of ``size``
+        bytes at ``address``, through the native split-phase send (the
+        caller has the asynchronous turn), or the rest of request ``begun``
+        (_asend_begin: its first look is done); ``data``: the request's
+        bytes, written first and read back from the answer."""
+        native = self._native
+        seq = begun or native.begin_send(msg, size, address, ms, data)
         while not seq:
             # Another thread's synchronous request holds the connection;
             # its end makes wait_handle ready.
@@ -408,7 +434,7 @@ class Connection(Resource):
                                           "another thread's request on this connection "
                                           "lasted the whole timeout")
             seq = native.begin_send(msg, size, address, ms, data)
-        spin = self._native.spin_us      # the first look spins (an awake server)
+        spin = 0 if begun else native.spin_us   # the first look spins (an awake server)
         try:
             while True:
                 try:

@@ -331,9 +331,14 @@ def test_a_timed_out_call_says_whether_it_ever_runs(server):
             conn.call(WM_SLEEP, Small(800), timeout=0.2)
         assert e.value.started is (None if classic else True)
         # At once, while the server still runs that one: a call that times
-        # out says so too (its bytes no longer ride in the page meanwhile).
-        with pytest.raises(winipc.CallTimeout):
-            conn.call(WM_COUNT, Small(0), timeout=0.1)
+        # out says so too (Linux: its bytes no longer ride in the page
+        # meanwhile).  Not on a Windows shared connection: the buffer that
+        # replaces the one left to the server is a section the busy server
+        # makes first, within the connection's timeout, and then the call
+        # itself runs.
+        if not (sys.platform == "win32" and server.doorbell.get("shared")):
+            with pytest.raises(winipc.CallTimeout):
+                conn.call(WM_COUNT, Small(0), timeout=0.1)
         time.sleep(0.8)
         assert conn.call(WM_SMALL, Small(2)).value == 6
 

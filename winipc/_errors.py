@@ -100,8 +100,7 @@ class HandlerFailed(WinIPCError):
     """The server's handler raised; the server logged it and kept serving.
     ``handler_error`` is what it raised ("ValueError: ..."), or None: whole
     (as much UTF-8 as a failed handler's note holds) for a call through a
-    doorbell, else as far as the request's
-    buffer could hold it."""
+    doorbell, else as far as the request's buffer could hold it."""
 
     handler_error: str | None = None
 

@@ -302,7 +302,8 @@ cdef class Process:
         another thread holds the turn (wait for wait_handle, try again)."""
         cdef uint32_t seq
         cdef bint taken = False, posted = False, inline = False
-        cdef uint64_t at
+        cdef uint64_t at        # (where a shared buffer's address lies in its mapping)
+        cdef Py_buffer view
         if self.bell is None:
             self.open_transport(self.spin_us, False, timeout_ms)
         self.enter(0, "server SEND (doorbell)")
@@ -313,7 +314,10 @@ cdef class Process:
                 return 0
             seq = self.channel.next_bell_seq()
             if data is not None:
-                inline = self.bell.put_data(data, size, self.shared.find(address, size, &at))
+                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+                inline = <uint64_t>view.len == size and self.bell.put_inline(
+                    view.buf, size, self.shared.find(address, size, &at) is None)
+                PyBuffer_Release(&view)
                 if not inline:
                     self.copy(address, data, True)
             self.bell.post(seq, msg, size, address, inline)
@@ -447,9 +451,8 @@ cdef class Process:
                        Failure *f) noexcept nogil:
         """One round trip of ``size`` bytes at ``data`` through ``address``
         (mapped here at ``remote_copy`` if it is a shared buffer): copy in,
-        ring or send, copy the answer back.  A small private buffer's bytes
-        ride in the doorbell page when the server offers it (doorbell.h):
-        no cross-process copy at all.  The caller is inside enter(), connected."""
+        ring or send, copy the answer back; a small private buffer's bytes
+        ride in the doorbell page (put_inline).  Inside enter(), connected."""
         cdef Request req
         cdef Reply rep
         cdef int rc = 0
@@ -462,19 +465,16 @@ cdef class Process:
         if rc < 0:
             return rc
         if self.bell is not None:
-            inline = remote_copy == NULL and size <= WINIPC_BELL_DATA_MAX and self.bell.inline_ok()
-        if inline:
-            memcpy(winipc_bell_data(self.bell.page), data, size)
-        elif remote_copy == NULL:
+            inline = self.bell.put_inline(data, size, remote_copy == NULL)
+        if not inline and remote_copy == NULL:
             rc = vm_copy(self.pid, data, address, size, True, f)
         if rc == 0 and self.bell is not None:
             seq = self.channel.next_bell_seq()
             rc = self.bell.send(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size,
                                 address, deadline, self.spin_ns, result,
                                 "server SEND (doorbell)", f)
-            # The page's note; else, for bytes that rode in the page, theirs.
-            if rc < 0 and self.bell.page_note(f) and inline and not has_note(f.note):
-                take_note(f.note, winipc_bell_data(self.bell.page), size)
+            if rc < 0:
+                self.bell.page_note(f, size if inline else 0)
             if winipc_bell_answered(self.bell.page, seq):
                 self.bell.inline_owed = 0        # every earlier request is done too
             elif inline and f.started != 0:

@@ -187,21 +187,16 @@ cdef class _ClientBell:
             self.inline_owed = 0
         return True
 
-    cdef bint put_data(self, data, uint64_t size, object mapped) except -1:
-        """Put ``data``, a request's ``size`` bytes, in the page when they fit,
-        its buffer is private (``mapped`` None: not a shared buffer's) and the
-        page takes them now (inline_ok, doorbell.h): whether it did.  (The
-        caller holds the turn.)"""
-        cdef Py_buffer view
-        cdef bint done = False
-        if mapped is not None or size > WINIPC_BELL_DATA_MAX or not self.inline_ok():
+    cdef bint put_inline(self, const void *data, uint64_t size, bint private) noexcept nogil:
+        """Put a request's ``size`` bytes at ``data`` in the page when they
+        fit, its buffer is ``private`` (not a shared buffer) and the page
+        takes them now (inline_ok, doorbell.h): whether it did; the request
+        is then posted with WINIPC_FLAG_INLINE.  (The caller holds the turn.)
+        Calls' and asynchronous sends' one rule."""
+        if not private or size > WINIPC_BELL_DATA_MAX or not self.inline_ok():
             return False
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        if <uint64_t>view.len == size:
-            memcpy(winipc_bell_data(self.page), view.buf, size)
-            done = True
-        PyBuffer_Release(&view)
-        return done
+        memcpy(winipc_bell_data(self.page), data, size)
+        return True
 
     cdef int take_data(self, out) except -1:
         """The answer to an inline request, from the page into ``out``."""
@@ -263,20 +258,22 @@ cdef class _ClientBell:
         winipc_bell_client_wakes(b)
         if b.error:
             fail(f, b.error, True, "server SEND (doorbell)")      # worded as a call's
-            # The page's note; else, for bytes that rode in the page, theirs.
-            if self.page_note(f) and self.inline and not has_note(f.note):
-                take_note(f.note, winipc_bell_data(b), self.size)
+            self.page_note(f, self.size if self.inline else 0)
             return -1
         result[0] = b.result
         return 1
 
-    cdef bint page_note(self, Failure *f) noexcept nogil:
+    cdef bint page_note(self, Failure *f, uint64_t inline_size=0) noexcept nogil:
         """When ``f`` is a failed handler's (ERROR_UNHANDLED_EXCEPTION), its
-        note from the page, whole; whether it was.  The caller holds the
-        connection's turn, so the page still holds that request's note."""
+        note from the page, whole; else, for a request whose ``inline_size``
+        bytes rode in the page, the note among them; whether it was.  The
+        caller holds the connection's turn, so the page still holds that
+        request's note."""
         if not (f.win and f.code == ERROR_UNHANDLED_EXCEPTION):
             return False
         memcpy(f.note, winipc_bell_note(self.page), NOTE_MAX)
+        if inline_size and not has_note(f.note):
+            take_note(f.note, winipc_bell_data(self.page), inline_size)
         return True
 
     cdef bint withdraw(self, uint32_t seq) noexcept nogil:

@@ -385,6 +385,13 @@ def check_spin(value, str name="spin"):
         spin_out_of_range(value, name)
 
 
+# Until when a client's waits sleep in the kernel instead of yielding
+# (doorbell.h, winipc_yield_step): a yield lately lost the CPU to another
+# process.  Every doorbell of this process shares it.  (Threads race on it
+# harmlessly.)
+cdef int64_t yields_muted_until = 0
+
+
 cdef int transport_spin(long long spin_us, bint shared) except -2:
     """Both backends' Process.open_transport choice: the spin (µs) a
     doorbell connection waits for its answers with (``spin_us``; < 0: the

@@ -1,7 +1,8 @@
 """What the server's spin buys when a third process burns a CPU: the 16-byte
 shared conn.call() to a server that spins 50 us after each call (the
 default) and to one that sleeps at once (spin 0), with a CPU hog beside the
-server, beside the client, or left to the scheduler with both.
+server, beside the client, left to the scheduler with both, or with all
+three on one CPU (a one-CPU container with a busy neighbour).
 
     python benchmarks/hog.py [--calls N]
 
@@ -86,6 +87,7 @@ def main(argv=None):
     placement("beside the server", second, first, second, args.calls)
     placement("beside the client", second, first, first, args.calls)
     placement("left to the scheduler", None, None, None, args.calls)
+    placement("all on one CPU", first, first, first, args.calls)
 
 
 if __name__ == "__main__":

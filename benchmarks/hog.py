@@ -19,7 +19,7 @@ server that finds it lost its CPU keeps spinning: stopping was tried, and
 its p50 and mean were no better.  A client beside the hog is another
 matter: its yields (while a cold server wakes) gave the hog whole time
 slices, and every call took one (4 ms), until a client whose yield lost the
-CPU learnt to sleep instead (doorbell.h, winipc_yield_step)."""
+CPU learnt to sleep instead (doorbell.h, winipc_client_wait_step)."""
 
 import argparse
 import contextlib

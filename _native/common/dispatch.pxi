@@ -386,9 +386,9 @@ def check_spin(value, str name="spin"):
 
 
 # Until when a client's waits sleep in the kernel instead of yielding
-# (doorbell.h, winipc_yield_step): a yield lately lost the CPU to another
-# process.  Every doorbell of this process shares it.  (Threads race on it
-# harmlessly.)
+# (doorbell.h, winipc_client_wait_step): a yield lately lost the CPU to
+# another process.  Every doorbell of this process shares it.  (Threads race
+# on it harmlessly.)
 cdef int64_t yields_muted_until = 0
 
 

@@ -25,7 +25,7 @@
  * step until the server has taken the request (WINIPC_TAKEN), for a budget
  * learnt from the recent wake-ups: a client that still spins when the answer
  * comes spares the answer its own kernel wake-up.  A yield that lost the CPU
- * to another process (winipc_yield_step) makes a client's waits sleep
+ * to another process (winipc_client_wait_step) makes a client's waits sleep
  * instead.
  *
  * Small requests ride in the page (a server that offers it says so in
@@ -419,24 +419,31 @@ static inline int64_t winipc_now_ns(void)
 #endif
 }
 
-/* A yielding step of a wait (winipc_wait_step to a peer on our CPU, or a
- * cold call's), timed: 0 when the waiter should sleep in the kernel instead.
- * A yield hands the CPU to any runnable thread there, for its whole time
- * slice: beside a CPU hog, a yield that came back only after
- * WINIPC_YIELD_LOST_NS lost the CPU for milliseconds, where a sleeper that
- * is woken gets it back at once.  Unless the server of page `b` says it
- * runs on our CPU now (it had the time: a long handler), a client's waits
- * then yield no more for WINIPC_YIELD_MUTE_NS (in *muted_until, the
- * caller's: one per process).  (A server yields only to a client on its
- * CPU, and cannot tell a client's long turn from another process's.) */
+/* One step of a client's wait: winipc_wait_step toward `toward` (the CPU of
+ * page `b`'s server, or ours while a cold server wakes), timed when it
+ * yields: 0 when the waiter should sleep in the kernel instead.  A yield
+ * hands the CPU to any runnable thread there, for its whole time slice:
+ * beside a CPU hog, a yield that came back only after WINIPC_YIELD_LOST_NS
+ * lost the CPU for milliseconds, where a sleeper that is woken gets it back
+ * at once.  Unless the server says it runs on our CPU now (it had the time:
+ * a long handler), the client's waits then yield no more for
+ * WINIPC_YIELD_MUTE_NS (in *muted_until, the caller's: one per process).
+ * (A server yields only to a client on its CPU, and cannot tell a client's
+ * long turn from another process's: its steps stay winipc_wait_step.) */
 #define WINIPC_YIELD_LOST_NS 200000
 #define WINIPC_YIELD_MUTE_NS 100000000
-static inline int winipc_yield_step(uint32_t mine, int64_t *muted_until, winipc_bell *b)
+static inline int winipc_client_wait_step(winipc_bell *b, uint32_t mine, uint32_t toward,
+                                          int64_t *muted_until)
 {
-    int64_t t = winipc_now_ns();
+    int64_t t;
+    if (toward == 0 || toward != mine) {
+        winipc_wait_step(mine, toward);     /* a pause */
+        return 1;
+    }
+    t = winipc_now_ns();
     if (t < *muted_until)
         return 0;
-    winipc_wait_step(mine, mine);
+    winipc_wait_step(mine, mine);           /* a yield */
     if (winipc_now_ns() - t >= WINIPC_YIELD_LOST_NS
             && winipc_bell_server_cpu(b) != mine) {
         *muted_until = t + WINIPC_YIELD_MUTE_NS;

@@ -58,7 +58,8 @@ cdef extern from "doorbell.h" nogil:
     int winipc_bell_withdraw(winipc_bell *b, uint32_t seq)
     int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
     void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
-    int winipc_yield_step(uint32_t mine, int64_t *muted_until, winipc_bell *b)
+    int winipc_client_wait_step(winipc_bell *b, uint32_t mine, uint32_t toward,
+                                int64_t *muted_until)
     # server
     int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *recent, int64_t spin_ns,
                                int64_t steady_ns)

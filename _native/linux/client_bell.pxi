@@ -73,25 +73,20 @@ cdef class _ClientBell:
         server that was asleep, yielding at every step) or ``until``: 1 when
         it was, 0 when the spin ran out (or the server hung up, or this wait
         sleeps to leave the server's CPU: may_unpair, or because yields lose
-        the CPU here: winipc_yield_step)."""
+        the CPU here: winipc_client_wait_step)."""
         cdef winipc_bell *b = self.page
         cdef pollfd pfd
         cdef int64_t now, next_look = start + SPIN_LIVENESS_NS
         cdef unsigned int i = 0
         cdef uint32_t mine = winipc_cpu()
         cdef uint32_t peer = winipc_bell_server_cpu(b)
-        cdef uint32_t toward
         cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            toward = mine if cold else peer
-            if toward == mine and mine != 0:
-                # A yield: to the server on our CPU, or while a cold server
-                # wakes.  One that lost the CPU makes the wait sleep instead.
-                if (not cold and may_unpair()) or \
-                        not winipc_yield_step(mine, &yields_muted_until, b):
-                    return 0
-            else:
-                winipc_wait_step(mine, toward)      # (a pause)
+            if peer == mine and not cold and mine != 0 and may_unpair():
+                return 0
+            if not winipc_client_wait_step(b, mine, mine if cold else peer,
+                                           &yields_muted_until):
+                return 0        # a yield lost the CPU: sleep instead
             i += 1
             if i % every == 0:
                 now = winipc_now_ns()

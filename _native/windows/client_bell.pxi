@@ -191,7 +191,7 @@ cdef class _ClientBell:
                     int64_t deadline, bint *done) noexcept nogil:
         """Spin (ticks) until request ``seq`` is answered (or, ``cold``, taken
         by a server that slept, yielding at every step: ``done``) or ``until``
-        (or until a yield lost the CPU: winipc_yield_step) -> 0, or the code
+        (or until a yield lost the CPU: winipc_client_wait_step) -> 0, or the code
         to return (ERROR_INVALID_WINDOW_HANDLE: the server is gone;
         BELL_INTERRUPTED)."""
         cdef winipc_bell *b = self.page
@@ -199,18 +199,12 @@ cdef class _ClientBell:
         cdef uint32_t mine = winipc_cpu()
         cdef uint32_t peer = winipc_bell_server_cpu(b)
         cdef unsigned int spins = 0
-        cdef uint32_t toward
         cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
         done[0] = False
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            toward = mine if cold else peer
-            if toward == mine and mine != 0:
-                # A yield: to the server on our CPU, or while a cold server
-                # wakes.  One that lost the CPU makes the wait sleep instead.
-                if not winipc_yield_step(mine, &yields_muted_until, b):
-                    return 0
-            else:
-                winipc_wait_step(mine, toward)      # (a pause)
+            if not winipc_client_wait_step(b, mine, mine if cold else peer,
+                                           &yields_muted_until):
+                return 0        # a yield lost the CPU: sleep instead
             spins += 1
             if spins % every != 0:
                 continue

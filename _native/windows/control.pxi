@@ -59,7 +59,7 @@ from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_cpu, w
     winipc_bell_server_at, winipc_bell_take, winipc_bell_taken, winipc_cold_budget, \
     winipc_bell_untaken, winipc_bell_withdraw, winipc_bell_next_seq, \
     winipc_cold_learn, winipc_now_ns, winipc_steady_spin, winipc_cas, winipc_bell_note, \
-    winipc_yield_step
+    winipc_client_wait_step
 cimport memoryapi
 cimport synchapi
 cimport handleapi

@@ -55,6 +55,49 @@ def test_acall_fills_out_and_takes_bytes(server):
         assert isinstance(raw, bytearray) and Small.from_buffer(raw).value == 6
 
 
+@pytest.mark.parametrize("kind", ["ctypes", "bytes", "bytearray", "memoryview", "out=struct",
+                                  "out=other"])
+def test_acall_answers_every_kind_of_request_as_call_does(server, kind):
+    # The first acall on a connection makes its buffer (the facade's path);
+    # the next ones are one native step (begin_object): both answer alike,
+    # and a slow answer (past the spin) too.
+    def request(value):
+        raw = bytes(Small(value))
+        return {"ctypes": lambda: Small(value), "bytes": lambda: raw,
+                "bytearray": lambda: bytearray(raw), "memoryview": lambda: memoryview(raw),
+                "out=struct": lambda: Small(value), "out=other": lambda: Small(value)}[kind]()
+
+    def value(answer):
+        return Small.from_buffer_copy(answer).value
+
+    async def main(conn, n):
+        got = []
+        for i in range(n):
+            struct = request(i)
+            if kind == "out=struct":
+                answer = await conn.acall(WM_SMALL, struct, out=struct)
+                assert answer is struct
+            elif kind == "out=other":
+                into = Small(99)
+                answer = await conn.acall(WM_SMALL, struct, out=into)
+                assert answer is into
+            else:
+                answer = await conn.acall(WM_SMALL, struct)
+                assert type(answer) is (Small if kind == "ctypes" else bytearray)
+            got.append((value(answer), conn.last_result))
+        # One that sleeps past the spin, then quick ones again.
+        assert value(await conn.acall(WM_SLEEP, Small(20))) == 2**64 - 20    # (-value)
+        got.append((value(await conn.acall(WM_SMALL, request(7))), conn.last_result))
+        return got
+
+    with server.connect(timeout=30) as conn:
+        expected = []
+        for i in [*range(5), 7]:
+            expected.append((value(conn.call(WM_SMALL, request(i))), conn.last_result))
+        assert run(main(conn, 5)) == expected
+        assert [v for v, _ in expected] == [3 * i for i in [*range(5), 7]]
+
+
 def test_asend_on_a_remote_buffer(server):
     async def main(conn, buf):
         return await conn.asend(WM_SMALL, buf)

@@ -53,26 +53,24 @@ class AsyncTurn:
     handed the turn passes it on."""
 
     def __init__(self) -> None:
-        self._busy = False
+        # Held while the turn is taken, by whoever has it: try_acquire()
+        # needs no other lock, because a turn with waiters is never let go
+        # (release() hands it on), and _lock orders the waiters.
+        self._busy = threading.Lock()
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._lock = threading.Lock()
 
     def try_acquire(self) -> bool:
-        """Take the turn now if it is free and no one waits for it: whether
-        it did (else acquire() waits).  No coroutine: the usual case costs
-        no step of one."""
-        with self._lock:
-            if self._busy or self._waiters:
-                return False
-            self._busy = True
-            return True
+        """Take the turn now if it is free (then no one waits for it):
+        whether it did (else acquire() waits).  No coroutine: the usual case
+        costs no step of one."""
+        return self._busy.acquire(False)
 
     async def acquire(self, deadline: Optional[float]) -> None:
         import asyncio      # (loaded: this runs in a loop)
 
         with self._lock:
-            if not self._busy and not self._waiters:
-                self._busy = True
+            if self._busy.acquire(False):
                 return
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -103,7 +101,7 @@ class AsyncTurn:
     def release(self) -> None:
         with self._lock:
             if not self._waiters:
-                self._busy = False
+                self._busy.release()
                 return
             waiter = self._waiters.popleft()
         # The turn stays taken: it goes to the waiter, on its own loop (from

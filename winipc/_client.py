@@ -361,44 +361,56 @@ class Connection(Resource):
         Cancelling the awaiting task gives up the call: as after a
         :class:`CallTimeout`, its buffer is never freed under the server and
         the connection stays usable."""
-        self._check_open()
-        _check_message(msg, "acall")
-        out, size = _result_for(struct, out, "acall")
+        if self._closed:
+            self._check_open()
+        if type(msg) is not int:
+            _check_message(msg, "acall")
         _aio.check_loop()
-        ms = self._ms(timeout)
+        ms = self._timeout_ms if timeout is None else _timeout_ms(timeout)
         deadline = _deadline(ms)
-        if not self._aturn.try_acquire():
-            await self._aturn.acquire(deadline)
+        turn = self._aturn
+        if not turn.try_acquire():
+            await turn.acquire(deadline)
         try:
             scratch = self._ascratch
             try:
-                if scratch is None or scratch.size < size or scratch.closed:
-                    if scratch is not None:
-                        scratch.close()
-                    # A request to the server (Linux) or VirtualAllocEx: once per
-                    # connection, or when a call needs more room.
-                    self._ascratch = scratch = self.process.allocate(
-                        max(size, 64), shared=self.shared, timeout=self.timeout)
-                    scratch._warns = False
-            except NoSuchProcess as e:
-                raise self._gone(e) from None
-            try:
-                # The bytes go with the request, and come back with its
-                # answer (in the doorbell page, when they fit).
-                seq, result = self._asend_begin(msg, size, scratch.address, ms, out)
+                # The usual kinds of request posted, and their answer spun
+                # for, in one native step (answer.pxi); None: any other, or a
+                # larger buffer is needed first.
+                begun = None if scratch is None or scratch.closed else \
+                    self._native.begin_object(msg, scratch.address, scratch.size, struct, out, ms)
+                if begun is None:
+                    out, size = _result_for(struct, out, "acall")
+                    if scratch is None or scratch.size < size or scratch.closed:
+                        if scratch is not None:
+                            scratch.close()
+                        # A request to the server (Linux) or VirtualAllocEx: once per
+                        # connection, or when a call needs more room.
+                        self._ascratch = scratch = self.process.allocate(
+                            max(size, 64), shared=self.shared, timeout=self.timeout)
+                        scratch._warns = False
+                    # The bytes go with the request, and come back with its
+                    # answer (in the doorbell page, when they fit).
+                    address = scratch.address
+                    seq, result = self._asend_begin(msg, size, address, ms, out)
+                elif type(begun) is tuple:
+                    seq, out = begun        # posted: _asend_raw goes on with it
+                    size, result = 0, None
+                    address = cast(RemoteBuffer[Any], scratch).address
+                else:
+                    return begun
                 if result is None:
-                    result = await self._asend_raw(msg, size, scratch.address, ms, deadline,
-                                                   out, seq)
+                    result = await self._asend_raw(msg, size, address, ms, deadline, out, seq)
                 self._native.last_result = result
             except NoSuchProcess as e:
                 raise self._gone(e) from None
             except BaseException as e:
-                if _may_be_in_flight(e):
+                if scratch is not None and _may_be_in_flight(e):
                     # Cancelled or timed out: the server may still run it.
                     self._abandon(scratch)
                 raise
         finally:
-            self._aturn.release()
+            turn.release()
         return out
 
     def _asend_begin(self, msg: int, size: int, address: int, ms: int,

@@ -146,6 +146,12 @@ class Process:
                    data: Buffer | None = None) -> int: ...
     def end_send(self, seq: int, spin_us: int = 0, out: Buffer | None = None) -> int | None: ...
     def cancel_send(self, seq: int) -> bool: ...      # True: withdrawn, it never runs
+    # acall()'s first step for call_object()'s kinds of request: begin_send,
+    # then end_send spinning spin_us: the answer; (seq, the answer) while the
+    # server runs it; None, having posted nothing (any other kind, larger
+    # than capacity, or the turn is another thread's)
+    def begin_object(self, msg: int, address: int, capacity: int, struct: object, out: object,
+                     timeout_ms: int) -> Any: ...
     @property
     def server_is_32bit(self) -> bool: ...  # Windows WoW64: 32-bit wParam/lParam, buffers below 2 GiB
     if sys.platform == "win32":

@@ -300,6 +300,10 @@ cdef class Process:
         page when they fit, as call()'s) in the doorbell, opened within
         ``timeout_ms`` if need be -> its sequence number, at once; 0 when
         another thread holds the turn (wait for wait_handle, try again)."""
+        return self.begin(msg, size, address, timeout_ms, data)
+
+    cdef uint32_t begin(self, uint32_t msg, uint64_t size, uint64_t address,
+                        int64_t timeout_ms, object data) except? 0:
         cdef uint32_t seq
         cdef bint taken = False, posted = False, inline = False
         cdef uint64_t at        # (where a shared buffer's address lies in its mapping)
@@ -334,7 +338,9 @@ cdef class Process:
         back; a refusal raises the server's error), its bytes read into
         ``out`` if given; else None, and the caller waits for wait_handle.
         With ``spin_us``, an awake server's answer is first spun for that long."""
-        cdef int64_t spin_ns = <int64_t>checked_spin_us(spin_us) * 1000
+        return self.end(seq, <int64_t>checked_spin_us(spin_us) * 1000, out)
+
+    cdef object end(self, uint32_t seq, int64_t spin_ns, object out):
         cdef _ClientBell bell = self.in_flight(seq)
         cdef Failure f
         cdef int64_t result = 0
@@ -356,6 +362,29 @@ cdef class Process:
             if r != 0:
                 self.channel.give()
                 self.leave()
+
+    def begin_object(self, uint32_t msg, uint64_t address, size_t capacity, struct, out,
+                     int64_t timeout_ms):
+        """acall()'s first step for the usual kinds of request, in one native
+        call (answer.pxi's answer object): the answer, the result left in
+        ``last_result``; (its sequence number, the answer) while the server
+        runs it; None, having posted nothing, for a kind answer.pxi leaves to
+        the facade, one larger than ``capacity``, or when another thread's
+        request holds the connection."""
+        cdef uint32_t seq
+        cdef Py_ssize_t size
+        answer = answer_for(struct, out)
+        size = answer_size(answer, capacity)
+        if size < 0:
+            return None
+        seq = self.begin(msg, size, address, timeout_ms, answer)
+        if not seq:
+            return None
+        result = self.end(seq, self.spin_ns, answer)
+        if result is None:
+            return seq, answer
+        self.last_result = result
+        return answer
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn

@@ -45,6 +45,8 @@ cdef class _ClientBell:
     cdef uint32_t msg           # post()'s request: message, buffer size and address,
     cdef uint64_t size, address
     cdef bint inline            # and whether its bytes ride in the page
+    cdef bint maybe_stale       # a wake-up no wait consumed may be in the socket, or
+                                # on its way (this side said it sleeps): post() drains
 
     @staticmethod
     cdef _ClientBell map(int page_fd, int fd):
@@ -158,6 +160,7 @@ cdef class _ClientBell:
             self.first_look(seq, rang, spin_ns, deadline)
         while not winipc_bell_answered(b, seq):
             winipc_bell_client_sleeps(b)
+            self.maybe_stale = True     # (one that ends in an error leaves its wake-up)
             if winipc_bell_answered(b, seq):
                 if not winipc_bell_client_wakes(b):
                     # The server took the flag: its wake-up packet is on its
@@ -218,14 +221,20 @@ cdef class _ClientBell:
         """``inline``: the caller put the request's bytes in the page."""
         cdef Failure f
         cdef Reply stale
-        # Wake-ups of requests that were given up, so that the socket's
-        # readiness is about this one (a hang-up stays for look()).
-        while recv_packet(self.fd, &stale, sizeof(stale), NULL) > 0:
-            pass
+        # Wake-ups of requests that were given up, or that came after their
+        # answer was seen, so that the socket's readiness is about this one
+        # (a hang-up stays for look()).  None can be there unless this side
+        # said it slept since the last drain: then one syscall spared.  (One
+        # still on its way after this is read by look() as a stale one.)
+        if self.maybe_stale:
+            self.maybe_stale = False
+            while recv_packet(self.fd, &stale, sizeof(stale), NULL) > 0:
+                pass
         self.msg, self.size, self.address, self.inline = msg, size, address, inline
         if self.ring(seq, msg, WINIPC_FLAG_INLINE if inline else 0, size, address, &self.rang,
                      &f) < 0:
             winipc_bell_client_wakes(self.page)
+            self.maybe_stale = True
             raise_failure(&f)
         self.pending = seq
         return 0
@@ -246,18 +255,23 @@ cdef class _ClientBell:
         if spin_ns > 0 and not winipc_bell_answered(b, seq) and b.server_asleep == 0:
             self.first_look(seq, rang, spin_ns, INT64_MAX)
         # Wake-ups (this one's or stale ones); a hang-up or a notice fails.
-        r = read_reply(self.fd, &wake, NULL, f)
-        while r > 0:
+        # An answer the spin saw, with no wake-up owed, needs no syscall:
+        # a hang-up after it is the next wait's to see (as for call()).
+        if self.maybe_stale or not winipc_bell_answered(b, seq):
             r = read_reply(self.fd, &wake, NULL, f)
-        if r < 0:
-            self.pending = 0
-            return -1
+            while r > 0:
+                r = read_reply(self.fd, &wake, NULL, f)
+            if r < 0:
+                self.pending = 0
+                return -1
         if not winipc_bell_answered(b, seq):
             winipc_bell_client_sleeps(b)
+            self.maybe_stale = True
             if not winipc_bell_answered(b, seq):
                 return 0
         self.pending = 0
-        # A wake-up may still be on its way: later readers skip it.
+        # A wake-up may still be on its way (if this request slept: then
+        # maybe_stale says so already): later readers skip it.
         winipc_bell_client_wakes(b)
         if b.error:
             fail(f, b.error, True, "server SEND (doorbell)")      # worded as a call's
@@ -283,7 +297,7 @@ cdef class _ClientBell:
         """Give up request ``seq``: True when the server had not taken it
         yet (it never runs)."""
         cdef bint withdrawn = winipc_bell_withdraw(self.page, seq)
-        winipc_bell_client_wakes(self.page)
+        winipc_bell_client_wakes(self.page)     # (maybe_stale, if it slept)
         self.pending = 0
         if self.inline and not withdrawn:
             # Taken: its answer will still be copied to the page (doorbell.h).

@@ -173,6 +173,10 @@ cdef class Process:
         bytes at ``address`` (``data``: its bytes, written first) in the
         asynchronous doorbell, opened within ``timeout_ms`` if need be -> its
         sequence number (never 0: the asynchronous doorbell is its own)."""
+        return self.begin(msg, size, address, timeout_ms, data)
+
+    cdef uint32_t begin(self, UINT msg, size_t size, size_t address, UINT timeout_ms,
+                        object data) except? 0:
         cdef uint32_t seq = 0
         self.enter()
         try:
@@ -189,8 +193,10 @@ cdef class Process:
         server window that is gone, raises), its bytes read into ``out`` if
         given; else None, and the caller waits on wait_handle.  With
         ``spin_us``, an awake server's answer is first spun for that long."""
+        return self.end(seq, checked_spin_us(spin_us), out)
+
+    cdef object end(self, uint32_t seq, int spin, object out):
         cdef _ClientBell bell = self._abell
-        cdef int spin = checked_spin_us(spin_us)
         cdef LRESULT result = 0
         cdef bint done = True
         bell.check_pending(seq)
@@ -209,6 +215,29 @@ cdef class Process:
             if done:
                 bell.busy = False
                 self.leave()
+
+    def begin_object(self, UINT msg, size_t address, size_t capacity, struct, out,
+                     UINT timeout_ms):
+        """acall()'s first step for the usual kinds of request, in one native
+        call (answer.pxi's answer object): the answer, the result left in
+        ``last_result``; (its sequence number, the answer) while the server
+        runs it; None, having posted nothing, for a kind answer.pxi leaves to
+        the facade, one larger than ``capacity``, or when another thread's
+        request holds the connection."""
+        cdef uint32_t seq
+        cdef Py_ssize_t size
+        answer = answer_for(struct, out)
+        size = answer_size(answer, capacity)
+        if size < 0:
+            return None
+        seq = self.begin(msg, size, address, timeout_ms, answer)
+        if not seq:
+            return None
+        result = self.end(seq, self._spin_us, answer)
+        if result is None:
+            return seq, answer
+        self.last_result = result
+        return answer
 
     def cancel_send(self, uint32_t seq):
         """Give up waiting for request ``seq`` (begun, not ended): withdrawn

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -419,6 +420,55 @@ def test_the_default_server_stays_awake_across_short_pauses_between_bursts():
         short = [slept for (before, _), (paused, slept) in zip(runs, runs[1:])
                  if before < 0.006 and paused < 0.006]
         assert len(short) >= bursts // 4 and sum(short) < len(short) // 4, seen["default"]
+
+
+@pytest.mark.skipif(not LINUX, reason="the proof pins threads to one CPU (sched_setaffinity "
+                    "of a thread) and counts the serving thread's blocking (/proc "
+                    "voluntary_ctxt_switches), which only Linux gives; Windows' serving loop "
+                    "takes the same step from doorbell.h (winipc_server_wait_step)")
+def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
+    """Client, server and a CPU hog on one CPU.  Client and server wait for
+    each other by yielding, and a yield may hand the hog a whole time slice
+    while a request or an answer waits (once that made every call take one:
+    the pair kept yielding, and neither ever blocked).  A side that finds
+    the other's request or answer waited through its yield (its stamp in
+    the page says so) sleeps instead for a while, and each side's wake-up,
+    which preempts the hog, hands the CPU over.  So beside the hog the pair
+    blocks about once per call, where without it, back-to-back calls on one
+    CPU keep both yielding and they hardly block at all."""
+    cpu = min(os.sched_getaffinity(0))
+    server = winipc.Server(unique_title())
+    server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+
+    def calls_and_sleeps(conn, seconds):
+        """(calls, how often the serving and calling threads blocked)"""
+        pair = (server._thread, threading.current_thread())
+        data = bytearray(16)
+        sleeps0, calls = sum(map(thread_sleeps, pair)), 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            conn.call(WM_BUMP, data)
+            calls += 1
+        return calls, sum(map(thread_sleeps, pair)) - sleeps0
+
+    allowed = os.sched_getaffinity(0)
+    with server, winipc.connect(server.title, wait=10, shared=True) as conn:
+        os.sched_setaffinity(server._thread.native_id, {cpu})
+        os.sched_setaffinity(0, {cpu})
+        try:
+            calls_and_sleeps(conn, 0.1)         # (both settle on the CPU)
+            quiet = calls_and_sleeps(conn, 0.5)
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                os.sched_setaffinity(hog.pid, {cpu})
+                busy = calls_and_sleeps(conn, 1.0)
+            finally:
+                hog.kill()
+                hog.wait()
+        finally:
+            os.sched_setaffinity(0, allowed)
+    assert quiet[1] <= quiet[0] // 10, quiet
+    assert busy[1] >= busy[0] // 2, busy
 
 
 def thread_sleeps(thread):

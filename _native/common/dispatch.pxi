@@ -390,6 +390,7 @@ def check_spin(value, str name="spin"):
 # another process.  Every doorbell of this process shares it.  (Threads race
 # on it harmlessly.)
 cdef int64_t yields_muted_until = 0
+cdef int64_t yields_lost = 0            # (winipc_lost_yield)
 
 
 cdef int transport_spin(long long spin_us, bint shared) except -2:

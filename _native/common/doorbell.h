@@ -5,14 +5,16 @@
  * Protocol (the same on every platform; "wake" is the platform's kernel
  * wake-up: a packet on the Linux endpoint, an Event on Windows):
  *
- *   client posts:   write msg, wparam, lparam; store-release req = seq;
+ *   client posts:   write msg, wparam, lparam, posted_ns (the time);
+ *                   store-release req = seq;
  *                   full fence; if exchange(server_asleep, 0) == 1: wake server
  *   server serves:  seq = load-acquire req; if seq != the last it served and
  *                   has neither flag: compare-exchange req from seq to
  *                   seq | WINIPC_TAKEN (else the client withdrew it: skip);
  *                   read msg, wparam, lparam ONCE into locals and check them
  *                   exactly as a message's (the client may change them at any
- *                   time); run the handler; write error, result;
+ *                   time); run the handler; write error, result,
+ *                   answered_ns (the time);
  *                   store-release rep = seq; full fence;
  *                   if exchange(client_asleep, 0) == 1: wake client
  *   a side sleeps:  store its *_asleep = 1; full fence; look again; sleep in
@@ -25,8 +27,9 @@
  * step until the server has taken the request (WINIPC_TAKEN), for a budget
  * learnt from the recent wake-ups: a client that still spins when the answer
  * comes spares the answer its own kernel wake-up.  A yield that lost the CPU
- * to another process (winipc_client_wait_step) makes a client's waits sleep
- * instead.
+ * to another process (winipc_client_wait_step, winipc_server_wait_step: it
+ * came back late, and the other side's stamp says its request or answer
+ * waited through it) makes that side's waits sleep instead for a while.
  *
  * Small requests ride in the page (a server that offers it says so in
  * `features`): the client copies the struct's bytes to the page's data area
@@ -109,7 +112,10 @@ typedef struct winipc_bell {
     volatile uint64_t wparam;
     volatile uint64_t lparam;
     volatile uint32_t client_cpu;     /* the CPU the client waits on, + 1; 0: unknown */
-    uint8_t pad0[64 - 36];
+    uint32_t pad_cpu;
+    volatile int64_t posted_ns;       /* when the client posted req (winipc_now_ns): only
+                                         ever makes the server's yields stop */
+    uint8_t pad0[64 - 48];
     /* the server's cache line: written by the server, read by the client */
     volatile uint32_t rep;            /* sequence number of the last answer */
     volatile uint32_t server_asleep;  /* 1: the server sleeps; the client wakes it */
@@ -117,7 +123,10 @@ typedef struct winipc_bell {
     volatile uint32_t server_cpu;     /* the CPU the server serves on, + 1; 0: unknown */
     volatile int64_t result;
     volatile uint32_t features;       /* WINIPC_FEATURE_*: set once, before the page is given */
-    uint8_t pad2[64 - 28];
+    uint32_t pad_features;
+    volatile int64_t answered_ns;     /* when the server answered rep (winipc_now_ns): only
+                                         ever makes the client's yields stop */
+    uint8_t pad2[64 - 40];
 } winipc_bell;
 
 /* GCC and Clang (MinGW-w64 included) builtins; MSVC's Interlocked functions
@@ -183,6 +192,25 @@ static inline void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     }
 }
 
+/* A monotonic clock in nanoseconds, for spin budgets and the stamp of a
+ * request's post (one clock for every process of the machine). */
+static inline int64_t winipc_now_ns(void)
+{
+#ifdef _WIN32
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER t;
+    if (!freq.QuadPart)
+        QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&t);
+    return (int64_t)(t.QuadPart / freq.QuadPart) * 1000000000
+           + (int64_t)(t.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+#endif
+}
+
 /* The protocol's steps, for both backends (and C peers).  Fields are read
  * with the volatile accesses above; the order is what the comment at the top
  * of this file says. */
@@ -196,6 +224,7 @@ static inline int winipc_bell_post_flags(winipc_bell *b, uint32_t seq, uint32_t 
     b->wparam = wparam;
     b->lparam = lparam;
     b->client_cpu = winipc_cpu();
+    b->posted_ns = winipc_now_ns();
     winipc_store_release(&b->req, seq);
     winipc_fence();
     return winipc_exchange(&b->server_asleep, 0) == 1;
@@ -312,6 +341,7 @@ static inline int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t erro
 {
     b->error = error;
     b->result = result;
+    b->answered_ns = winipc_now_ns();
     winipc_store_release(&b->rep, seq);
     winipc_fence();
     return winipc_exchange(&b->client_asleep, 0) == 1;
@@ -401,22 +431,27 @@ static inline void winipc_bell_server_wakes(winipc_bell *b)
     winipc_store_release(&b->server_asleep, 0);
 }
 
-/* A monotonic clock in nanoseconds, for spin budgets. */
-static inline int64_t winipc_now_ns(void)
+/* How long a yield must take to have lost the CPU to another process, and
+ * how long a side's waits then sleep instead of yielding. */
+#define WINIPC_YIELD_LOST_NS 200000
+#define WINIPC_YIELD_MUTE_NS 100000000
+
+/* A yield came back at `back` with the other side's request or answer
+ * waiting through it, by that side's stamp (winipc_client_wait_step,
+ * winipc_server_wait_step).  The second such within WINIPC_YIELD_AGAIN_NS
+ * (one alone may be any passing thread's) makes this side's waits beside
+ * the other sleep instead of yielding until *muted_until,
+ * WINIPC_YIELD_MUTE_NS on: then each side's wake-up, which preempts a CPU
+ * hog where a yield does not, hands the CPU over.  (*last_lost: the
+ * caller's, 0 at first.) */
+#define WINIPC_YIELD_AGAIN_NS 50000000
+static inline int winipc_lost_yield(int64_t back, int64_t *last_lost, int64_t *muted_until)
 {
-#ifdef _WIN32
-    static LARGE_INTEGER freq;
-    LARGE_INTEGER t;
-    if (!freq.QuadPart)
-        QueryPerformanceFrequency(&freq);
-    QueryPerformanceCounter(&t);
-    return (int64_t)(t.QuadPart / freq.QuadPart) * 1000000000
-           + (int64_t)(t.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-#endif
+    int again = *last_lost != 0 && back - *last_lost <= WINIPC_YIELD_AGAIN_NS;
+    if (again)
+        *muted_until = back + WINIPC_YIELD_MUTE_NS;
+    *last_lost = back;
+    return again;
 }
 
 /* One step of a client's wait: winipc_wait_step toward `toward` (the CPU of
@@ -425,17 +460,18 @@ static inline int64_t winipc_now_ns(void)
  * hands the CPU to any runnable thread there, for its whole time slice:
  * beside a CPU hog, a yield that came back only after WINIPC_YIELD_LOST_NS
  * lost the CPU for milliseconds, where a sleeper that is woken gets it back
- * at once.  Unless the server says it runs on our CPU now (it had the time:
- * a long handler), the client's waits then yield no more for
- * WINIPC_YIELD_MUTE_NS (in *muted_until, the caller's: one per process).
- * (A server yields only to a client on its CPU, and cannot tell a client's
- * long turn from another process's: its steps stay winipc_wait_step.) */
-#define WINIPC_YIELD_LOST_NS 200000
-#define WINIPC_YIELD_MUTE_NS 100000000
-static inline int winipc_client_wait_step(winipc_bell *b, uint32_t mine, uint32_t toward,
+ * at once.  When the server does not run on our CPU now, the client's waits
+ * then yield no more for WINIPC_YIELD_MUTE_NS (in *muted_until, the
+ * caller's: one per process).  When it does, the yield lost the CPU if the
+ * answer to request `seq` was already there that long before it came back
+ * (the server's stamp), and such losses count as winipc_lost_yield says; a
+ * server on our CPU that answered just now had the time itself (a long
+ * handler).  (The server's own yields: winipc_server_wait_step.) */
+static inline int winipc_client_wait_step(winipc_bell *b, uint32_t seq, uint32_t mine,
+                                          uint32_t toward, int64_t *last_lost,
                                           int64_t *muted_until)
 {
-    int64_t t;
+    int64_t t, back, answered;
     if (toward == 0 || toward != mine) {
         winipc_wait_step(mine, toward);     /* a pause */
         return 1;
@@ -444,12 +480,47 @@ static inline int winipc_client_wait_step(winipc_bell *b, uint32_t mine, uint32_
     if (t < *muted_until)
         return 0;
     winipc_wait_step(mine, mine);           /* a yield */
-    if (winipc_now_ns() - t >= WINIPC_YIELD_LOST_NS
-            && winipc_bell_server_cpu(b) != mine) {
+    back = winipc_now_ns();
+    answered = b->answered_ns;              /* (the server's word: only compared) */
+    if (back - t < WINIPC_YIELD_LOST_NS)
+        return 1;
+    if (winipc_bell_server_cpu(b) != mine) {
         *muted_until = t + WINIPC_YIELD_MUTE_NS;
         return 0;
     }
+    if (winipc_bell_answered(b, seq) && answered > 0 && answered <= back - WINIPC_YIELD_LOST_NS)
+        return !winipc_lost_yield(back, last_lost, muted_until);
     return 1;
+}
+
+/* server: whether the request waiting in `b` (untaken: winipc_bell_untaken)
+ * was posted at or before `before` (winipc_now_ns).  The stamp is the
+ * client's word (torn, even, where a 32-bit side reads it): a lie only makes
+ * this server's yields stop for a while (winipc_server_wait_step). */
+static inline int winipc_bell_posted_by(winipc_bell *b, int64_t before)
+{
+    int64_t posted = b->posted_ns;
+    return posted > 0 && posted <= before;
+}
+
+/* One step of a server's wait: a yield to a client `beside` it on its CPU,
+ * else a pause (winipc_wait_step); timed when it yields -> the time the
+ * yield came back when it took WINIPC_YIELD_LOST_NS or longer, else 0.  When
+ * a request the server finds then was posted that long before it came back
+ * (winipc_bell_posted_by), the CPU went to another process while the client
+ * waited (winipc_lost_yield).  A client's own long turn between
+ * calls posts nothing meanwhile, so it never counts. */
+static inline int64_t winipc_server_wait_step(uint32_t mine, int beside)
+{
+    int64_t t, back;
+    if (!beside) {
+        winipc_wait_step(mine, 0);          /* a pause */
+        return 0;
+    }
+    t = winipc_now_ns();
+    winipc_wait_step(mine, mine);           /* a yield */
+    back = winipc_now_ns();
+    return back - t >= WINIPC_YIELD_LOST_NS ? back : 0;
 }
 
 #endif

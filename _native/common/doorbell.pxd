@@ -13,12 +13,14 @@ cdef extern from "doorbell.h" nogil:
         uint64_t wparam
         uint64_t lparam
         uint32_t client_cpu
+        int64_t posted_ns
         uint32_t rep
         uint32_t server_asleep
         uint32_t error
         uint32_t server_cpu
         int64_t result
         uint32_t features
+        int64_t answered_ns
     enum:
         WINIPC_BELL_SIZE
         WINIPC_MAX_SPIN_US
@@ -33,6 +35,7 @@ cdef extern from "doorbell.h" nogil:
         WINIPC_BELL_NOTE_MAX
         WINIPC_BELL_DATA
         WINIPC_BELL_DATA_MAX
+        WINIPC_YIELD_LOST_NS
     uint32_t winipc_cpu()
     void winipc_wait_step(uint32_t mine, uint32_t peer_cpu)
     int64_t winipc_now_ns()
@@ -58,8 +61,11 @@ cdef extern from "doorbell.h" nogil:
     int winipc_bell_withdraw(winipc_bell *b, uint32_t seq)
     int64_t winipc_cold_budget(int64_t spin_ns, int64_t wake_avg_ns)
     void winipc_cold_learn(int64_t *wake_avg_ns, int64_t took_ns)
-    int winipc_client_wait_step(winipc_bell *b, uint32_t mine, uint32_t toward,
-                                int64_t *muted_until)
+    int winipc_bell_posted_by(winipc_bell *b, int64_t before)
+    int64_t winipc_server_wait_step(uint32_t mine, int beside)
+    int winipc_lost_yield(int64_t back, int64_t *last_lost, int64_t *muted_until)
+    int winipc_client_wait_step(winipc_bell *b, uint32_t seq, uint32_t mine, uint32_t toward,
+                                int64_t *last_lost, int64_t *muted_until)
     # server
     int64_t winipc_steady_spin(int64_t now, int64_t *last, int64_t *recent, int64_t spin_ns,
                                int64_t steady_ns)

@@ -86,8 +86,8 @@ cdef class _ClientBell:
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
             if peer == mine and not cold and mine != 0 and may_unpair():
                 return 0
-            if not winipc_client_wait_step(b, mine, mine if cold else peer,
-                                           &yields_muted_until):
+            if not winipc_client_wait_step(b, seq, mine, mine if cold else peer,
+                                           &yields_lost, &yields_muted_until):
                 return 0        # a yield lost the CPU: sleep instead
             i += 1
             if i % every == 0:

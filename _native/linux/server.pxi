@@ -36,6 +36,7 @@ cdef class ServerCore:
     cdef int64_t last_request, recent_gap
     cdef uint32_t cpu       # where the dispatch thread runs (doorbell.h: + 1)
     cdef bint beside        # a doorbell's client waits on that CPU too
+    cdef int64_t yields_lost, yields_muted_until    # (winipc_lost_yield)
     cdef object pending     # raised by a signal handler while serving
     # Windows' opt-in for senders of a lower integrity level.  Linux has no
     # integrity levels: every process of this user (and root) may connect
@@ -204,12 +205,15 @@ cdef class ServerCore:
                 else:
                     winipc_bell_server_wakes(self.clients[i].bell)
 
-    cdef bint bells_pending(self) noexcept nogil:
+    cdef bint bells_pending(self, int64_t posted_by=-1) noexcept nogil:
+        """Whether a request waits in a doorbell (with ``posted_by``: one
+        posted at or before then, winipc_bell_posted_by)."""
         cdef int i
         cdef Client *c
         for i in range(self.nclients):
             c = self.clients[i]
-            if c.bell != NULL and winipc_bell_untaken(winipc_bell_pending(c.bell), c.served):
+            if (c.bell != NULL and winipc_bell_untaken(winipc_bell_pending(c.bell), c.served)
+                    and (posted_by < 0 or winipc_bell_posted_by(c.bell, posted_by))):
                 return True
         return False
 
@@ -219,7 +223,7 @@ cdef class ServerCore:
         cdef int i, n, r, wait_ms
         cdef int result = 0
         cdef bint armed
-        cdef int64_t now, spin_until = 0, slice_end, next_signals = 0
+        cdef int64_t now, back, spin_until = 0, slice_end, next_signals = 0
         cdef unsigned int spins
         while not self.stopping:
             if self.stashes:
@@ -281,9 +285,14 @@ cdef class ServerCore:
                 now = winipc_now_ns()
                 if now >= spin_until or now >= slice_end:
                     break
+                if self.beside and now < self.yields_muted_until:
+                    spin_until = now        # our yields lost the CPU lately: sleep
+                    break
                 # A client beside us on this CPU cannot post while we spin:
-                # then each step yields to it (doorbell.h).
-                winipc_wait_step(self.cpu, self.cpu if self.beside else 0)
+                # then each step yields to it, timed (doorbell.h).
+                back = winipc_server_wait_step(self.cpu, self.beside)
+                if back and self.bells_pending(back - WINIPC_YIELD_LOST_NS):
+                    winipc_lost_yield(back, &self.yields_lost, &self.yields_muted_until)
                 spins += 1
                 if spins % 32 == 0:
                     self.cpu = winipc_cpu()

@@ -281,12 +281,15 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
     return served
 
 
-cdef bint bells_pending(WindowState *s) noexcept nogil:
+cdef bint bells_pending(WindowState *s, int64_t posted_by=-1) noexcept nogil:
+    """Whether a request waits in a doorbell (with ``posted_by``: one posted
+    at or before then, winipc_bell_posted_by)."""
     cdef int i
     for i in range(s.bell_slots):
         if (s.bells[i].section != NULL and not s.bells[i].busy
                 and winipc_bell_untaken(winipc_bell_pending(s.bells[i].bell),
-                                        s.bells[i].last_served)):
+                                        s.bells[i].last_served)
+                and (posted_by < 0 or winipc_bell_posted_by(s.bells[i].bell, posted_by))):
             return True
     return False
 

@@ -202,8 +202,8 @@ cdef class _ClientBell:
         cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
         done[0] = False
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            if not winipc_client_wait_step(b, mine, mine if cold else peer,
-                                           &yields_muted_until):
+            if not winipc_client_wait_step(b, seq, mine, mine if cold else peer,
+                                           &yields_lost, &yields_muted_until):
                 return 0        # a yield lost the CPU: sleep instead
             spins += 1
             if spins % every != 0:

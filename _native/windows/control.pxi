@@ -59,7 +59,8 @@ from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_cpu, w
     winipc_bell_server_at, winipc_bell_take, winipc_bell_taken, winipc_cold_budget, \
     winipc_bell_untaken, winipc_bell_withdraw, winipc_bell_next_seq, \
     winipc_cold_learn, winipc_now_ns, winipc_steady_spin, winipc_cas, winipc_bell_note, \
-    winipc_client_wait_step
+    winipc_client_wait_step, winipc_server_wait_step, winipc_lost_yield, \
+    winipc_bell_posted_by, WINIPC_YIELD_LOST_NS
 cimport memoryapi
 cimport synchapi
 cimport handleapi
@@ -177,6 +178,7 @@ cdef struct WindowState:
     HANDLE wake         # the server's wake Event (once a doorbell exists)
     uint32_t cpu        # where the window thread runs (doorbell.h: + 1)
     bint beside         # a doorbell's client waits on that CPU too
+    int64_t yields_lost, yields_muted_until     # (winipc_lost_yield)
     int64_t steady_ns   # steady mode: the longest gap it spins across
     int64_t last_request, recent_gap   # (QueryPerformanceCounter ticks)
     uint64_t healed     # doorbell pages restored after a client pulled them

@@ -409,7 +409,7 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
     cdef win32.MSG message
     cdef BOOL got
     cdef int r, served
-    cdef int64_t now, spin_end = 0, next_queue = 0
+    cdef int64_t now, back, spin_end = 0, next_queue = 0
     cdef int64_t spin_ticks = us_to_ticks(spin_us)
     cdef int64_t queue_ticks = us_to_ticks(QUEUE_CHECK_US)
     cdef DWORD woke
@@ -437,9 +437,14 @@ cdef DWORD serve_loop(WindowState *s, HWND window, int spin_us) noexcept nogil:
             # In the clock's own ticks: winipc_steady_spin only compares and adds.
             spin_end = now + winipc_steady_spin(now, &s.last_request, &s.recent_gap, spin_ticks,
                                                 us_to_ticks(s.steady_ns // 1000))
+        if s.beside and now < spin_end and winipc_now_ns() < s.yields_muted_until:
+            spin_end = now          # our yields lost the CPU lately: sleep
         if now < spin_end and now < next_queue:
-            # A client beside us on this CPU cannot post while we spin.
-            winipc_wait_step(s.cpu, s.cpu if s.beside else 0)
+            # A client beside us on this CPU cannot post while we spin: then
+            # each step yields to it, timed (doorbell.h).
+            back = winipc_server_wait_step(s.cpu, s.beside)
+            if back and bells_pending(s, back - WINIPC_YIELD_LOST_NS):
+                winipc_lost_yield(back, &s.yields_lost, &s.yields_muted_until)
             continue
         # The message queue: sent messages are answered inside PeekMessageW.
         while bellapi.PeekMessageW(&message, NULL, 0, 0, bellapi.PM_REMOVE):

@@ -159,7 +159,7 @@ def main():
             ok = c.send(REQUEST.pack(5, 0, rng.getrandbits(64), 0, 0))
         elif action < 0.90 and c.bell is not None:  # garbage into the doorbell, then ring
             for _ in range(rng.randrange(1, 8)):
-                where = rng.choice([0, 4, 16, 24, 64, 68, 72, 80, rng.randrange(32, 4088)])
+                where = rng.choice([0, 4, 16, 24, 40, 64, 68, 72, 80, rng.randrange(32, 4088)])
                 c.bell[where:where + 8] = struct.pack("=Q", wild(rng, known))
             if rng.random() < 0.5:                  # a plausible request with a wild address
                 c.bell[8:32] = struct.pack("=IIQQ", message(rng), 0,

@@ -29,7 +29,6 @@ cdef object answer_for(object struct, object out):
     return None
 
 
-
 cdef Py_ssize_t answer_size(object answer, size_t capacity) except -2:
     """The size of ``answer`` (answer_for's) when acall()'s first native step
     (each backend's begin_object) can send it through a buffer of

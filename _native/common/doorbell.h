@@ -431,6 +431,19 @@ static inline void winipc_bell_server_wakes(winipc_bell *b)
     winipc_store_release(&b->server_asleep, 0);
 }
 
+/* client: whether request `seq` is answered, and was at or before `before`
+ * (winipc_now_ns).  The stamp is read after the answer's acquire, so it is
+ * that answer's; it is the server's word: a lie only makes this client's
+ * yields stop for a while (winipc_client_wait_step). */
+static inline int winipc_bell_answered_by(winipc_bell *b, uint32_t seq, int64_t before)
+{
+    int64_t answered;
+    if (!winipc_bell_answered(b, seq))
+        return 0;
+    answered = b->answered_ns;
+    return answered > 0 && answered <= before;
+}
+
 /* How long a yield must take to have lost the CPU to another process, and
  * how long a side's waits then sleep instead of yielding. */
 #define WINIPC_YIELD_LOST_NS 200000
@@ -471,7 +484,7 @@ static inline int winipc_client_wait_step(winipc_bell *b, uint32_t seq, uint32_t
                                           uint32_t toward, int64_t *last_lost,
                                           int64_t *muted_until)
 {
-    int64_t t, back, answered;
+    int64_t t, back;
     if (toward == 0 || toward != mine) {
         winipc_wait_step(mine, toward);     /* a pause */
         return 1;
@@ -481,14 +494,13 @@ static inline int winipc_client_wait_step(winipc_bell *b, uint32_t seq, uint32_t
         return 0;
     winipc_wait_step(mine, mine);           /* a yield */
     back = winipc_now_ns();
-    answered = b->answered_ns;              /* (the server's word: only compared) */
     if (back - t < WINIPC_YIELD_LOST_NS)
         return 1;
     if (winipc_bell_server_cpu(b) != mine) {
         *muted_until = t + WINIPC_YIELD_MUTE_NS;
         return 0;
     }
-    if (winipc_bell_answered(b, seq) && answered > 0 && answered <= back - WINIPC_YIELD_LOST_NS)
+    if (winipc_bell_answered_by(b, seq, back - WINIPC_YIELD_LOST_NS))
         return !winipc_lost_yield(back, last_lost, muted_until);
     return 1;
 }

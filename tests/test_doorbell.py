@@ -371,6 +371,74 @@ def test_garbage_in_a_doorbell_harms_only_its_writer(server):
     s.close()
 
 
+def _cpu_seconds(pid):
+    """CPU seconds process ``pid`` has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not LINUX, reason="the ring is the Linux server's pipe; a Windows client "
+                    "rings the server's Event, which no client can close or fill")
+def test_a_clients_ring_is_its_own_to_fill_or_close(server_process):
+    import fcntl
+    import mmap
+    import socket
+    import stat
+    import struct
+    from winipc import _rpc
+    server = server_process()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(_rpc._title_link(server.title))
+    s.settimeout(5)
+
+    def request(op):
+        s.send(struct.pack("=IIQQQ", op, 0, 1, 0, 0))
+        data, anc, _, _ = s.recvmsg(64, socket.CMSG_SPACE(4))
+        error = struct.unpack("=QqQII", data)[3]
+        return error, (struct.unpack("i", anc[0][2][:4])[0] if anc else None)
+
+    _, fd = request(5)                                          # OP_BELL: the page
+    bell = mmap.mmap(fd, 4096)
+    os.close(fd)
+    error, ring = request(7)                                    # OP_RINGFD: the ring
+    assert error == 0 and stat.S_ISFIFO(os.fstat(ring).st_mode)
+    assert request(7) == (87, None)                             # one ring per doorbell
+    with pytest.raises(OSError):
+        os.read(ring, 1)                                        # its write end only
+    with server.connect() as good:
+        # Filled to the brim, and blocking from now on for its writer: the
+        # server reads what it wants, when it wants, and goes on serving.
+        written = 0
+        while True:
+            try:
+                written += os.write(ring, b"x" * 4096)
+            except BlockingIOError:
+                break
+        fcntl.fcntl(ring, fcntl.F_SETFL, fcntl.fcntl(ring, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        assert written > 0 and good.call(WM_SMALL, Small(2)).value == 6
+        # Closed: the hung-up pipe would wake every poll() of the server, and
+        # keep a CPU busy, were it not closed there too.
+        os.close(ring)
+        time.sleep(0.2)
+        before = _cpu_seconds(server.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(server.pid) - before < 0.3
+        assert good.call(WM_SMALL, Small(3)).value == 9
+        # The client may still ring with packets: a request posted in its page
+        # is answered (refused: no buffer of its own is at address 0).
+        bell[8:32] = struct.pack("=IIQQ", WM_BUMP, 0, 16, 0)
+        bell[0:4] = struct.pack("=I", 1)
+        s.send(struct.pack("=IIQQQ", 6, 0, 0, 0, 0))             # OP_RING
+        deadline = time.monotonic() + 5
+        while struct.unpack("=I", bell[64:68])[0] != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert struct.unpack("=I", bell[72:76])[0] == 487       # ERROR_INVALID_ADDRESS
+    bell.close()
+    s.close()
+
+
 @pytest.mark.skipif(not LINUX, reason="the proof counts the serving thread's blocking, which "
                     "only Linux gives (/proc voluntary_ctxt_switches); Windows' serving loop "
                     "takes its spin from the same doorbell.h function, which the steady-mode "

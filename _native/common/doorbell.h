@@ -3,7 +3,8 @@
  * both sides are awake.
  *
  * Protocol (the same on every platform; "wake" is the platform's kernel
- * wake-up: a packet on the Linux endpoint, an Event on Windows):
+ * wake-up: on Linux a byte in the connection's ring, a pipe, for the server,
+ * and a packet on the endpoint for the client; an Event on Windows):
  *
  *   client posts:   write msg, wparam, lparam, posted_ns (the time);
  *                   store-release req = seq;

@@ -67,6 +67,8 @@ cdef enum:
     OP_DUP = 4
     OP_BELL = 5         # the connection's doorbell page (its memfd comes with the reply)
     OP_RING = 6         # the doorbell rang while the server slept: no reply
+    OP_RINGFD = 7       # the write end of the connection's ring (a pipe; with the
+                        # reply): a client rings through it instead of sending OP_RING
 
 cdef enum:
     ALLOC_PRIVATE = 0

@@ -139,6 +139,7 @@ cdef class Process:
         map; sends and calls ring it from now on, spinning ``spin_us`` µs
         (< 0: the default) for the answer.  One already open stays."""
         cdef int fd = -1
+        cdef _ClientBell bell
         cdef int spin = transport_spin(spin_us, shared)
         if spin < 0:
             return
@@ -148,7 +149,13 @@ cdef class Process:
         self.request(0, OP_BELL, 0, 0, 0, timeout_ms, -1, &fd, "server BELL")
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
-        self.bell = _ClientBell.map(fd, self.channel.sock)
+        bell = _ClientBell.map(fd, self.channel.sock)
+        fd = -1
+        self.request(0, OP_RINGFD, 0, 0, 0, timeout_ms, -1, &fd, "server RINGFD")
+        if fd < 0:
+            raise_errno(EPROTO, "server RINGFD", "the reply carried no ring")
+        bell.ring_fd = fd
+        self.bell = bell
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):
         """A buffer the server maps from a sealed memfd it sends here:

@@ -160,7 +160,12 @@ cdef extern from "<fcntl.h>" nogil:
         F_SEAL_SEAL
         O_RDONLY
         O_CLOEXEC
+        O_NONBLOCK
     int c_open "open"(const char *path, int flags)
+
+cdef extern from "<unistd.h>" nogil:
+    # https://man7.org/linux/man-pages/man2/pipe.2.html
+    int pipe2(int *fds, int flags)
 
 cdef extern from "<sys/stat.h>" nogil:
     # https://man7.org/linux/man-pages/man2/fchmod.2.html

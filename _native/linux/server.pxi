@@ -220,7 +220,7 @@ cdef class ServerCore:
     cdef int loop(self, bint main_thread) noexcept nogil:
         cdef pollfd *pfds = NULL
         cdef void *p
-        cdef int i, n, r, wait_ms
+        cdef int i, m, n, r, wait_ms
         cdef int result = 0
         cdef bint armed
         cdef int64_t now, back, spin_until = 0, slice_end, next_signals = 0
@@ -228,7 +228,9 @@ cdef class ServerCore:
         while not self.stopping:
             if self.stashes:
                 self.serve_stashed()
-            n = self.nclients + 2
+            # Each client's socket, then its ring (-1, not polled, until it has one).
+            m = self.nclients
+            n = 2 * m + 2
             p = realloc(pfds, n * sizeof(pollfd))
             if p == NULL:
                 result = -12
@@ -236,8 +238,10 @@ cdef class ServerCore:
             pfds = <pollfd *>p
             pfds[0].fd, pfds[0].events, pfds[0].revents = self.wake_fd, POLLIN, 0
             pfds[1].fd, pfds[1].events, pfds[1].revents = self.listen_fd, POLLIN, 0
-            for i in range(self.nclients):
+            for i in range(m):
                 pfds[i + 2].fd, pfds[i + 2].events, pfds[i + 2].revents = self.clients[i].fd, POLLIN, 0
+                pfds[i + 2 + m].fd = self.clients[i].ring_fd
+                pfds[i + 2 + m].events, pfds[i + 2 + m].revents = POLLIN, 0
             # Sleep only when the spin is over and, with every doorbell
             # saying so, still no request is waiting (doorbell.h).
             armed = False
@@ -266,7 +270,9 @@ cdef class ServerCore:
                     break
                 # Serve the clients polled.  (Clients the standby thread
                 # accepts meanwhile go after them, so the indices hold.)
-                for i in range(n - 3, -1, -1):
+                for i in range(m - 1, -1, -1):
+                    if pfds[i + 2 + m].revents:
+                        take_ring(self.clients[i])
                     if pfds[i + 2].revents and self.serve(self.clients[i]) < 0:
                         self.clients[i].dead = True
                 self.drop_dead()
@@ -357,6 +363,7 @@ cdef class ServerCore:
                 turn_away(fd)
                 return
         c.fd = fd
+        c.ring_fd = -1
         client_serial += 1
         c.serial = client_serial
         pthread_mutex_lock(&self.table_lock)

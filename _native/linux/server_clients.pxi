@@ -31,6 +31,8 @@ cdef struct Client:
     uint64_t total
     Alloc *allocs
     winipc_bell *bell      # the connection's doorbell page, or NULL
+    int ring_fd            # its ring's read end (OP_RINGFD: a pipe, the client writes to
+                           # wake us, cheaper than a packet), or -1
     uint32_t served        # the last doorbell request answered
     uint32_t told_cpu      # the CPU we last wrote in its page (doorbell.h: + 1)
     uint32_t client_cpu    # the CPU it posted its last request from (its word)
@@ -47,6 +49,7 @@ cdef struct Client:
 # it opens, at most MAX_*_PER_PROCESS (a client process is its pid, as the
 # kernel reported it when the connection was made).
 cdef enum:
+    RING_READ = 64         # bytes of a ring read per wake-up (any number empties it soon)
     MAX_MAPS_TOTAL = 16384
     MAX_ALLOCS_PER_PROCESS = 4096
 cdef uint64_t MAX_BYTES_PER_PROCESS = (<uint64_t>1) << 32
@@ -206,6 +209,8 @@ cdef void drop_client(Client *c) noexcept nogil:
     free(c.allocs)
     if c.bell != NULL:
         munmap(c.bell, WINIPC_BELL_SIZE)
+    if c.ring_fd >= 0:
+        close(c.ring_fd)
     free(c)
 
 
@@ -305,6 +310,36 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
     return 0
 
 
+cdef uint32_t do_ringfd(Client *c, int *fd) noexcept nogil:
+    """The ring of client ``c``'s doorbell, made now: a pipe whose read end
+    we keep, its write end in ``fd`` (the caller sends and closes it).  A
+    pipe, not an eventfd: the two ends are two open files, so nothing the
+    client does to its end (clearing O_NONBLOCK, reading) touches ours, and
+    it is the client's alone (another client draining it cannot hide a
+    ring, nor can it make our read wait)."""
+    cdef int ends[2]
+    fd[0] = -1
+    if c.bell == NULL or c.ring_fd >= 0:
+        return ERROR_INVALID_PARAMETER      # one per doorbell
+    if pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0:
+        if errno == EMFILE or errno == ENFILE:
+            return ERROR_CONNECTION_COUNT_LIMIT
+        return ERROR_NOT_ENOUGH_MEMORY
+    c.ring_fd, fd[0] = ends[0], ends[1]
+    return 0
+
+
+cdef void take_ring(Client *c) noexcept nogil:
+    """Empty client ``c``'s ring, which poll() said is readable (rings only
+    say "look at the doorbells"): one read, at most RING_READ bytes; a ring
+    the client closed is closed here too (its hang-up would wake every
+    poll), and it rings with packets, if at all."""
+    cdef char rings[RING_READ]
+    if c_read(c.ring_fd, rings, RING_READ) == 0:
+        close(c.ring_fd)
+        c.ring_fd = -1
+
+
 cdef uint64_t owner_buffer(Client *c, uint64_t addr, uint64_t size) noexcept nogil:
     """The start of the buffer this client was given that holds all of
     [addr, addr+size), or 0 if none does."""
@@ -359,6 +394,8 @@ cdef int answer(Client *c, Request *req, int got_fd, Alloc *freed) noexcept nogi
         rep.error = do_free(c, req.lparam, freed)
     elif req.op == OP_BELL:
         rep.error = do_bell(c, &reply_fd)
+    elif req.op == OP_RINGFD:
+        rep.error = do_ringfd(c, &reply_fd)
     elif req.op == OP_DUP and got_fd >= 0:
         rep.error = keep_pushed(c, got_fd)
         if not rep.error:
@@ -371,7 +408,7 @@ cdef int answer(Client *c, Request *req, int got_fd, Alloc *freed) noexcept nogi
     # A client that does not read its replies is dropped, never waited for.
     n = send_packet(c.fd, &rep, sizeof(rep), reply_fd)
     if reply_fd >= 0:
-        close(reply_fd)    # mapped here and sent; the mapping keeps it
+        close(reply_fd)    # sent (a page or buffer: mapped here, and the mapping keeps it)
     return 0 if n == sizeof(rep) else -1
 
 

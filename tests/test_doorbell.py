@@ -176,6 +176,47 @@ def test_server_killed_while_the_client_waits(server, spin):
         assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.skipif(not LINUX, reason="SIGPIPE and the ring's pipe are Linux's; a Windows "
+                    "client rings an Event")
+@pytest.mark.parametrize("sigpipe", ["SIG_IGN", "SIG_DFL"])
+def test_a_client_outlives_a_server_that_died_asleep(server_process, sigpipe):
+    # The server sleeps (its spin is over) when it dies: the client's next
+    # call rings it, which must fail, not kill the client, whatever SIGPIPE
+    # does in that process (SIG_DFL: a command-line tool's usual choice).
+    server = server_process()
+    script = f"""
+import signal, sys, time, winipc
+sys.path.insert(0, {HERE!r})
+from structs import Small, WM_SMALL
+signal.signal(signal.SIGPIPE, signal.{sigpipe})
+conn = winipc.connect({server.title!r}, timeout=10)
+assert conn.call(WM_SMALL, Small(1)).value == 3
+print("connected", flush=True)
+sys.stdin.readline()            # the server is killed meanwhile
+time.sleep(0.2)
+try:
+    conn.call(WM_SMALL, Small(2))
+except OSError as e:
+    print("refused", type(e).__name__, flush=True)
+"""
+    child = subprocess.Popen([sys.executable, "-P", "-c", script], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "connected"
+        time.sleep(0.2)                         # asleep: past its spin and steady time
+        os.kill(server.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        out, _ = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, (child.returncode, out)
+    assert out.startswith("refused "), out
+
+
 def test_timeout_of_no_end_and_huge_timeouts(server):
     with server.connect(timeout=None) as conn:
         assert conn.call(WM_SMALL, Small(1)).value == 3

@@ -38,6 +38,7 @@ def test_short_soak_under_hostile_traffic():
     if sys.platform != "win32":
         assert int(out.stdout.split("kicks sent")[1].split(",")[0]) > 100, out.stdout
         assert int(out.stdout.split("stale-poll rounds")[1].split()[0]) > 0, out.stdout
+        assert int(out.stdout.split("doorbell rings")[1].split()[0]) > 10, out.stdout
     if sys.platform == "win32":     # the doorbell attacks ran too
         line = out.stdout.split("through a doorbell")[1].splitlines()[0]
         assert int(line.split()[0]) > 10 and "own view found: 0" not in line, out.stdout

@@ -8,6 +8,20 @@
 # open_transport() made it, and holds the turn around every use of it.
 # (Part of _rpc.pyx.)
 
+cdef extern from *:
+    """
+    #include <signal.h>
+    /* Whether a write to a pipe nobody reads any more fails with EPIPE
+       alone: SIGPIPE is ignored (as CPython sets it at start-up). */
+    static int winipc_sigpipe_ignored(void)
+    {
+        struct sigaction sa;
+        return sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+    }
+    """
+    int winipc_sigpipe_ignored() nogil
+
+
 # A long spin looks at the socket this often, to notice a server that died.
 cdef int64_t SPIN_LIVENESS_NS = 1000000
 
@@ -138,10 +152,26 @@ cdef class _ClientBell:
         """Post request ``seq`` in the page, and wake the server through the
         ring if it sleeps (``rang``)."""
         cdef char one = 1
+        cdef Request packet
         rang[0] = winipc_bell_post_flags(self.page, seq, msg, flags, wparam, lparam)
-        # EAGAIN: the ring is full of bytes the server's poll() sees already.
-        if rang[0] and c_write(self.ring_fd, &one, 1) < 0 and errno != EAGAIN:
-            return fail(f, errno, False, "write (doorbell ring)")
+        if not rang[0]:
+            return 0
+        # A pipe whose server has gone raises SIGPIPE, which kills a process
+        # that gave it its default action (a command-line tool piped to
+        # `head`, say), so only where it is ignored; else the packet, sent
+        # with MSG_NOSIGNAL.  (One rt_sigaction per ring: it wakes a
+        # sleeping server, which costs far more.)
+        if winipc_sigpipe_ignored():
+            # EAGAIN: the ring is full of bytes the server's poll() sees already.
+            if c_write(self.ring_fd, &one, 1) < 0 and errno != EAGAIN:
+                return fail(f, errno, False, "write (doorbell ring)")
+            return 0
+        memset(&packet, 0, sizeof(packet))
+        packet.op = OP_RING
+        packet.seq = seq
+        # EAGAIN: the socket already holds rings the server has not read yet.
+        if send_packet(self.fd, &packet, sizeof(packet), -1) < 0 and errno != EAGAIN:
+            return fail(f, errno, False, "send (doorbell)")
         return 0
 
     cdef int send(self, uint32_t seq, uint32_t msg, uint32_t flags, uint64_t wparam,

@@ -1,10 +1,12 @@
 """Hostile traffic on a winipc server's Linux endpoint, from a process of its
-own: python attack_linux.py TITLE SECONDS SEED.  Prints "messages N".
+own: python attack_linux.py TITLE SECONDS SEED.  Prints "messages N" and
+"rings N" (how many of them did something to a doorbell's ring).
 
 Everything a same-user client can do on the wire: random bytes, requests
 with any op, message, size and address, fds attached to any message, a
-doorbell page full of garbage, allocation up to the limits and beyond,
-requests whose replies are never read, and abrupt hang-ups.
+doorbell page full of garbage, its ring (the pipe the server reads)
+written, filled, made blocking or closed, allocation up to the limits and
+beyond, requests whose replies are never read, and abrupt hang-ups.
 
     python attack_linux.py --kick TITLE SECONDS SEED
 
@@ -13,8 +15,10 @@ endpoint that clients kick when a request waits behind a running handler):
 bursts of empty datagrams, as fast as they go, with short pauses.  Prints
 "kicks N"."""
 
+import fcntl
 import mmap
 import os
+import stat
 import random
 import socket
 import struct
@@ -25,7 +29,7 @@ from winipc import _rpc
 
 REQUEST = struct.Struct("=IIQQQ")      # op, msg, seq, wparam, lparam
 REPLY = struct.Struct("=QqQII")        # seq, result, value, error, pad
-OPS = range(0, 9)                      # the real ones are 1..6
+OPS = range(0, 9)                      # the real ones are 1..7
 WM_USER = 0x400
 # The test server's own handlers that end it or sleep on request: an attack
 # on the library, not on those, leaves them alone.
@@ -56,6 +60,7 @@ class Conn:
         self.s.setblocking(False)
         self.addresses = []
         self.bell = None
+        self.ring = None        # the write end of the doorbell's ring, once given
 
     def send(self, data, fds=()):
         try:
@@ -86,15 +91,46 @@ class Conn:
                     self.addresses.append(value)
                     del self.addresses[:-16]
             for fd in fds:
+                mode = os.fstat(fd).st_mode
+                if self.ring is None and stat.S_ISFIFO(mode):
+                    self.ring = fd
+                    continue
                 try:
                     if self.bell is None and os.fstat(fd).st_size == 4096:
                         self.bell = mmap.mmap(fd, 4096)
                 finally:
                     os.close(fd)
 
+    def abuse_ring(self, rng):
+        """Ring, fill the ring, make it blocking, or close it."""
+        what = rng.random()
+        flags = fcntl.fcntl(self.ring, fcntl.F_GETFL)
+        if what < 0.8:          # (this side's own writes never wait)
+            fcntl.fcntl(self.ring, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        try:
+            if what < 0.6:
+                os.write(self.ring, os.urandom(rng.choice([1, 1, 8, 4096])))
+            elif what < 0.8:
+                while True:
+                    os.write(self.ring, b"x" * 65536)
+            elif what < 0.9:
+                # Blocking until this side's next write: the server's read
+                # end is an open file of its own, which this does not touch.
+                fcntl.fcntl(self.ring, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+            else:
+                os.close(self.ring)
+                self.ring = None
+        except BlockingIOError:
+            pass
+        except OSError:         # the server dropped this connection, and its ring
+            os.close(self.ring)
+            self.ring = None
+
     def close(self):
         if self.bell is not None:
             self.bell.close()
+        if self.ring is not None:
+            os.close(self.ring)
         self.s.close()
 
 
@@ -129,7 +165,7 @@ def main():
     rng = random.Random(seed)
     path = _rpc._title_link(title)
     conns = []
-    sent = 0
+    sent = rings = 0
     devnull = os.open(os.devnull, os.O_RDONLY)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -165,7 +201,12 @@ def main():
                 c.bell[8:32] = struct.pack("=IIQQ", message(rng), 0,
                                            wild(rng, known), wild(rng, known))
                 c.bell[0:4] = struct.pack("=I", rng.getrandbits(32))
-            ok = c.send(REQUEST.pack(6, 0, 0, 0, 0))
+            if c.ring is not None and rng.random() < 0.5:
+                c.abuse_ring(rng)
+                rings += 1
+                ok = True
+            else:
+                ok = c.send(REQUEST.pack(rng.choice([6, 7]), 0, 0, 0, 0))
         elif action < 0.95:                         # hang up abruptly
             conns.remove(c)
             c.close()
@@ -181,6 +222,7 @@ def main():
     for c in conns:
         c.close()
     print("messages", sent, flush=True)
+    print("rings", rings, flush=True)
 
 
 if __name__ == "__main__":

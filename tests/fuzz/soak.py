@@ -615,6 +615,8 @@ def main(argv=None):
                            if line.startswith("messages "))
             kicks = sum(int(line.split()[1]) for line in report.splitlines()
                         if line.startswith("kicks "))
+            rings = sum(int(line.split()[1]) for line in report.splitlines()
+                        if line.startswith("rings "))
             # attack_bounds: "bounds cycles C allocated A refused R connections N"
             hoards = [line.split() for line in report.splitlines()
                       if line.startswith("bounds ")]
@@ -678,6 +680,8 @@ def main(argv=None):
         print("  standby socket     Linux only (a Windows server has no standby thread)")
     else:
         print(f"  standby socket     kicks sent {kicks}, stale-poll rounds {extra['stale']}")
+        print(f"  doorbell rings     {rings} of the messages wrote, filled, blocked or "
+              f"closed a ring")
     print(f"  server-wide bounds {len(hoards)} hoarders: {sum(int(h[2]) for h in hoards)} cycles, "
           f"{sum(int(h[4]) for h in hoards)} buffers/sections taken, "
           f"{sum(int(h[6]) for h in hoards)} refusals, {sum(int(h[8]) for h in hoards)} "

@@ -155,6 +155,11 @@ cdef class Process:
         if fd < 0:
             raise_errno(EPROTO, "server RINGFD", "the reply carried no ring")
         bell.ring_fd = fd
+        fd = -1
+        self.request(0, OP_WAKEFD, 0, 0, 0, timeout_ms, -1, &fd, "server WAKEFD")
+        if fd < 0:
+            raise_errno(EPROTO, "server WAKEFD", "the reply carried no wake pipe")
+        bell.wake_fd = fd
         self.bell = bell
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):

@@ -421,7 +421,7 @@ def _cpu_seconds(pid):
 
 @pytest.mark.skipif(not LINUX, reason="the ring is the Linux server's pipe; a Windows client "
                     "rings the server's Event, which no client can close or fill")
-def test_a_clients_ring_is_its_own_to_fill_or_close(server_process):
+def test_a_clients_pipes_are_its_own_to_fill_or_close(server_process):
     import fcntl
     import mmap
     import socket
@@ -476,6 +476,19 @@ def test_a_clients_ring_is_its_own_to_fill_or_close(server_process):
             assert time.monotonic() < deadline
             time.sleep(0.001)
         assert struct.unpack("=I", bell[72:76])[0] == 487       # ERROR_INVALID_ADDRESS
+        # Its wake pipe, closed before the server writes to it: the server,
+        # which would have woken it there (the page says so), sends the packet.
+        error, wake = request(8)                                # OP_WAKEFD
+        assert error == 0 and stat.S_ISFIFO(os.fstat(wake).st_mode)
+        with pytest.raises(OSError):
+            os.write(wake, b"x")                                # its read end only
+        os.close(wake)
+        bell[4:8] = struct.pack("=I", 2)                        # asleep, on the pipe
+        bell[0:4] = struct.pack("=I", 2)
+        s.send(struct.pack("=IIQQQ", 6, 0, 0, 0, 0))             # OP_RING
+        seq = struct.unpack("=QqQII", s.recv(64))[0]            # (5 s timeout)
+        assert seq == 2 and struct.unpack("=I", bell[64:68])[0] == 2
+        assert good.call(WM_SMALL, Small(4)).value == 12
     bell.close()
     s.close()
 

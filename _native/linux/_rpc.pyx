@@ -42,6 +42,7 @@ from posix.mman cimport (mmap, munmap, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_S
                          MAP_ANONYMOUS, MAP_FAILED)
 from posix.unistd cimport close, getpid, geteuid, read as c_read, write as c_write
 from posix.uio cimport iovec
+from posix.resource cimport getrlimit, rlimit, RLIMIT_NOFILE, RLIM_INFINITY
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 

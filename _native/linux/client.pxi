@@ -150,16 +150,10 @@ cdef class Process:
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
         bell = _ClientBell.map(fd, self.channel.sock)
-        fd = -1
-        self.request(0, OP_RINGFD, 0, 0, 0, timeout_ms, -1, &fd, "server RINGFD")
-        if fd < 0:
-            raise_errno(EPROTO, "server RINGFD", "the reply carried no ring")
-        bell.ring_fd = fd
-        fd = -1
-        self.request(0, OP_WAKEFD, 0, 0, 0, timeout_ms, -1, &fd, "server WAKEFD")
-        if fd < 0:
-            raise_errno(EPROTO, "server WAKEFD", "the reply carried no wake pipe")
-        bell.wake_fd = fd
+        # Its pipes: none when the server keeps its fds for clients
+        # (server_clients.pxi, own_pipe); then packets on the socket.
+        self.request(0, OP_RINGFD, 0, 0, 0, timeout_ms, -1, &bell.ring_fd, "server RINGFD")
+        self.request(0, OP_WAKEFD, 0, 0, 0, timeout_ms, -1, &bell.wake_fd, "server WAKEFD")
         self.bell = bell
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):

@@ -39,8 +39,8 @@ cdef class _ClientBell:
     socket ``fd`` it rings through (Process's, closed by it)."""
     cdef winipc_bell *page
     cdef int fd
-    cdef int ring_fd            # the connection's ring (ours to close), -1 until given
-    cdef int wake_fd            # our wake pipe's read end (ours to close), or -1
+    cdef int ring_fd            # the connection's ring (ours to close), or -1: packets
+    cdef int wake_fd            # our wake pipe's read end (ours to close), or -1: packets
     cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
     cdef uint32_t inline_owed   # an inline request given up after the server took it,
                                 # until answered: no inline request meanwhile (doorbell.h)
@@ -151,7 +151,7 @@ cdef class _ClientBell:
         # `head`, say), so only where it is ignored; else the packet, sent
         # with MSG_NOSIGNAL.  (One rt_sigaction per ring: it wakes a
         # sleeping server, which costs far more.)
-        if winipc_sigpipe_ignored():
+        if self.ring_fd >= 0 and winipc_sigpipe_ignored():
             # EAGAIN: the ring is full of bytes the server's poll() sees already.
             if c_write(self.ring_fd, &one, 1) < 0 and errno != EAGAIN:
                 return fail(f, errno, False, "write (doorbell ring)")

@@ -219,6 +219,7 @@ cdef class ServerCore:
 
     cdef int loop(self, bint main_thread) noexcept nogil:
         cdef pollfd *pfds = NULL
+        cdef int *owners = NULL
         cdef void *p
         cdef int i, m, n, r, wait_ms
         cdef int result = 0
@@ -228,20 +229,27 @@ cdef class ServerCore:
         while not self.stopping:
             if self.stashes:
                 self.serve_stashed()
-            # Each client's socket, then its ring (-1, not polled, until it has one).
+            # Each client's socket, then the rings there are, each with its
+            # client's index in owners.  (Only open fds: poll() refuses more
+            # entries than RLIMIT_NOFILE, -1 ones too.)
             m = self.nclients
-            n = 2 * m + 2
-            p = realloc(pfds, n * sizeof(pollfd))
+            p = realloc(pfds, (2 * m + 2) * sizeof(pollfd))
+            if p != NULL:
+                pfds = <pollfd *>p
+                p = realloc(owners, (m + 1) * sizeof(int))
             if p == NULL:
                 result = -12
                 break
-            pfds = <pollfd *>p
+            owners = <int *>p
             pfds[0].fd, pfds[0].events, pfds[0].revents = self.wake_fd, POLLIN, 0
             pfds[1].fd, pfds[1].events, pfds[1].revents = self.listen_fd, POLLIN, 0
+            n = m + 2
             for i in range(m):
                 pfds[i + 2].fd, pfds[i + 2].events, pfds[i + 2].revents = self.clients[i].fd, POLLIN, 0
-                pfds[i + 2 + m].fd = self.clients[i].ring_fd
-                pfds[i + 2 + m].events, pfds[i + 2 + m].revents = POLLIN, 0
+                if self.clients[i].ring_fd >= 0:
+                    pfds[n].fd, pfds[n].events, pfds[n].revents = self.clients[i].ring_fd, POLLIN, 0
+                    owners[n - m - 2] = i
+                    n += 1
             # Sleep only when the spin is over and, with every doorbell
             # saying so, still no request is waiting (doorbell.h).
             armed = False
@@ -270,9 +278,10 @@ cdef class ServerCore:
                     break
                 # Serve the clients polled.  (Clients the standby thread
                 # accepts meanwhile go after them, so the indices hold.)
+                for i in range(m + 2, n):
+                    if pfds[i].revents:
+                        take_ring(self.clients[owners[i - m - 2]])
                 for i in range(m - 1, -1, -1):
-                    if pfds[i + 2 + m].revents:
-                        take_ring(self.clients[i])
                     if pfds[i + 2].revents and self.serve(self.clients[i]) < 0:
                         self.clients[i].dead = True
                 self.drop_dead()
@@ -303,6 +312,7 @@ cdef class ServerCore:
                 if spins % 32 == 0:
                     self.cpu = winipc_cpu()
         free(pfds)
+        free(owners)
         return result
 
     cdef void drop_dead(self) noexcept nogil:

@@ -313,38 +313,47 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
     return 0
 
 
+cdef int own_pipe(int *ends) noexcept nogil:
+    """A pipe for one client's doorbell (O_NONBLOCK, close-on-exec) in
+    ``ends``: 0, or -1 when there is none, or its fds would lie past the
+    first quarter of this process's fd table, which is kept for clients'
+    connections (a doorbell's two pipes cost three fds per client where a
+    packet costs one; without them the client uses packets)."""
+    cdef rlimit limit
+    if pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0:
+        return -1
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 and limit.rlim_cur != RLIM_INFINITY
+            and <uint64_t>max(ends[0], ends[1]) * 4 >= limit.rlim_cur):
+        close(ends[0])
+        close(ends[1])
+        return -1
+    return 0
+
+
 cdef uint32_t do_ringfd(Client *c, int *fd) noexcept nogil:
     """The ring of client ``c``'s doorbell, made now: a pipe whose read end
-    we keep, its write end in ``fd`` (the caller sends and closes it).  A
-    pipe, not an eventfd: the two ends are two open files, so nothing the
-    client does to its end (clearing O_NONBLOCK, reading) touches ours, and
-    it is the client's alone (another client draining it cannot hide a
-    ring, nor can it make our read wait)."""
+    we keep, its write end in ``fd`` (the caller sends and closes it; none:
+    own_pipe declined, and the client rings with packets).  A pipe, not an
+    eventfd: the two ends are two open files, so nothing the client does to
+    its end (clearing O_NONBLOCK, closing it) touches ours."""
     cdef int ends[2]
     fd[0] = -1
     if c.bell == NULL or c.ring_fd >= 0:
         return ERROR_INVALID_PARAMETER      # one per doorbell
-    if pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0:
-        if errno == EMFILE or errno == ENFILE:
-            return ERROR_CONNECTION_COUNT_LIMIT
-        return ERROR_NOT_ENOUGH_MEMORY
-    c.ring_fd, fd[0] = ends[0], ends[1]
+    if own_pipe(ends) == 0:
+        c.ring_fd, fd[0] = ends[0], ends[1]
     return 0
 
 
 cdef uint32_t do_wakefd(Client *c, int *fd) noexcept nogil:
     """Client ``c``'s wake pipe, made now: we keep the write end, its read
-    end goes in ``fd`` (the caller sends and closes it).  Its own, as the
-    ring is (do_ringfd)."""
+    end goes in ``fd`` (as do_ringfd's).  Its own, as the ring is."""
     cdef int ends[2]
     fd[0] = -1
     if c.bell == NULL or c.wake_fd >= 0:
         return ERROR_INVALID_PARAMETER      # one per doorbell
-    if pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0:
-        if errno == EMFILE or errno == ENFILE:
-            return ERROR_CONNECTION_COUNT_LIMIT
-        return ERROR_NOT_ENOUGH_MEMORY
-    fd[0], c.wake_fd = ends[0], ends[1]
+    if own_pipe(ends) == 0:
+        fd[0], c.wake_fd = ends[0], ends[1]
     return 0
 
 

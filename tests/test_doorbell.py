@@ -579,7 +579,11 @@ def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
         os.sched_setaffinity(0, {cpu})
         try:
             calls_and_sleeps(conn, 0.1)         # (both settle on the CPU)
-            quiet = calls_and_sleeps(conn, 0.5)
+            # The quietest of three: another process that passes by (a test
+            # before this one still ending) makes yields come back late too,
+            # and its blocks are not the pair's.
+            quiet = min((calls_and_sleeps(conn, 0.5) for _ in range(3)),
+                        key=lambda r: r[1] / max(r[0], 1))
             hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
             try:
                 os.sched_setaffinity(hog.pid, {cpu})

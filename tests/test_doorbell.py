@@ -421,7 +421,7 @@ def _cpu_seconds(pid):
 
 @pytest.mark.skipif(not LINUX, reason="the ring is the Linux server's pipe; a Windows client "
                     "rings the server's Event, which no client can close or fill")
-def test_a_clients_pipes_are_its_own_to_fill_or_close(server_process):
+def test_a_clients_ring_is_its_own_to_fill_or_close(server_process):
     import fcntl
     import mmap
     import socket
@@ -476,19 +476,6 @@ def test_a_clients_pipes_are_its_own_to_fill_or_close(server_process):
             assert time.monotonic() < deadline
             time.sleep(0.001)
         assert struct.unpack("=I", bell[72:76])[0] == 487       # ERROR_INVALID_ADDRESS
-        # Its wake pipe, closed before the server writes to it: the server,
-        # which would have woken it there (the page says so), sends the packet.
-        error, wake = request(8)                                # OP_WAKEFD
-        assert error == 0 and stat.S_ISFIFO(os.fstat(wake).st_mode)
-        with pytest.raises(OSError):
-            os.write(wake, b"x")                                # its read end only
-        os.close(wake)
-        bell[4:8] = struct.pack("=I", 2)                        # asleep, on the pipe
-        bell[0:4] = struct.pack("=I", 2)
-        s.send(struct.pack("=IIQQQ", 6, 0, 0, 0, 0))             # OP_RING
-        seq = struct.unpack("=QqQII", s.recv(64))[0]            # (5 s timeout)
-        assert seq == 2 and struct.unpack("=I", bell[64:68])[0] == 2
-        assert good.call(WM_SMALL, Small(4)).value == 12
     bell.close()
     s.close()
 
@@ -593,8 +580,21 @@ def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
                 hog.wait()
         finally:
             os.sched_setaffinity(0, allowed)
-    assert quiet[1] <= quiet[0] // 10, quiet
+    assert quiet[1] <= quiet[0] // 10, (quiet, _busy_threads())
     assert busy[1] >= busy[0] // 2, busy
+
+
+def _busy_threads():
+    """This process's threads and their CPU seconds, and the busiest other
+    processes (Linux /proc): what else ran, for a failure's message."""
+    tick = os.sysconf("SC_CLK_TCK")
+    ours = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/stat") as fh:
+            name, rest = fh.read().split(" (", 1)[1].rsplit(") ", 1)
+        fields = rest.split()
+        ours.append((name, (int(fields[11]) + int(fields[12])) / tick))
+    return ours, os.getloadavg()
 
 
 def thread_sleeps(thread):

@@ -17,8 +17,7 @@
  *                   time); run the handler; write error, result,
  *                   answered_ns (the time);
  *                   store-release rep = seq; full fence;
- *                   if exchange(client_asleep, 0) is 1 or 2: wake client
- *                   (2: a Linux client that sleeps on its wake pipe too)
+ *                   if exchange(client_asleep, 0) == 1: wake client
  *   a side sleeps:  store its *_asleep = 1; full fence; look again; sleep in
  *                   the kernel only if there is still nothing to do.
  *
@@ -94,9 +93,6 @@
 #define WINIPC_SEQ_MASK  0x3FFFFFFFu
 /* flags (client): the request's bytes are in the page's data area */
 #define WINIPC_FLAG_INLINE 1u
-/* client_asleep: how a sleeping client would be woken (0: it is awake) */
-#define WINIPC_ASLEEP_WAKE 1u   /* the platform's wake-up: a packet, an Event */
-#define WINIPC_ASLEEP_PIPE 2u   /* Linux: a byte in its wake pipe (or the packet) */
 /* features (server): what the server does beyond the base protocol */
 #define WINIPC_FEATURE_INLINE 1u
 /* The page's areas past the two cache lines (up to 1024: the platform's own,
@@ -282,14 +278,7 @@ static inline int winipc_bell_answered(winipc_bell *b, uint32_t seq)
 /* client, about to sleep: say so (then look at the reply once more) */
 static inline void winipc_bell_client_sleeps(winipc_bell *b)
 {
-    winipc_store_release(&b->client_asleep, WINIPC_ASLEEP_WAKE);
-    winipc_fence();
-}
-
-/* client, about to sleep where `how` (WINIPC_ASLEEP_*) wakes it */
-static inline void winipc_bell_client_sleeps_on(winipc_bell *b, uint32_t how)
-{
-    winipc_store_release(&b->client_asleep, how);
+    winipc_store_release(&b->client_asleep, 1);
     winipc_fence();
 }
 
@@ -298,7 +287,7 @@ static inline void winipc_bell_client_sleeps_on(winipc_bell *b, uint32_t how)
  * wake-up is coming, which must then be consumed */
 static inline int winipc_bell_client_wakes(winipc_bell *b)
 {
-    return winipc_exchange(&b->client_asleep, 0) != 0;
+    return winipc_exchange(&b->client_asleep, 0) == 1;
 }
 
 /* either side: where the other side was last seen running (+ 1; 0 unknown) */
@@ -347,20 +336,16 @@ static inline uint32_t winipc_bell_flags(winipc_bell *b)
     return b->flags;
 }
 
-/* server: answer request `seq` -> how to wake the client: 0 (awake),
- * WINIPC_ASLEEP_WAKE or WINIPC_ASLEEP_PIPE (any other value in the page is
- * the client's nonsense: no wake-up) */
-static inline uint32_t winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error,
-                                          int64_t result)
+/* server: answer request `seq`; 1 when the client sleeps and must be woken */
+static inline int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error,
+                                     int64_t result)
 {
-    uint32_t asleep;
     b->error = error;
     b->result = result;
     b->answered_ns = winipc_now_ns();
     winipc_store_release(&b->rep, seq);
     winipc_fence();
-    asleep = winipc_exchange(&b->client_asleep, 0);
-    return asleep == WINIPC_ASLEEP_WAKE || asleep == WINIPC_ASLEEP_PIPE ? asleep : 0;
+    return winipc_exchange(&b->client_asleep, 0) == 1;
 }
 
 /* server: a request to take, from what pending() read (`raw`), and the last

@@ -30,8 +30,6 @@ cdef extern from "doorbell.h" nogil:
         WINIPC_TAKEN
         WINIPC_WITHDRAWN
         WINIPC_FLAG_INLINE
-        WINIPC_ASLEEP_WAKE
-        WINIPC_ASLEEP_PIPE
         WINIPC_FEATURE_INLINE
         WINIPC_BELL_NOTE
         WINIPC_BELL_NOTE_MAX
@@ -53,7 +51,6 @@ cdef extern from "doorbell.h" nogil:
     int winipc_bell_offers_inline(winipc_bell *b)
     int winipc_bell_answered(winipc_bell *b, uint32_t seq)
     void winipc_bell_client_sleeps(winipc_bell *b)
-    void winipc_bell_client_sleeps_on(winipc_bell *b, uint32_t how)
     int winipc_bell_client_wakes(winipc_bell *b)
     uint32_t winipc_bell_server_cpu(winipc_bell *b)
     uint32_t winipc_bell_client_cpu(winipc_bell *b)
@@ -77,6 +74,6 @@ cdef extern from "doorbell.h" nogil:
     uint32_t winipc_bell_pending(winipc_bell *b)
     void winipc_bell_request(winipc_bell *b, uint32_t *msg, uint64_t *wparam, uint64_t *lparam)
     uint32_t winipc_bell_flags(winipc_bell *b)
-    uint32_t winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)
+    int winipc_bell_answer(winipc_bell *b, uint32_t seq, uint32_t error, int64_t result)
     void winipc_bell_server_sleeps(winipc_bell *b)
     void winipc_bell_server_wakes(winipc_bell *b)

@@ -70,8 +70,6 @@ cdef enum:
     OP_RING = 6         # the doorbell rang while the server slept: no reply
     OP_RINGFD = 7       # the write end of the connection's ring (a pipe; with the
                         # reply): a client rings through it instead of sending OP_RING
-    OP_WAKEFD = 8       # the read end of the client's wake pipe (with the reply): the
-                        # server wakes a client that says so there, not with a packet
 
 cdef enum:
     ALLOC_PRIVATE = 0
@@ -264,8 +262,8 @@ cdef extern from *:
     """
     #include <signal.h>
     /* Whether a write to a pipe nobody reads any more fails with EPIPE
-       alone: SIGPIPE is ignored (as CPython sets it at start-up).  A ring
-       or a wake-up goes through a pipe only then (client_bell.pxi). */
+       alone: SIGPIPE is ignored (as CPython sets it at start-up).  A client
+       rings through its pipe only then (client_bell.pxi). */
     static int winipc_sigpipe_ignored(void)
     {
         struct sigaction sa;

@@ -150,10 +150,9 @@ cdef class Process:
         if fd < 0:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
         bell = _ClientBell.map(fd, self.channel.sock)
-        # Its pipes: none when the server keeps its fds for clients
+        # Its ring: none when the server keeps its fds for clients
         # (server_clients.pxi, own_pipe); then packets on the socket.
         self.request(0, OP_RINGFD, 0, 0, 0, timeout_ms, -1, &bell.ring_fd, "server RINGFD")
-        self.request(0, OP_WAKEFD, 0, 0, 0, timeout_ms, -1, &bell.wake_fd, "server WAKEFD")
         self.bell = bell
 
     def alloc_shared(self, size_t size, int64_t timeout_ms):

@@ -40,7 +40,6 @@ cdef class _ClientBell:
     cdef winipc_bell *page
     cdef int fd
     cdef int ring_fd            # the connection's ring (ours to close), or -1: packets
-    cdef int wake_fd            # our wake pipe's read end (ours to close), or -1: packets
     cdef int64_t wake_avg       # how long the server took to wake lately (doorbell.h)
     cdef uint32_t inline_owed   # an inline request given up after the server took it,
                                 # until answered: no inline request meanwhile (doorbell.h)
@@ -63,7 +62,7 @@ cdef class _ClientBell:
         if p == MAP_FAILED:
             raise_errno(errno, "mmap (doorbell)")
         bell = _ClientBell.__new__(_ClientBell)
-        bell.page, bell.fd, bell.ring_fd, bell.wake_fd = <winipc_bell *>p, fd, -1, -1
+        bell.page, bell.fd, bell.ring_fd = <winipc_bell *>p, fd, -1
         return bell
 
     cdef void unmap(self) noexcept:
@@ -73,9 +72,6 @@ cdef class _ClientBell:
         if self.ring_fd >= 0:
             close(self.ring_fd)
             self.ring_fd = -1
-        if self.wake_fd >= 0:
-            close(self.wake_fd)
-            self.wake_fd = -1
 
     def __dealloc__(self):
         self.unmap()
@@ -164,37 +160,6 @@ cdef class _ClientBell:
             return fail(f, errno, False, "send (doorbell)")
         return 0
 
-    cdef int sleep_on_pipe(self, uint32_t seq, int64_t deadline, const char *call,
-                           Failure *f) noexcept nogil:
-        """One sleep of a synchronous wait for request ``seq``: on the wake
-        pipe, where the server's byte costs both sides less than its packet
-        (on one CPU with a CPU hog, a sleeping round trip 6.9 -> 5.6 us,
-        pure C), and on the socket, which carries the packet instead when the
-        server cannot use the pipe, and shows a server that died -> 0 (look
-        at the page again), -1 failed (timed out, Ctrl+C, the server gone).
-        The asynchronous calls' waits stay on the socket alone, the fd their
-        event loop watches."""
-        cdef winipc_bell *b = self.page
-        cdef char drained[64]
-        cdef Reply wake
-        cdef int ready
-        winipc_bell_client_sleeps_on(b, WINIPC_ASLEEP_PIPE)
-        self.maybe_stale = True     # (the server may send the packet instead, late)
-        if winipc_bell_answered(b, seq):
-            # Its byte may be on its way: a later sleep reads it.
-            winipc_bell_client_wakes(b)
-            return 0
-        ready = wait_either(self.wake_fd, self.fd, deadline, call, f)
-        winipc_bell_client_wakes(b)
-        if ready < 0:
-            return -1
-        if ready & 1 and c_read(self.wake_fd, drained, sizeof(drained)) == 0:
-            close(self.wake_fd)     # the server closed it: the socket says the rest
-            self.wake_fd = -1
-        if ready & 2 and read_reply(self.fd, &wake, NULL, f) < 0:
-            return -1
-        return 0
-
     cdef int send(self, uint32_t seq, uint32_t msg, uint32_t flags, uint64_t wparam,
                   uint64_t lparam, int64_t deadline, int64_t spin_ns, int64_t *result,
                   const char *call, Failure *f) noexcept nogil:
@@ -213,11 +178,6 @@ cdef class _ClientBell:
         if spin_ns > 0 and not winipc_bell_answered(b, seq):
             self.first_look(seq, rang, spin_ns, deadline)
         while not winipc_bell_answered(b, seq):
-            if self.wake_fd >= 0:
-                if self.sleep_on_pipe(seq, deadline, call, f) < 0:
-                    f.started = 0 if winipc_bell_withdraw(b, seq) else 1     # (as below)
-                    return -1
-                continue
             winipc_bell_client_sleeps(b)
             self.maybe_stale = True     # (one that ends in an error leaves its wake-up)
             if winipc_bell_answered(b, seq):

@@ -67,30 +67,6 @@ cdef int wait_readable(int fd, int64_t deadline, const char *call, Failure *f) n
             return -1
 
 
-cdef int wait_either(int first, int second, int64_t deadline, const char *call,
-                     Failure *f) noexcept nogil:
-    """wait_readable for two fds: which have input (or hung up), 1 for
-    ``first``, 2 for ``second``, or -1 (timed out, naming ``call``, or
-    Ctrl+C)."""
-    cdef pollfd pfd[2]
-    cdef int64_t left
-    cdef int r
-    pfd[0].fd, pfd[0].events = first, POLLIN
-    pfd[1].fd, pfd[1].events = second, POLLIN
-    while True:
-        left = deadline - winipc_now_ns()
-        if left <= 0:
-            return fail(f, ERROR_TIMEOUT, True, call)
-        pfd[0].revents = pfd[1].revents = 0
-        r = poll(pfd, 2, <int>min((left + 999999) // 1000000, SIGNAL_SLICE_MS))
-        if r > 0:
-            return (1 if pfd[0].revents else 0) | (2 if pfd[1].revents else 0)
-        if r < 0 and errno != EINTR:
-            return fail(f, errno, False, "poll")
-        if check_signals(f) < 0:
-            return -1
-
-
 cdef int take_turn(sem_t *turn, int64_t deadline, const char *call,
                    Failure *f) noexcept nogil:
     """Lock the connection for one request, waiting at most until

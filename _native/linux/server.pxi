@@ -373,7 +373,7 @@ cdef class ServerCore:
                 turn_away(fd)
                 return
         c.fd = fd
-        c.ring_fd = c.wake_fd = -1
+        c.ring_fd = -1
         client_serial += 1
         c.serial = client_serial
         pthread_mutex_lock(&self.table_lock)
@@ -432,7 +432,7 @@ cdef class ServerCore:
         on the same CPU (``beside``)."""
         cdef int i, count = 0
         cdef Client *c
-        cdef uint32_t seq, msg, error, flags, asleep
+        cdef uint32_t seq, msg, error, flags
         cdef uint64_t wparam, lparam
         cdef int64_t result
         self.beside = False
@@ -462,11 +462,9 @@ cdef class ServerCore:
                                   winipc_bell_data(c.bell) if flags & WINIPC_FLAG_INLINE else NULL)
             note_area_close(error == ERROR_UNHANDLED_EXCEPTION)
             count += 1
-            asleep = winipc_bell_answer(c.bell, seq, error, 0 if error else result)
-            if asleep == WINIPC_ASLEEP_PIPE and wake_through_pipe(c):
-                pass
-            elif asleep and send_reply(c, seq, error, result) < 0:     # (its wake-up)
-                c.dead = True
+            if winipc_bell_answer(c.bell, seq, error, 0 if error else result):
+                if send_reply(c, seq, error, result) < 0:     # (its wake-up)
+                    c.dead = True
         if count:
             self.drop_dead()
         return count

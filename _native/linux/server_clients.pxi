@@ -33,7 +33,6 @@ cdef struct Client:
     winipc_bell *bell      # the connection's doorbell page, or NULL
     int ring_fd            # its ring's read end (OP_RINGFD: a pipe, the client writes to
                            # wake us, cheaper than a packet), or -1
-    int wake_fd            # its wake pipe's write end (OP_WAKEFD), or -1
     uint32_t served        # the last doorbell request answered
     uint32_t told_cpu      # the CPU we last wrote in its page (doorbell.h: + 1)
     uint32_t client_cpu    # the CPU it posted its last request from (its word)
@@ -212,8 +211,6 @@ cdef void drop_client(Client *c) noexcept nogil:
         munmap(c.bell, WINIPC_BELL_SIZE)
     if c.ring_fd >= 0:
         close(c.ring_fd)
-    if c.wake_fd >= 0:
-        close(c.wake_fd)
     free(c)
 
 
@@ -317,8 +314,8 @@ cdef int own_pipe(int *ends) noexcept nogil:
     """A pipe for one client's doorbell (O_NONBLOCK, close-on-exec) in
     ``ends``: 0, or -1 when there is none, or its fds would lie past the
     first quarter of this process's fd table, which is kept for clients'
-    connections (a doorbell's two pipes cost three fds per client where a
-    packet costs one; without them the client uses packets)."""
+    connections (a ring costs a client two fds where packets cost one;
+    without it the client rings with packets)."""
     cdef rlimit limit
     if pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0:
         return -1
@@ -343,34 +340,6 @@ cdef uint32_t do_ringfd(Client *c, int *fd) noexcept nogil:
     if own_pipe(ends) == 0:
         c.ring_fd, fd[0] = ends[0], ends[1]
     return 0
-
-
-cdef uint32_t do_wakefd(Client *c, int *fd) noexcept nogil:
-    """Client ``c``'s wake pipe, made now: we keep the write end, its read
-    end goes in ``fd`` (as do_ringfd's).  Its own, as the ring is."""
-    cdef int ends[2]
-    fd[0] = -1
-    if c.bell == NULL or c.wake_fd >= 0:
-        return ERROR_INVALID_PARAMETER      # one per doorbell
-    if own_pipe(ends) == 0:
-        fd[0], c.wake_fd = ends[0], ends[1]
-    return 0
-
-
-cdef bint wake_through_pipe(Client *c) noexcept nogil:
-    """Wake client ``c``, which sleeps on its wake pipe and its socket, with a
-    byte in the pipe: whether it did (else the caller sends the packet).
-    Only while SIGPIPE is ignored (a client that closed its end would raise
-    it here); a pipe whose reader has gone is closed.  A full one (EAGAIN)
-    is readable already."""
-    cdef char byte = 1
-    if c.wake_fd < 0 or not winipc_sigpipe_ignored():
-        return False
-    if c_write(c.wake_fd, &byte, 1) == 1 or errno == EAGAIN:
-        return True
-    close(c.wake_fd)
-    c.wake_fd = -1
-    return False
 
 
 cdef void take_ring(Client *c) noexcept nogil:
@@ -440,8 +409,6 @@ cdef int answer(Client *c, Request *req, int got_fd, Alloc *freed) noexcept nogi
         rep.error = do_bell(c, &reply_fd)
     elif req.op == OP_RINGFD:
         rep.error = do_ringfd(c, &reply_fd)
-    elif req.op == OP_WAKEFD:
-        rep.error = do_wakefd(c, &reply_fd)
     elif req.op == OP_DUP and got_fd >= 0:
         rep.error = keep_pushed(c, got_fd)
         if not rep.error:

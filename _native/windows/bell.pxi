@@ -242,7 +242,7 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
     cdef uint32_t seq, msg
     cdef uint64_t wparam, lparam
     cdef LRESULT answer
-    cdef uint32_t wake     # how the client sleeps (doorbell.h): an Event, if at all
+    cdef bint wake
     s.beside = False
     for i in range(s.bell_slots):
         sb = &s.bells[i]
@@ -275,7 +275,7 @@ cdef int serve_bells(WindowState *s) noexcept nogil:
             wake = winipc_bell_answer(sb.bell, seq, WINIPC_ERROR_CODE(answer), 0)
         else:
             wake = winipc_bell_answer(sb.bell, seq, 0, answer)
-        if wake == WINIPC_ASLEEP_WAKE:
+        if wake:
             synchapi.SetEvent(sb.client_event)
         served += 1
     return served

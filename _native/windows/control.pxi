@@ -57,7 +57,7 @@ from doorbell cimport WINIPC_BELL_SIZE, winipc_bell, winipc_fence, winipc_cpu, w
     winipc_bell_pending, winipc_bell_request, winipc_bell_answer, winipc_bell_server_sleeps, \
     winipc_bell_server_wakes, winipc_bell_server_cpu, winipc_bell_client_cpu, winipc_bell_client_at, \
     winipc_bell_server_at, winipc_bell_take, winipc_bell_taken, winipc_cold_budget, \
-    winipc_bell_untaken, winipc_bell_withdraw, winipc_bell_next_seq, WINIPC_ASLEEP_WAKE, \
+    winipc_bell_untaken, winipc_bell_withdraw, winipc_bell_next_seq, \
     winipc_cold_learn, winipc_now_ns, winipc_steady_spin, winipc_cas, winipc_bell_note, \
     winipc_client_wait_step, winipc_server_wait_step, winipc_lost_yield, \
     winipc_bell_posted_by, WINIPC_YIELD_LOST_NS

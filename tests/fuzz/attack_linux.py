@@ -5,9 +5,8 @@ own: python attack_linux.py TITLE SECONDS SEED.  Prints "messages N" and
 Everything a same-user client can do on the wire: random bytes, requests
 with any op, message, size and address, fds attached to any message, a
 doorbell page full of garbage, its ring (the pipe the server reads)
-written, filled, made blocking or closed, its wake pipe closed unread,
-allocation up to the limits and beyond, requests whose replies are never
-read, and abrupt hang-ups.
+written, filled, made blocking or closed, allocation up to the limits and
+beyond, requests whose replies are never read, and abrupt hang-ups.
 
     python attack_linux.py --kick TITLE SECONDS SEED
 
@@ -97,8 +96,6 @@ class Conn:
                 if self.ring is None and stat.S_ISFIFO(mode) and writable:
                     self.ring = fd          # the ring's write end, to abuse
                     continue
-                # Anything else is closed at once: a wake pipe's read end too,
-                # so the server's next wake-up there finds no reader.
                 try:
                     if self.bell is None and os.fstat(fd).st_size == 4096:
                         self.bell = mmap.mmap(fd, 4096)

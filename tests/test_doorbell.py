@@ -585,8 +585,8 @@ def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
 
 
 def _busy_threads():
-    """This process's threads and their CPU seconds, and the busiest other
-    processes (Linux /proc): what else ran, for a failure's message."""
+    """This process's threads and their CPU seconds (Linux /proc), and the
+    load average: what else ran, for a failure's message."""
     tick = os.sysconf("SC_CLK_TCK")
     ours = []
     for tid in os.listdir("/proc/self/task"):

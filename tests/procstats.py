@@ -103,3 +103,12 @@ def _win_handles_in_system_table(pid=None):
         return sum(1 for e in entries if e.UniqueProcessId == pid)
     raise OSError("NtQuerySystemInformation(SystemExtendedHandleInformation): "
                   "the handle table kept growing")
+
+
+def cpu_seconds(pid, tid=None):
+    """CPU seconds (user + system) process ``pid`` has used, or its thread
+    ``tid`` (Linux /proc)."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

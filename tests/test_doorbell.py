@@ -16,6 +16,7 @@ import winipc
 from structs import (MyInfo, Small, Stats, RESULTS, WM_BUMP, WM_COMPARE, WM_COMPARE_NATIVE,
                      WM_EXIT, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS)
 from conftest import DOORBELLS, unique_title
+from procstats import cpu_seconds
 
 LINUX = sys.platform.startswith("linux")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -412,13 +413,6 @@ def test_garbage_in_a_doorbell_harms_only_its_writer(server):
     s.close()
 
 
-def _cpu_seconds(pid):
-    """CPU seconds process ``pid`` has used (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.mark.skipif(not LINUX, reason="the ring is the Linux server's pipe; a Windows client "
                     "rings the server's Event, which no client can close or fill")
 def test_a_clients_ring_is_its_own_to_fill_or_close(server_process):
@@ -462,9 +456,9 @@ def test_a_clients_ring_is_its_own_to_fill_or_close(server_process):
         # keep a CPU busy, were it not closed there too.
         os.close(ring)
         time.sleep(0.2)
-        before = _cpu_seconds(server.pid)
+        before = cpu_seconds(server.pid)
         time.sleep(1.0)
-        assert _cpu_seconds(server.pid) - before < 0.3
+        assert cpu_seconds(server.pid) - before < 0.3
         assert good.call(WM_SMALL, Small(3)).value == 9
         # The client may still ring with packets: a request posted in its page
         # is answered (refused: no buffer of its own is at address 0).
@@ -587,13 +581,10 @@ def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
 def _busy_threads():
     """This process's threads and their CPU seconds (Linux /proc), and the
     load average: what else ran, for a failure's message."""
-    tick = os.sysconf("SC_CLK_TCK")
     ours = []
     for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/stat") as fh:
-            name, rest = fh.read().split(" (", 1)[1].rsplit(") ", 1)
-        fields = rest.split()
-        ours.append((name, (int(fields[11]) + int(fields[12])) / tick))
+        with open(f"/proc/self/task/{tid}/comm") as fh:
+            ours.append((fh.read().strip(), cpu_seconds("self", tid)))
     return ours, os.getloadavg()
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import winipc
-from procstats import stats
+from procstats import cpu_seconds, stats
 from structs import MyInfo, Small, Stats, WM_COMPARE_NATIVE, WM_SLEEP, WM_SMALL, WM_STATS
 
 LINUX = sys.platform.startswith("linux")
@@ -170,9 +170,9 @@ def test_a_full_server_says_so_and_does_not_spin(server_process):
         assert "full" in str(full)
         # The server neither spins nor stops serving the clients it has.
         t0 = time.monotonic()
-        cpu0 = _cpu_of(server.pid)
+        cpu0 = cpu_seconds(server.pid)
         time.sleep(0.5)
-        assert _cpu_of(server.pid) - cpu0 < 0.25 * (time.monotonic() - t0)
+        assert cpu_seconds(server.pid) - cpu0 < 0.25 * (time.monotonic() - t0)
         assert conn.call(WM_SMALL, Small(3)).value == 9
         for c in held:
             c.close()
@@ -186,13 +186,6 @@ def test_a_full_server_says_so_and_does_not_spin(server_process):
             except winipc.ServerFull:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-
-
-def _cpu_of(pid):
-    """Seconds of CPU process ``pid`` has used (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_alloc_and_close_honour_the_timeout_of_a_hung_server(server):

@@ -151,7 +151,7 @@ cdef class Process:
             raise_errno(EPROTO, "server BELL", "the reply carried no doorbell page")
         bell = _ClientBell.map(fd, self.channel.sock)
         # Its ring: none when the server keeps its fds for clients
-        # (server_clients.pxi, own_pipe); then packets on the socket.
+        # (server_clients.pxi, do_ringfd); then packets on the socket.
         self.request(0, OP_RINGFD, 0, 0, 0, timeout_ms, -1, &bell.ring_fd, "server RINGFD")
         self.bell = bell
 

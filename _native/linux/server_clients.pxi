@@ -310,35 +310,28 @@ cdef uint32_t do_bell(Client *c, int *fd) noexcept nogil:
     return 0
 
 
-cdef int own_pipe(int *ends) noexcept nogil:
-    """A pipe for one client's doorbell (O_NONBLOCK, close-on-exec) in
-    ``ends``: 0, or -1 when there is none, or its fds would lie past the
-    first quarter of this process's fd table, which is kept for clients'
-    connections (a ring costs a client two fds where packets cost one;
-    without it the client rings with packets)."""
+cdef uint32_t do_ringfd(Client *c, int *fd) noexcept nogil:
+    """The ring of client ``c``'s doorbell, made now: a pipe whose read end
+    we keep, its write end in ``fd`` (the caller sends and closes it).  A
+    pipe, not an eventfd: the two ends are two open files, so nothing the
+    client does to its end (clearing O_NONBLOCK, closing it) touches ours.
+    None (and the client rings with packets) when there is none to make, or
+    its fds would lie past the first quarter of this process's fd table,
+    which is kept for clients' connections (a ring costs a client two of
+    our fds where packets cost one)."""
+    cdef int ends[2]
     cdef rlimit limit
+    fd[0] = -1
+    if c.bell == NULL or c.ring_fd >= 0:
+        return ERROR_INVALID_PARAMETER      # one per doorbell
     if pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0:
-        return -1
+        return 0
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0 and limit.rlim_cur != RLIM_INFINITY
             and <uint64_t>max(ends[0], ends[1]) * 4 >= limit.rlim_cur):
         close(ends[0])
         close(ends[1])
-        return -1
-    return 0
-
-
-cdef uint32_t do_ringfd(Client *c, int *fd) noexcept nogil:
-    """The ring of client ``c``'s doorbell, made now: a pipe whose read end
-    we keep, its write end in ``fd`` (the caller sends and closes it; none:
-    own_pipe declined, and the client rings with packets).  A pipe, not an
-    eventfd: the two ends are two open files, so nothing the client does to
-    its end (clearing O_NONBLOCK, closing it) touches ours."""
-    cdef int ends[2]
-    fd[0] = -1
-    if c.bell == NULL or c.ring_fd >= 0:
-        return ERROR_INVALID_PARAMETER      # one per doorbell
-    if own_pipe(ends) == 0:
-        c.ring_fd, fd[0] = ends[0], ends[1]
+        return 0
+    c.ring_fd, fd[0] = ends[0], ends[1]
     return 0
 
 

@@ -91,13 +91,13 @@ class Conn:
                     self.addresses.append(value)
                     del self.addresses[:-16]
             for fd in fds:
-                mode = os.fstat(fd).st_mode
+                st = os.fstat(fd)
                 writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
-                if self.ring is None and stat.S_ISFIFO(mode) and writable:
+                if self.ring is None and stat.S_ISFIFO(st.st_mode) and writable:
                     self.ring = fd          # the ring's write end, to abuse
                     continue
                 try:
-                    if self.bell is None and os.fstat(fd).st_size == 4096:
+                    if self.bell is None and st.st_size == 4096:
                         self.bell = mmap.mmap(fd, 4096)
                 finally:
                     os.close(fd)

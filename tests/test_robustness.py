@@ -188,6 +188,86 @@ def test_a_full_server_says_so_and_does_not_spin(server_process):
                 time.sleep(0.05)
 
 
+@pytest.mark.skipif(not LINUX, reason="a Linux server turns clients away at accept(); a "
+                                      "window has no connections to refuse")
+def test_a_client_turned_away_at_the_door_hears_why(server_process):
+    """A server out of fds accepts the next connection only to say it is
+    full.  The client's request is already queued there: the notice must
+    reach it all the same, and then a real client's, with ServerFull."""
+    import struct
+    server = server_process(env={"WINIPC_TEST_NOFILE": "64"})
+    held = []
+    try:
+        for _ in range(100):                  # a connection costs the server one fd
+            s = raw_endpoint(server)
+            s.send(struct.pack(REQUEST, 99, 0, 7, 0, 0))
+            seq, _, _, error, _ = struct.unpack(REPLY, s.recv(64))   # not ECONNRESET
+            held.append(s)
+            if seq != 7:
+                break
+        assert (seq, error) == (2**64 - 1, 1238)
+        with pytest.raises(winipc.ServerFull) as e:
+            with server.connect() as conn:
+                conn.alloc(16)
+        assert e.value.winerror == 1238
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.monotonic() + 10
+    while True:                               # room again: served
+        try:
+            with server.connect() as conn:
+                assert conn.call(WM_SMALL, Small(5)).value == 15
+            break
+        except winipc.ServerFull:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux endpoints; the reset is Linux's")
+def test_a_notice_behind_a_reset_is_read(tmp_path):
+    """A server that sends its notice and closes the connection with the
+    client's request unread makes Linux report ECONNRESET ahead of the
+    notice: the client reads the notice after the reset, and says
+    ServerFull."""
+    import select
+    import struct
+    from winipc import _rpc
+    title = f"winipc-test-reset-{os.getpid()}"
+    tid = 4000000000 + os.getpid()
+    path = _rpc._socket_path(tid)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen()
+    link = _rpc._title_prefix(title) + f".1-{tid}"
+    os.symlink(os.path.basename(path), link)
+    resets = []
+
+    def serve():
+        while True:
+            c, _ = listener.accept()
+            with c:
+                assert select.select([c], [], [], 10)[0]
+                if c.recv(64, socket.MSG_PEEK) == b"":
+                    continue                    # the finder's probe
+                c.send(struct.pack(REPLY, 2**64 - 1, 0, 0, 1238, 0))
+                resets.append(c.fileno())       # closed with the request unread
+                return
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(winipc.ServerFull) as e:
+            with winipc.connect(title, timeout=5) as conn:
+                conn.alloc(16)
+        assert e.value.winerror == 1238 and resets
+    finally:
+        t.join(10)
+        listener.close()
+        os.unlink(link)
+        os.unlink(path)
+
+
 def test_alloc_and_close_honour_the_timeout_of_a_hung_server(server):
     with server.connect(timeout=30) as busy:
         conn = server.connect(timeout=0.5)

@@ -94,14 +94,31 @@ cdef int take_turn(sem_t *turn, int64_t deadline, const char *call,
             return -1
 
 
+cdef int take_notice(int fd, Failure *f) noexcept nogil:
+    """After a send or a receive that found the connection shut or reset: a
+    notice the server left before it hung up (it was full) fails with its
+    code (-1); 0 when there is none.  Linux reports a reset ahead of the
+    packets queued before it, and a server that turned this client away
+    shuts off its sends (server_clients.pxi, turn_away)."""
+    cdef Reply rep
+    if recv_packet(fd, &rep, sizeof(Reply), NULL) != sizeof(Reply) or rep.seq != NOTICE_SEQ \
+            or rep.error == 0:
+        return 0
+    return fail(f, rep.error, True, "connect")
+
+
 cdef int read_reply(int fd, Reply *rep, int *keep, Failure *f) noexcept nogil:
     """Receive one reply packet (input is waiting): 1 done, 0 try again, -1
     failed.  A notice (the server is full) fails with its code."""
     cdef ssize_t n = recv_packet(fd, rep, sizeof(Reply), keep)
+    cdef int err
     if n < 0:
         if errno == EINTR or errno == EAGAIN:
             return 0
-        return fail(f, errno, False, "recv")
+        err = errno
+        if err == ECONNRESET and take_notice(fd, f) < 0:
+            return -1
+        return fail(f, err, False, "recv")
     if n == 0:
         return fail(f, ECONNRESET, False, "recv")
     if n != sizeof(Reply):
@@ -141,14 +158,17 @@ cdef int transact(int fd, Request *req, Reply *rep, int64_t deadline, int pass_f
     ``got_fd`` if not NULL), kicking the standby thread at ``kick`` (if not
     NULL) while it waits.  Stale replies (of calls that timed out earlier)
     and doorbell wake-ups are skipped by sequence number."""
-    cdef int r, carried
+    cdef int r, carried, err
     cdef int64_t next_kick = winipc_now_ns() + KICK_AFTER_NS if kick != NULL else INT64_MAX
     while send_packet(fd, req, sizeof(Request), pass_fd) < 0:
         if errno == EAGAIN:     # the socket is full of our rings: wait for room
             if wait_readable(fd, deadline, call, f) < 0:
                 return -1
         elif errno != EINTR:
-            return fail(f, errno, False, "sendmsg")
+            err = errno
+            if take_notice(fd, f) < 0:
+                return -1
+            return fail(f, err, False, "sendmsg")
     while True:
         if wait_readable(fd, min(deadline, next_kick), call, f) < 0:
             if f.code == ERROR_TIMEOUT and f.win and winipc_now_ns() < deadline:

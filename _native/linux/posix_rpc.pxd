@@ -55,6 +55,7 @@ cdef extern from "<sys/socket.h>" nogil:
         MSG_CMSG_CLOEXEC
         MSG_DONTWAIT
         MSG_TRUNC
+        SHUT_RD
         SHUT_RDWR
     # https://man7.org/linux/man-pages/man2/socket.2.html and the pages it links
     int socket(int domain, int type, int protocol)

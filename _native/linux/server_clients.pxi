@@ -433,10 +433,21 @@ cdef int take_request(Client *c, Request *req, int *got_fd) noexcept nogil:
 
 
 cdef void turn_away(int fd) noexcept nogil:
-    """Tell a client the server is full, and close its connection."""
+    """Tell a client the server is full, and close its connection.  A close
+    that leaves packets unread makes Linux report ECONNRESET to the client
+    ahead of the packets queued for it, the notice among them: so the
+    client's sends are shut off once the notice is queued for it (a later
+    send fails with EPIPE, and the client reads the notice then), and what
+    it sent before is read and dropped, fds and all, before the close."""
     cdef Reply notice
+    cdef Request dropped
     memset(&notice, 0, sizeof(notice))
     notice.seq = NOTICE_SEQ
     notice.error = ERROR_CONNECTION_COUNT_LIMIT
     send_packet(fd, &notice, sizeof(notice), -1)
+    shutdown(fd, SHUT_RD)
+    # Bounded: nothing more can arrive.  (A packet of no bytes stops it:
+    # that client gets its reset.)
+    while recv_packet(fd, &dropped, sizeof(dropped), NULL) > 0:
+        pass
     close(fd)

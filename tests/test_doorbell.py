@@ -578,6 +578,63 @@ def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
     assert busy[1] >= busy[0] // 2, busy
 
 
+@pytest.mark.skipif(not LINUX, reason="the client moves itself with sched_setaffinity, and "
+                    "the proof reads the CPU a thread runs on from /proc; Windows' spin loops "
+                    "only yield to a server on their CPU (doorbell.h, winipc_wait_step)")
+@pytest.mark.skipif(LINUX and len(os.sched_getaffinity(0)) < 2,
+                    reason="this process may run on one CPU only: there is nowhere to move")
+@pytest.mark.parametrize("kind", [k for k, v in DOORBELLS.items() if v.get("spin") != 0])
+def test_a_spinning_client_beside_its_server_moves_to_another_cpu(kind):
+    """A wake-up places a thread beside its waker, so a client and server
+    left to the scheduler can end on one CPU while another idles, and there
+    they take turns by yielding, several times slower than apart.  A
+    spinning client that finds its server on its own CPU moves to another
+    one it may use (at most every 10 ms, and only while no more threads are
+    runnable than it has CPUs), and its affinity is its own again after.
+    (Here the server's thread is pinned, and a client that slept instead
+    would be woken on the idle CPU as well; the benchmark's round spread
+    left to the scheduler shows where moving matters.)"""
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    server = winipc.Server(unique_title())
+    server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+    data = bytearray(16)
+    with server, winipc.connect(server.title, wait=10, **DOORBELLS[kind]) as conn:
+        os.sched_setaffinity(server._thread.native_id, {cpu})
+        os.sched_setaffinity(0, {cpu})
+        try:
+            # The other CPUs busy a moment ago, as after a spell of spinning
+            # on both: then the scheduler places a wakee beside its waker.
+            others = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                os.sched_setaffinity(others.pid, allowed - {cpu})
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 0.2:
+                    conn.call(WM_BUMP, data)
+            finally:
+                others.kill()
+                others.wait()
+            assert running_on() == cpu
+            os.sched_setaffinity(0, allowed)
+            calls, t0 = 0, time.monotonic()
+            while running_on() == cpu and time.monotonic() - t0 < 2:
+                conn.call(WM_BUMP, data)
+                calls += 1
+            took = time.monotonic() - t0
+            moved_to = running_on()
+            assert os.sched_getaffinity(0) == allowed
+        finally:
+            os.sched_setaffinity(0, allowed)
+    # Within a few of its 10 ms steps (a busy machine skips some).
+    assert moved_to != cpu and took < 0.5, (calls, took, os.getloadavg())
+
+
+def running_on():
+    """The CPU the calling thread runs on now (Linux /proc, proc(5))."""
+    with open("/proc/thread-self/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[36])
+
+
 def _busy_threads():
     """This process's threads and their CPU seconds (Linux /proc), and the
     load average: what else ran, for a failure's message."""

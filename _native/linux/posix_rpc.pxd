@@ -85,8 +85,11 @@ cdef extern from "<sys/un.h>" nogil:
 cdef extern from "<sched.h>" nogil:
     ctypedef struct cpu_set_t:
         pass
+    # https://man7.org/linux/man-pages/man2/sched_setaffinity.2.html, CPU_SET(3)
     int sched_getaffinity(int pid, size_t cpusetsize, cpu_set_t *mask)
+    int sched_setaffinity(int pid, size_t cpusetsize, const cpu_set_t *mask)
     int CPU_COUNT(cpu_set_t *mask)
+    void CPU_CLR(int cpu, cpu_set_t *mask)
 
 cdef extern from "<poll.h>" nogil:
     # https://man7.org/linux/man-pages/man2/poll.2.html

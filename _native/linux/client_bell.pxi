@@ -15,25 +15,49 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # A client that finds the server on its own CPU yields to it at every step
 # (doorbell.h), and a thread that yields stays where it is: left to the
 # scheduler, the pair could share one CPU for long while another idles (a
-# wake-up places a thread beside its waker).  So, at most once per
-# UNPAIR_NS and only where this thread may run on another CPU, such a wait
-# moves the thread to another CPU (move_away) when there is room there,
-# else sleeps in the kernel, where the scheduler places the thread again
-# when the answer wakes it.  A sleep alone often left the pair together:
-# left to the scheduler on two idle CPUs, 9 of 12 benchmark runs had rounds
-# of calls at 4-5 us instead of 0.9-1.3 (none of 12 with the move).
+# wake-up places a thread beside its waker: the server woken by a ring, the
+# client by an answer).  So, once PAIRED_TO_MOVE waits in a row have begun
+# with the server on its CPU, and only where this thread may run on another
+# CPU, a wait moves the thread to another CPU (move_away) when there is room
+# there, trying at most once per MOVE_NS; else it sleeps in the kernel, at
+# most once per UNPAIR_NS, and the scheduler places the thread again when
+# the answer wakes it.  A move costs about 30 us (the other CPU wakes up), a
+# call beside the server 3 us more than apart: so not before several such
+# calls.  A sleep alone often left the pair together: left to the
+# scheduler on two idle CPUs, 9 of 12 benchmark runs had rounds of calls at
+# 4-5 us instead of 0.9-1.3 (none of 12 with moves).
+cdef int PAIRED_TO_MOVE = 8
+cdef int64_t MOVE_NS = 1000000
 cdef int64_t UNPAIR_NS = 10000000
-cdef int64_t next_unpair = 0        # (threads race on it harmlessly)
+# (Process-wide, as threads share CPUs: they race on these harmlessly.)
+cdef int paired_waits = 0
+cdef int64_t next_move = 0
+cdef int64_t next_sleep = 0
 
 
-cdef bint may_unpair() noexcept nogil:
-    global next_unpair
+cdef int unpair(uint32_t mine) noexcept nogil:
+    """Whether a wait beside the server on CPU ``mine`` leaves it: 1 when
+    this thread moved (the wait goes on), -1 when it should sleep instead,
+    0 when it stays (too soon, or too few waits beside it yet)."""
+    global next_move, next_sleep, paired_waits
     cdef cpu_set_t allowed
-    cdef int64_t now = winipc_now_ns()
-    if now < next_unpair:
-        return False
-    next_unpair = now + UNPAIR_NS
-    return sched_getaffinity(0, sizeof(allowed), &allowed) == 0 and CPU_COUNT(&allowed) > 1
+    cdef int64_t now
+    if paired_waits < PAIRED_TO_MOVE:
+        return 0
+    now = winipc_now_ns()
+    if now < next_move:
+        return 0
+    next_move = now + MOVE_NS
+    if sched_getaffinity(0, sizeof(allowed), &allowed) != 0 or CPU_COUNT(&allowed) < 2:
+        next_move = now + UNPAIR_NS
+        return 0
+    if move_away(mine, &allowed):
+        paired_waits = 0
+        return 1
+    if now < next_sleep:
+        return 0
+    next_sleep = now + UNPAIR_NS
+    return -1
 
 
 cdef int runnable_now() noexcept nogil:
@@ -59,7 +83,7 @@ cdef int runnable_now() noexcept nogil:
     return count
 
 
-cdef bint move_away(uint32_t mine) noexcept nogil:
+cdef bint move_away(uint32_t mine, cpu_set_t *allowed) noexcept nogil:
     """Move this thread off CPU ``mine`` (winipc_cpu's numbering) to
     another CPU it may run on, when there is room there: no more threads
     runnable on the machine than CPUs this one may use (beside a CPU hog,
@@ -67,18 +91,15 @@ cdef bint move_away(uint32_t mine) noexcept nogil:
     affinity without that CPU, then its own affinity again (which moves it
     nowhere).  False when it stays (a failed call keeps the affinity it
     had)."""
-    cdef cpu_set_t allowed, away
-    cdef int runnable
-    if sched_getaffinity(0, sizeof(allowed), &allowed) != 0 or CPU_COUNT(&allowed) < 2:
+    cdef cpu_set_t away
+    cdef int runnable = runnable_now()
+    if runnable < 0 or runnable > CPU_COUNT(allowed):
         return False
-    runnable = runnable_now()
-    if runnable < 0 or runnable > CPU_COUNT(&allowed):
-        return False
-    away = allowed
+    away = allowed[0]
     CPU_CLR(<int>mine - 1, &away)
     if CPU_COUNT(&away) == 0 or sched_setaffinity(0, sizeof(away), &away) != 0:
         return False
-    while sched_setaffinity(0, sizeof(allowed), &allowed) != 0 and errno == EINTR:
+    while sched_setaffinity(0, sizeof(allowed[0]), allowed) != 0 and errno == EINTR:
         pass
     return True
 
@@ -131,7 +152,7 @@ cdef class _ClientBell:
         """Spin until request ``seq`` is answered (or, ``cold``, taken by a
         server that was asleep, yielding at every step) or ``until``: 1 when
         it was, 0 when the spin ran out (or the server hung up, or this wait
-        sleeps to leave the server's CPU: may_unpair, or because yields lose
+        sleeps to leave the server's CPU: unpair, or because yields lose
         the CPU here: winipc_client_wait_step)."""
         cdef winipc_bell *b = self.page
         cdef pollfd pfd
@@ -140,13 +161,23 @@ cdef class _ClientBell:
         cdef uint32_t mine = winipc_cpu()
         cdef uint32_t peer = winipc_bell_server_cpu(b)
         cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
+        cdef int moved
+        global paired_waits
+        if not cold:
+            if peer == mine and mine != 0:
+                if paired_waits < PAIRED_TO_MOVE:
+                    paired_waits += 1
+            else:
+                paired_waits = 0
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            if peer == mine and not cold and mine != 0 and may_unpair():
-                if not move_away(mine):
+            if peer == mine and not cold and mine != 0 and paired_waits >= PAIRED_TO_MOVE:
+                moved = unpair(mine)
+                if moved < 0:
                     return 0
-                mine = winipc_cpu()
-                winipc_bell_client_at(b, mine)
-                continue
+                if moved > 0:
+                    mine = winipc_cpu()
+                    winipc_bell_client_at(b, mine)
+                    continue
             if not winipc_client_wait_step(b, seq, mine, mine if cold else peer,
                                            &yields_lost, &yields_muted_until):
                 return 0        # a yield lost the CPU: sleep instead

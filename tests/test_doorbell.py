@@ -589,9 +589,9 @@ def test_a_spinning_client_beside_its_server_moves_to_another_cpu(kind):
     left to the scheduler can end on one CPU while another idles, and there
     they take turns by yielding, several times slower than apart.  A
     spinning client that finds its server on its own CPU moves to another
-    one it may use (after eight such calls in a row, trying at most once per
-    millisecond, and only while no more threads are runnable than it has
-    CPUs), and its affinity is its own again after.
+    one it may use (after eight such calls in a row, and only while no more
+    threads are runnable than it has CPUs), and its affinity is its own
+    again after.
     (Here the server's thread is pinned, and a client that slept instead
     would be woken on the idle CPU as well; the benchmark's round spread
     left to the scheduler shows where moving matters.)"""

@@ -16,44 +16,64 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # (doorbell.h), and a thread that yields stays where it is: left to the
 # scheduler, the pair could share one CPU for long while another idles (a
 # wake-up places a thread beside its waker: the server woken by a ring, the
-# client by an answer).  So, once PAIRED_TO_MOVE waits in a row have begun
-# with the server on its CPU, and only where this thread may run on another
-# CPU, a wait moves the thread to another CPU (move_away) when there is room
-# there, trying at most once per MOVE_NS; else it sleeps in the kernel, at
-# most once per UNPAIR_NS, and the scheduler places the thread again when
-# the answer wakes it.  A move costs about 30 us (the other CPU wakes up), a
-# call beside the server 3 us more than apart: so not before several such
-# calls.  A sleep alone often left the pair together: left to the
-# scheduler on two idle CPUs, 9 of 12 benchmark runs had rounds of calls at
-# 4-5 us instead of 0.9-1.3 (none of 12 with moves).
-cdef int PAIRED_TO_MOVE = 8
+# client by an answer).  So, where this thread may run on another CPU, a
+# wait that follows MOVE_AFTER waits in a row begun beside the server moves
+# the thread to another CPU (move_away), when there is room there; else it
+# sleeps in the kernel (at most once per UNPAIR_NS), and the scheduler
+# places the thread again when the answer wakes it.  A move costs about
+# 30 us (the other CPU wakes up), a call beside the server about 3 us more
+# than apart: hence MOVE_AFTER, and a move after one that did not last
+# MOVE_AFTER waits apart, or that found no room, waits MOVE_NS.  A sleep
+# alone often left the pair together: left to the scheduler on two idle
+# CPUs, 9 of 12 benchmark runs had rounds of calls at 4-5 us instead of
+# 0.9-1.3 (none of 12 with moves).
+cdef enum:
+    MOVE_AFTER = 8
 cdef int64_t MOVE_NS = 1000000
 cdef int64_t UNPAIR_NS = 10000000
 # (Process-wide, as threads share CPUs: they race on these harmlessly.)
-cdef int paired_waits = 0
+cdef int paired_waits = 0       # waits in a row begun beside the server
+cdef int apart_waits = 0        # waits in a row begun apart since the last move
+cdef bint judging = False       # a move that has not lasted MOVE_AFTER waits yet
+cdef int64_t moved_at = 0
 cdef int64_t next_move = 0
 cdef int64_t next_sleep = 0
 
 
+cdef inline void count_wait(bint beside) noexcept nogil:
+    """A wait begins beside the server or apart: what unpair() goes by."""
+    global paired_waits, apart_waits, judging, next_move
+    if beside:
+        if judging:         # met again too soon: the next move waits
+            judging = False
+            next_move = moved_at + MOVE_NS
+        if paired_waits < MOVE_AFTER:
+            paired_waits += 1
+    else:
+        paired_waits = 0
+        if judging:
+            apart_waits += 1
+            if apart_waits >= MOVE_AFTER:
+                judging = False
+
+
 cdef int unpair(uint32_t mine) noexcept nogil:
-    """Whether a wait beside the server on CPU ``mine`` leaves it: 1 when
-    this thread moved (the wait goes on), -1 when it should sleep instead,
-    0 when it stays (too soon, or too few waits beside it yet)."""
-    global next_move, next_sleep, paired_waits
+    """Whether a wait beside the server on CPU ``mine`` leaves it (once
+    paired_waits reached MOVE_AFTER): 1 when this thread moved (the wait
+    goes on), -1 when it should sleep instead, 0 when it stays."""
+    global paired_waits, apart_waits, judging, moved_at, next_move, next_sleep
     cdef cpu_set_t allowed
-    cdef int64_t now
-    if paired_waits < PAIRED_TO_MOVE:
-        return 0
-    now = winipc_now_ns()
+    cdef int64_t now = winipc_now_ns()
     if now < next_move:
         return 0
-    next_move = now + MOVE_NS
+    paired_waits = 0
     if sched_getaffinity(0, sizeof(allowed), &allowed) != 0 or CPU_COUNT(&allowed) < 2:
-        next_move = now + UNPAIR_NS
+        next_move = now + UNPAIR_NS     # (looked at again now and then)
         return 0
     if move_away(mine, &allowed):
-        paired_waits = 0
+        judging, apart_waits, moved_at = True, 0, now
         return 1
+    next_move = now + MOVE_NS
     if now < next_sleep:
         return 0
     next_sleep = now + UNPAIR_NS
@@ -162,15 +182,10 @@ cdef class _ClientBell:
         cdef uint32_t peer = winipc_bell_server_cpu(b)
         cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
         cdef int moved
-        global paired_waits
         if not cold:
-            if peer == mine and mine != 0:
-                if paired_waits < PAIRED_TO_MOVE:
-                    paired_waits += 1
-            else:
-                paired_waits = 0
+            count_wait(peer == mine and mine != 0)
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            if peer == mine and not cold and mine != 0 and paired_waits >= PAIRED_TO_MOVE:
+            if peer == mine and not cold and mine != 0 and paired_waits >= MOVE_AFTER:
                 moved = unpair(mine)
                 if moved < 0:
                     return 0

@@ -110,7 +110,10 @@ cdef bint move_away(uint32_t mine, cpu_set_t *allowed) noexcept nogil:
     sharing the server's CPU costs less than sharing the hog's).  How: its
     affinity without that CPU, then its own affinity again (which moves it
     nowhere).  False when it stays (a failed call keeps the affinity it
-    had)."""
+    had).  Another thread that sets this one's affinity between the two
+    calls has its mask replaced by the one this thread had; a cpuset that
+    shrinks meanwhile can leave it without that one CPU (the second call
+    fails): both rarer than any call this makes."""
     cdef cpu_set_t away
     cdef int runnable = runnable_now()
     if runnable < 0 or runnable > CPU_COUNT(allowed):

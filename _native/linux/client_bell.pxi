@@ -26,7 +26,9 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # MOVE_AFTER waits apart, or that found no room, waits MOVE_NS.  A sleep
 # alone often left the pair together: left to the scheduler on two idle
 # CPUs, 9 of 12 benchmark runs had rounds of calls at 4-5 us instead of
-# 0.9-1.3 (none of 12 with moves).
+# 0.9-1.3 (none of 12 with moves).  The server's CPU is its word in the
+# page: a server that always claims ours makes this thread move at most
+# once per MOVE_NS.
 cdef enum:
     MOVE_AFTER = 8
 cdef int64_t MOVE_NS = 1000000

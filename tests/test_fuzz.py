@@ -38,7 +38,11 @@ def test_short_soak_under_hostile_traffic():
     if sys.platform != "win32":
         assert int(out.stdout.split("kicks sent")[1].split(",")[0]) > 100, out.stdout
         assert int(out.stdout.split("stale-poll rounds")[1].split()[0]) > 0, out.stdout
-        assert int(out.stdout.split("doorbell rings")[1].split()[0]) > 10, out.stdout
+        # How many attackers hold a ring depends on how much of the server's
+        # fd table the hoarders hold when they ask (a ring comes only in its
+        # first quarter): 4 to 98 in 4 s runs here.  A ring's abuse has a
+        # test of its own (test_doorbell.py); this one needs some here.
+        assert int(out.stdout.split("doorbell rings")[1].split()[0]) > 0, out.stdout
     if sys.platform == "win32":     # the doorbell attacks ran too
         line = out.stdout.split("through a doorbell")[1].splitlines()[0]
         assert int(line.split()[0]) > 10 and "own view found: 0" not in line, out.stdout

@@ -37,8 +37,7 @@ cdef int64_t UNPAIR_NS = 10000000
 cdef int paired_waits = 0       # waits in a row begun beside the server
 cdef int apart_waits = 0        # waits in a row begun apart since the last move
 cdef bint judging = False       # a move that has not lasted MOVE_AFTER waits yet
-cdef int64_t moved_at = 0
-cdef int64_t next_move = 0
+cdef int64_t next_move = 0      # (after a move: held until it has lasted)
 cdef int64_t next_sleep = 0
 
 
@@ -46,24 +45,23 @@ cdef inline void count_wait(bint beside) noexcept nogil:
     """A wait begins beside the server or apart: what unpair() goes by."""
     global paired_waits, apart_waits, judging, next_move
     if beside:
-        if judging:         # met again too soon: the next move waits
-            judging = False
-            next_move = moved_at + MOVE_NS
+        judging = False     # met again too soon: the next move waits next_move out
         if paired_waits < MOVE_AFTER:
             paired_waits += 1
     else:
         paired_waits = 0
         if judging:
             apart_waits += 1
-            if apart_waits >= MOVE_AFTER:
+            if apart_waits >= MOVE_AFTER:      # it lasted: the next one need not wait
                 judging = False
+                next_move = 0
 
 
 cdef int unpair(uint32_t mine) noexcept nogil:
     """Whether a wait beside the server on CPU ``mine`` leaves it (once
     paired_waits reached MOVE_AFTER): 1 when this thread moved (the wait
     goes on), -1 when it should sleep instead, 0 when it stays."""
-    global paired_waits, apart_waits, judging, moved_at, next_move, next_sleep
+    global paired_waits, apart_waits, judging, next_move, next_sleep
     cdef cpu_set_t allowed
     cdef int64_t now = winipc_now_ns()
     if now < next_move:
@@ -72,10 +70,10 @@ cdef int unpair(uint32_t mine) noexcept nogil:
     if sched_getaffinity(0, sizeof(allowed), &allowed) != 0 or CPU_COUNT(&allowed) < 2:
         next_move = now + UNPAIR_NS     # (looked at again now and then)
         return 0
-    if move_away(mine, &allowed):
-        judging, apart_waits, moved_at = True, 0, now
-        return 1
     next_move = now + MOVE_NS
+    if move_away(mine, &allowed):
+        judging, apart_waits = True, 0
+        return 1
     if now < next_sleep:
         return 0
     next_sleep = now + UNPAIR_NS

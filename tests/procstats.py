@@ -105,10 +105,21 @@ def _win_handles_in_system_table(pid=None):
                   "the handle table kept growing")
 
 
+def _stat_fields(path):
+    """The fields of a /proc .../stat file after the name (proc(5)): the
+    first is the state, field 3 of the page."""
+    with open(path) as fh:
+        return fh.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid, tid=None):
     """CPU seconds (user + system) process ``pid`` has used, or its thread
     ``tid`` (Linux /proc)."""
-    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
-    with open(path) as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
+    fields = _stat_fields(f"/proc/{pid}/stat" if tid is None
+                          else f"/proc/{pid}/task/{tid}/stat")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def running_on():
+    """The CPU the calling thread runs on now (Linux /proc)."""
+    return int(_stat_fields("/proc/thread-self/stat")[36])

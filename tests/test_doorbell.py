@@ -16,7 +16,7 @@ import winipc
 from structs import (MyInfo, Small, Stats, RESULTS, WM_BUMP, WM_COMPARE, WM_COMPARE_NATIVE,
                      WM_EXIT, WM_RESULT_OF, WM_SLEEP, WM_SMALL, WM_STATS)
 from conftest import DOORBELLS, unique_title
-from procstats import cpu_seconds
+from procstats import cpu_seconds, running_on
 
 LINUX = sys.platform.startswith("linux")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -637,12 +637,6 @@ def runnable_now():
     /proc/loadavg, proc(5)), this one included."""
     with open("/proc/loadavg") as fh:
         return int(fh.read().split()[3].split("/")[0])
-
-
-def running_on():
-    """The CPU the calling thread runs on now (Linux /proc, proc(5))."""
-    with open("/proc/thread-self/stat") as fh:
-        return int(fh.read().rsplit(")", 1)[1].split()[36])
 
 
 def _busy_threads():

@@ -226,7 +226,7 @@ def test_a_client_turned_away_at_the_door_hears_why(server_process):
 
 
 @pytest.mark.skipif(not LINUX, reason="Linux endpoints; the reset is Linux's")
-def test_a_notice_behind_a_reset_is_read(tmp_path):
+def test_a_notice_behind_a_reset_is_read():
     """A server that sends its notice and closes the connection with the
     client's request unread makes Linux report ECONNRESET ahead of the
     notice: the client reads the notice after the reset, and says

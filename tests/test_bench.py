@@ -4,6 +4,7 @@ package as a user would: short runs, checked for their JSON and their plot
 
 import importlib
 import importlib.util
+import io
 import json
 import math
 import os
@@ -66,6 +67,8 @@ def check_report(report, sizes):
             assert isinstance(r[key], (int, float)) and math.isfinite(r[key]), (path, size, key)
         assert 0 < r["p50_us"] <= r["p99_us"], (path, size)
         assert r["cpu_client_us"] >= 0 and r["cpu_server_us"] >= 0
+        assert 0 <= r["slow_at_round_start"] <= r["slow_calls"] <= r["calls"], (path, size)
+        assert len(r["round_p50_us"]) == report["rounds"], (path, size)
         if path == "pipe (peer)":
             assert r["vs_pipe"] == 1.0
     gaps = {(g["gap_us"], g["path"]): g for g in report["gaps"]}
@@ -222,3 +225,33 @@ def test_module_and_version():
     assert r.returncode == 0 and r.stdout.startswith("winipc ")
     r = children.run([sys.executable, "-P", "-m", "winipc"], 120, text=True)
     assert r.returncode == 2 and "bench" in r.stderr
+
+
+def test_a_missed_spread_or_tail_says_what_the_rounds_showed():
+    """A miss of the spread target lists the rounds' p50s; a missed tail
+    (Linux: Windows has no tail target) says how many of the slow calls came
+    first in a round, where a round begins after rows that sleep."""
+    from winipc._bench_report import SPINNING, TAIL_LIMIT, TARGETS, check_targets
+
+    def row(path, **kw):
+        return {"path": path, "size": 16, "p50_us": 1.0, "p99_us": 2.0, "slow_calls": 3,
+                "slow_at_round_start": 1, "round_p50_us": [1.0, 1.1], **kw}
+
+    # (Windows' ratio targets hold in any placement: their rows are there.)
+    rows = {p: row(p) for p in ["call", *SPINNING, *(p for t in TARGETS for p in t[:2])]}
+    rows["call"].update(round_p50_us=[1.0, 1.25, 2.0])
+    if SPINNING:
+        rows[SPINNING[-1]].update(p99_us=TAIL_LIMIT * 1.5, slow_calls=30, slow_at_round_start=12)
+    out = io.StringIO()
+    verdicts = check_targets({"results": list(rows.values()), "sizes": [16], "placement": "os"},
+                             out)
+    lines = out.getvalue().splitlines()
+    spread = [v for v in verdicts if v["kind"] == "spread"]
+    assert [v["ok"] for v in spread] == [False] and spread[0]["value"] == 2.0
+    assert any(line.endswith("MISSED (rounds 1.00 1.25 2.00 us)") for line in lines), lines
+    tails = {v["path"]: v["ok"] for v in verdicts if v["kind"] == "tail"}
+    assert tails == {p: p != SPINNING[-1] for p in SPINNING}
+    if SPINNING:
+        assert any(line.startswith(f"target  {SPINNING[-1]} p99 / p50 at 16 B: 4.50")
+                   and line.endswith(f"MISSED (12 of its 30 calls over {TAIL_LIMIT} x p50 "
+                                     "came first in a round)") for line in lines), lines

@@ -94,6 +94,10 @@ SIZES = [16, 64, 512, 4096, 65536, 1 << 20]
 # Idle gaps (µs) before the single calls of the gap rows.
 GAPS_US = [100, 1000, 10000]
 ROUNDS = 10
+# The first calls of each round, counted apart in the slow calls of a row:
+# a round begins after the other rows, some of which sleep (left to the
+# scheduler, the wake-ups there may have put client and server on one CPU).
+ROUND_START = 10
 # Unrecorded passes over every path before the first row (seconds).
 WARM_UP_MIN, WARM_UP_MAX = 1.0, 10.0
 # Seconds the benchmark's server may take to start (under Wine, several).
@@ -200,8 +204,9 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             aio: _bench_aio.Rows | None = None,
             ) -> dict[str, tuple[list[int], float, float, list[float]]]:
     """{row: (durations in ns, client cpu ns per call, server cpu ns per call,
-    each round's p50 in µs)} of ``n`` calls per row (at least ROUNDS * 5), in
-    ROUNDS interleaved rounds; ``peers``: the other peers' clients by row."""
+    each round's p50 in µs, the durations of each round's first ROUND_START
+    calls)} of ``n`` calls per row (at least ROUNDS * 5), in ROUNDS
+    interleaved rounds; ``peers``: the other peers' clients by row."""
     progress = progress or Progress()
     peers = peers or {}
     data = bytearray(os.urandom(size))
@@ -247,6 +252,7 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
     rows = [row for row in ROWS if row in runs] + list(peers)
     times: dict[str, list[int]] = {row: [] for row in rows}
     rounds: dict[str, list[float]] = {row: [] for row in rows}
+    starts: dict[str, list[int]] = {row: [] for row in rows}
     cpu = {row: [0, 0, 0] for row in rows}     # client ns, server ns, calls
     per_round = max(5, n // ROUNDS)
     progress.start(size, per_round * ROUNDS, rows)
@@ -264,6 +270,7 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             c1, s1 = time.process_time_ns(), server_cpu_ns(default)
             times[row] += got
             rounds[row].append(summarize(got)["p50"])
+            starts[row] += got[:ROUND_START]
             cpu[row][0] += c1 - c0
             cpu[row][1] += s1 - s0
             cpu[row][2] += warm + len(got)
@@ -272,7 +279,7 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
     progress.finish()
     prepared.close()
     return {row: (times[row], cpu[row][0] / cpu[row][2], cpu[row][1] / cpu[row][2],
-                  rounds[row])
+                  rounds[row], starts[row])
             for row in rows}
 
 
@@ -367,14 +374,19 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
         for size in sizes:
             rows = measure(conns, pipe, size, calls_for(size, calls), progress, others, aio)
             pipe_p50 = summarize(rows["pipe (peer)"][0])["p50"]
-            for row, (ns, client_cpu, server_cpu, round_p50s) in rows.items():
+            for row, (ns, client_cpu, server_cpu, round_p50s, first) in rows.items():
                 s = summarize(ns)
+                slow = TAIL_LIMIT * s["p50"] * 1e3
                 results.append({
                     "size": size, "path": row, "calls": len(ns),
                     "p50_us": s["p50"], "p99_us": s["p99"], "mean_us": s["mean"],
                     "vs_pipe": s["p50"] / pipe_p50,
                     "cpu_client_us": client_cpu / 1e3, "cpu_server_us": server_cpu / 1e3,
                     "round_p50_us": round_p50s,
+                    # Calls over TAIL_LIMIT x p50, and how many of them came
+                    # among the first ROUND_START of a round.
+                    "slow_calls": sum(t > slow for t in ns),
+                    "slow_at_round_start": sum(t > slow for t in first),
                 })
                 print(f"{size:>9}  {row:<17} {s['p50']:>9.2f} {s['p99']:>9.2f} "
                       f"{s['mean']:>9.2f} {s['p50'] / pipe_p50:>7.3f}x  "

@@ -17,39 +17,51 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # scheduler, the pair could share one CPU for long while another idles (a
 # wake-up places a thread beside its waker: the server woken by a ring, the
 # client by an answer).  So, where this thread may run on another CPU, a
-# wait that follows MOVE_AFTER waits in a row begun beside the server moves
-# the thread to another CPU (move_away), when there is room there; else it
-# sleeps in the kernel (at most once per UNPAIR_NS), and the scheduler
-# places the thread again when the answer wakes it.  A move costs about
-# 30 us (the other CPU wakes up), a call beside the server about 3 us more
-# than apart: hence MOVE_AFTER, and a move after one that did not last
-# MOVE_AFTER waits apart, or that found no room, waits MOVE_NS.  A sleep
-# alone often left the pair together: left to the scheduler on two idle
-# CPUs, 9 of 12 benchmark runs had rounds of calls at 4-5 us instead of
-# 0.9-1.3 (none of 12 with moves).  The server's CPU is its word in the
-# page: a server that always claims ours makes this thread move at most
-# once per MOVE_NS.
+# client whose calls have waited beside the server for as long as a move
+# costs moves the thread to another CPU (move_away), when there is room
+# there; else it sleeps in the kernel (at most once per UNPAIR_NS), and the
+# scheduler places the thread again when the answer wakes it.  A call beside
+# the server costs about 3 us more than apart, and a move what the other CPU
+# takes to wake up: 30 us on one machine, 50 us to milliseconds on another
+# whose idle virtual CPUs woke slowly.  So the time beside the server is
+# weighed against the cost of this process's last moves (move_cost, as
+# renting against buying): a short burst of calls pays no move, a long one
+# pays one once it has lost about as much beside the server.  Calls more
+# than BURST_GAP_NS apart begin afresh: the server's spin ran out between
+# them, and the wake-up that the next one rings puts the pair together
+# whatever a move did.  A move after one that did not last MOVE_AFTER
+# waits apart waits MOVE_NS.  A sleep alone often left the pair together:
+# left to the scheduler on two idle CPUs, 9 of 12 benchmark runs had rounds
+# of calls at 4-5 us instead of 0.9-1.3 (none of 12 with moves).  The
+# server's CPU is its word in the page: a server that always claims ours
+# makes this thread move at most once per MOVE_NS.
 cdef enum:
     MOVE_AFTER = 8
 cdef int64_t MOVE_NS = 1000000
 cdef int64_t UNPAIR_NS = 10000000
+cdef int64_t BURST_GAP_NS = 50000       # the server's spin, by default
+cdef int64_t MOVE_COST_FIRST = 50000    # move_cost before this process moved
 # (Process-wide, as threads share CPUs: they race on these harmlessly.)
-cdef int paired_waits = 0       # waits in a row begun beside the server
+cdef int64_t paired_since = 0   # when the calls beside the server began; 0: apart
+cdef int64_t paired_last = 0    # when the last wait beside it began
+cdef int64_t move_cost = MOVE_COST_FIRST    # what a move took lately (ns)
 cdef int apart_waits = 0        # waits in a row begun apart since the last move
 cdef bint judging = False       # a move that has not lasted MOVE_AFTER waits yet
 cdef int64_t next_move = 0      # (after a move: held until it has lasted)
 cdef int64_t next_sleep = 0
 
 
-cdef inline void count_wait(bint beside) noexcept nogil:
-    """A wait begins beside the server or apart: what unpair() goes by."""
-    global paired_waits, apart_waits, judging, next_move
+cdef inline void count_wait(bint beside, int64_t now) noexcept nogil:
+    """A wait begins at ``now`` beside the server or apart: what leaving()
+    goes by."""
+    global paired_since, paired_last, apart_waits, judging, next_move
     if beside:
         judging = False     # met again too soon: the next move waits next_move out
-        if paired_waits < MOVE_AFTER:
-            paired_waits += 1
+        if paired_since == 0 or now - paired_last > BURST_GAP_NS:
+            paired_since = now
+        paired_last = now
     else:
-        paired_waits = 0
+        paired_since = 0
         if judging:
             apart_waits += 1
             if apart_waits >= MOVE_AFTER:      # it lasted: the next one need not wait
@@ -57,16 +69,20 @@ cdef inline void count_wait(bint beside) noexcept nogil:
                 next_move = 0
 
 
-cdef int unpair(uint32_t mine) noexcept nogil:
+cdef inline bint leaving(uint32_t mine, uint32_t peer, int64_t now) noexcept nogil:
+    """Whether a wait on CPU ``mine`` at ``now``, the server on CPU ``peer``,
+    has been beside it for as long as a move costs (unpair's to decide)."""
+    return peer == mine and mine != 0 and paired_since != 0 and \
+        now - paired_since >= move_cost and now >= next_move
+
+
+cdef int unpair(uint32_t mine, int64_t now) noexcept nogil:
     """Whether a wait beside the server on CPU ``mine`` leaves it (once
-    paired_waits reached MOVE_AFTER): 1 when this thread moved (the wait
-    goes on), -1 when it should sleep instead, 0 when it stays."""
-    global paired_waits, apart_waits, judging, next_move, next_sleep
+    leaving()): 1 when this thread moved (the wait goes on), -1 when it
+    should sleep instead, 0 when it stays."""
+    global paired_since, apart_waits, judging, next_move, next_sleep
     cdef cpu_set_t allowed
-    cdef int64_t now = winipc_now_ns()
-    if now < next_move:
-        return 0
-    paired_waits = 0
+    paired_since = now          # (the next try: as long again beside it)
     if sched_getaffinity(0, sizeof(allowed), &allowed) != 0 or CPU_COUNT(&allowed) < 2:
         next_move = now + UNPAIR_NS     # (looked at again now and then)
         return 0
@@ -114,16 +130,22 @@ cdef bint move_away(uint32_t mine, cpu_set_t *allowed) noexcept nogil:
     calls has its mask replaced by the one this thread had; a cpuset that
     shrinks meanwhile can leave it without that one CPU (the second call
     fails): both rarer than any call this makes."""
+    global move_cost
     cdef cpu_set_t away
     cdef int runnable = runnable_now()
+    cdef int64_t start
     if runnable < 0 or runnable > CPU_COUNT(allowed):
         return False
     away = allowed[0]
     CPU_CLR(<int>mine - 1, &away)
+    start = winipc_now_ns()
     if CPU_COUNT(&away) == 0 or sched_setaffinity(0, sizeof(away), &away) != 0:
         return False
     while sched_setaffinity(0, sizeof(allowed[0]), allowed) != 0 and errno == EINTR:
         pass
+    # What it took (the first call returns on the other CPU), learnt as an
+    # average that follows the last few moves, at most MOVE_NS.
+    move_cost += (min(winipc_now_ns() - start, MOVE_NS) - move_cost) // 4
     return True
 
 
@@ -185,11 +207,12 @@ cdef class _ClientBell:
         cdef uint32_t peer = winipc_bell_server_cpu(b)
         cdef unsigned int every = 8 if cold else 32     # a yield takes far longer than a pause
         cdef int moved
+        now = start
         if not cold:
-            count_wait(peer == mine and mine != 0)
+            count_wait(peer == mine and mine != 0, start)
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            if peer == mine and not cold and mine != 0 and paired_waits >= MOVE_AFTER:
-                moved = unpair(mine)
+            if not cold and leaving(mine, peer, now):
+                moved = unpair(mine, now)
                 if moved < 0:
                     return 0
                 if moved > 0:

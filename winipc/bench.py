@@ -202,7 +202,7 @@ def server_cpu_ns(conn: winipc.Connection) -> int:
 def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             progress: Progress | None = None, peers: dict[str, Any] | None = None,
             aio: _bench_aio.Rows | None = None,
-            ) -> dict[str, tuple[list[int], float, float, list[float]]]:
+            ) -> dict[str, tuple[list[int], float, float, list[float], list[int]]]:
     """{row: (durations in ns, client cpu ns per call, server cpu ns per call,
     each round's p50 in µs, the durations of each round's first ROUND_START
     calls)} of ``n`` calls per row (at least ROUNDS * 5), in ROUNDS

@@ -19,8 +19,10 @@ client moves off its server's CPU once its calls there have lost about as
 much as a move costs (client_bell.pxi).  A move is a wake-up of the other
 CPU: on a virtual machine whose idle CPUs woke slowly it took 50 us to
 milliseconds.  A client that moved after eight calls beside the server
-whatever the burst (the rule before) made bursts of 4 and 16 calls cost 2-4
-times as much per call as they do now, in runs interleaved on that machine.
+whatever the burst (the rule before) made bursts of 4 calls cost 1.1-1.5
+times as much against the pipe here as they do now, and 2.2-4.5 times as
+much per call with no pipe bursts between them; bursts of 64 and 256 came
+out the same within the runs' noise (README, the doorbell).
 """
 
 import argparse

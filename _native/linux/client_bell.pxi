@@ -39,7 +39,7 @@ cdef enum:
     MOVE_AFTER = 8
 cdef int64_t MOVE_NS = 1000000
 cdef int64_t UNPAIR_NS = 10000000
-cdef int64_t BURST_GAP_NS = 50000       # the server's spin, by default
+cdef int64_t BURST_GAP_NS = WINIPC_DEFAULT_SPIN_US * 1000     # the server's spin, by default
 cdef int64_t MOVE_COST_FIRST = 50000    # move_cost before this process moved
 # (Process-wide, as threads share CPUs: they race on these harmlessly.)
 cdef int64_t paired_since = 0   # when the calls beside the server began; 0: apart

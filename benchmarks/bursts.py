@@ -54,7 +54,6 @@ def main(argv=None):
         sys.exit("bursts.py: pinning needs two CPUs (and Linux)")
     server_cpus = [] if args.placement == "os" else [cpus[1] if args.placement == "split"
                                                     else cpus[0]]
-    allowed = cpus
     print(f"winipc {winipc.__version__} bursts after {args.gap_us} us idle, 16 B conn.call "
           f"(compiled handler), placement {args.placement}")
     try:
@@ -92,8 +91,8 @@ def main(argv=None):
                             total[path, n] += clock() - b0
                             cpu[path, n] += time.thread_time_ns() - c0
     finally:
-        if allowed:
-            os.sched_setaffinity(0, allowed)
+        if server_cpus:         # (the client was pinned above)
+            os.sched_setaffinity(0, cpus)
     print(f"{'burst':>6}  {'path':<12} {'mean us':>9} {'p50 us':>8} {'p99 us':>9} "
           f"{'cpu client':>10} {'vs pipe':>8}")
     for n in sizes:

@@ -26,15 +26,35 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # whose idle virtual CPUs woke slowly.  So the time beside the server is
 # weighed against the cost of this process's last moves (move_cost, as
 # renting against buying): a short burst of calls pays no move, a long one
-# pays one once it has lost about as much beside the server.  Calls more
-# than BURST_GAP_NS apart begin afresh: the server's spin ran out between
-# them, and the wake-up that the next one rings puts the pair together
-# whatever a move did.  A move after one that did not last MOVE_AFTER
+# pays one once it has lost about as much beside the server.  A call that
+# begins more than BURST_GAP_NS after the last answer begins a burst afresh:
+# the server's spin ran out meanwhile, and the wake-up that the call rings
+# puts the pair together whatever a move did.  (From the last answer, not
+# the last call's start: a move, or a long handler, within a call splits
+# no burst.)  A move after one that did not last MOVE_AFTER
 # waits apart waits MOVE_NS.  A sleep alone often left the pair together:
 # left to the scheduler on two idle CPUs, 9 of 12 benchmark runs had rounds
 # of calls at 4-5 us instead of 0.9-1.3 (none of 12 with moves).  The
 # server's CPU is its word in the page: a server that always claims ours
 # makes this thread move at most once per MOVE_NS.
+#
+# Renting is the best bet when nothing is known of the burst to come (it
+# never pays more than twice what knowing would have).  But a client whose
+# bursts mostly outlast their move (a stream of calls after each idle gap)
+# pays the rent in every one of them for nothing: so the bursts that met
+# the server are counted, as an average over the last few (paid_share),
+# as paid off when their move kept the pair apart for at least as long
+# as the move cost, and as not when they ended beside it or soon met it
+# again.  While more than half of them paid off, a burst moves at its
+# first wait beside the server: moving at once costs a move in every
+# burst, renting two in a long one (the rent, then the move) and next to
+# nothing in a short one, so moving at once costs less exactly when more
+# than half of the bursts are long.  A burst that did not pay off brings
+# the share down by an eighth of the way, so short bursts soon go back to
+# renting.  Measured (benchmarks/bursts.py, bursts of 256 calls after 2 ms
+# idle): a move at the second call instead of the 12th-28th, 2.4-2.7 us
+# per call instead of 3.0-5.2; bursts of 4 or 16, or all sizes in turn,
+# the same as renting.
 cdef enum:
     MOVE_AFTER = 8
 cdef int64_t MOVE_NS = 1000000
@@ -43,23 +63,42 @@ cdef int64_t BURST_GAP_NS = WINIPC_DEFAULT_SPIN_US * 1000     # the server's spi
 cdef int64_t MOVE_COST_FIRST = 50000    # move_cost before this process moved
 # (Process-wide, as threads share CPUs: they race on these harmlessly.)
 cdef int64_t paired_since = 0   # when the calls beside the server began; 0: apart
-cdef int64_t paired_last = 0    # when the last wait beside it began
 cdef int64_t move_cost = MOVE_COST_FIRST    # what a move took lately (ns)
 cdef int apart_waits = 0        # waits in a row begun apart since the last move
 cdef bint judging = False       # a move that has not lasted MOVE_AFTER waits yet
 cdef int64_t next_move = 0      # (after a move: held until it has lasted)
 cdef int64_t next_sleep = 0
+cdef int64_t answered_at = 0    # when the last spin saw its answer (a burst's end, so far)
+cdef int64_t burst_moved = 0    # when this burst's move ended; 0: none yet
+cdef bint burst_met = False     # this burst waited beside the server
+cdef bint burst_rejoined = False    # ... and again after its move
+cdef int paid_share = 0         # of the last bursts that met the server, the share whose
+                                # move paid off (an average, in 1/PAID_ONE)
+cdef enum:
+    PAID_ONE = 1024
 
 
 cdef inline void count_wait(bint beside, int64_t now) noexcept nogil:
     """A wait begins at ``now`` beside the server or apart: what leaving()
-    goes by."""
-    global paired_since, paired_last, apart_waits, judging, next_move
+    goes by.  A burst's waits follow each other's answers within
+    BURST_GAP_NS (a move or a long handler within a wait splits none)."""
+    global paired_since, apart_waits, judging, next_move
+    global burst_moved, burst_met, burst_rejoined, paid_share
+    if now - answered_at > BURST_GAP_NS:
+        # A burst begins: whether the one before paid off its move.
+        if burst_met:
+            paid_share += ((PAID_ONE if burst_moved != 0 and not burst_rejoined
+                            and answered_at - burst_moved >= move_cost else 0)
+                           - paid_share) // 8
+        burst_moved, burst_met, burst_rejoined = 0, False, False
+        paired_since = 0
     if beside:
+        burst_met = True
+        if burst_moved != 0:
+            burst_rejoined = True
         judging = False     # met again too soon: the next move waits next_move out
-        if paired_since == 0 or now - paired_last > BURST_GAP_NS:
+        if paired_since == 0:
             paired_since = now
-        paired_last = now
     else:
         paired_since = 0
         if judging:
@@ -73,14 +112,14 @@ cdef inline bint leaving(uint32_t mine, uint32_t peer, int64_t now) noexcept nog
     """Whether a wait on CPU ``mine`` at ``now``, the server on CPU ``peer``,
     has been beside it for as long as a move costs (unpair's to decide)."""
     return peer == mine and mine != 0 and paired_since != 0 and \
-        now - paired_since >= move_cost and now >= next_move
+        (now - paired_since >= move_cost or paid_share > PAID_ONE // 2) and now >= next_move
 
 
 cdef int unpair(uint32_t mine, int64_t now) noexcept nogil:
     """Whether a wait beside the server on CPU ``mine`` leaves it (once
     leaving()): 1 when this thread moved (the wait goes on), -1 when it
     should sleep instead, 0 when it stays."""
-    global paired_since, apart_waits, judging, next_move, next_sleep
+    global paired_since, apart_waits, judging, next_move, next_sleep, burst_moved
     cdef cpu_set_t allowed
     paired_since = now          # (the next try: as long again beside it)
     if sched_getaffinity(0, sizeof(allowed), &allowed) != 0 or CPU_COUNT(&allowed) < 2:
@@ -89,6 +128,7 @@ cdef int unpair(uint32_t mine, int64_t now) noexcept nogil:
     next_move = now + MOVE_NS
     if move_away(mine, &allowed):
         judging, apart_waits = True, 0
+        burst_moved = winipc_now_ns()
         return 1
     if now < next_sleep:
         return 0
@@ -199,6 +239,7 @@ cdef class _ClientBell:
         it was, 0 when the spin ran out (or the server hung up, or this wait
         sleeps to leave the server's CPU: unpair, or because yields lose
         the CPU here: winipc_client_wait_step)."""
+        global answered_at
         cdef winipc_bell *b = self.page
         cdef pollfd pfd
         cdef int64_t now, next_look = start + SPIN_LIVENESS_NS
@@ -238,6 +279,8 @@ cdef class _ClientBell:
                     pfd.fd, pfd.events, pfd.revents = self.fd, POLLIN, 0
                     if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
                         return 0
+        if not cold:
+            answered_at = winipc_now_ns()
         return 1
 
     cdef void first_look(self, uint32_t seq, bint rang, int64_t spin_ns,
@@ -448,3 +491,4 @@ cdef class _ClientBell:
             # Taken: its answer will still be copied to the page (doorbell.h).
             self.inline_owed = seq
         return withdrawn
+

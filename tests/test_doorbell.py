@@ -587,20 +587,29 @@ def test_client_and_server_sharing_a_cpu_with_a_hog_sleep_instead_of_yielding():
     assert busy[1] >= busy[0] // 2, busy
 
 
-@pytest.mark.skipif(not LINUX, reason="the client moves itself with sched_setaffinity, and "
-                    "the proof reads the CPU a thread runs on from /proc; Windows' spin loops "
-                    "only yield to a server on their CPU (doorbell.h, winipc_wait_step)")
-@pytest.mark.skipif(LINUX and len(os.sched_getaffinity(0)) < 2,
-                    reason="this process may run on one CPU only: there is nowhere to move")
-@pytest.mark.parametrize("kind", [k for k, v in DOORBELLS.items() if v.get("spin") != 0])
+# The client's moves off its server's CPU: Linux only, with somewhere to go.
+moves = pytest.mark.skipif(
+    not LINUX, reason="the client moves itself with sched_setaffinity, and the proof reads "
+    "the CPU a thread runs on from /proc; Windows' spin loops only yield to a server on "
+    "their CPU (doorbell.h, winipc_wait_step)")
+somewhere_to_move = pytest.mark.skipif(
+    LINUX and len(os.sched_getaffinity(0)) < 2,
+    reason="this process may run on one CPU only: there is nowhere to move")
+spinning_kinds = pytest.mark.parametrize(
+    "kind", [k for k, v in DOORBELLS.items() if v.get("spin") != 0])
+
+
+@moves
+@somewhere_to_move
+@spinning_kinds
 def test_a_spinning_client_beside_its_server_moves_to_another_cpu(kind):
     """A wake-up places a thread beside its waker, so a client and server
     left to the scheduler can end on one CPU while another idles, and there
     they take turns by yielding, several times slower than apart.  A
     spinning client that finds its server on its own CPU moves to another
-    one it may use (after eight such calls in a row, and only while no more
-    threads are runnable than it has CPUs), and its affinity is its own
-    again after.  Here the server's thread is pinned, so a client that
+    one it may use (once its calls there have cost about what a move
+    costs, and only while no more threads are runnable than it has CPUs),
+    and its affinity is its own again after.  Here the server's thread is pinned, so a client that
     slept instead would be woken on the idle CPU as well: this shows the
     client leaves and keeps its affinity; the benchmark's round spread left
     to the scheduler shows where moving matters."""
@@ -630,6 +639,57 @@ def test_a_spinning_client_beside_its_server_moves_to_another_cpu(kind):
             os.sched_setaffinity(0, allowed)
     # Unless other threads kept every CPU busy all along.
     assert moved_to != cpu or not room, (calls, took, os.getloadavg())
+
+
+@moves
+@somewhere_to_move
+@spinning_kinds
+def test_a_client_whose_bursts_outlast_their_move_moves_at_once(kind):
+    """A client whose bursts of calls (each after an idle gap longer than
+    the server's spin, so each begins with a wake-up) went on long after
+    their move leaves the server's CPU at a burst's first call there,
+    instead of paying the calls beside it that a short burst would rather
+    pay (client_bell.pxi).  The server's thread is pinned, and the client
+    begins each burst on its CPU; a client that only rented would stay
+    there for a move's worth of calls (at least 50 us of them: ten or more
+    on a CPU they share).  (The first call's answer comes while the client
+    still yields to the server it woke, so the move is at the second.)"""
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    server = winipc.Server(unique_title())
+    server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+    data = bytearray(16)
+
+    # The CPU this thread runs on, at once (the C library's, through the
+    # vDSO): reading /proc between calls takes long enough on some machines
+    # to end a burst (the server's spin runs out).
+    sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+
+    def burst(calls):
+        """After the server's spin ran out, ``calls`` calls from beside it:
+        how many ended there before the first that ended elsewhere (None:
+        none did), and whether there was room elsewhere."""
+        time.sleep(0.002)
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setaffinity(0, allowed)
+        room = runnable_now() <= len(allowed)
+        beside = None
+        for i in range(calls):
+            conn.call(WM_BUMP, data)
+            if beside is None and sched_getcpu() != cpu:
+                beside = i
+        return beside, room
+    with server, winipc.connect(server.title, wait=10, **DOORBELLS[kind]) as conn:
+        os.sched_setaffinity(server._thread.native_id, {cpu})
+        try:
+            taught = [burst(2000) for _ in range(16)]      # each moves, and stays apart
+            tried = [burst(8) for _ in range(3)]
+            assert os.sched_getaffinity(0) == allowed
+        finally:
+            os.sched_setaffinity(0, allowed)
+    # Unless other threads kept every CPU busy (then no burst moved).
+    early = [beside for beside, room in tried if beside is not None and beside <= 1]
+    assert early or not all(room for _, room in taught + tried), (taught, tried)
 
 
 def runnable_now():

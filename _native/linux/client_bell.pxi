@@ -68,7 +68,7 @@ cdef int apart_waits = 0        # waits in a row begun apart since the last move
 cdef bint judging = False       # a move that has not lasted MOVE_AFTER waits yet
 cdef int64_t next_move = 0      # (after a move: held until it has lasted)
 cdef int64_t next_sleep = 0
-cdef int64_t answered_at = 0    # when the last spin saw its answer (a burst's end, so far)
+cdef int64_t answered_at = 0    # when the last call had its answer (a burst's end, so far)
 cdef int64_t burst_moved = 0    # when this burst's move ended; 0: none yet
 cdef bint burst_met = False     # this burst waited beside the server
 cdef bint burst_rejoined = False    # ... and again after its move
@@ -78,20 +78,25 @@ cdef enum:
     PAID_ONE = 1024
 
 
+cdef inline void begin_call(int64_t now) noexcept nogil:
+    """A call is posted at ``now``: a burst begins when it comes more than
+    BURST_GAP_NS after the last answer (the server's spin ran out), and the
+    one before it is judged: whether its move paid off."""
+    global paired_since, burst_moved, burst_met, burst_rejoined, paid_share
+    if now - answered_at <= BURST_GAP_NS:
+        return
+    if burst_met:
+        paid_share += ((PAID_ONE if burst_moved != 0 and not burst_rejoined
+                        and answered_at - burst_moved >= move_cost else 0)
+                       - paid_share) // 8
+    burst_moved, burst_met, burst_rejoined = 0, False, False
+    paired_since = 0
+
+
 cdef inline void count_wait(bint beside, int64_t now) noexcept nogil:
     """A wait begins at ``now`` beside the server or apart: what leaving()
-    goes by.  A burst's waits follow each other's answers within
-    BURST_GAP_NS (a move or a long handler within a wait splits none)."""
-    global paired_since, apart_waits, judging, next_move
-    global burst_moved, burst_met, burst_rejoined, paid_share
-    if now - answered_at > BURST_GAP_NS:
-        # A burst begins: whether the one before paid off its move.
-        if burst_met:
-            paid_share += ((PAID_ONE if burst_moved != 0 and not burst_rejoined
-                            and answered_at - burst_moved >= move_cost else 0)
-                           - paid_share) // 8
-        burst_moved, burst_met, burst_rejoined = 0, False, False
-        paired_since = 0
+    goes by."""
+    global paired_since, apart_waits, judging, next_move, burst_met, burst_rejoined
     if beside:
         burst_met = True
         if burst_moved != 0:
@@ -239,7 +244,6 @@ cdef class _ClientBell:
         it was, 0 when the spin ran out (or the server hung up, or this wait
         sleeps to leave the server's CPU: unpair, or because yields lose
         the CPU here: winipc_client_wait_step)."""
-        global answered_at
         cdef winipc_bell *b = self.page
         cdef pollfd pfd
         cdef int64_t now, next_look = start + SPIN_LIVENESS_NS
@@ -279,8 +283,6 @@ cdef class _ClientBell:
                     pfd.fd, pfd.events, pfd.revents = self.fd, POLLIN, 0
                     if poll(&pfd, 1, 0) > 0 and pfd.revents & (POLLHUP | POLLERR):
                         return 0
-        if not cold:
-            answered_at = winipc_now_ns()
         return 1
 
     cdef void first_look(self, uint32_t seq, bint rang, int64_t spin_ns,
@@ -308,6 +310,7 @@ cdef class _ClientBell:
         ring if it sleeps (``rang``)."""
         cdef char one = 1
         cdef Request packet
+        begin_call(winipc_now_ns())
         rang[0] = winipc_bell_post_flags(self.page, seq, msg, flags, wparam, lparam)
         if not rang[0]:
             return 0
@@ -338,6 +341,7 @@ cdef class _ClientBell:
         packet.  A request that had to wake the server first waits for it
         to take the request, yielding, for a budget learnt in ``wake_avg``
         (doorbell.h)."""
+        global answered_at
         cdef winipc_bell *b = self.page
         cdef Reply wake
         cdef bint rang
@@ -365,6 +369,7 @@ cdef class _ClientBell:
             if read_reply(self.fd, &wake, NULL, f) < 0:
                 return -1
             # Our wake-up or a stale one: look at the bell again.
+        answered_at = winipc_now_ns()
         error = b.error
         result[0] = b.result
         if error:
@@ -435,6 +440,7 @@ cdef class _ClientBell:
         server's answer is first spun for that long (a server post() woke
         is waited for first): then the event loop is spared a round of its
         own, and this thread a wake-up."""
+        global answered_at
         cdef winipc_bell *b = self.page
         cdef Reply wake
         cdef int r
@@ -458,6 +464,7 @@ cdef class _ClientBell:
             if not winipc_bell_answered(b, seq):
                 return 0
         self.pending = 0
+        answered_at = winipc_now_ns()
         # A wake-up may still be on its way (if this request slept: then
         # maybe_stale says so already): later readers skip it.
         winipc_bell_client_wakes(b)
@@ -491,4 +498,5 @@ cdef class _ClientBell:
             # Taken: its answer will still be copied to the page (doorbell.h).
             self.inline_owed = seq
         return withdrawn
+
 

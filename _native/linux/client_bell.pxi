@@ -120,6 +120,14 @@ cdef inline bint leaving(uint32_t mine, uint32_t peer, int64_t now) noexcept nog
         (now - paired_since >= move_cost or paid_share > PAID_ONE // 2) and now >= next_move
 
 
+cdef inline bint moves_at_once(uint32_t mine, uint32_t peer, int64_t now) noexcept nogil:
+    """Whether a call that woke the server, which runs on CPU ``mine`` too,
+    leaves before the server has even taken its request: while most bursts'
+    moves paid off (then the first call of a burst pays the move, while the
+    server runs it, rather than the second)."""
+    return peer == mine and mine != 0 and paid_share > PAID_ONE // 2 and now >= next_move
+
+
 cdef int unpair(uint32_t mine, int64_t now) noexcept nogil:
     """Whether a wait beside the server on CPU ``mine`` leaves it (once
     leaving()): 1 when this thread moved (the wait goes on), -1 when it
@@ -256,7 +264,9 @@ cdef class _ClientBell:
         if not cold:
             count_wait(peer == mine and mine != 0, start)
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            if not cold and leaving(mine, peer, now):
+            if leaving(mine, peer, now) if not cold else moves_at_once(mine, peer, now):
+                if cold:
+                    count_wait(True, now)       # (this burst met the server)
                 moved = unpair(mine, now)
                 if moved < 0:
                     return 0

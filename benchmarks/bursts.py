@@ -18,7 +18,8 @@ but winipc's bursts wakes the server's process.
 Why it is here: left to the scheduler, a wake-up places a thread beside its
 waker, so a burst often begins with client and server on one CPU, and a
 client moves off its server's CPU once its calls there have lost about as
-much as a move costs (client_bell.pxi).  A move is a wake-up of the other
+much as a move costs, or at a burst's first call while most of its recent
+bursts outlasted their move (client_bell.pxi).  A move is a wake-up of the other
 CPU: on a virtual machine whose idle CPUs woke slowly it took 50 us to
 milliseconds.  A client that moved after eight calls beside the server
 whatever the burst (the rule before) paid about twice as much per call in

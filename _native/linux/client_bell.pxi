@@ -46,15 +46,16 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # as paid off when their move kept the pair apart for at least as long
 # as the move cost, and as not when they ended beside it or soon met it
 # again.  While more than half of them paid off, a burst moves at its
-# first wait beside the server: moving at once costs a move in every
-# burst, renting two in a long one (the rent, then the move) and next to
-# nothing in a short one, so moving at once costs less exactly when more
-# than half of the bursts are long.  A burst that did not pay off brings
-# the share down by an eighth of the way, so short bursts soon go back to
-# renting.  Measured (benchmarks/bursts.py, bursts of 256 calls after 2 ms
-# idle): a move at the second call instead of the 12th-28th, 2.4-2.7 us
-# per call instead of 3.0-5.2; bursts of 4 or 16, or all sizes in turn,
-# the same as renting.
+# first wait beside the server (moves_at_once: at its first call, while
+# the server it woke runs the request): moving at once costs a move in
+# every burst, renting two in a long one (the rent, then the move) and
+# next to nothing in a short one, so moving at once costs less exactly
+# when more than half of the bursts are long.  A burst that did not pay
+# off brings the share down by an eighth of the way, so short bursts soon
+# go back to renting.  Measured (benchmarks/bursts.py, bursts of 256 calls
+# after 2 ms idle): a move at the first call instead of the 12th-28th,
+# 2.2-2.3 us per call instead of 2.5; bursts of 4, or all sizes in turn,
+# about the same as renting (README, the doorbell).
 cdef enum:
     MOVE_AFTER = 8
 cdef int64_t MOVE_NS = 1000000

@@ -652,8 +652,9 @@ def test_a_client_whose_bursts_outlast_their_move_moves_at_once(kind):
     pay (client_bell.pxi).  The server's thread is pinned, and the client
     begins each burst on its CPU; a client that only rented would stay
     there for a move's worth of calls (at least 50 us of them: ten or more
-    on a CPU they share).  (The first call's answer comes while the client
-    still yields to the server it woke, so the move is at the second.)"""
+    on a CPU they share).  (The move is in the first call, while the server
+    it woke runs the request, or in the second when the server had taken it
+    before the client looked.)"""
     allowed = os.sched_getaffinity(0)
     cpu = min(allowed)
     server = winipc.Server(unique_title())

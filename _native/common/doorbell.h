@@ -216,19 +216,28 @@ static inline int64_t winipc_now_ns(void)
  * with the volatile accesses above; the order is what the comment at the top
  * of this file says. */
 
-/* client: post request `seq`; 1 when the server sleeps and must be woken */
-static inline int winipc_bell_post_flags(winipc_bell *b, uint32_t seq, uint32_t msg,
-                                         uint32_t flags, uint64_t wparam, uint64_t lparam)
+/* client: post request `seq` at time `now` (winipc_now_ns, read by a caller
+ * that wants it too); 1 when the server sleeps and must be woken */
+static inline int winipc_bell_post_at(winipc_bell *b, uint32_t seq, uint32_t msg,
+                                      uint32_t flags, uint64_t wparam, uint64_t lparam,
+                                      int64_t now)
 {
     b->msg = msg;
     b->flags = flags;
     b->wparam = wparam;
     b->lparam = lparam;
     b->client_cpu = winipc_cpu();
-    b->posted_ns = winipc_now_ns();
+    b->posted_ns = now;
     winipc_store_release(&b->req, seq);
     winipc_fence();
     return winipc_exchange(&b->server_asleep, 0) == 1;
+}
+
+/* client: post request `seq` now */
+static inline int winipc_bell_post_flags(winipc_bell *b, uint32_t seq, uint32_t msg,
+                                         uint32_t flags, uint64_t wparam, uint64_t lparam)
+{
+    return winipc_bell_post_at(b, seq, msg, flags, wparam, lparam, winipc_now_ns());
 }
 
 static inline int winipc_bell_post(winipc_bell *b, uint32_t seq, uint32_t msg,

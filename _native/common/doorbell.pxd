@@ -46,6 +46,8 @@ cdef extern from "doorbell.h" nogil:
                          uint64_t lparam)
     int winipc_bell_post_flags(winipc_bell *b, uint32_t seq, uint32_t msg, uint32_t flags,
                                uint64_t wparam, uint64_t lparam)
+    int winipc_bell_post_at(winipc_bell *b, uint32_t seq, uint32_t msg, uint32_t flags,
+                            uint64_t wparam, uint64_t lparam, int64_t now)
     char *winipc_bell_data(winipc_bell *b)
     char *winipc_bell_note(winipc_bell *b)
     int winipc_bell_offers_inline(winipc_bell *b)

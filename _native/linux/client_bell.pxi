@@ -321,8 +321,9 @@ cdef class _ClientBell:
         ring if it sleeps (``rang``)."""
         cdef char one = 1
         cdef Request packet
-        begin_call(winipc_now_ns())
-        rang[0] = winipc_bell_post_flags(self.page, seq, msg, flags, wparam, lparam)
+        cdef int64_t now = winipc_now_ns()      # (the post's stamp too: one clock read)
+        begin_call(now)
+        rang[0] = winipc_bell_post_at(self.page, seq, msg, flags, wparam, lparam, now)
         if not rang[0]:
             return 0
         # A pipe whose server has gone raises SIGPIPE, which kills a process
@@ -509,5 +510,3 @@ cdef class _ClientBell:
             # Taken: its answer will still be copied to the page (doorbell.h).
             self.inline_owed = seq
         return withdrawn
-
-

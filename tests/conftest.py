@@ -172,7 +172,38 @@ def server_process():
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def module_servers():
+    """The servers the tests of one module share, by doorbell; stopped when
+    the module's tests are done."""
+    servers = {}
+    yield servers
+    for s in servers.values():
+        s.stop()
+
+
 @pytest.fixture
-def server(server_process, doorbell):
-    """A running test server, for each doorbell: its ServerProcess."""
-    return server_process(doorbell=doorbell)
+def server(request, server_process, doorbell, module_servers):
+    """A running test server, for each doorbell: its ServerProcess.
+
+    The tests of a module share one server per doorbell (a server's start is
+    most of a call test's time under Wine: 1-3 s), unless a test is marked
+    ``fresh_server``: one that leaves its server busy (a handler still
+    sleeping, a call that timed out), ends it, or counts what it holds.  A
+    shared server that dies during a test fails that test at its teardown
+    (nothing in a test that shares it should end it), and the next test
+    gets a new one."""
+    if request.node.get_closest_marker("fresh_server"):
+        yield server_process(doorbell=doorbell)
+        return
+    key = tuple(sorted(doorbell.items()))
+    s = module_servers.get(key)
+    if s is None or s.proc.poll() is not None:
+        s = module_servers[key] = ServerProcess(doorbell=doorbell)
+    yield s
+    if s.proc.poll() is not None:
+        del module_servers[key]
+        s.stop()
+        pytest.fail(f"the server this module's tests share exited during this test "
+                    f"(exit code {s.proc.returncode}); a test that ends its server is "
+                    f"marked fresh_server")

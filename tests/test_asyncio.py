@@ -122,6 +122,7 @@ def test_refusals_raise_and_the_connection_goes_on(server):
         assert run(main(conn)) == 9
 
 
+@pytest.mark.fresh_server
 def test_acall_timeout(server):
     async def main(conn):
         t0 = time.monotonic()
@@ -139,6 +140,7 @@ def test_acall_timeout(server):
         assert value == 6
 
 
+@pytest.mark.fresh_server
 def test_a_call_waiting_its_turn_keeps_its_own_timeout(server):
     async def main(conn):
         slow = asyncio.ensure_future(conn.acall(WM_SLEEP, Small(1200), timeout=30))
@@ -154,6 +156,7 @@ def test_a_call_waiting_its_turn_keeps_its_own_timeout(server):
         assert 0.25 <= run(main(conn)) < 1.0
 
 
+@pytest.mark.fresh_server
 def test_a_timed_out_acall_says_whether_it_ever_runs(server):
     """An acall that times out while the server runs another client's
     handler is withdrawn: ``CallTimeout.started`` is False and it never runs
@@ -182,6 +185,7 @@ def test_a_timed_out_acall_says_whether_it_ever_runs(server):
         assert run(conn.acall(WM_SMALL, Small(2))).value == 6
 
 
+@pytest.mark.fresh_server
 def test_cancelling_acalls_leaves_nothing_behind(server):
     async def cancel_one(conn, msg, arg):
         task = asyncio.ensure_future(conn.acall(msg, arg, timeout=30))
@@ -235,6 +239,7 @@ async def _behind_a_slow_call(conn, make, ms=300):
     return await slow, results
 
 
+@pytest.mark.fresh_server
 @pytest.mark.parametrize("how", ["queued", "together"])
 def test_calls_made_for_each_other_run_in_order(server, how):
     async def main(conn):
@@ -283,6 +288,7 @@ def test_an_error_in_calls_made_together_reaches_only_its_own_task(server, how):
         assert conn.call(WM_SMALL, Small(4)).value == 12
 
 
+@pytest.mark.fresh_server
 def test_a_queued_call_cancelled_before_its_turn_never_runs(server):
     async def main(conn):
         first = (await conn.acall(WM_COUNT, Small(0))).value
@@ -305,6 +311,7 @@ def test_a_queued_call_cancelled_before_its_turn_never_runs(server):
         assert conn.call(WM_COUNT, Small(0)).value == first + 4
 
 
+@pytest.mark.fresh_server
 def test_a_queued_call_that_times_out_never_runs(server):
     async def main(conn):
         first = (await conn.acall(WM_COUNT, Small(0))).value
@@ -324,6 +331,7 @@ def test_a_queued_call_that_times_out_never_runs(server):
         assert conn.call(WM_COUNT, Small(0)).value == first + 2
 
 
+@pytest.mark.fresh_server
 def test_calls_from_two_loops_in_two_threads_share_the_connection(server):
     n = 40
     results = {}
@@ -397,6 +405,7 @@ def test_only_the_send_in_flight_can_be_ended_or_cancelled(server):
         assert run(conn.acall(WM_SMALL, Small(3))).value == 9
 
 
+@pytest.mark.fresh_server
 def test_a_server_that_dies_mid_acall_is_server_gone(server):
     async def main(conn):
         with pytest.raises(winipc.ServerGone):

@@ -156,6 +156,7 @@ def test_spin_is_a_knob(server):
         winipc.Server("x", spin=-5)
 
 
+@pytest.mark.fresh_server
 def test_hung_handler_while_the_client_spins(server):
     with server.connect(spin=LONG_SPIN, timeout=0.5) as conn:
         t0 = time.monotonic()
@@ -168,6 +169,7 @@ def test_hung_handler_while_the_client_spins(server):
         assert time.process_time() - cpu0 < 0.1 * (time.monotonic() - wall0)
 
 
+@pytest.mark.fresh_server
 @pytest.mark.parametrize("spin", [0, LONG_SPIN], ids=["sleeping", "spinning"])
 def test_server_killed_while_the_client_waits(server, spin):
     with server.connect(spin=spin, timeout=30) as conn:
@@ -226,6 +228,7 @@ def test_timeout_of_no_end_and_huge_timeouts(server):
             conn.call(WM_SMALL, Small(2), timeout=-1)
 
 
+@pytest.mark.fresh_server
 def test_a_timed_out_call_never_answers_a_later_one(server):
     with server.connect(timeout=5) as conn:
         with pytest.raises(winipc.CallTimeout):
@@ -260,6 +263,7 @@ def test_mistaken_arguments_explain_themselves(server):
 
 # ---------------------------------------------------- clients that vanish
 
+@pytest.mark.fresh_server
 @pytest.mark.parametrize("shared", [False, True], ids=["private", "shared"])
 def test_buffers_of_a_killed_client_are_reclaimed(server, shared):
     if not LINUX:
@@ -287,6 +291,7 @@ def test_buffers_of_a_killed_client_are_reclaimed(server, shared):
         assert server_stats(conn)[0] <= before[0] and server_stats(conn)[2] <= before[2]
 
 
+@pytest.mark.fresh_server
 @pytest.mark.parametrize("what", ["send", "call", "bench", "turn"])
 def test_an_interrupt_ends_a_wait_for_a_busy_server(server, what):
     """Ctrl+C on the main thread ends a call that waits for a busy server
@@ -321,6 +326,7 @@ def test_an_interrupt_ends_a_wait_for_a_busy_server(server, what):
         assert conn.call(WM_SMALL, Small(2)).value == 6
 
 
+@pytest.mark.fresh_server
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT, a POSIX signal; on "
                                                    "Windows Ctrl+C needs a console")
 def test_ctrl_c_interrupts_a_client_waiting_for_a_hung_server(server):

@@ -51,6 +51,7 @@ def test_a_failed_handler_is_explained(server):
             assert small(Small(2)) == 3
 
 
+@pytest.mark.fresh_server
 def test_after_a_timeout_it_goes_on_with_a_new_buffer(server):
     with server.connect() as conn, conn.prepare(WM_SLEEP, Small, timeout=0.2) as slow:
         first = slow.address
@@ -63,6 +64,7 @@ def test_after_a_timeout_it_goes_on_with_a_new_buffer(server):
         assert slow(s) == 0 and s.value == 2**64 - 10    # the handler negates it
 
 
+@pytest.mark.fresh_server
 def test_one_call_at_a_time_per_prepared_call(server):
     with server.connect(timeout=10) as conn, conn.prepare(WM_SLEEP, Small) as slow:
         t = threading.Thread(target=slow, args=(Small(800),))

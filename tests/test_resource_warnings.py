@@ -17,6 +17,10 @@ from conftest import unique_title
 from kernel_helpers import TIMEOUT, k, unique
 from structs import Small, WM_SMALL
 
+# Each test here gets a server of its own (what it holds, or a handler
+# left running, is what these tests look at).
+pytestmark = pytest.mark.fresh_server
+
 OBJECTS = {
     "Mutex": lambda: k.Mutex(),
     "Event": lambda: k.Event(),

@@ -14,6 +14,10 @@ import winipc
 from procstats import cpu_seconds, stats
 from structs import MyInfo, Small, Stats, WM_COMPARE_NATIVE, WM_SLEEP, WM_SMALL, WM_STATS
 
+# Each test here gets a server of its own (what it holds, or a handler
+# left running, is what these tests look at).
+pytestmark = pytest.mark.fresh_server
+
 LINUX = sys.platform.startswith("linux")
 
 

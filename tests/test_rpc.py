@@ -323,6 +323,7 @@ def test_threads_share_one_connection(server):
     assert not errors, errors[0]
 
 
+@pytest.mark.fresh_server
 def test_close_during_a_call_on_another_thread(server):
     conn = server.connect(timeout=30)
     failure = []
@@ -369,6 +370,7 @@ def test_compiled_handlers_are_checked_and_kept_alive(server_process):
         assert conn.last_result == 7 and calls == [8]
 
 
+@pytest.mark.fresh_server
 def test_a_call_waiting_behind_another_threads_keeps_its_timeout(server):
     with server.connect(timeout=30) as conn:
         slow = threading.Thread(target=lambda: conn.call(WM_SLEEP, Small(2000)))

@@ -154,6 +154,7 @@ def test_a_result_in_the_reserved_range_is_refused_loudly(server_process, caplog
     assert "reserved" in caplog.text           # the server logs it too
 
 
+@pytest.mark.fresh_server
 def test_hung_handler_times_out(server):
     with server.connect(timeout=0.5) as conn:
         t0 = time.monotonic()
@@ -166,6 +167,7 @@ def test_hung_handler_times_out(server):
         assert conn.call(WM_SMALL, Small(5)).value == 15
 
 
+@pytest.mark.fresh_server
 def test_server_that_dies_mid_call(server):
     with server.connect(timeout=30) as conn:
         t0 = time.monotonic()
@@ -306,6 +308,7 @@ def test_serve_forever_stops_on_ctrl_c():
 
 # ------------------------------------------------ what became of a timed-out call
 
+@pytest.mark.fresh_server
 def test_a_timed_out_call_says_whether_it_ever_runs(server):
     """A call that times out while the server is busy with another client's
     handler is withdrawn: ``CallTimeout.started`` is False and it never runs
@@ -343,6 +346,7 @@ def test_a_timed_out_call_says_whether_it_ever_runs(server):
         assert conn.call(WM_SMALL, Small(2)).value == 6
 
 
+@pytest.mark.fresh_server
 def test_calls_after_a_started_one_get_their_own_answers(server):
     """A call given up after the server took it still has its answer
     written later (this handler writes its buffer after the sleep): the

@@ -15,6 +15,10 @@ import winipc
 from kernel_helpers import k
 from structs import Small, WM_SLEEP, WM_SMALL
 
+# Each test here gets a server of its own (what it holds, or a handler
+# left running, is what these tests look at).
+pytestmark = pytest.mark.fresh_server
+
 # Longer than the one second that acquire(True) once meant.
 PAST_ONE_SECOND = 1.5
 

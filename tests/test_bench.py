@@ -18,7 +18,8 @@ from conftest import UNDER_WINE
 # A short run: every path at every size still makes 50 calls.
 RUN_TIMEOUT = 600 if UNDER_WINE else 180
 PATHS = ["call", "compiled", "compiled no spin", "shared call", "shared prepared",
-         "shared compiled", "python handler", "acall", "acall x8 tasks", "x8 tasks, no call",
+         "shared compiled", "python handler", "acall", "acall x8 in turn", "acall x8 tasks",
+        "x8 tasks, no call",
          "pipe (peer)", "asyncio stream (peer)"]
 # Other libraries' rows: there when their library is (winipc[peers]), in
 # this order; the module each needs (the spinning peer: Python alone).

@@ -3,6 +3,8 @@ echo (the event loop's own floor, in winipc._bench_server's process), and
 the client's rows, each on one event loop kept for the run.
 
   acall               await conn.acall() (a Python handler), one at a time
+  acall x8 in turn    eight acall()s awaited one after another: the time per
+                      call of each batch of eight, timed as the row below is
   acall x8 tasks      eight tasks awaiting acall() on one connection at once:
                       the time per call of each batch of eight
   x8 tasks, no call   the same eight tasks doing nothing: what asyncio itself
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
     from ._client import Connection
 
 TASKS_FLOOR = "x8 tasks, no call"
-ROWS = ["acall", "acall x8 tasks", TASKS_FLOOR, "asyncio stream (peer)"]
+IN_TURN = "acall x8 in turn"
+ROWS = ["acall", IN_TURN, "acall x8 tasks", TASKS_FLOOR, "asyncio stream (peer)"]
 TASKS = 8
 # A request on the stream: its length (4 bytes, little-endian), then the bytes.
 _HEADER = 4
@@ -144,6 +147,14 @@ class Rows:
                 t0 = clock()
                 await conn.acall(msg, data)
                 out.append(clock() - t0)
+        elif row == IN_TURN:
+            # Timed per batch as the tasks' row is: a call timed alone
+            # leaves out what the loop around it costs between calls.
+            for _ in range(max(1, n // TASKS)):
+                t0 = clock()
+                for _ in range(TASKS):
+                    await conn.acall(msg, data)
+                out += [(clock() - t0) // TASKS] * TASKS
         elif row == "acall x8 tasks":
             for _ in range(max(1, n // TASKS)):
                 t0 = clock()

@@ -21,6 +21,7 @@ rounds, so that the machine's mood hits them alike):
   shared compiled   the compiled loop on the shared buffer
   python handler    conn.call() to a handler written in Python
   acall             await conn.acall() to the Python handler, one at a time
+  acall x8 in turn  eight acall()s one after another: time per call of each batch
   acall x8 tasks    eight tasks awaiting acall() on one connection: time per call
   x8 tasks, no call the same eight tasks calling nothing: asyncio's own cost per task
   pipe (peer)       the same bytes there and back over a multiprocessing pipe

@@ -71,9 +71,10 @@ cdef int64_t next_move = 0      # (after a move: held until it has lasted)
 cdef int64_t next_sleep = 0
 cdef int64_t answered_at = 0    # when the last call had its answer (a burst's end, so far)
 # (The client's clock when it saw the answer, not the server's stamp in the
-# page: an answer that came while the client slept is seen a kernel wake-up
-# later, tens of µs here, and by the stamp the next call would begin a burst
-# of its own; bursts of one call are never judged to have paid off.)
+# page: a first call that moves at once (moves_at_once) sees its answer only
+# after the move, 100-170 µs here, which the server answered during.  By the
+# stamp, that burst's end would come before its move ended (never paid off)
+# and its next call would begin a burst of its own.)
 cdef int64_t burst_moved = 0    # when this burst's move ended; 0: none yet
 cdef bint burst_met = False     # this burst waited beside the server
 cdef bint burst_rejoined = False    # ... and again after its move

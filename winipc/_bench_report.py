@@ -326,19 +326,24 @@ def plot(report: dict[str, Any], path: str) -> None:
     """Latency against struct size, log-log: a p50 line per path, with a band
     up to its p99."""
     check_plotting()
+    import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullLocator
 
     sizes = report["sizes"]
     by = {(r["path"], r["size"]): r for r in report["results"]}
-    fig = Figure(figsize=(9, 6), dpi=110, layout="constrained")
+    fig = Figure(figsize=(11, 6), dpi=110, layout="constrained")
     ax = fig.add_subplot()
-    for row in report["paths"]:
+    # A colour of its own for each of up to 20 rows (the default cycle has
+    # ten, and a run has more rows than that); other libraries dashed.
+    colors = matplotlib.colormaps["tab20"]      # (an int picks its nth colour)
+    for i, row in enumerate(report["paths"]):
         p50 = [by[(row, s)]["p50_us"] for s in sizes]
         p99 = [by[(row, s)]["p99_us"] for s in sizes]
-        (line,) = ax.plot(sizes, p50, marker="o", markersize=4, label=row,
-                          linestyle="--" if row == "pipe (peer)" else "-")
-        ax.fill_between(sizes, p50, p99, color=line.get_color(), alpha=0.15, linewidth=0)
+        color = colors(i % colors.N)
+        ax.plot(sizes, p50, marker="o", markersize=4, label=row, color=color,
+                linestyle="--" if row.endswith("(peer)") else "-")
+        ax.fill_between(sizes, p50, p99, color=color, alpha=0.12, linewidth=0)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(FixedLocator(sizes))
@@ -349,5 +354,5 @@ def plot(report: dict[str, Any], path: str) -> None:
     ax.set_title(f"winipc {report['winipc']} round trip, {report['backend']}, Python "
                  f"{report['python']}, {report['cpus']} CPUs, {report['calls']} calls per path")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.savefig(path)

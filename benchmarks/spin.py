@@ -18,7 +18,8 @@ import sys
 import time
 
 import winipc
-from winipc.bench import ROUNDS, WM_BUMP, bench_server, server_cpu_ns, summarize
+from winipc.bench import (ROUNDS, WM_BUMP, bench_server, cpu_cell, cpu_per_call, server_cpu_ns,
+                          summarize)
 
 
 def main(argv=None):
@@ -59,7 +60,8 @@ def main(argv=None):
         for (s, g), (ns, client, server) in rows.items():
             q = summarize(ns)
             print(f"{s:>8} {g:>7} {q['p50']:>8.2f} {q['p99']:>8.2f}  "
-                  f"{client / len(ns) / 1e3:>10.2f} {server / len(ns) / 1e3:>10.2f}")
+                  f"{cpu_cell(cpu_per_call(client, len(ns)))} "
+                  f"{cpu_cell(cpu_per_call(server, len(ns)))}")
 
 
 if __name__ == "__main__":

@@ -219,14 +219,51 @@ def _cpu_clock(pid: int) -> int:
 
 # --- the measurement --------------------------------------------------------------
 
+# A row's CPU time per call is given only when the clock can tell it.
+# Windows counts CPU time in clock ticks (15.6 ms by default; Wine in 10 ms),
+# longer than a fast row's whole run, whose total then reads 0 or one tick:
+# with a clock whose step is COARSE_STEP_NS or more, a total under
+# CPU_STEPS steps is left out.  (A fine clock's measured step is the time
+# a reading takes, about a µs on Linux: its totals are all kept.)
+CPU_STEPS = 10
+COARSE_STEP_NS = 100_000
+
+
+@functools.cache
+def cpu_clock_step_ns() -> int:
+    """The step of this process's CPU clock as it counts here, in ns (not the
+    resolution it states: Windows states 100 ns and counts in clock ticks):
+    the difference between the next two readings that differ, spinning for
+    them (two ticks, 1 s at most)."""
+    read, end = time.process_time_ns, time.perf_counter() + 1.0
+    first = read()
+    second = read()
+    while second == first and time.perf_counter() < end:
+        second = read()
+    third = read()
+    while third == second and time.perf_counter() < end:
+        third = read()
+    return max(1, third - second)
+
+
+def cpu_per_call(total_ns: int, calls: int) -> float | None:
+    """CPU ns per call from a total over ``calls``, or None when the clock
+    cannot tell it (CPU_STEPS; the server's clock is taken to step as this
+    process's does: the same machine)."""
+    step = cpu_clock_step_ns()
+    return None if step >= COARSE_STEP_NS and total_ns < CPU_STEPS * step else total_ns / calls
+
+
 def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             progress: Progress | None = None, peers: dict[str, Any] | None = None,
             aio: _bench_aio.Rows | None = None,
-            ) -> dict[str, tuple[list[int], float, float, list[float], list[int]]]:
-    """{row: (durations in ns, client cpu ns per call, server cpu ns per call,
-    each round's p50 in µs, the durations of each round's first ROUND_START
-    calls)} of ``n`` calls per row (at least ROUNDS * 5), in ROUNDS
-    interleaved rounds; ``peers``: the other peers' clients by row."""
+            ) -> dict[str, tuple[list[int], float | None, float | None, list[float],
+                                 list[int]]]:
+    """{row: (durations in ns, client cpu ns per call, server cpu ns per call
+    (None: too little to measure, cpu_per_call), each round's p50 in µs, the
+    durations of each round's first ROUND_START calls)} of ``n`` calls per
+    row (at least ROUNDS * 5), in ROUNDS interleaved rounds; ``peers``: the
+    other peers' clients by row."""
     progress = progress or Progress()
     peers = peers or {}
     data = bytearray(os.urandom(size))
@@ -298,8 +335,8 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
         progress.round_done(done, ROUNDS)
     progress.finish()
     prepared.close()
-    return {row: (times[row], cpu[row][0] / cpu[row][2], cpu[row][1] / cpu[row][2],
-                  rounds[row], starts[row])
+    return {row: (times[row], cpu_per_call(cpu[row][0], cpu[row][2]),
+                  cpu_per_call(cpu[row][1], cpu[row][2]), rounds[row], starts[row])
             for row in rows}
 
 
@@ -313,6 +350,11 @@ def _peer_timed(peer: Any, data: bytearray, n: int) -> list[int]:
     with _awake(peer):
         peer.call(data)         # the first after idling wakes the peer
         return timed(peer.call, n, data)
+
+
+def cpu_cell(ns: float | None) -> str:
+    """A CPU column's cell: µs per call, or "-" (too little to measure)."""
+    return f"{'-':>10}" if ns is None else f"{ns / 1e3:>10.2f}"
 
 
 def calls_for(size: int, calls: int) -> int:
@@ -352,6 +394,10 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
     for row, why in why_not.items():
         if why:
             print(f"peers left out: {row}: {why}", file=out)
+    step = cpu_clock_step_ns()
+    if step >= COARSE_STEP_NS:
+        print(f"cpu: this machine's CPU clock counts in steps of {step / 1e6:.1f} ms; a row "
+              f"whose CPU time is under {CPU_STEPS} steps shows -", file=out)
     print(f"{'size':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} "
           f"{'vs pipe':>8}  {'cpu client':>10} {'cpu server':>10}", file=out, flush=True)
     results = []
@@ -401,7 +447,8 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
                     "size": size, "path": row, "calls": len(ns),
                     "p50_us": s["p50"], "p99_us": s["p99"], "mean_us": s["mean"],
                     "vs_pipe": s["p50"] / pipe_p50,
-                    "cpu_client_us": client_cpu / 1e3, "cpu_server_us": server_cpu / 1e3,
+                    "cpu_client_us": None if client_cpu is None else client_cpu / 1e3,
+                    "cpu_server_us": None if server_cpu is None else server_cpu / 1e3,
                     "round_p50_us": round_p50s,
                     # Calls over TAIL_LIMIT x p50, and how many of them came
                     # among the first ROUND_START of a round.
@@ -410,7 +457,7 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
                 })
                 print(f"{size:>9}  {row:<17} {s['p50']:>9.2f} {s['p99']:>9.2f} "
                       f"{s['mean']:>9.2f} {s['p50'] / pipe_p50:>7.3f}x  "
-                      f"{client_cpu / 1e3:>10.2f} {server_cpu / 1e3:>10.2f}", file=out, flush=True)
+                      f"{cpu_cell(client_cpu)} {cpu_cell(server_cpu)}", file=out, flush=True)
         if gaps:
             progress.note(f"one call after an idle gap: {', '.join(map(str, gaps))} us")
             gap_rows = measure_gaps(conns, pipe, gaps, max(20, calls // 20), others)

@@ -18,8 +18,8 @@ import sys
 import time
 
 import winipc
-from winipc.bench import (ROUNDS, WM_BUMP, bench_server, cpu_cell, cpu_per_call, server_cpu_ns,
-                          summarize)
+from winipc._bench_machine import cpu_cell, cpu_per_call
+from winipc.bench import ROUNDS, WM_BUMP, bench_server, server_cpu_ns, summarize
 
 
 def main(argv=None):

@@ -85,7 +85,8 @@ def check_report(report, sizes):
                         *PEER_MODULES), path
         assert g["calls"] >= 20 and 0 < g["p50_us"] <= g["p99_us"], (gap, path)
         if path.startswith("call"):     # one serving thread: at most one CPU
-            assert 0 <= g["server_cpu_share"] <= 1.1, (gap, path)
+            if not (COARSE_CPU_CLOCK and g["server_cpu_share"] is None):
+                assert 0 <= g["server_cpu_share"] <= 1.1, (gap, path)
         else:
             assert g["server_cpu_share"] is None
     assert report["cpus"] >= 1 and report["cpus_online"] >= report["cpus"]
@@ -268,7 +269,7 @@ def test_cpu_per_call_is_left_out_where_the_clock_cannot_measure_it(monkeypatch)
     """A row's CPU time per call is None when the process CPU clock counts
     in ticks (Windows) and its total is under CPU_STEPS of them, and the
     table's cell says "-"; the step is measured, positive and under 1 s."""
-    from winipc import bench as b
+    from winipc import _bench_machine as b
     step = b.cpu_clock_step_ns()
     assert 0 < step < 1_000_000_000
     # Windows (and Wine) count in clock ticks, Linux in ns.

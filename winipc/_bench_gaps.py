@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import winipc
 
+from ._bench_machine import cpu_per_call
 from ._bench_report import summarize
 from ._bench_server import WM_PYBUMP, WM_THREAD_CPU
 
@@ -51,7 +52,7 @@ def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Seque
         **{row: functools.partial(peer.call, data) for row, peer in peers.items()
            if not hasattr(peer, "active")}}     # a peer that spins all along is no sleeper
     clock, sleep = time.perf_counter_ns, time.sleep
-    out = []
+    out: list[dict[str, Any]] = []
     for gap in gaps_us:
         times: dict[str, list[int]] = {path: [] for path in paths}
         cpu0 = {path: thread_cpu_ns(c) for path, c in serving.items()}
@@ -63,7 +64,9 @@ def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Seque
                 fn()
                 times[path].append(clock() - t0)
         wall = clock() - w0
-        share = {path: (thread_cpu_ns(c) - cpu0[path]) / wall for path, c in serving.items()}
+        # None: too little for a clock that counts in ticks (Windows).
+        share = {path: None if (cpu := cpu_per_call(thread_cpu_ns(c) - cpu0[path], 1)) is None
+                 else cpu / wall for path, c in serving.items()}
         for path, ns in times.items():
             q = summarize(ns)
             out.append({"gap_us": gap, "path": path, "calls": len(ns), "p50_us": q["p50"],

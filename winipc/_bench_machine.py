@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import functools
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,3 +77,43 @@ def cpu_hog(on: bool) -> Iterator[None]:
     finally:
         hog.kill()
         hog.wait()
+
+
+# A row's CPU time per call is given only when the clock can tell it.
+# Windows counts CPU time in clock ticks (15.6 ms by default; Wine in 10 ms),
+# longer than a fast row's whole run, whose total then reads 0 or one tick:
+# with a clock whose step is COARSE_STEP_NS or more, a total under
+# CPU_STEPS steps is left out.  (A fine clock's measured step is the time
+# a reading takes, about a µs on Linux: its totals are all kept.)
+CPU_STEPS = 10
+COARSE_STEP_NS = 100_000
+
+
+@functools.cache
+def cpu_clock_step_ns() -> int:
+    """The step of this process's CPU clock as it counts here, in ns (not the
+    resolution it states: Windows states 100 ns and counts in clock ticks):
+    the difference between the next two readings that differ, spinning for
+    them (two ticks, 1 s at most)."""
+    read, end = time.process_time_ns, time.perf_counter() + 1.0
+    first = read()
+    second = read()
+    while second == first and time.perf_counter() < end:
+        second = read()
+    third = read()
+    while third == second and time.perf_counter() < end:
+        third = read()
+    return max(1, third - second)
+
+
+def cpu_per_call(total_ns: int, calls: int) -> float | None:
+    """CPU ns per call from a total over ``calls``, or None when the clock
+    cannot tell it (CPU_STEPS; the server's clock is taken to step as this
+    process's does: the same machine)."""
+    step = cpu_clock_step_ns()
+    return None if step >= COARSE_STEP_NS and total_ns < CPU_STEPS * step else total_ns / calls
+
+
+def cpu_cell(ns: float | None) -> str:
+    """A CPU column's cell: µs per call, or "-" (too little to measure)."""
+    return f"{'-':>10}" if ns is None else f"{ns / 1e3:>10.2f}"

@@ -74,7 +74,9 @@ from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgr
 from ._bench_report import summarize as summarize
 from ._bench_report import size_label as size_label
 from ._bench_gaps import measure_gaps
-from ._bench_machine import PLACEMENTS, cpu_hog, machine, placement_cpus
+from ._bench_machine import (COARSE_STEP_NS, CPU_STEPS, PLACEMENTS, cpu_clock_step_ns, cpu_hog,
+                             cpu_per_call, machine, placement_cpus)
+from ._bench_machine import cpu_cell as cpu_cell
 from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP
 
 # The pipe to the benchmark's server: on Windows the listener's may be a named pipe.
@@ -219,41 +221,6 @@ def _cpu_clock(pid: int) -> int:
 
 # --- the measurement --------------------------------------------------------------
 
-# A row's CPU time per call is given only when the clock can tell it.
-# Windows counts CPU time in clock ticks (15.6 ms by default; Wine in 10 ms),
-# longer than a fast row's whole run, whose total then reads 0 or one tick:
-# with a clock whose step is COARSE_STEP_NS or more, a total under
-# CPU_STEPS steps is left out.  (A fine clock's measured step is the time
-# a reading takes, about a µs on Linux: its totals are all kept.)
-CPU_STEPS = 10
-COARSE_STEP_NS = 100_000
-
-
-@functools.cache
-def cpu_clock_step_ns() -> int:
-    """The step of this process's CPU clock as it counts here, in ns (not the
-    resolution it states: Windows states 100 ns and counts in clock ticks):
-    the difference between the next two readings that differ, spinning for
-    them (two ticks, 1 s at most)."""
-    read, end = time.process_time_ns, time.perf_counter() + 1.0
-    first = read()
-    second = read()
-    while second == first and time.perf_counter() < end:
-        second = read()
-    third = read()
-    while third == second and time.perf_counter() < end:
-        third = read()
-    return max(1, third - second)
-
-
-def cpu_per_call(total_ns: int, calls: int) -> float | None:
-    """CPU ns per call from a total over ``calls``, or None when the clock
-    cannot tell it (CPU_STEPS; the server's clock is taken to step as this
-    process's does: the same machine)."""
-    step = cpu_clock_step_ns()
-    return None if step >= COARSE_STEP_NS and total_ns < CPU_STEPS * step else total_ns / calls
-
-
 def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             progress: Progress | None = None, peers: dict[str, Any] | None = None,
             aio: _bench_aio.Rows | None = None,
@@ -350,11 +317,6 @@ def _peer_timed(peer: Any, data: bytearray, n: int) -> list[int]:
     with _awake(peer):
         peer.call(data)         # the first after idling wakes the peer
         return timed(peer.call, n, data)
-
-
-def cpu_cell(ns: float | None) -> str:
-    """A CPU column's cell: µs per call, or "-" (too little to measure)."""
-    return f"{'-':>10}" if ns is None else f"{ns / 1e3:>10.2f}"
 
 
 def calls_for(size: int, calls: int) -> int:
@@ -470,9 +432,11 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
             pipes = {r["gap_us"]: r["p50_us"] for r in gap_rows if r["path"] == "pipe (peer)"}
             for r in gap_rows:
                 share = r["server_cpu_share"]
+                # (Blank: not winipc's; "-": too little for the CPU clock.)
+                cell = ("" if not r["path"].startswith("call") else "-" if share is None
+                        else f"{share * 100:9.1f}%")
                 print(f"{r['gap_us']:>9}  {r['path']:<21} {r['p50_us']:>9.2f} {r['p99_us']:>9.2f} "
-                      f"{r['p50_us'] / pipes[r['gap_us']]:>7.3f}x  "
-                      f"{'' if share is None else f'{share * 100:9.1f}%':>10}", file=out,
+                      f"{r['p50_us'] / pipes[r['gap_us']]:>7.3f}x  {cell:>10}", file=out,
                       flush=True)
     return {**info, "results": results, "gaps": gap_rows}
 

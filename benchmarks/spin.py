@@ -39,13 +39,14 @@ def main(argv=None):
         conns = {s: stack.enter_context(winipc.connect(f"{title}-spin{s}", spin=s, wait=30,
                                                        shared=True)) for s in spins}
         probe = stack.enter_context(winipc.connect(title, wait=30))
-        rows = {(s, g): [[], 0, 0] for s in spins for g in gaps}
+        rows = {(s, g): [[], 0, 0, 0] for s in spins for g in gaps}   # ns, cpu, cpu, wall
         per_round = max(10, args.calls // ROUNDS)
         for _ in range(ROUNDS):
             for (s, g), row in rows.items():
                 conn, call = conns[s], conns[s].call
                 s0, c0 = server_cpu_ns(probe), time.process_time_ns()
                 clock = time.perf_counter_ns
+                w0 = clock()
                 for _ in range(per_round):
                     if g:
                         until = clock() + g * 1000
@@ -54,14 +55,15 @@ def main(argv=None):
                     t0 = clock()
                     call(WM_BUMP, data)
                     row[0].append(clock() - t0)
-                c1, s1 = time.process_time_ns(), server_cpu_ns(probe)
+                w1, c1, s1 = clock(), time.process_time_ns(), server_cpu_ns(probe)
                 row[1] += c1 - c0 - (g * 1000 * per_round)   # not the gap's own work
                 row[2] += s1 - s0
-        for (s, g), (ns, client, server) in rows.items():
+                row[3] += w1 - w0
+        for (s, g), (ns, client, server, wall) in rows.items():
             q = summarize(ns)
             print(f"{s:>8} {g:>7} {q['p50']:>8.2f} {q['p99']:>8.2f}  "
-                  f"{cpu_cell(cpu_per_call(client, len(ns)))} "
-                  f"{cpu_cell(cpu_per_call(server, len(ns)))}")
+                  f"{cpu_cell(cpu_per_call(client, len(ns), wall))} "
+                  f"{cpu_cell(cpu_per_call(server, len(ns), wall))}")
 
 
 if __name__ == "__main__":

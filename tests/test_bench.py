@@ -69,7 +69,7 @@ def check_report(report, sizes):
             assert isinstance(r[key], (int, float)) and math.isfinite(r[key]), (path, size, key)
         assert 0 < r["p50_us"] <= r["p99_us"], (path, size)
         for key in ("cpu_client_us", "cpu_server_us"):
-            # None: under CPU_STEPS steps of a clock that counts in ticks
+            # None: timed for under CPU_STEPS steps of a clock of ticks
             # (Windows); a clock of fine steps always measures.
             if COARSE_CPU_CLOCK and r[key] is None:
                 continue
@@ -267,16 +267,19 @@ def test_a_missed_spread_or_tail_says_what_the_rounds_showed():
 
 def test_cpu_per_call_is_left_out_where_the_clock_cannot_measure_it(monkeypatch):
     """A row's CPU time per call is None when the process CPU clock counts
-    in ticks (Windows) and its total is under CPU_STEPS of them, and the
-    table's cell says "-"; the step is measured, positive and under 1 s."""
+    in ticks (Windows) and the row was timed for under CPU_STEPS of them,
+    and the table's cell says "-"; the step is measured, positive and under
+    1 s."""
     from winipc import _bench_machine as b
     step = b.cpu_clock_step_ns()
     assert 0 < step < 1_000_000_000
     # Windows (and Wine) count in clock ticks, Linux in ns.
     assert (step >= b.COARSE_STEP_NS) == COARSE_CPU_CLOCK, step
     monkeypatch.setattr(b, "cpu_clock_step_ns", lambda: 15_625_000)
-    assert b.cpu_per_call(b.CPU_STEPS * 15_625_000 - 1, 100) is None
-    assert b.cpu_per_call(b.CPU_STEPS * 15_625_000, 100) == b.CPU_STEPS * 156_250
+    tick = 15_625_000
+    assert b.cpu_per_call(tick, 100, b.CPU_STEPS * tick - 1) is None
+    assert b.cpu_per_call(0, 100, b.CPU_STEPS * tick) == 0     # (under 1 % of a CPU)
+    assert b.cpu_per_call(3 * tick, 100, b.CPU_STEPS * tick) == 3 * tick / 100
     monkeypatch.setattr(b, "cpu_clock_step_ns", lambda: 1500)     # a fine clock: all kept
-    assert b.cpu_per_call(0, 50) == 0 and b.cpu_per_call(1000, 50) == 20
+    assert b.cpu_per_call(0, 50, 100) == 0 and b.cpu_per_call(1000, 50, 2000) == 20
     assert b.cpu_cell(None).strip() == "-" and b.cpu_cell(2500.0).strip() == "2.50"

@@ -65,8 +65,8 @@ def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Seque
                 times[path].append(clock() - t0)
         wall = clock() - w0
         # None: too little for a clock that counts in ticks (Windows).
-        share = {path: None if (cpu := cpu_per_call(thread_cpu_ns(c) - cpu0[path], 1)) is None
-                 else cpu / wall for path, c in serving.items()}
+        share = {path: None if (cpu := cpu_per_call(thread_cpu_ns(c) - cpu0[path], 1, wall))
+                 is None else cpu / wall for path, c in serving.items()}
         for path, ns in times.items():
             q = summarize(ns)
             out.append({"gap_us": gap, "path": path, "calls": len(ns), "p50_us": q["p50"],

@@ -79,12 +79,13 @@ def cpu_hog(on: bool) -> Iterator[None]:
         hog.wait()
 
 
-# A row's CPU time per call is given only when the clock can tell it.
-# Windows counts CPU time in clock ticks (15.6 ms by default; Wine in 10 ms),
-# longer than a fast row's whole run, whose total then reads 0 or one tick:
-# with a clock whose step is COARSE_STEP_NS or more, a total under
-# CPU_STEPS steps is left out.  (A fine clock's measured step is the time
-# a reading takes, about a µs on Linux: its totals are all kept.)
+# CPU time is given only where the clock can tell it.  Windows counts it in
+# clock ticks (15.6 ms by default; Wine in 10 ms), and a reading is off by
+# up to one: a row timed for less than CPU_STEPS ticks of wall time (a fast
+# row's whole run can be under one) is left out, since the error would be
+# over a tenth of a CPU.  The step is measured: COARSE_STEP_NS or more is a
+# clock of ticks.  (A fine clock's measured step is the time a reading
+# takes, about a µs on Linux: its readings are all kept.)
 CPU_STEPS = 10
 COARSE_STEP_NS = 100_000
 
@@ -106,12 +107,12 @@ def cpu_clock_step_ns() -> int:
     return max(1, third - second)
 
 
-def cpu_per_call(total_ns: int, calls: int) -> float | None:
-    """CPU ns per call from a total over ``calls``, or None when the clock
-    cannot tell it (CPU_STEPS; the server's clock is taken to step as this
-    process's does: the same machine)."""
+def cpu_per_call(total_ns: int, calls: int, wall_ns: int) -> float | None:
+    """CPU ns per call from a total over ``calls`` made in ``wall_ns``, or
+    None when the clock cannot tell it (CPU_STEPS; the server's clock is
+    taken to step as this process's does: the same machine)."""
     step = cpu_clock_step_ns()
-    return None if step >= COARSE_STEP_NS and total_ns < CPU_STEPS * step else total_ns / calls
+    return None if step >= COARSE_STEP_NS and wall_ns < CPU_STEPS * step else total_ns / calls
 
 
 def cpu_cell(ns: float | None) -> str:

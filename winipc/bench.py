@@ -277,12 +277,13 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
     times: dict[str, list[int]] = {row: [] for row in rows}
     rounds: dict[str, list[float]] = {row: [] for row in rows}
     starts: dict[str, list[int]] = {row: [] for row in rows}
-    cpu = {row: [0, 0, 0] for row in rows}     # client ns, server ns, calls
+    cpu = {row: [0, 0, 0, 0] for row in rows}  # client ns, server ns, calls, wall ns
     per_round = max(5, n // ROUNDS)
     progress.start(size, per_round * ROUNDS, rows)
     for done in range(1, ROUNDS + 1):
         for row in rows:
             s0, c0 = server_cpu_ns(default), time.process_time_ns()
+            w0 = time.perf_counter_ns()
             # The first call after the other rows' is slow whatever it
             # rings (about twice the rest here: cold caches, a peer that
             # slept meanwhile): untimed, its CPU counted with the rest (a
@@ -291,19 +292,20 @@ def measure(conns: dict[str, winipc.Connection], pipe: Pipe, size: int, n: int,
             # back-to-back calls.
             warm = 1 if row in peers else len(runs[row](1))
             got = runs[row](per_round)
-            c1, s1 = time.process_time_ns(), server_cpu_ns(default)
+            w1, c1, s1 = time.perf_counter_ns(), time.process_time_ns(), server_cpu_ns(default)
             times[row] += got
             rounds[row].append(summarize(got)["p50"])
             starts[row] += got[:ROUND_START]
             cpu[row][0] += c1 - c0
             cpu[row][1] += s1 - s0
             cpu[row][2] += warm + len(got)
+            cpu[row][3] += w1 - w0
             progress.advance(row, per_round)
         progress.round_done(done, ROUNDS)
     progress.finish()
     prepared.close()
-    return {row: (times[row], cpu_per_call(cpu[row][0], cpu[row][2]),
-                  cpu_per_call(cpu[row][1], cpu[row][2]), rounds[row], starts[row])
+    return {row: (times[row], cpu_per_call(cpu[row][0], cpu[row][2], cpu[row][3]),
+                  cpu_per_call(cpu[row][1], cpu[row][2], cpu[row][3]), rounds[row], starts[row])
             for row in rows}
 
 
@@ -359,7 +361,7 @@ def run(sizes: Sequence[int], calls: int, progress: Progress, out: TextIO,
     step = cpu_clock_step_ns()
     if step >= COARSE_STEP_NS:
         print(f"cpu: this machine's CPU clock counts in steps of {step / 1e6:.1f} ms; a row "
-              f"whose CPU time is under {CPU_STEPS} steps shows -", file=out)
+              f"timed for less than {CPU_STEPS} steps shows -", file=out)
     print(f"{'size':>9}  {'path':<17} {'p50 us':>9} {'p99 us':>9} {'mean us':>9} "
           f"{'vs pipe':>8}  {'cpu client':>10} {'cpu server':>10}", file=out, flush=True)
     results = []

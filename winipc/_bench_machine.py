@@ -1,13 +1,14 @@
 """Where the benchmark runs: the machine's CPUs and load, and what
 ``import winipc`` costs (printed in the run's header, so that a busy machine
 is not taken for a slow library); the placements that pin client and server
-to CPUs; and the optional process that burns a CPU meanwhile."""
+to CPUs; the optional process that burns a CPU meanwhile; and how finely
+the process CPU clock counts (what the CPU columns can tell)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import functools
+import os
 import subprocess
 import sys
 import time

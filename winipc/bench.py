@@ -74,9 +74,8 @@ from ._bench_report import BarProgress as BarProgress, LineProgress as LineProgr
 from ._bench_report import summarize as summarize
 from ._bench_report import size_label as size_label
 from ._bench_gaps import measure_gaps
-from ._bench_machine import (COARSE_STEP_NS, CPU_STEPS, PLACEMENTS, cpu_clock_step_ns, cpu_hog,
-                             cpu_per_call, machine, placement_cpus)
-from ._bench_machine import cpu_cell as cpu_cell
+from ._bench_machine import (COARSE_STEP_NS, CPU_STEPS, PLACEMENTS, cpu_cell, cpu_clock_step_ns,
+                             cpu_hog, cpu_per_call, machine, placement_cpus)
 from ._bench_server import PLUS_ONE, STEADY_US, WM_BUMP, WM_CPU, WM_PYBUMP
 
 # The pipe to the benchmark's server: on Windows the listener's may be a named pipe.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import winipc
 
-from ._bench_machine import cpu_per_call
+from ._bench_machine import cpu_measurable
 from ._bench_report import summarize
 from ._bench_server import WM_PYBUMP, WM_THREAD_CPU
 
@@ -65,8 +65,8 @@ def measure_gaps(conns: dict[str, winipc.Connection], pipe: Pipe, gaps_us: Seque
                 times[path].append(clock() - t0)
         wall = clock() - w0
         # None: too little for a clock that counts in ticks (Windows).
-        share = {path: None if (cpu := cpu_per_call(thread_cpu_ns(c) - cpu0[path], 1, wall))
-                 is None else cpu / wall for path, c in serving.items()}
+        share = {path: (thread_cpu_ns(c) - cpu0[path]) / wall if cpu_measurable(wall) else None
+                 for path, c in serving.items()}
         for path, ns in times.items():
             q = summarize(ns)
             out.append({"gap_us": gap, "path": path, "calls": len(ns), "p50_us": q["p50"],

@@ -98,22 +98,28 @@ def cpu_clock_step_ns() -> int:
     the difference between the next two readings that differ, spinning for
     them (two ticks, 1 s at most)."""
     read, end = time.process_time_ns, time.perf_counter() + 1.0
-    first = read()
-    second = read()
-    while second == first and time.perf_counter() < end:
-        second = read()
-    third = read()
-    while third == second and time.perf_counter() < end:
-        third = read()
-    return max(1, third - second)
+
+    def next_reading(after: int) -> int:
+        now = read()
+        while now == after and time.perf_counter() < end:
+            now = read()
+        return now
+    second = next_reading(read())
+    return max(1, next_reading(second) - second)
+
+
+def cpu_measurable(wall_ns: int) -> bool:
+    """Whether CPU time read over ``wall_ns`` of wall time can be told
+    (CPU_STEPS; another process's clock is taken to step as this one's
+    does: the same machine)."""
+    step = cpu_clock_step_ns()
+    return step < COARSE_STEP_NS or wall_ns >= CPU_STEPS * step
 
 
 def cpu_per_call(total_ns: int, calls: int, wall_ns: int) -> float | None:
     """CPU ns per call from a total over ``calls`` made in ``wall_ns``, or
-    None when the clock cannot tell it (CPU_STEPS; the server's clock is
-    taken to step as this process's does: the same machine)."""
-    step = cpu_clock_step_ns()
-    return None if step >= COARSE_STEP_NS and wall_ns < CPU_STEPS * step else total_ns / calls
+    None when the clock cannot tell it (cpu_measurable)."""
+    return total_ns / calls if cpu_measurable(wall_ns) else None
 
 
 def cpu_cell(ns: float | None) -> str:

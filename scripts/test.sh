@@ -10,6 +10,14 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# A fresh set-up writes about 5 GB (the venvs, three Windows CPythons, the
+# Wine prefix, the compiler): on a fuller disk it fails part way, with
+# ENOSPC from whichever step came last, so the free space is said first.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+echo "test.sh: $((free_kb / 1048576)) GB free on the checkout's disk"
+if [ "$free_kb" -lt $((6 * 1048576)) ]; then
+    echo "test.sh: warning: a set-up from scratch needs about 5 GB; steps may fail with 'No space left on device'" >&2
+fi
 set -e
 scripts/setup.sh
 set +e

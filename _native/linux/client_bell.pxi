@@ -46,8 +46,8 @@ cdef int64_t SPIN_LIVENESS_NS = 1000000
 # as paid off when their move kept the pair apart for at least as long
 # as the move cost, and as not when they ended beside it or soon met it
 # again.  While more than half of them paid off, a burst moves at its
-# first wait beside the server (moves_at_once: at its first call, while
-# the server it woke runs the request): moving at once costs a move in
+# first wait beside the server (leaving(): at its first call, while the
+# server it woke runs the request): moving at once costs a move in
 # every burst, renting two in a long one (the rent, then the move) and
 # next to nothing in a short one, so moving at once costs less exactly
 # when more than half of the bursts are long.  A burst that did not pay
@@ -71,8 +71,8 @@ cdef int64_t next_move = 0      # (after a move: held until it has lasted)
 cdef int64_t next_sleep = 0
 cdef int64_t answered_at = 0    # when the last call had its answer (a burst's end, so far)
 # (The client's clock when it saw the answer, not the server's stamp in the
-# page: a first call that moves at once (moves_at_once) sees its answer only
-# after the move, 100-170 µs here, which the server answered during.  By the
+# page: a first call that moves at once sees its answer only after the
+# move, 100-170 µs here, which the server answered during.  By the
 # stamp, that burst's end would come before its move ended (never paid off)
 # and its next call would begin a burst of its own.)
 cdef int64_t burst_moved = 0    # when this burst's move ended; 0: none yet
@@ -124,14 +124,6 @@ cdef inline bint leaving(uint32_t mine, uint32_t peer, int64_t now) noexcept nog
     has been beside it for as long as a move costs (unpair's to decide)."""
     return peer == mine and mine != 0 and paired_since != 0 and \
         (now - paired_since >= move_cost or paid_share > PAID_ONE // 2) and now >= next_move
-
-
-cdef inline bint moves_at_once(uint32_t mine, uint32_t peer, int64_t now) noexcept nogil:
-    """Whether a call that woke the server, which runs on CPU ``mine`` too,
-    leaves before the server has even taken its request: while most bursts'
-    moves paid off (then the first call of a burst pays the move, while the
-    server runs it, rather than the second)."""
-    return peer == mine and mine != 0 and paid_share > PAID_ONE // 2 and now >= next_move
 
 
 cdef int unpair(uint32_t mine, int64_t now) noexcept nogil:
@@ -270,9 +262,15 @@ cdef class _ClientBell:
         if not cold:
             count_wait(peer == mine and mine != 0, start)
         while not (winipc_bell_taken(b, seq) if cold else winipc_bell_answered(b, seq)):
-            if leaving(mine, peer, now) if not cold else moves_at_once(mine, peer, now):
-                if cold:
-                    count_wait(True, now)       # (this burst met the server)
+            # Not while the server wakes (cold): its CPU in the page is where
+            # it ran before it slept, and the scheduler may wake it anywhere,
+            # the CPU this thread would move to included.  Once it has taken
+            # the request, the page says where it runs: the warm spin goes by
+            # that.  (Moving by the stale CPU, the benchmark's call rounds
+            # after the other libraries' rows met the server again there, and
+            # MOVE_NS held the pair together: 23 of 360 rounds of 200 calls at
+            # 4.3-5.7 us a call instead of 1.0-1.9; none of 360 since.)
+            if not cold and leaving(mine, peer, now):
                 moved = unpair(mine, now)
                 if moved < 0:
                     return 0

@@ -707,6 +707,74 @@ def test_a_client_whose_bursts_outlast_their_move_moves_at_once(kind):
     assert early or not all(room for _, room in seen), (seen[-11:], len(seen))
 
 
+@moves
+@somewhere_to_move
+@spinning_kinds
+def test_a_call_that_woke_the_server_goes_by_the_cpu_it_woke_on(kind):
+    """The page names the CPU the server ran on before it slept, and the
+    scheduler may wake it on another, the very CPU a client would move to.
+    A client whose bursts outlast their move leaves the server's CPU at a
+    burst's first call (test above), by the CPU the server runs on once it
+    has taken the request: a server that slept beside it and woke on the
+    other CPU is left alone there, not joined.  (Joining it there, the pair
+    stayed together for the millisecond a move holds.)  The server's thread
+    is taught beside the client, then pinned to the other CPU while it
+    sleeps.  The client spins long (1 ms: a call that woke the server
+    yields for up to 500 us until the server has taken it), and only first
+    calls shorter than that count: an idle CPU can take longer to wake, and
+    a client that slept meanwhile is woken beside its waker, there, by the
+    scheduler, not by a move."""
+    allowed = os.sched_getaffinity(0)
+    here, there = sorted(allowed)[:2]
+    server = winipc.Server(unique_title())
+    server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
+    data = bytearray(16)
+    sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    cold_spin_max = 0.0005      # (doorbell.h, WINIPC_COLD_SPIN_MAX_NS)
+
+    def burst(calls, server_cpu):
+        """After the server's spin ran out, pinned meanwhile to
+        ``server_cpu``: ``calls`` calls from ``here``; how many ended there
+        before the first that ended elsewhere (None: none did), whether
+        there was room elsewhere, and how long the first call took (s)."""
+        time.sleep(0.002)
+        os.sched_setaffinity(server._thread.native_id, {server_cpu})
+        os.sched_setaffinity(0, {here})
+        os.sched_setaffinity(0, allowed)
+        room = runnable_now() <= len(allowed)
+        stayed, took = None, 0.0
+        for i in range(calls):
+            t0 = time.perf_counter()
+            conn.call(WM_BUMP, data)
+            took = took or time.perf_counter() - t0
+            if stayed is None and sched_getcpu() != here:
+                stayed = i
+        return stayed, room, took
+    with server, winipc.connect(server.title, wait=10, spin=1000, **DOORBELLS[kind]) as conn:
+        try:
+            # Taught as in the test above, until a short burst leaves at once
+            # (in its first call, or its second when the server answered
+            # before the client looked).
+            seen, taught, t0 = [], False, time.monotonic()
+            while not taught and time.monotonic() - t0 < 5:
+                seen += [burst(2000, here) for _ in range(8)]
+                time.sleep(0.15)            # (past a mute)
+                early = [burst(8, here) for _ in range(3)]
+                taught = any(stayed is not None and stayed <= 1 for stayed, _, _ in early)
+                seen += early
+            # Now it wakes on the other CPU: a client that moved by the page's
+            # word would move there at its first call.
+            tried = [burst(8, there) for _ in range(5)]
+            assert os.sched_getaffinity(0) == allowed
+        finally:
+            os.sched_setaffinity(0, allowed)
+    # Unless other threads kept every CPU busy (then no burst moved).
+    assert taught or not all(room for _, room, _ in seen), (seen[-11:], len(seen))
+    counted = [stayed for stayed, room, took in tried if room and took < cold_spin_max]
+    assert counted, tried
+    assert 0 not in counted, tried
+
+
 def runnable_now():
     """How many threads of the machine are runnable now (Linux
     /proc/loadavg, proc(5)), this one included."""

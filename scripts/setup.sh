@@ -49,9 +49,17 @@ sources_hash() {
         ! -path '*/__pycache__/*' -print0 2>/dev/null \
         | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
+# ... and what is installed: the hash of the installed compiled modules, so
+# that a winipc that replaced ours in the venv since (a pip install of
+# another wheel) is built and installed again.
+installed_hash() {
+    .venv/bin/python -P -c 'import hashlib, pathlib, winipc._rpc, winipc._kernel
+for m in (winipc._rpc, winipc._kernel):
+    print(hashlib.sha256(pathlib.Path(m.__file__).read_bytes()).hexdigest())' 2>/dev/null \
+        | sha256sum | cut -d' ' -f1
+}
 stamp="$(sources_hash)"
-if [ "$(cat .venv/.winipc-built 2>/dev/null)" = "$stamp" ] \
-        && .venv/bin/python -P -c 'import winipc._rpc, winipc._kernel' 2>/dev/null; then
+if [ "$(cat .venv/.winipc-built 2>/dev/null)" = "$stamp $(installed_hash)" ]; then
     echo "setup.sh: winipc is installed and up to date" >&2
     exit 0
 fi
@@ -80,5 +88,5 @@ cp "$out"/winipc-*.tar.gz dist/
 # A real install (not editable): the tests import what a user would get.
 .venv/bin/python -m pip install -q --force-reinstall --no-deps "$wheel"
 .venv/bin/python -m pip install -q "$wheel[test,bench,plot,peers]"
-printf '%s\n' "$stamp" >.venv/.winipc-built
+printf '%s %s\n' "$stamp" "$(installed_hash)" >.venv/.winipc-built
 echo "setup.sh: installed $wheel" >&2

@@ -647,6 +647,54 @@ def test_a_spinning_client_beside_its_server_moves_to_another_cpu(kind):
     assert moved_to != cpu or not room, (calls, took, os.getloadavg())
 
 
+def bursts_from(conn, server, here, allowed):
+    """``burst(calls, server_cpu=here)``: after the server's spin ran out
+    (it sleeps), its thread pinned meanwhile to ``server_cpu``, ``calls``
+    calls from ``here``: how many ended there before the first that ended
+    elsewhere (None: none did), whether there was room elsewhere, and how
+    long the first call took (s).  The CPU this thread runs on is read at
+    once (the C library's, through the vDSO): reading /proc between calls
+    takes long enough on some machines to end a burst (the server's spin
+    runs out)."""
+    sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    data = bytearray(16)
+
+    def burst(calls, server_cpu=here):
+        time.sleep(0.002)
+        os.sched_setaffinity(server._thread.native_id, {server_cpu})
+        os.sched_setaffinity(0, {here})
+        os.sched_setaffinity(0, allowed)
+        room = runnable_now() <= len(allowed)
+        t0 = time.perf_counter()
+        conn.call(WM_BUMP, data)
+        took = time.perf_counter() - t0
+        stayed = 0 if sched_getcpu() != here else None
+        for i in range(1, calls):
+            conn.call(WM_BUMP, data)
+            if stayed is None and sched_getcpu() != here:
+                stayed = i
+        return stayed, room, took
+    return burst
+
+
+def teach_moving_at_once(burst):
+    """Bursts that begin beside the server and go on long after their move
+    (each moves, and stays apart), then short ones, until a short one leaves
+    at once: in its first call, or its second when the server answered
+    before the client looked (5 s at most).  Other processes can stop a
+    burst from moving (no room), or mute the client's yields for
+    WINIPC_YIELD_MUTE_NS (100 ms: its waits sleep meanwhile).  -> (whether
+    one left at once, the bursts seen)."""
+    seen, early, t0 = [], False, time.monotonic()
+    while not early and time.monotonic() - t0 < 5:
+        taught = [burst(2000) for _ in range(8)]
+        time.sleep(0.15)            # (past a mute)
+        tried = [burst(8) for _ in range(3)]
+        early = any(stayed is not None and stayed <= 1 for stayed, _, _ in tried)
+        seen += taught + tried
+    return early, seen
+
+
 @moves
 @somewhere_to_move
 @spinning_kinds
@@ -665,46 +713,14 @@ def test_a_client_whose_bursts_outlast_their_move_moves_at_once(kind):
     cpu = min(allowed)
     server = winipc.Server(unique_title())
     server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
-    data = bytearray(16)
-
-    # The CPU this thread runs on, at once (the C library's, through the
-    # vDSO): reading /proc between calls takes long enough on some machines
-    # to end a burst (the server's spin runs out).
-    sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
-
-    def burst(calls):
-        """After the server's spin ran out, ``calls`` calls from beside it:
-        how many ended there before the first that ended elsewhere (None:
-        none did), and whether there was room elsewhere."""
-        time.sleep(0.002)
-        os.sched_setaffinity(0, {cpu})
-        os.sched_setaffinity(0, allowed)
-        room = runnable_now() <= len(allowed)
-        beside = None
-        for i in range(calls):
-            conn.call(WM_BUMP, data)
-            if beside is None and sched_getcpu() != cpu:
-                beside = i
-        return beside, room
     with server, winipc.connect(server.title, wait=10, **DOORBELLS[kind]) as conn:
-        os.sched_setaffinity(server._thread.native_id, {cpu})
         try:
-            # Other processes can stop a burst from moving (no room), or mute
-            # the client's yields for WINIPC_YIELD_MUTE_NS (100 ms: its waits
-            # sleep meanwhile), so lessons and tries go on, for a few seconds
-            # at most, until a short burst leaves at once.
-            seen, early, t0 = [], False, time.monotonic()
-            while not early and time.monotonic() - t0 < 5:
-                taught = [burst(2000) for _ in range(8)]   # each moves, and stays apart
-                time.sleep(0.15)            # (past a mute)
-                tried = [burst(8) for _ in range(3)]
-                early = any(beside is not None and beside <= 1 for beside, _ in tried)
-                seen += taught + tried
+            early, seen = teach_moving_at_once(bursts_from(conn, server, cpu, allowed))
             assert os.sched_getaffinity(0) == allowed
         finally:
             os.sched_setaffinity(0, allowed)
     # Unless other threads kept every CPU busy (then no burst moved).
-    assert early or not all(room for _, room in seen), (seen[-11:], len(seen))
+    assert early or not all(room for _, room, _ in seen), (seen[-11:], len(seen))
 
 
 @moves
@@ -728,40 +744,11 @@ def test_a_call_that_woke_the_server_goes_by_the_cpu_it_woke_on(kind):
     here, there = sorted(allowed)[:2]
     server = winipc.Server(unique_title())
     server.handler(WM_BUMP, 1, native=winipc.sample_handlers()["bump"])
-    data = bytearray(16)
-    sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
     cold_spin_max = 0.0005      # (doorbell.h, WINIPC_COLD_SPIN_MAX_NS)
-
-    def burst(calls, server_cpu):
-        """After the server's spin ran out, pinned meanwhile to
-        ``server_cpu``: ``calls`` calls from ``here``; how many ended there
-        before the first that ended elsewhere (None: none did), whether
-        there was room elsewhere, and how long the first call took (s)."""
-        time.sleep(0.002)
-        os.sched_setaffinity(server._thread.native_id, {server_cpu})
-        os.sched_setaffinity(0, {here})
-        os.sched_setaffinity(0, allowed)
-        room = runnable_now() <= len(allowed)
-        stayed, took = None, 0.0
-        for i in range(calls):
-            t0 = time.perf_counter()
-            conn.call(WM_BUMP, data)
-            took = took or time.perf_counter() - t0
-            if stayed is None and sched_getcpu() != here:
-                stayed = i
-        return stayed, room, took
     with server, winipc.connect(server.title, wait=10, spin=1000, **DOORBELLS[kind]) as conn:
         try:
-            # Taught as in the test above, until a short burst leaves at once
-            # (in its first call, or its second when the server answered
-            # before the client looked).
-            seen, taught, t0 = [], False, time.monotonic()
-            while not taught and time.monotonic() - t0 < 5:
-                seen += [burst(2000, here) for _ in range(8)]
-                time.sleep(0.15)            # (past a mute)
-                early = [burst(8, here) for _ in range(3)]
-                taught = any(stayed is not None and stayed <= 1 for stayed, _, _ in early)
-                seen += early
+            burst = bursts_from(conn, server, here, allowed)
+            taught, seen = teach_moving_at_once(burst)
             # Now it wakes on the other CPU: a client that moved by the page's
             # word would move there at its first call.
             tried = [burst(8, there) for _ in range(5)]
